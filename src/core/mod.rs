@@ -1,0 +1,6 @@
+//! The notifier, sans-IO: sessions, participants, subscriptions, conference-info XML.
+//! Nothing here knows Kamailio; every operation takes the time and returns actions.
+pub mod bytes;
+pub mod conference_info;
+pub mod headers;
+pub mod uri;
