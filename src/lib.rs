@@ -1,5 +1,10 @@
 //! imconf: the notifier half of an OMA SIMPLE IM Controlling IM Function, as a Kamailio module.
 //!
-//! Layers (see docs/architecture.md): `core` is the sans-IO notifier (no Kamailio, no clock),
-//! `kam` is the only place with `unsafe` (FFI to the C shim), `module` glues Kamailio events to core.
+//! Layers (docs/architecture.md): `core` is the sans-IO notifier (no Kamailio, no clock),
+//! `kam` is the only place with `unsafe` (FFI to the C shim), `module` glues Kamailio events
+//! to the core. `kam` and `module` exist only with feature `kamailio` (the cdylib build).
 pub mod core;
+#[cfg(feature = "kamailio")]
+pub mod kam;
+#[cfg(feature = "kamailio")]
+mod module;

@@ -2,5 +2,11 @@
 //! Nothing here knows Kamailio; every operation takes the time and returns actions.
 pub mod bytes;
 pub mod conference_info;
+pub mod config;
 pub mod headers;
+pub mod key;
+pub mod notifier;
+pub mod reply;
+pub mod session;
+pub mod subscription;
 pub mod uri;

@@ -1,0 +1,36 @@
+# imconf: `make run` and `make test` do all the set-up on a fresh Debian bookworm (as root).
+SHELL := /bin/bash
+CARGO ?= cargo
+PORT ?= 5060
+MODULE := build/imconf.so
+
+.PHONY: all deps build run test test-unit test-load test-integration lint clean
+
+all: build
+
+deps:
+	./scripts/deps.sh
+
+# the module is the cdylib built with feature `kamailio`
+build: deps
+	$(CARGO) build --release --features kamailio
+	mkdir -p build
+	cp target/release/libimconf.so $(MODULE)
+
+run: build
+	./scripts/run.sh $(PORT)
+
+test: build
+	./scripts/test.sh
+
+test-unit:
+	$(CARGO) test
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --release --features kamailio -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf build tests/run

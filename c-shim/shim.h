@@ -1,0 +1,205 @@
+/*
+ * imconf C shim: the FFI contract between Kamailio and the Rust crate.
+ *
+ * Only flat C types live here (string views, plain structs, opaque handles);
+ * bindgen reads this header and nothing else. The .c files of this folder are
+ * the only code that includes Kamailio headers: each wraps one macro or inline
+ * API of Kamailio (parser, tm, shm, locks, timers, RPC, logging).
+ *
+ * Functions named shim_* are implemented in C and called from Rust.
+ * Functions named rs_* are implemented in Rust (#[no_mangle]) and called from C.
+ */
+#ifndef IMCONF_SHIM_H
+#define IMCONF_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A view of bytes owned by someone else (a SIP message, a Rust value). */
+typedef struct shim_str
+{
+	const char *s;
+	int len;
+} shim_str_t;
+
+/* ---- module descriptor (Rust owns the exported `exports` symbol) ---- */
+
+/* Mirror of Kamailio's struct module_exports; shim_mod.c static-asserts the layout. */
+typedef struct shim_module_exports
+{
+	const char *name;
+	unsigned int dlflags;
+	const void *cmds;
+	const void *params;
+	const void *rpc_methods;
+	const void *pv_items;
+	void *response_f;
+	int (*init_mod_f)(void);
+	int (*init_child_f)(int rank);
+	void (*destroy_mod_f)(void);
+} shim_module_exports_t;
+
+/* Version strings and lifecycle functions referenced by Rust's `exports`. The tables
+ * shim_cmds, shim_params and shim_rpc_methods (Kamailio types) are defined in shim_mod.c
+ * and declared as opaque statics on the Rust side (src/kam/sys.rs). */
+extern const char shim_ser_full_version[];
+extern const char shim_ser_compile_flags[];
+int shim_mod_init(void);
+int shim_child_init(int rank);
+void shim_mod_destroy(void);
+#define SHIM_MODULE_INTERFACE_VER 4
+
+/* Module parameters, stored in C (Kamailio writes them before mod_init). Unset strings are NULL. */
+typedef struct shim_params
+{
+	const char *server_contact;
+	const char *conference_factory_uri;
+	const char *assert_identity_header;
+	const char *groups_dir;
+	const char *db_url;
+	const char *debug_panic_user;
+	int trust_from_header;
+	int default_expires;
+	int min_expires;
+	int max_expires;
+	int min_notify_interval_ms;
+	int max_pending_changes;
+	int max_subs_per_session;
+	int max_subs_per_user_per_session;
+	int terminate_on_leave;
+	int rcs_compat;
+	int emit_deleted_after_disconnect;
+	int report_dialing_out;
+	int accept_cpm_icsi;
+	int db_flush_interval_ms;
+	int enable_dmq;
+	int hash_slots;
+	int timer_interval_ms;
+} shim_params_t;
+const shim_params_t *shim_get_params(void);
+
+/* ---- logging ---- */
+enum shim_log_level
+{
+	SHIM_L_ERR = -1,
+	SHIM_L_WARN = 0,
+	SHIM_L_NOTICE = 1,
+	SHIM_L_INFO = 2,
+	SHIM_L_DBG = 3
+};
+int shim_log_enabled(int level);
+/* prefix and func are NUL-terminated; msg is a view */
+void shim_log(int level, const char *prefix, const char *func, const char *msg, int len);
+
+/* ---- shared memory and cross-process locks ---- */
+void *shim_shm_malloc(size_t size);
+void shim_shm_free(void *p);
+/* bytes of shm in use by the whole server, and free */
+unsigned long shim_shm_used(void);
+unsigned long shim_shm_free_size(void);
+
+/* gen_lock_t storage embedded in Rust shm structs; shim_sys.c static-asserts it fits */
+#define SHIM_LOCK_SIZE 64
+#define SHIM_LOCK_ALIGN 8
+int shim_lock_init(void *lock);
+void shim_lock_get(void *lock);
+void shim_lock_release(void *lock);
+
+/* ---- the SUBSCRIBE being handled ---- */
+typedef struct shim_header
+{
+	shim_str_t name;
+	shim_str_t body;
+} shim_header_t;
+
+typedef struct shim_request
+{
+	shim_str_t method;
+	shim_str_t ruri;
+	shim_str_t call_id;
+	shim_str_t from_uri;
+	shim_str_t from_tag;
+	shim_str_t to_uri;
+	shim_str_t to_tag;
+	shim_str_t contact;      /* first Contact URI, empty when absent */
+	shim_str_t record_route; /* all Record-Route entries, in order, comma separated */
+	shim_str_t socket;       /* the listening socket it arrived on, "proto:ip:port" */
+	unsigned int cseq;
+	int header_count;        /* entries written to the caller's array */
+	int header_total;        /* headers in the message (may exceed the array) */
+} shim_request_t;
+
+enum shim_request_status
+{
+	SHIM_REQ_OK = 0,
+	SHIM_REQ_BAD = -1,      /* unparsable mandatory header: answer 400 */
+	SHIM_REQ_INTERNAL = -2  /* out of pkg memory or similar: answer 500 */
+};
+/* Parses msg and fills req and up to max headers; views live until shim_request_release(). */
+int shim_request_view(void *msg, shim_request_t *req, shim_header_t *headers, int max);
+void shim_request_release(shim_request_t *req);
+
+/* Ensures msg has a tm transaction: 1 new, 0 retransmission (already answered by tm), -1 error. */
+int shim_transaction_begin(void *msg);
+/* Replies statefully with our To-tag; headers are CRLF-terminated lines. 1 sent, -1 error. */
+int shim_reply(void *msg, int code, shim_str_t reason, shim_str_t headers, shim_str_t to_tag);
+
+/* ---- NOTIFY through tm ---- */
+typedef struct shim_notify
+{
+	shim_str_t call_id;
+	shim_str_t local_tag;
+	shim_str_t remote_tag;
+	shim_str_t local_uri;
+	shim_str_t remote_uri;
+	shim_str_t remote_target;
+	shim_str_t route_set;
+	shim_str_t socket;
+	unsigned int cseq; /* the CSeq number this NOTIFY carries */
+	shim_str_t headers;
+	shim_str_t body;
+	uint64_t token;    /* handed back to rs_notify_completed */
+} shim_notify_t;
+/* 0: tm took it (rs_notify_completed will follow); -1: not sent (no callback will come). */
+int shim_send_notify(const shim_notify_t *n);
+
+/* ---- RPC ---- */
+/* Reads the next positional argument as a string (integers converted). 1 read, 0 none left. */
+int shim_rpc_next_str(void *rpc, void *ctx, shim_str_t *out);
+void shim_rpc_fault(void *rpc, void *ctx, int code, shim_str_t msg);
+/* Adds a struct to the reply and returns its handle (NULL on error). */
+void *shim_rpc_add_struct(void *rpc, void *ctx);
+int shim_rpc_struct_str(void *rpc, void *st, const char *name, shim_str_t val);
+int shim_rpc_struct_int(void *rpc, void *st, const char *name, long long val);
+int shim_rpc_add_str(void *rpc, void *ctx, shim_str_t val);
+
+/* ---- entry points implemented in Rust ---- */
+enum shim_script_fn
+{
+	SHIM_FN_SESSION_OPEN = 1,
+	SHIM_FN_SESSION_CLOSE = 2,
+	SHIM_FN_PARTICIPANT = 3,
+	SHIM_FN_GROUPS_RELOAD = 4
+};
+enum shim_rpc_fn
+{
+	SHIM_RPC_SESSION_OPEN = 1,
+	SHIM_RPC_SESSION_CLOSE = 2,
+	SHIM_RPC_PARTICIPANT = 3,
+	SHIM_RPC_GROUPS_RELOAD = 4,
+	SHIM_RPC_SESSIONS = 5,
+	SHIM_RPC_SUBSCRIPTIONS = 6,
+	SHIM_RPC_STATS = 7
+};
+#define SHIM_MAX_ARGS 8
+
+int rs_mod_init(void);
+int rs_child_init(int rank);
+void rs_mod_destroy(void);
+int rs_handle_subscribe(void *msg);
+int rs_script_call(int fn_id, const shim_str_t *args, int argc);
+void rs_rpc_call(int fn_id, void *rpc, void *ctx);
+void rs_notify_completed(uint64_t token, int code);
+void rs_timer_tick(void);
+
+#endif

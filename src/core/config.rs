@@ -1,0 +1,112 @@
+//! The notifier's settings (INTERFACE.md module parameters), validated once at start-up.
+//! Created in mod_init before the workers fork, so every process holds the same copy.
+
+/// Everything the notifier needs from the operator's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// R16: Contact of the 2xx and of every NOTIFY.
+    pub server_contact: String,
+    /// R17: identity asserted for 1-1 and ad-hoc sessions.
+    pub conference_factory_uri: String,
+    /// R17: header that carries the asserted identity in the 2xx.
+    pub assert_identity_header: String,
+    /// R5: fall back to the From URI when there is no P-Asserted-Identity (labs only).
+    pub trust_from_header: bool,
+    /// R19 (seconds).
+    pub default_expires: u32,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    /// R61: per-subscription NOTIFY spacing.
+    pub min_notify_interval_ms: u64,
+    /// R65: a larger change set is sent as a full document.
+    pub max_pending_changes: usize,
+    /// R7: local policy limits.
+    pub max_subs_per_session: usize,
+    pub max_subs_per_user_per_session: usize,
+    /// R68: end a leaver's own subscriptions.
+    pub terminate_on_leave: bool,
+    /// R92: accept the OMA CPM ICSI instead of +g.oma.sip-im.
+    pub accept_cpm_icsi: bool,
+    /// Test hook: a SUBSCRIBE whose Request-URI user equals this panics inside the module.
+    pub debug_panic_user: Option<String>,
+}
+
+/// A parameter with a value the module refuses; names the parameter (INTERFACE.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadParam {
+    pub name: &'static str,
+    pub why: String,
+}
+
+impl std::fmt::Display for BadParam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "modparam \"{}\": {}", self.name, self.why)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server_contact: "sip:imconf@127.0.0.1".into(),
+            conference_factory_uri: "sip:factory@127.0.0.1".into(),
+            assert_identity_header: "P-Asserted-Identity".into(),
+            trust_from_header: false,
+            default_expires: 3600,
+            min_expires: 60,
+            max_expires: 3600,
+            min_notify_interval_ms: 1000,
+            max_pending_changes: 200,
+            max_subs_per_session: 256,
+            max_subs_per_user_per_session: 4,
+            terminate_on_leave: true,
+            accept_cpm_icsi: false,
+            debug_panic_user: None,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the relations between values (ranges are checked while reading each parameter).
+    pub fn validate(&self) -> Result<(), BadParam> {
+        let bad = |name, why: &str| {
+            Err(BadParam {
+                name,
+                why: why.to_string(),
+            })
+        };
+        if !crate::core::uri::is_valid(crate::core::uri::addr_spec(self.server_contact.as_bytes()))
+        {
+            return bad("server_contact", "required: a sip: URI of this server");
+        }
+        if !crate::core::uri::is_valid(self.conference_factory_uri.as_bytes()) {
+            return bad("conference_factory_uri", "required: a sip: URI");
+        }
+        if self.assert_identity_header.is_empty()
+            || !self
+                .assert_identity_header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return bad("assert_identity_header", "must be a header name");
+        }
+        if self.min_expires == 0 {
+            return bad("min_expires", "must be at least 1");
+        }
+        if self.max_expires < self.min_expires {
+            return bad("max_expires", "must not be below min_expires");
+        }
+        if self.default_expires < self.min_expires || self.default_expires > self.max_expires {
+            return bad(
+                "default_expires",
+                "must lie between min_expires and max_expires",
+            );
+        }
+        if self.max_pending_changes == 0 {
+            return bad("max_pending_changes", "must be at least 1");
+        }
+        if self.max_subs_per_session == 0 || self.max_subs_per_user_per_session == 0 {
+            return bad("max_subs_per_session", "limits must be at least 1");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,824 @@
+//! The notifier state machine: sessions, their subscriptions, and the NOTIFYs they need.
+//!
+//! Sans-IO (quinn-proto style): every method takes the time (`now`, ms) and returns what to send;
+//! the caller sends it. One `Notifier` holds a share of all sessions (the module keeps one per
+//! hash slot, each behind its own cross-process lock); it allocates only through `A`.
+use super::bytes::{try_bytes, OutOfMemory};
+use super::conference_info::{self, DocState, Document, EndpointStatus, UserEntry};
+use super::config::Config;
+use super::headers::{self, HeaderName};
+use super::key::{dialog_key, new_map, Key, Map};
+use super::reply::{Reply, SubscribeError};
+use super::session::{ParticipantUpdate, Session, SessionError, SessionKind};
+use super::subscription::{Dialog, Seen, Subscription, Termination};
+use super::uri;
+use allocator_api2::alloc::Allocator;
+use allocator_api2::vec::Vec as AVec;
+
+/// Bits of a NOTIFY token used by the core; the caller may use the bits above.
+pub const TOKEN_BITS: u32 = 52;
+const CSEQ_BITS: u32 = 20;
+
+/// The SUBSCRIBE being handled, as views into the received message.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SubscribeRequest<'a> {
+    pub ruri: &'a [u8],
+    pub call_id: &'a [u8],
+    pub cseq: u32,
+    pub from_uri: &'a [u8],
+    pub from_tag: &'a [u8],
+    pub to_uri: &'a [u8],
+    pub to_tag: &'a [u8],
+    pub contact: &'a [u8],
+    pub record_route: &'a [u8],
+    pub socket: &'a [u8],
+    /// Every header as (name, body).
+    pub headers: &'a [(&'a [u8], &'a [u8])],
+}
+
+/// What kind of NOTIFY (for statistics and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyKind {
+    Full,
+    Partial,
+    Terminated,
+}
+
+/// An in-dialog NOTIFY to send, copied out of shared state so it can be sent without a lock.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// Handed back with the final response (`notify_completed`); uses the low TOKEN_BITS bits.
+    pub token: u64,
+    pub kind: NotifyKind,
+    pub call_id: Vec<u8>,
+    pub local_tag: Vec<u8>,
+    pub remote_tag: Vec<u8>,
+    pub local_uri: Vec<u8>,
+    pub remote_uri: Vec<u8>,
+    pub remote_target: Vec<u8>,
+    pub route_set: Vec<u8>,
+    pub socket: Vec<u8>,
+    pub cseq: u32,
+    /// Header lines, each ending in CRLF.
+    pub headers: Vec<u8>,
+    /// Empty when the NOTIFY has no body.
+    pub body: Vec<u8>,
+}
+
+/// The response to a SUBSCRIBE and the NOTIFYs that follow it (R25: reply first).
+#[derive(Debug, Clone)]
+pub struct SubscribeOutcome {
+    pub reply: Reply,
+    pub notifies: Vec<Notify>,
+}
+
+/// Response codes counted by `Stats::replies`.
+pub const COUNTED_CODES: [u16; 10] = [200, 400, 403, 404, 406, 423, 481, 489, 500, 0];
+
+/// Counters of one notifier (INTERFACE.md imconf.stats); the module sums them over slots.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Indexed like COUNTED_CODES; the last entry counts any other code.
+    pub replies: [u64; COUNTED_CODES.len()],
+    pub notifies_full: u64,
+    pub notifies_partial: u64,
+    pub notifies_terminated: u64,
+    pub notify_ok: u64,
+    pub notify_failed: u64,
+    /// Participant changes merged into an already pending NOTIFY (R62).
+    pub coalesced: u64,
+    pub rejected_by_policy: u64,
+}
+
+impl Stats {
+    fn count_reply(&mut self, code: u16) {
+        let i = COUNTED_CODES
+            .iter()
+            .position(|&c| c == code)
+            .unwrap_or(COUNTED_CODES.len() - 1);
+        self.replies[i] += 1;
+    }
+
+    pub fn add(&mut self, o: &Stats) {
+        for (a, b) in self.replies.iter_mut().zip(o.replies.iter()) {
+            *a += b;
+        }
+        self.notifies_full += o.notifies_full;
+        self.notifies_partial += o.notifies_partial;
+        self.notifies_terminated += o.notifies_terminated;
+        self.notify_ok += o.notify_ok;
+        self.notify_failed += o.notify_failed;
+        self.coalesced += o.coalesced;
+        self.rejected_by_policy += o.rejected_by_policy;
+    }
+}
+
+/// One line of `imconf.sessions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub uri: String,
+    pub kind: SessionKind,
+    pub group: Option<String>,
+    pub participants: usize,
+    pub subscriptions: usize,
+}
+
+/// One line of `imconf.subscriptions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionInfo {
+    pub session: String,
+    pub subscriber: String,
+    pub call_id: String,
+    pub expires_in: u32,
+    pub version: u32,
+    pub notifies_sent: u64,
+    pub notify_in_flight: bool,
+}
+
+/// A share of the sessions and subscriptions, all allocated in `A`.
+pub struct Notifier<A: Allocator + Clone> {
+    alloc: A,
+    seed: u64,
+    sessions: Map<Key<A>, Session<A>, A>,
+    subs: Map<u32, Subscription<A>, A>,
+    /// (Call-ID, local tag) -> subscription id, for in-dialog SUBSCRIBEs.
+    dialogs: Map<Key<A>, u32, A>,
+    next_id: u32,
+    pub stats: Stats,
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+impl<A: Allocator + Clone> Notifier<A> {
+    /// `seed` keys the hash maps: the same value in every process that uses this notifier.
+    pub fn new_in(seed: u64, alloc: A) -> Self {
+        Notifier {
+            sessions: new_map(seed, alloc.clone()),
+            subs: new_map(seed, alloc.clone()),
+            dialogs: new_map(seed, alloc.clone()),
+            alloc,
+            seed,
+            next_id: 1,
+            stats: Stats::default(),
+        }
+    }
+
+    // ---------------------------------------------------------------- sessions
+
+    /// INTERFACE.md `imconf_session_open`. Opening an open session changes nothing.
+    pub fn open_session(
+        &mut self,
+        session_uri: &[u8],
+        kind: SessionKind,
+        group: Option<&[u8]>,
+    ) -> Result<(), SessionError> {
+        let key = uri::session_key(session_uri).ok_or(SessionError::UnknownSession)?;
+        if self.sessions.contains_key(key.as_slice()) {
+            return Err(SessionError::AlreadyOpen);
+        }
+        let session = Session::try_new(session_uri, kind, group, self.seed, self.alloc.clone())?;
+        let key = Key::try_new(&key, self.alloc.clone())?;
+        self.sessions.try_reserve(1).map_err(|_| OutOfMemory)?;
+        self.sessions.insert(key, session);
+        Ok(())
+    }
+
+    /// R67, R38: every subscription gets `terminated;reason=noresource` and the session is gone.
+    pub fn close_session(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        session_uri: &[u8],
+    ) -> Result<Vec<Notify>, SessionError> {
+        let key = uri::session_key(session_uri).ok_or(SessionError::UnknownSession)?;
+        let session = self
+            .sessions
+            .remove(key.as_slice())
+            .ok_or(SessionError::UnknownSession)?;
+        let ids: Vec<u32> = session.subs.iter().copied().collect();
+        drop(session);
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(sub) = self.subs.get_mut(&id) {
+                sub.terminate = Some(Termination::NoResource);
+            }
+            out.extend(self.poll(cfg, now, id));
+        }
+        Ok(out)
+    }
+
+    /// INTERFACE.md `imconf_participant`: R26 partial NOTIFYs (rate limited, R61-R62) and R68.
+    pub fn participant(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        session_uri: &[u8],
+        update: &ParticipantUpdate<'_>,
+    ) -> Result<Vec<Notify>, SessionError> {
+        let key = uri::session_key(session_uri).ok_or(SessionError::UnknownSession)?;
+        let session = self
+            .sessions
+            .get_mut(key.as_slice())
+            .ok_or(SessionError::UnknownSession)?;
+        if session.apply(update, self.alloc.clone())?.is_none() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<u32> = session.subs.iter().copied().collect();
+        let leaving = update.status == EndpointStatus::Disconnected && cfg.terminate_on_leave;
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(sub) = self.subs.get_mut(&id) else {
+                continue;
+            };
+            if leaving && sub.subscriber.as_slice() == update.aoia && sub.terminate.is_none() {
+                // R68: the leaver's own subscriptions end; the others hear of the departure (R57)
+                sub.terminate = Some(Termination::NoResource);
+            } else if sub.dirty || sub.in_flight.is_some() {
+                sub.dirty = true;
+                self.stats.coalesced += 1;
+            } else {
+                sub.dirty = true;
+            }
+            out.extend(self.poll(cfg, now, id));
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------- subscribing
+
+    /// Handles a SUBSCRIBE end to end (RULES.md §2-§4). `local_tag` is the To-tag the caller
+    /// puts in the reply to an initial SUBSCRIBE; it becomes the dialog's local tag.
+    pub fn subscribe(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        req: &SubscribeRequest<'_>,
+        local_tag: &[u8],
+    ) -> SubscribeOutcome {
+        let outcome = match self.try_subscribe(cfg, now, req, local_tag) {
+            Ok(o) => o,
+            Err(e) => {
+                if matches!(
+                    e,
+                    SubscribeError::NotAuthorized | SubscribeError::PolicyLimit
+                ) {
+                    self.stats.rejected_by_policy += 1;
+                }
+                SubscribeOutcome {
+                    reply: e.reply(),
+                    notifies: Vec::new(),
+                }
+            }
+        };
+        self.stats.count_reply(outcome.reply.code);
+        outcome
+    }
+
+    fn try_subscribe(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        req: &SubscribeRequest<'_>,
+        local_tag: &[u8],
+    ) -> Result<SubscribeOutcome, SubscribeError> {
+        let h = RequestHeaders::collect(req.headers);
+        // P1 (R10, R14)
+        let event = h.event.ok_or(SubscribeError::BadEvent)?;
+        let event = headers::parse_event(event).map_err(|_| SubscribeError::Malformed)?;
+        if event.package != b"conference" {
+            return Err(SubscribeError::BadEvent);
+        }
+        let expires = match h.expires {
+            Some(e) => Some(headers::parse_expires(e).map_err(|_| SubscribeError::Malformed)?),
+            None => None,
+        };
+        if req.call_id.is_empty() || req.from_tag.is_empty() {
+            return Err(SubscribeError::Malformed);
+        }
+        // P2 (R13)
+        if !req.to_tag.is_empty() {
+            return self.in_dialog(cfg, now, req, event.id, expires);
+        }
+        // P3 (R1, R2, R14)
+        let key = uri::session_key(req.ruri).ok_or(SubscribeError::Malformed)?;
+        let session = self
+            .sessions
+            .get(key.as_slice())
+            .ok_or(SubscribeError::UnknownConference)?;
+        // P4 (R4)
+        if !headers::has_oma_im_feature_tag(&h.accept_contact, cfg.accept_cpm_icsi) {
+            return Err(SubscribeError::MissingImFeatureTag);
+        }
+        // P5 (R5, R6)
+        let aoia = match headers::pick_asserted_identity(&h.asserted_identity) {
+            Some(a) => a,
+            None if cfg.trust_from_header && !req.from_uri.is_empty() => req.from_uri,
+            None => return Err(SubscribeError::NoAssertedIdentity),
+        };
+        // R6 for 1-1 and ad-hoc; group sessions use the same rule until XDM policy (R8) exists
+        if !session.is_current_participant(aoia) {
+            return Err(SubscribeError::NotAuthorized);
+        }
+        // R7
+        if session.subs.len() >= cfg.max_subs_per_session {
+            return Err(SubscribeError::PolicyLimit);
+        }
+        let own = session
+            .subs
+            .iter()
+            .filter(|id| {
+                self.subs
+                    .get(*id)
+                    .is_some_and(|s| s.subscriber.as_slice() == aoia)
+            })
+            .count();
+        if own >= cfg.max_subs_per_user_per_session {
+            return Err(SubscribeError::PolicyLimit);
+        }
+        // P7 (R11)
+        if !headers::accept_admits_conference_info(&h.accept) {
+            return Err(SubscribeError::NotAcceptable);
+        }
+        // P8 (R12)
+        let expires = expires.unwrap_or(cfg.default_expires);
+        if expires != 0 && expires < cfg.min_expires {
+            return Err(SubscribeError::IntervalTooBrief {
+                min_expires: cfg.min_expires,
+            });
+        }
+        if req.contact.is_empty() {
+            return Err(SubscribeError::Malformed);
+        }
+        // P9 (R19, R24)
+        let granted = expires.min(cfg.max_expires);
+        let identity = if session.kind.is_group() {
+            session.root_entity().to_vec()
+        } else {
+            cfg.conference_factory_uri.as_bytes().to_vec()
+        };
+        let id = self.create(now, req, &key, aoia, event.id, local_tag, granted)?;
+        let sub = self.subs.get_mut(&id).ok_or(SubscribeError::Internal)?;
+        if granted == 0 {
+            sub.terminate = Some(Termination::TimeoutWithState); // R29 fetch
+        } else {
+            sub.needs_full = true; // R25
+        }
+        let notifies = self.poll(cfg, now, id).into_iter().collect();
+        Ok(SubscribeOutcome {
+            reply: ok_reply(cfg, granted, Some(&identity)),
+            notifies,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        now: u64,
+        req: &SubscribeRequest<'_>,
+        session_key: &[u8],
+        aoia: &[u8],
+        event_id: Option<&[u8]>,
+        local_tag: &[u8],
+        granted: u32,
+    ) -> Result<u32, OutOfMemory> {
+        let a = self.alloc.clone();
+        let id = self.allocate_id();
+        let dialog = Dialog {
+            call_id: try_bytes(req.call_id, a.clone())?,
+            local_tag: try_bytes(local_tag, a.clone())?,
+            remote_tag: try_bytes(req.from_tag, a.clone())?,
+            local_uri: try_bytes(req.to_uri, a.clone())?,
+            remote_uri: try_bytes(req.from_uri, a.clone())?,
+            remote_target: try_bytes(req.contact, a.clone())?,
+            route_set: try_bytes(req.record_route, a.clone())?,
+            socket: try_bytes(req.socket, a.clone())?,
+            event_id: match event_id {
+                Some(e) => Some(try_bytes(e, a.clone())?),
+                None => None,
+            },
+            remote_cseq: req.cseq,
+            // R40: any start value; 0 makes the first NOTIFY CSeq 1
+            local_cseq: 0,
+        };
+        let sub = Subscription {
+            id,
+            session: try_bytes(session_key, a.clone())?,
+            subscriber: try_bytes(aoia, a.clone())?,
+            dialog,
+            expires_at: now + u64::from(granted) * 1000,
+            version: 0,
+            seen: AVec::new_in(a.clone()),
+            dirty: false,
+            needs_full: false,
+            terminate: None,
+            in_flight: None,
+            last_notify_at: None,
+            notifies_sent: 0,
+        };
+        let dkey = Key::try_new(&dialog_key(req.call_id, local_tag), a)?;
+        self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
+        self.dialogs.try_reserve(1).map_err(|_| OutOfMemory)?;
+        let session = self.sessions.get_mut(session_key).ok_or(OutOfMemory)?;
+        session.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
+        session.subs.insert(id);
+        self.dialogs.insert(dkey, id);
+        self.subs.insert(id, sub);
+        Ok(id)
+    }
+
+    fn allocate_id(&mut self) -> u32 {
+        loop {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            if !self.subs.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// R13, R27, R28: refresh or unsubscribe within an existing dialog.
+    fn in_dialog(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        req: &SubscribeRequest<'_>,
+        event_id: Option<&[u8]>,
+        expires: Option<u32>,
+    ) -> Result<SubscribeOutcome, SubscribeError> {
+        let dkey = dialog_key(req.call_id, req.to_tag);
+        let id = *self
+            .dialogs
+            .get(dkey.as_slice())
+            .ok_or(SubscribeError::NoSuchDialog)?;
+        let sub = self.subs.get_mut(&id).ok_or(SubscribeError::NoSuchDialog)?;
+        let same_id = sub.dialog.event_id.as_ref().map(|e| e.as_slice()) == event_id;
+        if sub.terminate.is_some() || sub.dialog.remote_tag.as_slice() != req.from_tag || !same_id {
+            return Err(SubscribeError::NoSuchDialog);
+        }
+        if req.cseq <= sub.dialog.remote_cseq {
+            return Err(SubscribeError::CSeqOutOfOrder);
+        }
+        let expires = expires.unwrap_or(cfg.default_expires);
+        if expires != 0 && expires < cfg.min_expires {
+            return Err(SubscribeError::IntervalTooBrief {
+                min_expires: cfg.min_expires,
+            });
+        }
+        sub.dialog.remote_cseq = req.cseq;
+        let granted = expires.min(cfg.max_expires);
+        if granted == 0 {
+            sub.terminate = Some(Termination::TimeoutWithState); // R28
+        } else {
+            sub.expires_at = now + u64::from(granted) * 1000;
+            if !req.contact.is_empty() && req.contact != sub.dialog.remote_target.as_slice() {
+                sub.dialog.remote_target = try_bytes(req.contact, self.alloc.clone())?;
+            }
+            sub.needs_full = true; // R27
+        }
+        let notifies = self.poll(cfg, now, id).into_iter().collect();
+        Ok(SubscribeOutcome {
+            reply: ok_reply(cfg, granted, None),
+            notifies,
+        })
+    }
+
+    // ---------------------------------------------------------------- NOTIFYs
+
+    /// R31: the final response of a NOTIFY. Returns the next NOTIFY of that subscription, if due.
+    pub fn notify_completed(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        token: u64,
+        code: u16,
+    ) -> Vec<Notify> {
+        let id = ((token & ((1u64 << TOKEN_BITS) - 1)) >> CSEQ_BITS) as u32;
+        let cseq_low = (token & ((1u64 << CSEQ_BITS) - 1)) as u32;
+        let Some(sub) = self.subs.get_mut(&id) else {
+            return Vec::new(); // already gone (R69): late responses are ignored
+        };
+        match sub.in_flight {
+            Some(c) if c & ((1 << CSEQ_BITS) - 1) == cseq_low => sub.in_flight = None,
+            _ => return Vec::new(), // a repeated or stale completion
+        }
+        if (200..300).contains(&code) {
+            self.stats.notify_ok += 1;
+            self.poll(cfg, now, id).into_iter().collect()
+        } else {
+            // 481 MUST, 408 SHOULD, any other failure [ENG]: the subscription is removed
+            self.stats.notify_failed += 1;
+            self.remove(id);
+            Vec::new()
+        }
+    }
+
+    /// Timer: R30 expiries and NOTIFYs held back by the rate limit (R61).
+    pub fn tick(&mut self, cfg: &Config, now: u64) -> Vec<Notify> {
+        let mut due = Vec::new();
+        for (id, sub) in self.subs.iter_mut() {
+            if sub.terminate.is_none() && sub.expires_at <= now {
+                sub.terminate = Some(Termination::Timeout);
+            }
+            if sub.in_flight.is_none() && (sub.dirty || sub.terminate.is_some() || sub.needs_full) {
+                due.push(*id);
+            }
+        }
+        due.into_iter()
+            .filter_map(|id| self.poll(cfg, now, id))
+            .collect()
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    /// Decides the next NOTIFY of subscription `id` (R32: one in flight at a time).
+    fn poll(&mut self, cfg: &Config, now: u64, id: u32) -> Option<Notify> {
+        let sub = self.subs.get_mut(&id)?;
+        if sub.in_flight.is_some() {
+            return None;
+        }
+        let session = self.sessions.get(sub.session.as_slice());
+        if let Some(t) = sub.terminate {
+            // R64: never suppressed; pending partial changes are dropped
+            let body = match session {
+                Some(s) if t.with_state() => document(s, sub, cfg, true).ok().flatten(),
+                _ => None,
+            };
+            let state = format!("terminated;reason={}", t.reason());
+            let n = build_notify(sub, cfg, now, NotifyKind::Terminated, &state, body);
+            self.stats.notifies_terminated += 1;
+            self.remove(id); // R69: gone whatever the response
+            return Some(n);
+        }
+        let session = session?;
+        let kind = if sub.needs_full {
+            NotifyKind::Full
+        } else if sub.dirty {
+            let next = sub
+                .last_notify_at
+                .map_or(0, |t| t + cfg.min_notify_interval_ms);
+            if now < next {
+                return None; // R61: the timer sends it later
+            }
+            NotifyKind::Partial
+        } else {
+            return None;
+        };
+        let body = match document(session, sub, cfg, kind == NotifyKind::Full) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                sub.dirty = false; // R55: nothing to say
+                return None;
+            }
+            Err(OutOfMemory) => return None, // retried at the next tick
+        };
+        let kind = if body.full {
+            NotifyKind::Full
+        } else {
+            NotifyKind::Partial
+        };
+        sub.dirty = false;
+        sub.needs_full = false;
+        let state = format!("active;expires={}", sub.expires_in(now));
+        match kind {
+            NotifyKind::Full => self.stats.notifies_full += 1,
+            _ => self.stats.notifies_partial += 1,
+        }
+        Some(build_notify(sub, cfg, now, kind, &state, Some(body)))
+    }
+
+    fn remove(&mut self, id: u32) {
+        let Some(sub) = self.subs.remove(&id) else {
+            return;
+        };
+        let dkey = dialog_key(&sub.dialog.call_id, &sub.dialog.local_tag);
+        self.dialogs.remove(dkey.as_slice());
+        if let Some(s) = self.sessions.get_mut(sub.session.as_slice()) {
+            s.subs.remove(&id);
+        }
+    }
+
+    // ------------------------------------------------------------- inspection
+
+    pub fn sessions_info(&self) -> Vec<SessionInfo> {
+        self.sessions
+            .values()
+            .map(|s| SessionInfo {
+                uri: lossy(&s.uri),
+                kind: s.kind,
+                group: s.group.as_ref().map(|g| lossy(g)),
+                participants: s.participants.iter().filter(|p| p.is_present()).count(),
+                subscriptions: s.subs.len(),
+            })
+            .collect()
+    }
+
+    /// `session_key`: only subscriptions to that session (see uri::session_key).
+    pub fn subscriptions_info(
+        &self,
+        now: u64,
+        session_key: Option<&[u8]>,
+    ) -> Vec<SubscriptionInfo> {
+        self.subs
+            .values()
+            .filter(|s| session_key.is_none_or(|k| s.session.as_slice() == k))
+            .map(|s| SubscriptionInfo {
+                session: self
+                    .sessions
+                    .get(s.session.as_slice())
+                    .map_or_else(|| lossy(&s.session), |x| lossy(&x.uri)),
+                subscriber: lossy(&s.subscriber),
+                call_id: lossy(&s.dialog.call_id),
+                expires_in: (s.expires_at.saturating_sub(now) / 1000) as u32,
+                version: s.version,
+                notifies_sent: s.notifies_sent,
+                notify_in_flight: s.in_flight.is_some(),
+            })
+            .collect()
+    }
+}
+
+/// The header lines of the SUBSCRIBE that the pipeline reads.
+#[derive(Default)]
+struct RequestHeaders<'a> {
+    event: Option<&'a [u8]>,
+    expires: Option<&'a [u8]>,
+    accept: Vec<&'a [u8]>,
+    accept_contact: Vec<&'a [u8]>,
+    asserted_identity: Vec<&'a [u8]>,
+}
+
+impl<'a> RequestHeaders<'a> {
+    fn collect(all: &[(&'a [u8], &'a [u8])]) -> Self {
+        let mut h = RequestHeaders::default();
+        for &(name, body) in all {
+            match headers::classify(name) {
+                HeaderName::Event => {
+                    h.event.get_or_insert(body);
+                }
+                HeaderName::Expires => {
+                    h.expires.get_or_insert(body);
+                }
+                HeaderName::Accept => h.accept.push(body),
+                HeaderName::AcceptContact => h.accept_contact.push(body),
+                HeaderName::PAssertedIdentity => h.asserted_identity.push(body),
+                HeaderName::Privacy | HeaderName::Other => {}
+            }
+        }
+        h
+    }
+}
+
+/// R15-R21: the 200 to a SUBSCRIBE (the To-tag and Record-Route are added by the caller / tm).
+fn ok_reply(cfg: &Config, granted: u32, identity: Option<&[u8]>) -> Reply {
+    let mut h = Vec::with_capacity(256);
+    h.extend_from_slice(b"Contact: ");
+    push_angle(&mut h, cfg.server_contact.as_bytes());
+    h.extend_from_slice(format!("\r\nExpires: {granted}\r\n").as_bytes());
+    h.extend_from_slice(b"Supported: norefersub\r\nAllow-Events: conference\r\n");
+    if let Some(id) = identity {
+        h.extend_from_slice(cfg.assert_identity_header.as_bytes());
+        h.extend_from_slice(b": ");
+        push_angle(&mut h, id);
+        h.extend_from_slice(b"\r\n");
+    }
+    Reply {
+        code: 200,
+        reason: "OK",
+        headers: h,
+    }
+}
+
+fn push_angle(out: &mut Vec<u8>, uri: &[u8]) {
+    if uri.starts_with(b"<") {
+        out.extend_from_slice(uri);
+    } else {
+        out.push(b'<');
+        out.extend_from_slice(uri);
+        out.push(b'>');
+    }
+}
+
+/// A document for one subscription, and whether it is full.
+struct Body {
+    xml: Vec<u8>,
+    full: bool,
+}
+
+/// Builds the next document for `sub` and records what it tells (R33, R46, R54, R57, R65).
+/// Ok(None): a partial document would be empty (R55).
+fn document<A: Allocator + Clone>(
+    session: &Session<A>,
+    sub: &mut Subscription<A>,
+    cfg: &Config,
+    full: bool,
+) -> Result<Option<Body>, OutOfMemory> {
+    // (participant index, status to report)
+    let mut changed: Vec<(usize, EndpointStatus)> = Vec::new();
+    for (i, p) in session.participants.iter().enumerate() {
+        let seen = sub.seen(i);
+        if p.is_present() {
+            let now_seen = Seen {
+                status: Some(p.status),
+                nick_rev: p.nick_rev,
+            };
+            if full || seen != now_seen {
+                changed.push((i, p.status));
+            }
+        } else if seen.status.is_some() {
+            // R57: a departure is reported once, in whatever the next document is
+            changed.push((i, EndpointStatus::Disconnected));
+        }
+    }
+    let full = full || changed.len() > cfg.max_pending_changes; // R65
+    if !full && changed.is_empty() {
+        return Ok(None);
+    }
+    for &(i, status) in &changed {
+        let p = &session.participants[i];
+        let seen = if status == EndpointStatus::Disconnected {
+            Seen::default()
+        } else {
+            Seen {
+                status: Some(status),
+                nick_rev: p.nick_rev,
+            }
+        };
+        sub.set_seen(i, seen)?;
+    }
+    let users: Vec<UserEntry<'_>> = changed
+        .iter()
+        .map(|&(i, status)| {
+            let p = &session.participants[i];
+            UserEntry {
+                entity: &p.entity,
+                display_text: p.display_text(),
+                status,
+            }
+        })
+        .collect();
+    sub.version = sub.version.wrapping_add(1);
+    let doc = Document {
+        entity: session.root_entity(),
+        state: if full {
+            DocState::Full
+        } else {
+            DocState::Partial
+        },
+        version: sub.version,
+        users: &users,
+    };
+    let mut xml = Vec::with_capacity(256 + 160 * users.len());
+    conference_info::write(&doc, &mut xml);
+    Ok(Some(Body { xml, full }))
+}
+
+/// R39-R43: copies the dialog out and assigns the next CSeq.
+fn build_notify<A: Allocator>(
+    sub: &mut Subscription<A>,
+    cfg: &Config,
+    now: u64,
+    kind: NotifyKind,
+    state: &str,
+    body: Option<Body>,
+) -> Notify {
+    sub.dialog.local_cseq = sub.dialog.local_cseq.wrapping_add(1).max(1);
+    let cseq = sub.dialog.local_cseq;
+    sub.in_flight = Some(cseq);
+    sub.last_notify_at = Some(now);
+    sub.notifies_sent += 1;
+    let d = &sub.dialog;
+    let mut headers = Vec::with_capacity(200);
+    headers.extend_from_slice(b"Event: conference");
+    if let Some(id) = &d.event_id {
+        headers.extend_from_slice(b";id=");
+        headers.extend_from_slice(id);
+    }
+    headers.extend_from_slice(b"\r\nSubscription-State: ");
+    headers.extend_from_slice(state.as_bytes());
+    headers.extend_from_slice(b"\r\nContact: ");
+    push_angle(&mut headers, cfg.server_contact.as_bytes());
+    headers.extend_from_slice(b"\r\n");
+    let body = body.map(|b| b.xml).unwrap_or_default();
+    if !body.is_empty() {
+        headers.extend_from_slice(b"Content-Type: application/conference-info+xml\r\n");
+    }
+    Notify {
+        token: (u64::from(sub.id) << CSEQ_BITS) | u64::from(cseq & ((1 << CSEQ_BITS) - 1)),
+        kind,
+        call_id: d.call_id.to_vec(),
+        local_tag: d.local_tag.to_vec(),
+        remote_tag: d.remote_tag.to_vec(),
+        local_uri: d.local_uri.to_vec(),
+        remote_uri: d.remote_uri.to_vec(),
+        remote_target: d.remote_target.to_vec(),
+        route_set: d.route_set.to_vec(),
+        socket: d.socket.to_vec(),
+        cseq,
+        headers,
+        body,
+    }
+}

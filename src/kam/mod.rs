@@ -1,0 +1,32 @@
+//! The safe wrapper around Kamailio: the only `unsafe` code of the crate.
+//! Each file wraps one subsystem of the C shim (c-shim/shim.h).
+pub mod clock;
+pub mod guard;
+pub mod lock;
+pub mod log;
+pub mod params;
+pub mod request;
+pub mod rpc;
+pub mod shm;
+pub mod sys;
+pub mod tm;
+
+/// A view handed over by C, as a byte slice. Empty for a NULL pointer.
+///
+/// # Safety
+/// `s` must point to `len` readable bytes that outlive `'a`.
+pub(crate) unsafe fn bytes<'a>(s: sys::shim_str_t) -> &'a [u8] {
+    if s.s.is_null() || s.len <= 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(s.s as *const u8, s.len as usize)
+    }
+}
+
+/// A view of Rust bytes for C; valid while `b` lives.
+pub(crate) fn view(b: &[u8]) -> sys::shim_str_t {
+    sys::shim_str_t {
+        s: b.as_ptr() as *const std::os::raw::c_char,
+        len: b.len() as i32,
+    }
+}

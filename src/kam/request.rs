@@ -1,0 +1,97 @@
+//! The SUBSCRIBE being handled: a view of its parsed fields, its transaction and its reply.
+use super::{bytes, sys, view};
+use crate::core::notifier::SubscribeRequest;
+
+/// Headers copied into the view (a SUBSCRIBE with more is still parsed; the rest are ignored).
+const MAX_HEADERS: usize = 128;
+
+pub enum ViewError {
+    /// Unparsable mandatory header: 400 (R14).
+    Malformed,
+    /// Internal failure: 500.
+    Internal,
+}
+
+/// The received message (valid only during the script function call).
+pub struct Msg {
+    raw: *mut std::ffi::c_void,
+}
+
+impl Msg {
+    /// # Safety
+    /// `raw` must be the `struct sip_msg*` of the current script call.
+    pub unsafe fn from_raw(raw: *mut std::ffi::c_void) -> Self {
+        Msg { raw }
+    }
+
+    /// Creates the tm transaction unless there is one (R22). Ok(false): a retransmission that
+    /// tm has already answered.
+    pub fn begin_transaction(&self) -> Result<bool, ()> {
+        // SAFETY: raw is the current message.
+        match unsafe { sys::shim_transaction_begin(self.raw) } {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(()),
+        }
+    }
+
+    /// Parses the message and calls `f` with views of it; the views die when `f` returns.
+    pub fn with_view<T>(&self, f: impl FnOnce(&SubscribeRequest<'_>) -> T) -> Result<T, ViewError> {
+        let mut req = sys::shim_request_t::default();
+        let mut hdrs = [sys::shim_header_t::default(); MAX_HEADERS];
+        // SAFETY: raw is the current message; the arrays outlive the call.
+        let rc = unsafe {
+            sys::shim_request_view(self.raw, &mut req, hdrs.as_mut_ptr(), MAX_HEADERS as i32)
+        };
+        let result = if rc == sys::shim_request_status_SHIM_REQ_OK {
+            // SAFETY: the views point into the message buffer (or pkg memory released below),
+            // both alive until shim_request_release.
+            let pairs: Vec<(&[u8], &[u8])> = hdrs[..req.header_count.max(0) as usize]
+                .iter()
+                .map(|h| unsafe { (bytes(h.name), bytes(h.body)) })
+                .collect();
+            let r = unsafe {
+                SubscribeRequest {
+                    ruri: bytes(req.ruri),
+                    call_id: bytes(req.call_id),
+                    cseq: req.cseq,
+                    from_uri: bytes(req.from_uri),
+                    from_tag: bytes(req.from_tag),
+                    to_uri: bytes(req.to_uri),
+                    to_tag: bytes(req.to_tag),
+                    contact: bytes(req.contact),
+                    record_route: bytes(req.record_route),
+                    socket: bytes(req.socket),
+                    headers: &pairs,
+                }
+            };
+            Ok(f(&r))
+        } else if rc == sys::shim_request_status_SHIM_REQ_BAD {
+            Err(ViewError::Malformed)
+        } else {
+            Err(ViewError::Internal)
+        };
+        // SAFETY: releases what shim_request_view allocated (no-op when nothing was).
+        unsafe { sys::shim_request_release(&mut req) };
+        result
+    }
+
+    /// Replies statefully (R22) with `to_tag`. Err when tm could not send it.
+    pub fn reply(&self, code: u16, reason: &str, headers: &[u8], to_tag: &[u8]) -> Result<(), ()> {
+        // SAFETY: all views outlive the call; tm copies what it keeps.
+        let rc = unsafe {
+            sys::shim_reply(
+                self.raw,
+                i32::from(code),
+                view(reason.as_bytes()),
+                view(headers),
+                view(to_tag),
+            )
+        };
+        if rc == 1 {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Sending NOTIFYs and applying their final responses, in whichever process that happens
+//! (worker, timer process, RPC process). No slot lock is held while tm is called: tm may run
+//! callbacks synchronously that re-enter this module.
+use super::state::{params, shared};
+use crate::core::notifier::{Notify, TOKEN_BITS};
+use crate::kam::{clock, tm};
+use crate::{kdbg, kwarn};
+
+/// Sends `notifies` of `slot`; a NOTIFY tm refuses counts as failed (R31), which may free the
+/// subscription's turn for the next one.
+pub fn send_all(slot: usize, notifies: Vec<Notify>) {
+    let mut queue = notifies;
+    while let Some(n) = queue.pop() {
+        let token = ((slot as u64) << TOKEN_BITS) | n.token;
+        if tm::send_notify(&n, token).is_ok() {
+            kdbg!("NOTIFY cseq {} sent ({:?})", n.cseq, n.kind);
+            continue;
+        }
+        kwarn!(
+            "NOTIFY to {} not sent by tm; ending its subscription",
+            String::from_utf8_lossy(&n.remote_target)
+        );
+        let more = shared().slots[slot].lock().notify_completed(
+            &params().config,
+            clock::now_ms(),
+            n.token,
+            500,
+        );
+        queue.extend(more);
+    }
+}
+
+/// tm callback: the final response `code` of the NOTIFY sent with `token`.
+pub fn completed(token: u64, code: u16) {
+    let s = shared();
+    let Some(slot) = s.slot_of_token(token) else {
+        kwarn!("NOTIFY completion with a foreign token {token:#x}");
+        return;
+    };
+    let next = s.slots[slot]
+        .lock()
+        .notify_completed(&params().config, clock::now_ms(), token, code);
+    send_all(slot, next);
+}
+
+/// Timer process: expiries (R30) and rate-limited NOTIFYs (R61), one slot lock at a time.
+pub fn tick() {
+    let s = shared();
+    let cfg = &params().config;
+    for slot in 0..s.slots.len() {
+        let due = {
+            let mut n = s.slots[slot].lock();
+            if n.subscription_count() == 0 {
+                continue;
+            }
+            n.tick(cfg, clock::now_ms())
+        };
+        send_all(slot, due);
+    }
+}

@@ -1,0 +1,92 @@
+//! The module's shared state: the sessions and subscriptions of the whole server, split into
+//! hash slots, each a core `Notifier` in shm behind its own Kamailio lock (no global lock on
+//! the hot path). Created in mod_init, before the workers fork, so every process maps it at the
+//! same address.
+use crate::core::notifier::{Notifier, TOKEN_BITS};
+use crate::core::uri;
+use crate::kam::lock::{init_in_place, ShmMutex};
+use crate::kam::params::ModuleParams;
+use crate::kam::shm::{leak_in_shm, ShmAlloc};
+use allocator_api2::vec::Vec as AVec;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+pub type Slot = ShmMutex<Notifier<ShmAlloc>>;
+
+pub struct Shared {
+    pub seed: u64,
+    pub slots: AVec<Slot, ShmAlloc>,
+}
+
+static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+/// Read-only after mod_init; each forked process inherits its copy.
+static PARAMS: OnceLock<ModuleParams> = OnceLock::new();
+/// Process-local state of the tag generator (reseeded in every child).
+static TAG_STATE: AtomicU64 = AtomicU64::new(0);
+
+pub fn init(params: ModuleParams, seed: u64) -> Result<(), &'static str> {
+    let n = params.hash_slots;
+    let mut slots = AVec::new_in(ShmAlloc);
+    slots
+        .try_reserve_exact(n)
+        .map_err(|_| "no shared memory for the hash slots")?;
+    for _ in 0..n {
+        slots.push(ShmMutex::new(Notifier::new_in(seed, ShmAlloc)));
+    }
+    // the locks are initialised at their final address (the Vec does not move its buffer)
+    if !slots.iter().all(init_in_place) {
+        return Err("cannot initialise the slot locks");
+    }
+    let shared = leak_in_shm(Shared { seed, slots }).ok_or("no shared memory for the state")?;
+    SHARED.store(shared as *const Shared as *mut Shared, Ordering::Release);
+    PARAMS.set(params).map_err(|_| "initialised twice")?;
+    Ok(())
+}
+
+pub fn shared() -> &'static Shared {
+    let p = SHARED.load(Ordering::Acquire);
+    assert!(!p.is_null(), "imconf state used before mod_init");
+    // SAFETY: set once in mod_init to a value in shm that is never freed.
+    unsafe { &*p }
+}
+
+pub fn params() -> &'static ModuleParams {
+    PARAMS.get().expect("imconf params used before mod_init")
+}
+
+impl Shared {
+    /// The slot of a session (or of anything keyed by a session URI); the same in every process.
+    pub fn slot_of_uri(&self, session_uri: &[u8]) -> Option<usize> {
+        let key = uri::session_key(session_uri)?;
+        let h = crate::core::key::FixedState::with_seed(self.seed).hash_one(key.as_slice());
+        Some((h % self.slots.len() as u64) as usize)
+    }
+
+    pub fn slot_of_token(&self, token: u64) -> Option<usize> {
+        let slot = (token >> TOKEN_BITS) as usize;
+        (slot < self.slots.len()).then_some(slot)
+    }
+}
+
+/// Our To-tags name the slot of their subscription, so an in-dialog SUBSCRIBE (whose
+/// Request-URI is our Contact, not the session) finds it with one lock.
+pub fn new_local_tag(slot: usize) -> Vec<u8> {
+    // splitmix64 over a per-process random start: unique tags without a syscall per SUBSCRIBE
+    let mut z = TAG_STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    format!("i{slot:x}-{z:016x}").into_bytes()
+}
+
+pub fn slot_of_tag(tag: &[u8]) -> Option<usize> {
+    let rest = tag.strip_prefix(b"i")?;
+    let end = rest.iter().position(|&b| b == b'-')?;
+    let hex = std::str::from_utf8(&rest[..end]).ok()?;
+    usize::from_str_radix(hex, 16).ok()
+}
+
+pub fn reseed_tags(seed: u64) {
+    TAG_STATE.store(seed, Ordering::Relaxed);
+}

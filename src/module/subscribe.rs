@@ -1,0 +1,88 @@
+//! `imconf_handle_subscribe()`: one SUBSCRIBE, end to end (RULES.md §2-§4).
+use super::notify::send_all;
+use super::state::{new_local_tag, params, shared, slot_of_tag};
+use crate::core::notifier::SubscribeOutcome;
+use crate::core::reply::SubscribeError;
+use crate::core::uri;
+use crate::kam::clock;
+use crate::kam::request::{Msg, ViewError};
+use crate::{kerr, kinfo};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Script return value: 1 when a reply was sent (any code), -1 when none could be.
+pub fn handle(msg: &Msg) -> i32 {
+    match msg.begin_transaction() {
+        Ok(true) => {}
+        Ok(false) => return 1, // a retransmission: tm resent our reply (R22)
+        Err(()) => return -1,
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| process(msg)));
+    let (slot, outcome, tag) = match result {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let code = match e {
+                ViewError::Malformed => SubscribeError::Malformed,
+                ViewError::Internal => SubscribeError::Internal,
+            };
+            let r = code.reply();
+            kinfo!("SUBSCRIBE refused with {}: unparsable request", r.code);
+            return reply_or_fail(msg, r.code, r.reason, &r.headers, &new_local_tag(0));
+        }
+        Err(_) => {
+            // A panic: the worker lives on and the subscriber gets a 500 (INTERFACE.md).
+            kerr!("panic while handling a SUBSCRIBE; answered 500");
+            return reply_or_fail(msg, 500, "Server Internal Error", b"", &new_local_tag(0));
+        }
+    };
+    let rc = reply_or_fail(
+        msg,
+        outcome.reply.code,
+        outcome.reply.reason,
+        &outcome.reply.headers,
+        &tag,
+    );
+    // R25: the NOTIFYs leave after the response
+    send_all(slot, outcome.notifies);
+    rc
+}
+
+fn reply_or_fail(msg: &Msg, code: u16, reason: &str, headers: &[u8], tag: &[u8]) -> i32 {
+    match msg.reply(code, reason, headers, tag) {
+        Ok(()) => 1,
+        Err(()) => -1,
+    }
+}
+
+/// Runs the core under the slot's lock; returns the slot, the outcome and the reply's To-tag.
+fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
+    msg.with_view(|req| {
+        let s = shared();
+        let cfg = &params().config;
+        let (slot, tag) = if req.to_tag.is_empty() {
+            let slot = s.slot_of_uri(req.ruri).unwrap_or(0);
+            (slot, new_local_tag(slot))
+        } else {
+            // a tag that is not ours finds no dialog in slot 0: 481 (R13)
+            let slot = slot_of_tag(req.to_tag).filter(|&i| i < s.slots.len());
+            (slot.unwrap_or(0), req.to_tag.to_vec())
+        };
+        let outcome = {
+            let mut notifier = s.slots[slot].lock();
+            if let Some(user) = &cfg.debug_panic_user {
+                if uri::user_part(req.ruri) == Some(user.as_bytes()) {
+                    panic!("debug_panic_user: deliberate panic for {user}");
+                }
+            }
+            notifier.subscribe(cfg, clock::now_ms(), req, &tag)
+        };
+        if outcome.reply.code >= 300 {
+            kinfo!(
+                "SUBSCRIBE to {} refused with {} {}",
+                String::from_utf8_lossy(req.ruri),
+                outcome.reply.code,
+                outcome.reply.reason
+            );
+        }
+        (slot, outcome, tag)
+    })
+}
