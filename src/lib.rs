@@ -7,4 +7,4 @@ pub mod core;
 #[cfg(feature = "kamailio")]
 pub mod kam;
 #[cfg(feature = "kamailio")]
-mod module;
+pub(crate) mod module;

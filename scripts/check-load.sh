@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The module's compile flags must match the installed Kamailio: `kamailio -c` loads it and
+# refuses on any mismatch ("module compile flags mismatch"). Also checks that a bad
+# parameter makes the load fail with a line naming it.
+set -euo pipefail
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+so="$top/build/imconf.so"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+out=$(kamailio -c -f "$top/kamailio-cfg/imconf.cfg" -l udp:127.0.0.1:5059 \
+	-A "IMCONF_SO=\"$so\"" -A "CTL_SOCK=\"unix:$tmp/ctl.sock\"" 2>&1) || {
+	echo "$out" | tail -20
+	echo "kamailio -c failed with the module"
+	exit 1
+}
+echo "$out" | grep -q "config file ok" || { echo "$out" | tail; exit 1; }
+if echo "$out" | grep -q "compile flags mismatch"; then echo "$out"; exit 1; fi
+echo "kamailio -c: config ok with $so"
+
+# a bad value must stop the start-up, naming the parameter (INTERFACE.md)
+sed 's/modparam("imconf", "min_expires", 60)/modparam("imconf", "min_expires", -5)/' \
+	"$top/kamailio-cfg/imconf.cfg" >"$tmp/bad.cfg"
+if out=$(timeout 20 kamailio -f "$tmp/bad.cfg" -DD -E -l udp:127.0.0.1:5059 -w "$tmp" -Y "$tmp" \
+	-P "$tmp/k.pid" -A "IMCONF_SO=\"$so\"" -A "CTL_SOCK=\"unix:$tmp/ctl.sock\"" 2>&1); then
+	echo "kamailio started with min_expires=-5"
+	exit 1
+fi
+echo "$out" | grep -q 'modparam "min_expires"' || { echo "$out" | tail; echo "no log line naming min_expires"; exit 1; }
+echo "bad parameter: start-up refused, log names it"

@@ -1,0 +1,65 @@
+//! The `rs_*` functions C calls (declared in c-shim/shim.h). Each turns raw pointers into safe
+//! views and hands them to the module inside `ffi_guard`: a panic never unwinds into Kamailio.
+use super::guard::{ffi_guard, install_panic_hook};
+use super::request::Msg;
+use super::rpc::Rpc;
+use super::{bytes, sys};
+use crate::module;
+use std::os::raw::{c_int, c_void};
+
+#[no_mangle]
+pub extern "C" fn rs_mod_init() -> c_int {
+    install_panic_hook();
+    ffi_guard("mod_init", -1, module::mod_init)
+}
+
+#[no_mangle]
+pub extern "C" fn rs_child_init(rank: c_int) -> c_int {
+    ffi_guard("child_init", -1, || module::child_init(rank))
+}
+
+#[no_mangle]
+pub extern "C" fn rs_mod_destroy() {
+    ffi_guard("mod_destroy", (), module::mod_destroy);
+}
+
+#[no_mangle]
+pub extern "C" fn rs_handle_subscribe(msg: *mut c_void) -> c_int {
+    // SAFETY: Kamailio passes the message of the current script call.
+    let msg = unsafe { Msg::from_raw(msg) };
+    ffi_guard("imconf_handle_subscribe", -1, || module::handle_subscribe(&msg))
+}
+
+#[no_mangle]
+pub extern "C" fn rs_script_call(fn_id: c_int, args: *const sys::shim_str_t, argc: c_int) -> c_int {
+    let args: Vec<&[u8]> = (0..argc.max(0) as usize)
+        // SAFETY: C passes argc views that live for this call.
+        .map(|i| unsafe { bytes(*args.add(i)) })
+        .collect();
+    ffi_guard("script function", -1, || module::script_call(fn_id as u32, &args))
+}
+
+#[no_mangle]
+pub extern "C" fn rs_rpc_call(fn_id: c_int, rpc: *mut c_void, ctx: *mut c_void) {
+    // SAFETY: Kamailio passes the handles of the current RPC call.
+    let r = unsafe { Rpc::from_raw(rpc, ctx) };
+    let ok = ffi_guard("rpc", false, || {
+        module::rpc_call(fn_id as u32, &r);
+        true
+    });
+    if !ok {
+        r.fault(500, "internal error (logged)");
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn rs_notify_completed(token: u64, code: c_int) {
+    ffi_guard("NOTIFY completion", (), || {
+        module::notify_completed(token, code.clamp(0, 999) as u16)
+    });
+}
+
+#[no_mangle]
+pub extern "C" fn rs_timer_tick() {
+    ffi_guard("timer", (), module::timer_tick);
+}
