@@ -1,5 +1,6 @@
 //! The `rs_*` functions C calls (declared in c-shim/shim.h). Each turns raw pointers into safe
 //! views and hands them to the module inside `ffi_guard`: a panic never unwinds into Kamailio.
+//! Those taking pointers are `unsafe`: only Kamailio (through the shim) calls them, with valid ones.
 use super::guard::{ffi_guard, install_panic_hook};
 use super::request::Msg;
 use super::rpc::Rpc;
@@ -23,24 +24,38 @@ pub extern "C" fn rs_mod_destroy() {
     ffi_guard("mod_destroy", (), module::mod_destroy);
 }
 
+/// # Safety
+/// `msg` is the `struct sip_msg*` of the current script call.
 #[no_mangle]
-pub extern "C" fn rs_handle_subscribe(msg: *mut c_void) -> c_int {
+pub unsafe extern "C" fn rs_handle_subscribe(msg: *mut c_void) -> c_int {
     // SAFETY: Kamailio passes the message of the current script call.
     let msg = unsafe { Msg::from_raw(msg) };
-    ffi_guard("imconf_handle_subscribe", -1, || module::handle_subscribe(&msg))
+    ffi_guard("imconf_handle_subscribe", -1, || {
+        module::handle_subscribe(&msg)
+    })
 }
 
+/// # Safety
+/// `args` points to `argc` string views valid for the call.
 #[no_mangle]
-pub extern "C" fn rs_script_call(fn_id: c_int, args: *const sys::shim_str_t, argc: c_int) -> c_int {
+pub unsafe extern "C" fn rs_script_call(
+    fn_id: c_int,
+    args: *const sys::shim_str_t,
+    argc: c_int,
+) -> c_int {
     let args: Vec<&[u8]> = (0..argc.max(0) as usize)
         // SAFETY: C passes argc views that live for this call.
         .map(|i| unsafe { bytes(*args.add(i)) })
         .collect();
-    ffi_guard("script function", -1, || module::script_call(fn_id as u32, &args))
+    ffi_guard("script function", -1, || {
+        module::script_call(fn_id as u32, &args)
+    })
 }
 
+/// # Safety
+/// `rpc` and `ctx` are the `rpc_t*` and context of the current RPC call.
 #[no_mangle]
-pub extern "C" fn rs_rpc_call(fn_id: c_int, rpc: *mut c_void, ctx: *mut c_void) {
+pub unsafe extern "C" fn rs_rpc_call(fn_id: c_int, rpc: *mut c_void, ctx: *mut c_void) {
     // SAFETY: Kamailio passes the handles of the current RPC call.
     let r = unsafe { Rpc::from_raw(rpc, ctx) };
     let ok = ffi_guard("rpc", false, || {

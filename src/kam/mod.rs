@@ -12,6 +12,16 @@ pub mod shm;
 pub mod sys;
 pub mod tm;
 
+/// A Kamailio call that failed (the shim has logged why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KamError(pub &'static str);
+
+impl std::fmt::Display for KamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
 /// A view handed over by C, as a byte slice. Empty for a NULL pointer.
 ///
 /// # Safety

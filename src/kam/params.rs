@@ -17,7 +17,10 @@ fn text(p: *const std::os::raw::c_char) -> Option<String> {
         return None;
     }
     // SAFETY: Kamailio stores NUL-terminated strings from the cfg (or our static defaults).
-    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy().trim().to_string();
+    let s = unsafe { CStr::from_ptr(p) }
+        .to_string_lossy()
+        .trim()
+        .to_string();
     (!s.is_empty()).then_some(s)
 }
 
@@ -73,7 +76,10 @@ pub fn read() -> Result<ModuleParams, BadParam> {
     config.validate()?;
     // Parameters whose behaviour later issues add: their values are still checked now.
     flag("rcs_compat", p.rcs_compat)?;
-    flag("emit_deleted_after_disconnect", p.emit_deleted_after_disconnect)?;
+    flag(
+        "emit_deleted_after_disconnect",
+        p.emit_deleted_after_disconnect,
+    )?;
     flag("report_dialing_out", p.report_dialing_out)?;
     flag("enable_dmq", p.enable_dmq)?;
     if non_negative("db_flush_interval_ms", p.db_flush_interval_ms)? == 0 {

@@ -1,5 +1,5 @@
 //! The SUBSCRIBE being handled: a view of its parsed fields, its transaction and its reply.
-use super::{bytes, sys, view};
+use super::{bytes, sys, view, KamError};
 use crate::core::notifier::SubscribeRequest;
 
 /// Headers copied into the view (a SUBSCRIBE with more is still parsed; the rest are ignored).
@@ -26,12 +26,12 @@ impl Msg {
 
     /// Creates the tm transaction unless there is one (R22). Ok(false): a retransmission that
     /// tm has already answered.
-    pub fn begin_transaction(&self) -> Result<bool, ()> {
+    pub fn begin_transaction(&self) -> Result<bool, KamError> {
         // SAFETY: raw is the current message.
         match unsafe { sys::shim_transaction_begin(self.raw) } {
             1 => Ok(true),
             0 => Ok(false),
-            _ => Err(()),
+            _ => Err(KamError("cannot create the transaction")),
         }
     }
 
@@ -77,7 +77,13 @@ impl Msg {
     }
 
     /// Replies statefully (R22) with `to_tag`. Err when tm could not send it.
-    pub fn reply(&self, code: u16, reason: &str, headers: &[u8], to_tag: &[u8]) -> Result<(), ()> {
+    pub fn reply(
+        &self,
+        code: u16,
+        reason: &str,
+        headers: &[u8],
+        to_tag: &[u8],
+    ) -> Result<(), KamError> {
         // SAFETY: all views outlive the call; tm copies what it keeps.
         let rc = unsafe {
             sys::shim_reply(
@@ -91,7 +97,7 @@ impl Msg {
         if rc == 1 {
             Ok(())
         } else {
-            Err(())
+            Err(KamError("tm could not send the reply"))
         }
     }
 }

@@ -55,7 +55,14 @@ impl Rpc {
 impl RpcStruct<'_> {
     pub fn str(&self, name: &'static CStr, val: &str) -> &Self {
         // SAFETY: handle belongs to the current call; name is NUL-terminated; value copied.
-        unsafe { sys::shim_rpc_struct_str(self.rpc.rpc, self.handle, name.as_ptr(), view(val.as_bytes())) };
+        unsafe {
+            sys::shim_rpc_struct_str(
+                self.rpc.rpc,
+                self.handle,
+                name.as_ptr(),
+                view(val.as_bytes()),
+            )
+        };
         self
     }
 

@@ -1,10 +1,10 @@
 //! In-dialog NOTIFYs through tm. The final response comes back to `rs_notify_completed` with
 //! the token, in whatever process tm runs the callback.
-use super::{sys, view};
+use super::{sys, view, KamError};
 use crate::core::notifier::Notify;
 
 /// Hands `n` to tm with `token`. Err: not sent, and no completion will come for it.
-pub fn send_notify(n: &Notify, token: u64) -> Result<(), ()> {
+pub fn send_notify(n: &Notify, token: u64) -> Result<(), KamError> {
     let req = sys::shim_notify_t {
         call_id: view(&n.call_id),
         local_tag: view(&n.local_tag),
@@ -23,6 +23,6 @@ pub fn send_notify(n: &Notify, token: u64) -> Result<(), ()> {
     if unsafe { sys::shim_send_notify(&req) } == 0 {
         Ok(())
     } else {
-        Err(())
+        Err(KamError("tm refused the NOTIFY"))
     }
 }

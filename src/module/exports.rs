@@ -21,8 +21,7 @@ pub static module_version: SyncPtr =
 
 /// Compared with the core's compile flags: a mismatch refuses to load (ABI guard).
 #[no_mangle]
-pub static module_flags: SyncPtr =
-    SyncPtr(&raw const sys::shim_ser_compile_flags as *const c_char);
+pub static module_flags: SyncPtr = SyncPtr(&raw const sys::shim_ser_compile_flags as *const c_char);
 
 #[no_mangle]
 pub static module_interface_ver: c_uint = sys::SHIM_MODULE_INTERFACE_VER;

@@ -39,7 +39,10 @@ fn required<'a>(args: &[&'a [u8]], i: usize, name: &'static str) -> Result<&'a [
 fn uri_arg<'a>(args: &[&'a [u8]], i: usize, name: &'static str) -> Result<&'a [u8], FeedError> {
     let v = required(args, i, name)?;
     if uri::session_key(v).is_none() {
-        return Err(err(name, format!("not a sip/sips/tel URI: {}", String::from_utf8_lossy(v))));
+        return Err(err(
+            name,
+            format!("not a sip/sips/tel URI: {}", String::from_utf8_lossy(v)),
+        ));
     }
     Ok(v)
 }
@@ -57,7 +60,10 @@ fn optional_uri<'a>(
 
 fn check_arity(args: &[&[u8]], max: usize) -> Result<(), FeedError> {
     if args.len() > max {
-        return Err(err("arguments", format!("at most {max} expected, got {}", args.len())));
+        return Err(err(
+            "arguments",
+            format!("at most {max} expected, got {}", args.len()),
+        ));
     }
     Ok(())
 }
@@ -126,7 +132,9 @@ pub fn participant(args: &[&[u8]]) -> Result<(), FeedError> {
     };
     let role = match given(args.get(3).copied()) {
         None => Role::Joined,
-        Some(r) => Role::parse(r).ok_or_else(|| err("role", "one of originator, invited, joined"))?,
+        Some(r) => {
+            Role::parse(r).ok_or_else(|| err("role", "one of originator, invited, joined"))?
+        }
     };
     let listed_uri = optional_uri(args, 4, "listed_uri")?;
     let from_uri = optional_uri(args, 5, "from_uri")?;

@@ -44,10 +44,16 @@ pub fn handle_subscribe(msg: &Msg) -> i32 {
 
 pub fn script_call(fn_id: u32, args: &[&[u8]]) -> i32 {
     let (name, result) = match fn_id {
-        sys::shim_script_fn_SHIM_FN_SESSION_OPEN => ("imconf_session_open", feed::session_open(args)),
-        sys::shim_script_fn_SHIM_FN_SESSION_CLOSE => ("imconf_session_close", feed::session_close(args)),
+        sys::shim_script_fn_SHIM_FN_SESSION_OPEN => {
+            ("imconf_session_open", feed::session_open(args))
+        }
+        sys::shim_script_fn_SHIM_FN_SESSION_CLOSE => {
+            ("imconf_session_close", feed::session_close(args))
+        }
         sys::shim_script_fn_SHIM_FN_PARTICIPANT => ("imconf_participant", feed::participant(args)),
-        sys::shim_script_fn_SHIM_FN_GROUPS_RELOAD => ("imconf_groups_reload", feed::groups_reload(args)),
+        sys::shim_script_fn_SHIM_FN_GROUPS_RELOAD => {
+            ("imconf_groups_reload", feed::groups_reload(args))
+        }
         _ => return -1,
     };
     match result {

@@ -37,9 +37,10 @@ pub fn completed(token: u64, code: u16) {
         kwarn!("NOTIFY completion with a foreign token {token:#x}");
         return;
     };
-    let next = s.slots[slot]
-        .lock()
-        .notify_completed(&params().config, clock::now_ms(), token, code);
+    let next =
+        s.slots[slot]
+            .lock()
+            .notify_completed(&params().config, clock::now_ms(), token, code);
     send_all(slot, next);
 }
 

@@ -14,7 +14,7 @@ pub fn handle(msg: &Msg) -> i32 {
     match msg.begin_transaction() {
         Ok(true) => {}
         Ok(false) => return 1, // a retransmission: tm resent our reply (R22)
-        Err(()) => return -1,
+        Err(_) => return -1,
     }
     let result = catch_unwind(AssertUnwindSafe(|| process(msg)));
     let (slot, outcome, tag) = match result {
@@ -49,7 +49,7 @@ pub fn handle(msg: &Msg) -> i32 {
 fn reply_or_fail(msg: &Msg, code: u16, reason: &str, headers: &[u8], tag: &[u8]) -> i32 {
     match msg.reply(code, reason, headers, tag) {
         Ok(()) => 1,
-        Err(()) => -1,
+        Err(_) => -1,
     }
 }
 
