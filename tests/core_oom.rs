@@ -1,0 +1,104 @@
+//! Shared memory can run out at any moment: the core must then answer 500 (or report
+//! OutOfMemory to the feeder), never panic or abort, and keep working once memory is back.
+use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
+use imconf::core::conference_info::EndpointStatus;
+use imconf::core::config::Config;
+use imconf::core::notifier::{Notifier, SubscribeRequest};
+use imconf::core::session::{ParticipantUpdate, Role, SessionError, SessionKind};
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::rc::Rc;
+
+/// The heap with a byte budget that tests can shrink and restore.
+#[derive(Clone)]
+struct Budget(Rc<Cell<usize>>);
+
+unsafe impl Allocator for Budget {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let left = self.0.get();
+        if layout.size() > left {
+            return Err(AllocError);
+        }
+        self.0.set(left - layout.size());
+        Global.allocate(layout)
+    }
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        self.0.set(self.0.get() + layout.size());
+        Global.deallocate(ptr, layout)
+    }
+}
+
+const SESSION: &[u8] = b"sip:s1@im.example.net";
+
+fn join(n: &mut Notifier<Budget>, cfg: &Config, who: &str) -> Result<(), SessionError> {
+    let update = ParticipantUpdate {
+        aoia: who.as_bytes(),
+        status: EndpointStatus::Connected,
+        role: Role::Joined,
+        listed_uri: None,
+        from_uri: None,
+        privacy: false,
+        nick: Some(b"a nick"),
+    };
+    n.participant(cfg, 0, SESSION, &update).map(|_| ())
+}
+
+fn subscribe(n: &mut Notifier<Budget>, cfg: &Config, i: usize) -> u16 {
+    let call_id = format!("call-{i}");
+    let pai = b"<sip:alice@example.net>".as_slice();
+    let headers: Vec<(&[u8], &[u8])> = vec![
+        (b"Event", b"conference"),
+        (b"Accept-Contact", b"*;+g.oma.sip-im"),
+        (b"P-Asserted-Identity", pai),
+    ];
+    let req = SubscribeRequest {
+        ruri: SESSION,
+        call_id: call_id.as_bytes(),
+        cseq: 1,
+        from_uri: b"sip:alice@example.net",
+        from_tag: b"ft",
+        to_uri: SESSION,
+        contact: b"sip:alice@192.0.2.1",
+        headers: &headers,
+        ..Default::default()
+    };
+    n.subscribe(cfg, 0, &req, format!("tag{i}").as_bytes())
+        .reply
+        .code
+}
+
+#[test]
+fn full_memory_gives_500_and_service_recovers() {
+    let cfg = Config {
+        max_subs_per_user_per_session: 1000,
+        max_subs_per_session: 1000,
+        ..Config::default()
+    };
+    let budget = Rc::new(Cell::new(usize::MAX / 2));
+    let mut n = Notifier::new_in(7, Budget(budget.clone()));
+    n.open_session(SESSION, SessionKind::AdHoc, None).unwrap();
+    join(&mut n, &cfg, "sip:alice@example.net").unwrap();
+
+    // every budget from 0 upwards: each SUBSCRIBE is either accepted or refused with 500
+    let mut saw_500 = false;
+    let mut accepted = 0;
+    for (i, b) in (0..4000).step_by(37).enumerate() {
+        budget.set(b);
+        match subscribe(&mut n, &cfg, i) {
+            200 => accepted += 1,
+            500 => saw_500 = true,
+            other => panic!("unexpected {other} with a budget of {b} bytes"),
+        }
+        assert_eq!(
+            n.subscription_count(),
+            accepted,
+            "a refused SUBSCRIBE left state"
+        );
+        // a participant change under the same budget fails cleanly or succeeds
+        let r = join(&mut n, &cfg, &format!("sip:u{i}@example.net"));
+        assert!(matches!(r, Ok(()) | Err(SessionError::OutOfMemory)));
+    }
+    assert!(saw_500, "the budget never ran out: the test proves nothing");
+    budget.set(usize::MAX / 2);
+    assert_eq!(subscribe(&mut n, &cfg, 99_999), 200);
+}
