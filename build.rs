@@ -56,7 +56,13 @@ fn main() {
     let defs = fs::read_to_string(&cdefs).expect("read the cdefs file");
 
     let mut b = cc::Build::new();
-    for f in ["shim_mod.c", "shim_sys.c", "shim_msg.c", "shim_tm.c", "shim_rpc.c"] {
+    for f in [
+        "shim_mod.c",
+        "shim_sys.c",
+        "shim_msg.c",
+        "shim_tm.c",
+        "shim_rpc.c",
+    ] {
         b.file(root.join("c-shim").join(f));
     }
     b.include(&kam_inc)

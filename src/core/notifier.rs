@@ -9,7 +9,7 @@ use super::config::Config;
 use super::headers::{self, HeaderName};
 use super::key::{dialog_key, new_map, Key, Map};
 use super::reply::{Reply, SubscribeError};
-use super::session::{ParticipantUpdate, Session, SessionError, SessionKind};
+use super::session::{Participant, ParticipantUpdate, Session, SessionError, SessionKind};
 use super::subscription::{Dialog, Seen, Subscription, Termination};
 use super::uri;
 use allocator_api2::alloc::Allocator;
@@ -302,7 +302,13 @@ impl<A: Allocator + Clone> Notifier<A> {
             return self.in_dialog(cfg, now, req, event.id, expires);
         }
         // P3 (R1, R2, R14)
-        let key = uri::session_key(req.ruri).ok_or(SubscribeError::Malformed)?;
+        let mut key = uri::session_key(req.ruri).ok_or(SubscribeError::Malformed)?;
+        if !self.sessions.contains_key(key.as_slice()) {
+            // R1, R3: an IM Group Identity hosted here stands for its active session
+            key = self
+                .group_session(&key)
+                .ok_or(SubscribeError::UnknownConference)?;
+        }
         let session = self
             .sessions
             .get(key.as_slice())
@@ -426,6 +432,14 @@ impl<A: Allocator + Clone> Notifier<A> {
         self.dialogs.insert(dkey, id);
         self.subs.insert(id, sub);
         Ok(id)
+    }
+
+    /// R3: the key of an open session of the group whose identity has key `group_key`.
+    fn group_session(&self, group_key: &[u8]) -> Option<Vec<u8>> {
+        self.sessions.iter().find_map(|(k, s)| {
+            let g = uri::session_key(s.group.as_ref()?)?;
+            (g == group_key).then(|| k.as_slice().to_vec())
+        })
     }
 
     fn allocate_id(&mut self) -> u32 {
@@ -702,6 +716,15 @@ fn push_angle(out: &mut Vec<u8>, uri: &[u8]) {
     }
 }
 
+/// What a subscriber is shown of a present participant. R55, R78: the nick of a private
+/// participant is never shown, so changing it changes nothing the subscriber sees.
+fn shown<A: Allocator>(p: &Participant<A>) -> Seen {
+    Seen {
+        status: Some(p.status),
+        nick_rev: if p.privacy { 0 } else { p.nick_rev },
+    }
+}
+
 /// A document for one subscription, and whether it is full.
 struct Body {
     xml: Vec<u8>,
@@ -714,26 +737,31 @@ fn document<A: Allocator + Clone>(
     session: &Session<A>,
     sub: &mut Subscription<A>,
     cfg: &Config,
-    full: bool,
+    mut full: bool,
 ) -> Result<Option<Body>, OutOfMemory> {
     // (participant index, status to report)
-    let mut changed: Vec<(usize, EndpointStatus)> = Vec::new();
-    for (i, p) in session.participants.iter().enumerate() {
-        let seen = sub.seen(i);
-        if p.is_present() {
-            let now_seen = Seen {
-                status: Some(p.status),
-                nick_rev: p.nick_rev,
-            };
-            if full || seen != now_seen {
-                changed.push((i, p.status));
+    let changes = |full: bool| {
+        let mut changed: Vec<(usize, EndpointStatus)> = Vec::new();
+        for (i, p) in session.participants.iter().enumerate() {
+            let seen = sub.seen(i);
+            if p.is_present() {
+                if full || seen != shown(p) {
+                    changed.push((i, p.status));
+                }
+            } else if seen.status.is_some() {
+                // R57: a departure is reported once, in whatever the next document is
+                changed.push((i, EndpointStatus::Disconnected));
             }
-        } else if seen.status.is_some() {
-            // R57: a departure is reported once, in whatever the next document is
-            changed.push((i, EndpointStatus::Disconnected));
         }
+        changed
+    };
+    let mut changed = changes(full);
+    if !full && changed.len() > cfg.max_pending_changes {
+        // R65: a full document replaces the subscriber's list, so it lists everyone present
+        // (not only the changes) and still reports the departures (R57)
+        full = true;
+        changed = changes(true);
     }
-    let full = full || changed.len() > cfg.max_pending_changes; // R65
     if !full && changed.is_empty() {
         return Ok(None);
     }
@@ -742,10 +770,7 @@ fn document<A: Allocator + Clone>(
         let seen = if status == EndpointStatus::Disconnected {
             Seen::default()
         } else {
-            Seen {
-                status: Some(status),
-                nick_rev: p.nick_rev,
-            }
+            shown(p)
         };
         sub.set_seen(i, seen)?;
     }

@@ -154,6 +154,7 @@ impl<A: Allocator + Clone> Session<A> {
         self.group.as_ref().unwrap_or(&self.uri).as_slice()
     }
 
+    /// The first record of `aoia` (a user has one per privacy choice, see `apply`).
     pub fn participant_index(&self, aoia: &[u8]) -> Option<usize> {
         self.participants
             .iter()
@@ -162,18 +163,36 @@ impl<A: Allocator + Clone> Session<A> {
 
     /// R6: a current participant (connected or alerting).
     pub fn is_current_participant(&self, aoia: &[u8]) -> bool {
-        self.participant_index(aoia)
-            .is_some_and(|i| self.participants[i].is_present())
+        self.participants
+            .iter()
+            .any(|p| p.aoia.as_slice() == aoia && p.is_present())
     }
 
     /// Applies a participant change. Returns the participant's index, or None when nothing
     /// changed (a `disconnected` for someone never seen is a no-op, docs/interface.md).
+    ///
+    /// R78, R79: privacy is requested per INVITE (or 2xx), so a user may come back with another
+    /// choice than before. Each choice is its own record with its own entity (stable for the
+    /// session, R48, R76): reusing the public record would show the real identity of a user who
+    /// now asks for privacy. Switching records reports the other one as gone (R57).
     pub fn apply(
         &mut self,
         u: &ParticipantUpdate<'_>,
         alloc: A,
     ) -> Result<Option<usize>, OutOfMemory> {
-        let idx = match self.participant_index(u.aoia) {
+        let own = |p: &Participant<A>| p.aoia.as_slice() == u.aoia;
+        let found = if u.status == EndpointStatus::Disconnected {
+            // Whichever record is present leaves.
+            self.participants
+                .iter()
+                .position(|p| own(p) && p.is_present())
+                .or_else(|| self.participant_index(u.aoia))
+        } else {
+            self.participants
+                .iter()
+                .position(|p| own(p) && p.privacy == u.privacy)
+        };
+        let idx = match found {
             Some(i) => i,
             None if u.status == EndpointStatus::Disconnected => return Ok(None),
             None => {
@@ -193,6 +212,12 @@ impl<A: Allocator + Clone> Session<A> {
                 self.participants.len() - 1
             }
         };
+        for (i, p) in self.participants.iter_mut().enumerate() {
+            if i != idx && p.aoia.as_slice() == u.aoia {
+                // R78: the record of the other privacy choice is no longer in the session
+                p.status = EndpointStatus::Disconnected;
+            }
+        }
         let p = &mut self.participants[idx];
         p.status = u.status;
         if let Some(n) = u.nick {
