@@ -1235,10 +1235,8 @@ fn r55_nick_change_of_a_private_participant_sends_nothing() {
     );
 }
 
-/// Known deviation, reported to the lead: `nick_rev` counts changes, so a nick that goes A -> B -> A
-/// while a NOTIFY is held re-sends the user with nothing changed (R54, R55).
+/// R55, R62: a nick that goes A -> B -> A while a NOTIFY is held is no change at all.
 #[test]
-#[ignore = "known deviation: nick A->B->A inside one coalescing window is re-sent (R54/R55)"]
 fn r55_nick_changed_and_changed_back_sends_nothing() {
     let mut w = adhoc_with(cfg(), &[ANA]);
     let bob = |nick: &'static [u8]| ParticipantUpdate {

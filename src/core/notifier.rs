@@ -3,7 +3,7 @@
 //! Sans-IO (quinn-proto style): every method takes the time (`now`, ms) and returns what to send;
 //! the caller sends it. One `Notifier` holds a share of all sessions (the module keeps one per
 //! hash slot, each behind its own cross-process lock); it allocates only through `A`.
-use super::bytes::{try_bytes, OutOfMemory};
+use super::bytes::{try_bytes, Bytes, OutOfMemory};
 use super::conference_info::{self, DocState, Document, EndpointStatus, UserEntry};
 use super::config::Config;
 use super::headers::{self, HeaderName};
@@ -143,6 +143,9 @@ pub struct Notifier<A: Allocator + Clone> {
     subs: Map<u32, Subscription<A>, A>,
     /// (Call-ID, local tag) -> subscription id, for in-dialog SUBSCRIBEs.
     dialogs: Map<Key<A>, u32, A>,
+    /// Group identity key -> URI of its open session, when that session lives in another
+    /// notifier (the module keeps one per hash slot); see `resolve`.
+    aliases: Map<Key<A>, Bytes<A>, A>,
     next_id: u32,
     pub stats: Stats,
 }
@@ -158,6 +161,7 @@ impl<A: Allocator + Clone> Notifier<A> {
             sessions: new_map(seed, alloc.clone()),
             subs: new_map(seed, alloc.clone()),
             dialogs: new_map(seed, alloc.clone()),
+            aliases: new_map(seed, alloc.clone()),
             alloc,
             seed,
             next_id: 1,
@@ -432,6 +436,55 @@ impl<A: Allocator + Clone> Notifier<A> {
         self.dialogs.insert(dkey, id);
         self.subs.insert(id, sub);
         Ok(id)
+    }
+
+    /// The group URI of an open session, if it has one.
+    pub fn group_of(&self, session_uri: &[u8]) -> Option<Vec<u8>> {
+        let key = uri::session_key(session_uri)?;
+        self.sessions
+            .get(key.as_slice())?
+            .group
+            .as_ref()
+            .map(|g| g.to_vec())
+    }
+
+    /// R3 across notifiers: `group_uri` stands for the session `session_uri` held elsewhere.
+    /// The first session of a group keeps the alias while it is open.
+    pub fn add_alias(&mut self, group_uri: &[u8], session_uri: &[u8]) -> Result<(), SessionError> {
+        let key = uri::session_key(group_uri).ok_or(SessionError::UnknownSession)?;
+        if self.aliases.contains_key(key.as_slice()) {
+            return Ok(());
+        }
+        let target = try_bytes(session_uri, self.alloc.clone())?;
+        let key = Key::try_new(&key, self.alloc.clone())?;
+        self.aliases.try_reserve(1).map_err(|_| OutOfMemory)?;
+        self.aliases.insert(key, target);
+        Ok(())
+    }
+
+    /// Drops the alias of `group_uri` if it points at `session_uri`.
+    pub fn remove_alias(&mut self, group_uri: &[u8], session_uri: &[u8]) {
+        let Some(key) = uri::session_key(group_uri) else {
+            return;
+        };
+        if self
+            .aliases
+            .get(key.as_slice())
+            .is_some_and(|t| t.as_slice() == session_uri)
+        {
+            self.aliases.remove(key.as_slice());
+        }
+    }
+
+    /// Where an initial SUBSCRIBE to `request_uri` is served: None when here (a session of
+    /// this notifier, or unknown: the pipeline answers), Some(session URI) when the URI is a
+    /// group identity whose session another notifier holds.
+    pub fn resolve(&self, request_uri: &[u8]) -> Option<Vec<u8>> {
+        let key = uri::session_key(request_uri)?;
+        if self.sessions.contains_key(key.as_slice()) {
+            return None;
+        }
+        self.aliases.get(key.as_slice()).map(|t| t.to_vec())
     }
 
     /// R3: the key of an open session of the group whose identity has key `group_key`.
@@ -721,7 +774,7 @@ fn push_angle(out: &mut Vec<u8>, uri: &[u8]) {
 fn shown<A: Allocator>(p: &Participant<A>) -> Seen {
     Seen {
         status: Some(p.status),
-        nick_rev: if p.privacy { 0 } else { p.nick_rev },
+        nick_tag: if p.privacy { 0 } else { p.nick_tag },
     }
 }
 

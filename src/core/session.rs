@@ -84,8 +84,9 @@ pub struct Participant<A: Allocator> {
     pub nick: Option<Bytes<A>>,
     pub status: EndpointStatus,
     pub privacy: bool,
-    /// Incremented when the nick changes, so subscribers can tell what they have seen.
-    pub nick_rev: u16,
+    /// A digest of the nick (0: none), so subscribers can tell whether what they were shown
+    /// is still current; a nick changed and changed back is no change (R55).
+    pub nick_tag: u32,
 }
 
 impl<A: Allocator> Participant<A> {
@@ -203,7 +204,7 @@ impl<A: Allocator + Clone> Session<A> {
                     nick: None,
                     status: u.status,
                     privacy: u.privacy,
-                    nick_rev: 0,
+                    nick_tag: 0,
                 };
                 try_push(&mut self.participants, p)?;
                 if generated {
@@ -225,11 +226,11 @@ impl<A: Allocator + Clone> Session<A> {
                 Some(old) if old.as_slice() == n => {}
                 Some(old) => {
                     try_assign(old, n)?;
-                    p.nick_rev = p.nick_rev.wrapping_add(1);
+                    p.nick_tag = nick_tag(n);
                 }
                 None => {
                     p.nick = Some(try_bytes(n, alloc)?);
-                    p.nick_rev = p.nick_rev.wrapping_add(1);
+                    p.nick_tag = nick_tag(n);
                 }
             }
         }
@@ -262,4 +263,12 @@ impl<A: Allocator + Clone> Session<A> {
             },
         }
     }
+}
+
+/// FNV-1a of the nick, never 0 (0 means "no nick").
+fn nick_tag(nick: &[u8]) -> u32 {
+    let h = nick.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    h.max(1)
 }

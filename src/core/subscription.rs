@@ -34,12 +34,12 @@ impl Termination {
     }
 }
 
-/// What a subscriber believes of one participant: the status and nick revision last reported.
+/// What a subscriber believes of one participant: the status and nick digest last reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Seen {
     /// None: not listed in anything this subscriber received (or told it left, R57).
     pub status: Option<EndpointStatus>,
-    pub nick_rev: u16,
+    pub nick_tag: u32,
 }
 
 /// The dialog of the subscription (R24, R39).

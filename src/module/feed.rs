@@ -103,7 +103,23 @@ pub fn session_open(args: &[&[u8]]) -> Result<(), FeedError> {
     shared().slots[slot]
         .lock()
         .open_session(session_uri, kind, group)
-        .map_err(session_error)
+        .map_err(session_error)?;
+    if let Some(g) = group {
+        // R3: a SUBSCRIBE to the group identity lands in the group URI's slot; point it here
+        let gslot = slot_of(g)?;
+        if gslot != slot {
+            let added = shared().slots[gslot].lock().add_alias(g, session_uri);
+            if let Err(e) = added {
+                let _ = shared().slots[slot].lock().close_session(
+                    &params().config,
+                    clock::now_ms(),
+                    session_uri,
+                );
+                return Err(session_error(e));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `session_close(session_uri)`: R67.
@@ -111,10 +127,19 @@ pub fn session_close(args: &[&[u8]]) -> Result<(), FeedError> {
     check_arity(args, 1)?;
     let session_uri = uri_arg(args, 0, "session_uri")?;
     let slot = slot_of(session_uri)?;
-    let notifies = shared().slots[slot]
-        .lock()
-        .close_session(&params().config, clock::now_ms(), session_uri)
-        .map_err(session_error)?;
+    let (notifies, group) = {
+        let mut n = shared().slots[slot].lock();
+        let group = n.group_of(session_uri);
+        let notifies = n
+            .close_session(&params().config, clock::now_ms(), session_uri)
+            .map_err(session_error)?;
+        (notifies, group)
+    };
+    if let Some(g) = group {
+        if let Ok(gslot) = slot_of(&g) {
+            shared().slots[gslot].lock().remove_alias(&g, session_uri);
+        }
+    }
     send_all(slot, notifies);
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `imconf_handle_subscribe()`: one SUBSCRIBE, end to end (RULES.md §2-§4).
 use super::notify::send_all;
 use super::state::{new_local_tag, params, shared, slot_of_tag};
-use crate::core::notifier::SubscribeOutcome;
+use crate::core::notifier::{SubscribeOutcome, SubscribeRequest};
 use crate::core::reply::SubscribeError;
 use crate::core::uri;
 use crate::kam::clock;
@@ -58,8 +58,14 @@ fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
     msg.with_view(|req| {
         let s = shared();
         let cfg = &params().config;
+        let mut resolved = None;
         let (slot, tag) = if req.to_tag.is_empty() {
-            let slot = s.slot_of_uri(req.ruri).unwrap_or(0);
+            let mut slot = s.slot_of_uri(req.ruri).unwrap_or(0);
+            // R3: a group identity whose session lives in another slot
+            if let Some(target) = s.slots[slot].lock().resolve(req.ruri) {
+                slot = s.slot_of_uri(&target).unwrap_or(slot);
+                resolved = Some(target);
+            }
             (slot, new_local_tag(slot))
         } else {
             // a tag that is not ours finds no dialog in slot 0: 481 (R13)
@@ -73,7 +79,11 @@ fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
                     panic!("debug_panic_user: deliberate panic for {user}");
                 }
             }
-            notifier.subscribe(cfg, clock::now_ms(), req, &tag)
+            let routed = SubscribeRequest {
+                ruri: resolved.as_deref().unwrap_or(req.ruri),
+                ..*req
+            };
+            notifier.subscribe(cfg, clock::now_ms(), &routed, &tag)
         };
         if outcome.reply.code >= 300 {
             kinfo!(
