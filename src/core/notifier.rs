@@ -213,6 +213,22 @@ impl<A: Allocator + Clone> Notifier<A> {
         Ok(out)
     }
 
+    /// R72: the node stops and its subscriptions will not outlive it: every subscription gets
+    /// `terminated;reason=deactivated` at once (best effort: no response will be awaited, so a
+    /// NOTIFY still in flight does not hold the last one back) and is forgotten.
+    pub fn shutdown(&mut self, cfg: &Config, now: u64) -> Vec<Notify> {
+        let ids: Vec<u32> = self.subs.keys().copied().collect();
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(sub) = self.subs.get_mut(&id) {
+                sub.terminate = Some(Termination::Deactivated);
+                sub.in_flight = None;
+            }
+            out.extend(self.poll(cfg, now, id));
+        }
+        out
+    }
+
     /// INTERFACE.md `imconf_participant`: R26 partial NOTIFYs (rate limited, R61-R62) and R68.
     pub fn participant(
         &mut self,

@@ -36,7 +36,11 @@ pub fn child_init(_rank: i32) -> i32 {
     0
 }
 
-pub fn mod_destroy() {}
+pub fn mod_destroy() {
+    if state::is_initialised() {
+        notify::shutdown();
+    }
+}
 
 pub fn handle_subscribe(msg: &Msg) -> i32 {
     subscribe::handle(msg)

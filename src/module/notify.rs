@@ -59,3 +59,13 @@ pub fn tick() {
         send_all(slot, due);
     }
 }
+
+/// mod_destroy: R72 without persistence or cluster peers, `deactivated` to every subscriber.
+pub fn shutdown() {
+    let s = shared();
+    let cfg = &params().config;
+    for slot in 0..s.slots.len() {
+        let last = s.slots[slot].lock().shutdown(cfg, clock::now_ms());
+        send_all(slot, last);
+    }
+}

@@ -44,6 +44,11 @@ pub fn init(params: ModuleParams, seed: u64) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// False in `kamailio -c` or when mod_init failed.
+pub fn is_initialised() -> bool {
+    !SHARED.load(Ordering::Acquire).is_null()
+}
+
 pub fn shared() -> &'static Shared {
     let p = SHARED.load(Ordering::Acquire);
     assert!(!p.is_null(), "imconf state used before mod_init");
