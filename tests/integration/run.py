@@ -1,0 +1,578 @@
+#!/usr/bin/env python3
+"""imconf integration tests: a real Kamailio 5.6.3 loading build/imconf.so, driven by real SIPp.
+
+    python3 tests/integration/run.py [--module build/imconf.so] [-k FILTER ...] [--list] [-v]
+    python3 tests/integration/run.py --standin      # check the harness itself, no module needed
+
+Each test renders tests/kamailio/imconf-test.cfg into its own run directory (tests/run/<test>/),
+starts `kamailio -DD -E` there (loopback only, own ctl socket, core dumps off), drives it with the
+SIPp scenarios of tests/sipp/ and kamcmd, stops it by pid (TERM, KILL after a timeout) and scans
+its log for PANIC|CRITICAL|ALERT|BUG:|exited by a signal. Besides SIPp's own `ereg check_it`
+assertions, every SIPp message trace is re-read and every NOTIFY checked (harness.check_trace).
+One line per test: PASS/FAIL/SKIP, name, rules (RULES.md numbers), seconds; exit status 1 when
+anything failed, 2 when the tools or the module are missing.
+
+--standin runs the SIP tests against tests/integration/fake_imconf.py, the Kamailio-specific ones
+against the same cfg built with -A IMCONF_STANDIN (imconf not loaded), plus harness self-tests.
+See tests/integration/README.md.
+"""
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import (ALICE, BOB, DAVE, FACTORY, KAMCMD, KAMAILIO, LOG_ALARM, PANIC_USER,  # noqa: E402
+                     ROOT, SESSION, SIPP, SPORTS, TIMING, KamailioServer, TestFailure, check_trace,
+                     lint_scenarios, parse_kamcmd, run_test, tail)
+import uac  # noqa: E402
+
+TESTS = []
+
+
+def test(name, rules, *, standin="fake"):
+    """Registers a test. `standin` says what --standin does with it: 'fake' runs it against
+    fake_imconf.py, 'kamailio' against Kamailio built without imconf (the test adapts), 'only'
+    runs it only in --standin mode (harness self-tests), 'skip' skips it (needs the module)."""
+    def deco(fn):
+        TESTS.append({"name": name, "rules": rules, "fn": fn, "standin": standin})
+        return fn
+    return deco
+
+
+def expect(cond, message):
+    if not cond:
+        raise TestFailure(message)
+
+
+def field(sub, name):
+    """A field of one imconf.subscriptions entry, by the names of the RPC contract."""
+    if name not in sub:
+        raise TestFailure("imconf.subscriptions entry has no field %r (has %s)" % (name, sorted(sub)))
+    return sub[name]
+
+
+# ============================================================================ accepted subscriptions
+
+@test("initial_subscribe_full_state", "R1-R6 R15-R21 R25 R33 R39-R51")
+def t_initial(ctx):
+    """Ad-hoc session, alice and bob connected; alice subscribes. SIPp checks the 200 and the
+    initial NOTIFY header by header and the body; then the subscription is listed over RPC."""
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("subscribe_initial.xml")
+    subs = ctx.subscriptions()
+    expect(len(subs) == 1, "R24: want exactly one subscription listed, got %s" % subs)
+    s = subs[0]
+    expect(field(s, "session") == SESSION, "R24: session %r, want %s" % (s.get("session"), SESSION))
+    expect(field(s, "subscriber") == ALICE, "R24/R5: subscriber %r, want %s" % (s.get("subscriber"), ALICE))
+    expect(ctx.name in field(s, "call_id"), "R24: call_id %r is not the SUBSCRIBE's" % s.get("call_id"))
+    expect(str(field(s, "version")) == "1", "R33: version %r after the initial NOTIFY, want 1" % s.get("version"))
+    expect(str(field(s, "notifies_sent")) == "1", "notifies_sent %r, want 1" % s.get("notifies_sent"))
+    exp = int(field(s, "expires_in"))
+    expect(0 < exp <= TIMING["MAX_EXPIRES"], "R19: expires_in %s, want 1..%s" % (exp, TIMING["MAX_EXPIRES"]))
+
+
+@test("partial_notify_on_participant_change", "R26 R33 R51 R54 R55 R57 R59")
+def t_partial(ctx):
+    """carol alerting -> connected, bob disconnected, carol connected again (no change): one partial
+    NOTIFY per change holding only the changed user, versions 2, 3, 4, and none for the no-op."""
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("subscribe_partial.xml")
+    subs = ctx.subscriptions()
+    expect(len(subs) == 1 and str(field(subs[0], "version")) == "4",
+           "R33: want one subscription at version 4 after 1 full + 3 partial NOTIFYs, got %s" % subs)
+
+
+@test("coalesced_changes_one_partial", "R61 R62 R63")
+def t_coalesce(ctx):
+    """Two participant changes right after the initial NOTIFY come as ONE partial NOTIFY, no sooner
+    than the interval after the initial one. This test runs with min_notify_interval_ms=1000 (the
+    scenario checks >= 900 ms), so that the two RPCs land inside the interval even on a busy host."""
+    ctx.start_server(timing={"MIN_NOTIFY_INTERVAL_MS": 1000})
+    ctx.open_session()
+    ctx.sipp("subscribe_coalesce.xml")
+
+
+@test("refresh_gets_full_state", "R27 R33 R46")
+def t_refresh(ctx):
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("subscribe_refresh.xml")
+    subs = ctx.subscriptions()
+    expect(len(subs) == 1, "want the refreshed subscription listed, got %s" % subs)
+    exp = int(field(subs[0], "expires_in"))
+    expect(0 < exp <= 30, "R27: expires_in %s after a refresh for 30 s" % exp)
+
+
+@test("unsubscribe_expires_zero", "R28")
+def t_unsubscribe(ctx):
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("subscribe_unsubscribe.xml")
+    ctx.assert_no_subscription(ctx.name, "R28: the record is deleted after the final NOTIFY")
+
+
+@test("fetch_initial_expires_zero", "R29")
+def t_fetch(ctx):
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("subscribe_fetch.xml")
+    ctx.assert_no_subscription(ctx.name, "R29: a fetch keeps no subscription")
+
+
+@test("expiry_sends_timeout_without_body", "R12 R30 R42 R43")
+def t_expiry(ctx):
+    """Expires: 2 (= min_expires) and no refresh: NOTIFY terminated;reason=timeout, no body."""
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("subscribe_expiry.xml")
+    ctx.assert_no_subscription(ctx.name, "R30: the record is deleted at expiry")
+
+
+@test("record_route_route_set", "R20 R24 R39")
+def t_record_route(ctx):
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("subscribe_record_route.xml")
+
+
+@test("accept_contact_variants_accepted", "R4")
+def t_accept_contact_variants(ctx):
+    """The feature tag counts in the compact form, in any case, among several values, with the
+    value TRUE, and in a second Accept-Contact line."""
+    ctx.start_server()
+    ctx.open_session()
+    variants = [
+        ("compact", "a: *;+g.oma.sip-im", "X-Imconf-Test: compact"),
+        ("upper-case", "Accept-Contact: *;+G.OMA.SIP-IM", "X-Imconf-Test: upper"),
+        ("comma-list", "Accept-Contact: *;+g.3gpp.smsip, *;+g.oma.sip-im;explicit", "X-Imconf-Test: list"),
+        ("value-true", 'Accept-Contact: *;+g.oma.sip-im="TRUE"', "X-Imconf-Test: true"),
+        ("second-line", "Accept-Contact: *;+g.oma.sip-im.large-message", "Accept-Contact: *;+g.oma.sip-im"),
+    ]
+    for label, ac, extra in variants:
+        ctx.sipp("subscribe_unsubscribe.xml", "variant-" + label,
+                 keys=ctx.keys(accept_contact_hdr=ac, extra_hdr=extra))
+    ctx.assert_no_subscription(ctx.name, "R28")
+
+
+@test("retransmitted_subscribe_same_answer", "R22")
+def t_retransmission(ctx):
+    """Python UAC: one SUBSCRIBE sent three times with the same branch gets the same 200 (same
+    To-tag) each time it is answered, one initial NOTIFY, and one subscription."""
+    ctx.start_server()
+    ctx.open_session()
+    call_id = "%s-uac@127.0.0.1" % ctx.name
+    trace = ctx.rundir / "uac-retransmission.msg"
+    res = uac.subscribe_retransmitted(ctx.server.port, SPORTS.take(), call_id, str(trace), ruri=SESSION,
+                                      subscriber=ALICE)
+    ctx.note("uac result: %s" % res)
+    codes = [c for c, _ in res["responses"] if c >= 200]
+    tags = {t for c, t in res["responses"] if c >= 200}
+    expect(codes and all(c == 200 for c in codes), "R22: every final answer is 200, got %s" % res["responses"])
+    expect(len(codes) >= 2, "R22: the retransmission after the 200 must get the 200 again, got %s" % res["responses"])
+    expect(len(tags) == 1, "R22: the same transaction must get the same answer, To-tags %s" % tags)
+    initial = [n for n in res["notifies"] if (n[2] or "").startswith("active")]
+    expect(len(initial) == 1, "R22: one initial NOTIFY, got %d: %s" % (len(initial), res["notifies"]))
+    problems = check_trace(str(trace), ctx.server.server_contact)
+    expect(not problems, "trace check:\n  - " + "\n  - ".join(problems))
+    subs = [s for s in ctx.subscriptions() if call_id in str(s)]
+    expect(len(subs) == 1, "R22: want one subscription for %s, got %s" % (call_id, subs))
+
+
+# ============================================================================ termination
+
+@test("session_close_terminates_all", "R67 R69 R38 R1 R13")
+def t_session_close(ctx):
+    """alice and bob subscribe; imconf.session_close; both get terminated;reason=noresource without
+    body, an in-dialog refresh then gets 481 and a new SUBSCRIBE 404."""
+    ctx.start_server()
+    ctx.open_session()
+    a = ctx.sipp_start("subscribe_until_noresource.xml", "alice")
+    b = ctx.sipp_start("subscribe_until_noresource.xml", "bob",
+                       keys=ctx.keys(subscriber=BOB, subscriber_user="bob", pai_hdr="P-Asserted-Identity: <%s>" % BOB))
+    ctx.wait_subscriptions(2)
+    ctx.rpc_ok("imconf.session_close", SESSION)
+    ctx.sipp_wait(a)
+    ctx.sipp_wait(b)
+    ctx.sipp("reject_404.xml", "resubscribe-after-close")
+    ctx.assert_no_subscription(ctx.name, "R67/R69: records deleted after the noresource NOTIFY")
+    r = ctx.rpc_ok("imconf.sessions")
+    expect(SESSION not in r.text, "R67: imconf.sessions still lists the closed session:\n%s" % r.text)
+
+
+@test("leave_terminates_own_subscription", "R68 R57 R26")
+def t_leave(ctx):
+    """bob leaves: bob's own subscription ends with noresource (terminate_on_leave=1), alice gets a
+    partial NOTIFY reporting bob disconnected."""
+    ctx.start_server()
+    ctx.open_session()
+    a = ctx.sipp_start("subscribe_watch_leave.xml", "alice")
+    b = ctx.sipp_start("subscribe_until_noresource.xml", "bob",
+                       keys=ctx.keys(subscriber=BOB, subscriber_user="bob", pai_hdr="P-Asserted-Identity: <%s>" % BOB))
+    ctx.wait_subscriptions(2)
+    ctx.rpc_ok("imconf.participant", SESSION, BOB, "disconnected")
+    ctx.sipp_wait(a)
+    ctx.sipp_wait(b)
+    subs = ctx.subscriptions()
+    expect(len(subs) == 1 and field(subs[0], "subscriber") == ALICE,
+           "R68: only alice's subscription should remain, got %s" % subs)
+
+
+@test("notify_481_removes_subscription", "R31")
+def t_notify_481(ctx):
+    """The initial NOTIFY is answered 481: the subscription disappears from imconf.subscriptions and
+    a later participant change sends nothing to it."""
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("subscribe_notify_481.xml")
+    before = (ctx.rundir / "subs-before-481.txt")
+    expect(before.exists() and ctx.name in before.read_text(),
+           "sanity: the subscription was not listed before the 481 (subs-before-481.txt: %r)"
+           % (before.read_text() if before.exists() else None))
+    ctx.assert_no_subscription(ctx.name, "R31: a NOTIFY answered 481 removes the subscription")
+
+
+# ============================================================================ rejections
+
+def rejection_ok_no_state(ctx):
+    ctx.assert_no_subscription(ctx.name, "P9/R7: a rejected SUBSCRIBE creates no state")
+
+
+@test("reject_unknown_uri_404", "R1 R9")
+def t_404(ctx):
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("reject_404.xml", "unknown-uri", keys=ctx.keys(ruri="sip:nosuch@127.0.0.1"))
+    ctx.sipp("reject_404.xml", "factory-uri", keys=ctx.keys(ruri=FACTORY))
+    # existence (P3) is checked before the feature tag (P4): 404, not 403 (R9)
+    ctx.sipp("reject_404.xml", "unknown-and-no-tag",
+             keys=ctx.keys(ruri="sip:nosuch@127.0.0.1", accept_contact_hdr="X-Omitted: Accept-Contact"))
+    rejection_ok_no_state(ctx)
+
+
+@test("reject_bad_event_489", "R10")
+def t_489(ctx):
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("reject_489.xml", "presence", keys=ctx.keys(event_hdr="Event: presence"))
+    ctx.sipp("reject_489.xml", "no-event", keys=ctx.keys(event_hdr="X-Omitted: Event"))
+    ctx.sipp("reject_489.xml", "conference-prefix", keys=ctx.keys(event_hdr="Event: conference-x"))
+    # P1 comes first: even an unknown URI gets 489
+    ctx.sipp("reject_489.xml", "presence-unknown-uri",
+             keys=ctx.keys(event_hdr="Event: presence", ruri="sip:nosuch@127.0.0.1"))
+    rejection_ok_no_state(ctx)
+
+
+@test("reject_missing_feature_tag_403", "R4 R9")
+def t_403_tag(ctx):
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("reject_403.xml", "no-accept-contact", keys=ctx.keys(accept_contact_hdr="X-Omitted: Accept-Contact"))
+    ctx.sipp("reject_403.xml", "large-message-only",
+             keys=ctx.keys(accept_contact_hdr="Accept-Contact: *;+g.oma.sip-im.large-message"))
+    ctx.sipp("reject_403.xml", "other-tag", keys=ctx.keys(accept_contact_hdr="Accept-Contact: *;+g.3gpp.smsip"))
+    rejection_ok_no_state(ctx)
+
+
+@test("reject_unauthorized_subscriber_403", "R5 R6 R9")
+def t_403_auth(ctx):
+    ctx.start_server()
+    ctx.open_session(participants=((ALICE, "connected"), (BOB, "connected"), (DAVE, "alerting")))
+    ctx.rpc_ok("imconf.participant", SESSION, DAVE, "disconnected")
+    ctx.sipp("reject_403.xml", "no-pai", keys=ctx.keys(pai_hdr="X-Omitted: P-Asserted-Identity"))
+    ctx.sipp("reject_403.xml", "not-a-participant",
+             keys=ctx.keys(pai_hdr="P-Asserted-Identity: <sip:mallory@127.0.0.1>", subscriber="sip:mallory@127.0.0.1",
+                           subscriber_user="mallory"))
+    ctx.sipp("reject_403.xml", "left-participant",
+             keys=ctx.keys(pai_hdr="P-Asserted-Identity: <%s>" % DAVE, subscriber=DAVE, subscriber_user="dave"))
+    rejection_ok_no_state(ctx)
+
+
+@test("reject_not_acceptable_406", "R11")
+def t_406(ctx):
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("reject_406.xml", "pidf", keys=ctx.keys(accept_hdr="Accept: application/pidf+xml"))
+    rejection_ok_no_state(ctx)
+
+
+@test("reject_short_expires_423", "R12")
+def t_423(ctx):
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("reject_423.xml", "expires-1", keys=ctx.keys(expires_hdr="Expires: 1"))
+    rejection_ok_no_state(ctx)
+
+
+@test("reject_unknown_dialog_481", "R13")
+def t_481(ctx):
+    ctx.start_server()
+    ctx.open_session()
+    ctx.sipp("reject_481.xml", "stale-to-tag", keys=ctx.keys(to_tag_param=";tag=no-such-dialog"))
+    rejection_ok_no_state(ctx)
+
+
+# ============================================================================ robustness
+
+@test("panic_gets_500_server_survives", "INTERFACE(panic->500) R22")
+def t_panic(ctx):
+    """SUBSCRIBEs to sip:panic-now@... make the module panic (modparam debug_panic_user): each gets
+    the module's own 500, no worker dies (same PIDs), the panic is logged, and the next SUBSCRIBE
+    is served normally by the same Kamailio."""
+    ctx.log_allow = r"(?i)panic"
+    srv = ctx.start_server()
+    ctx.open_session()
+    workers = srv.worker_pids()
+    expect(workers, "core.psx lists no udp receiver processes")
+    ctx.sipp("reject_500.xml", "panic", calls=4, keys=ctx.keys(ruri="sip:%s@127.0.0.1" % PANIC_USER))
+    ctx.sipp("subscribe_unsubscribe.xml", "after-panic")
+    ctx.sipp("subscribe_unsubscribe.xml", "after-panic-again")
+    expect(srv.alive(), "the server died")
+    after = srv.worker_pids()
+    expect(after == workers, "a worker was replaced (it died): udp receivers %s before, %s after" % (workers, after))
+    bad = [l for l in srv.log_text().splitlines() if re.search(r"exited by a signal|terminating due to SIGCHLD", l)]
+    expect(not bad, "a process died: %s" % bad)
+    expect(re.search(r"(?i)panic", srv.log_text()), "INTERFACE: a panic gives a log line; none found in the log")
+    ctx.rpc_ok("imconf.stats")  # the shm lock was released during unwinding
+
+
+@test("shm_allocators_qm_tlsf", "alignment under -x qm / -x tlsf", standin="kamailio")
+def t_allocators(ctx):
+    """The module's shm use under both of Kamailio's other allocators (the default is fm, which
+    every other test uses): a full flow with partial NOTIFYs and a session close, then a clean log
+    (qm reports misuse as BUG:/CRITICAL lines) and a clean stop."""
+    for alloc in ("qm", "tlsf"):
+        if ctx.opts.standin:  # no module: check that the harness drives Kamailio under -x
+            srv = ctx.start_server(kamailio=True, alloc=alloc)
+            ctx.sipp("harness_options_405.xml", "options-" + alloc)
+        else:
+            srv = ctx.start_server(alloc=alloc)
+            ctx.open_session()
+            ctx.sipp("subscribe_partial.xml", "partial-" + alloc)
+            ctx.sipp("subscribe_unsubscribe.xml", "unsubscribe-" + alloc)
+            ctx.rpc_ok("imconf.session_close", SESSION)
+            ctx.rpc_ok("imconf.stats")
+        complaints = srv.stop()
+        expect(not complaints, "-x %s: %s" % (alloc, "; ".join(complaints)))
+        expect(srv.proc.returncode == 0, "-x %s: kamailio exit status %s after SIGTERM" % (alloc, srv.proc.returncode))
+        bad = [l for l in srv.log_text().splitlines() if LOG_ALARM.search(l)]
+        expect(not bad, "-x %s: alarm lines in %s:\n  %s" % (alloc, srv.log_path, "\n  ".join(bad[:20])))
+
+
+@test("cfg_check_with_module", "INTERFACE(kamailio -c)", standin="kamailio")
+def t_cfg_check(ctx):
+    """`kamailio -c -f <cfg>` passes with the module loaded: it loads, and its version and compile
+    flags match the running Kamailio's."""
+    srv = KamailioServer(ctx, standin=ctx.opts.standin)
+    rc, out = srv.check_cfg()
+    ctx.note(out)
+    expect(rc == 0, "kamailio -c failed (exit %s):\n%s" % (rc, out))
+    bad = [l for l in out.splitlines() if re.search(r"mismatch|ERROR|CRITICAL|ALERT|BUG:", l)]
+    expect(not bad, "kamailio -c printed:\n  %s" % "\n  ".join(bad))
+
+
+@test("bad_modparam_fails_cleanly", "INTERFACE(modparams)", standin="skip")
+def t_bad_modparam(ctx):
+    """Without the required server_contact, start-up fails with a log line naming the parameter,
+    and no crash."""
+    # a clean start-up failure may be logged at CRITICAL/ALERT level; a crash may not
+    ctx.log_allow = r"(?i)server_contact|init|mod_init"
+    srv = KamailioServer(ctx, defines=["OMIT_SERVER_CONTACT"])
+    ctx.servers.append(srv)
+    srv.expect_exit = True
+    srv.start(expect_ready=False)
+    try:
+        srv.proc.wait(timeout=10)
+    except Exception:
+        raise TestFailure("kamailio kept running without the required server_contact")
+    text = srv.log_text()
+    expect(srv.proc.returncode != 0, "kamailio exited 0 without server_contact")
+    expect("server_contact" in text, "INTERFACE: no log line names server_contact:\n%s" % tail(srv.log_path, 20))
+    bad = [l for l in text.splitlines() if re.search(r"exited by a signal|PANIC|\bBUG:", l)]
+    expect(not bad, "a crash instead of a clean failure: %s" % bad)
+
+
+@test("rpc_contract", "INTERFACE(RPC)")
+def t_rpc(ctx):
+    """The RPC commands of INTERFACE.md: listings, and errors that name the bad argument and change
+    nothing."""
+    ctx.start_server()
+    ctx.rpc_ok("imconf.session_open", SESSION, "ad-hoc")
+    r = ctx.rpc("imconf.session_open", SESSION, "ad-hoc")
+    expect(not r.ok, "INTERFACE: opening an already open session is an error: %s" % r)
+    r = ctx.rpc("imconf.session_open", "sip:x@127.0.0.1", "bogus-kind")
+    expect(not r.ok and "kind" in r.text, "INTERFACE: a bad kind is an error naming `kind`: %s" % r)
+    r = ctx.rpc("imconf.session_open", "sip:g@127.0.0.1", "pre-defined")
+    expect(not r.ok and "group_uri" in r.text, "INTERFACE: pre-defined without group_uri is an error naming it: %s" % r)
+    ctx.rpc_ok("imconf.participant", SESSION, ALICE, "connected")
+    r = ctx.rpc("imconf.participant", SESSION, BOB, "sleeping")
+    expect(not r.ok and "status" in r.text, "INTERFACE: a bad status is an error naming `status`: %s" % r)
+    r = ctx.rpc_ok("imconf.sessions")
+    sessions = [s for s in r.structs() if SESSION in s.values()]
+    expect(len(sessions) == 1, "imconf.sessions should list %s once: %s" % (SESSION, r.text))
+    s = sessions[0]
+    expect("ad-hoc" in s.values(), "imconf.sessions: kind ad-hoc not shown: %s" % s)
+    expect(not any(v in ("sip:x@127.0.0.1", "sip:g@127.0.0.1") for v in
+                   [x for st in r.structs() for x in st.values()]),
+           "INTERFACE: a rejected session_open changed state: %s" % r.text)
+    counts = [v for k, v in s.items() if "participant" in k.lower()]
+    expect(counts == ["1"], "imconf.sessions: want 1 participant (bob's bad status changed nothing): %s" % s)
+    ctx.rpc_ok("imconf.subscriptions")
+    ctx.rpc_ok("imconf.subscriptions", SESSION)
+    ctx.rpc_ok("imconf.stats")
+    ctx.rpc_ok("imconf.session_close", SESSION)
+    r = ctx.rpc("imconf.session_close", SESSION)
+    expect(not r.ok, "closing a session that is not open should be an error: %s" % r)
+
+
+# ============================================================================ harness self-tests
+
+@test("harness_kamailio_lifecycle", "harness", standin="only")
+def t_harness_lifecycle(ctx):
+    """The runner's Kamailio handling, with the cfg built without imconf: start (-DD -E, own run
+    dir, ctl socket), readiness, kamcmd, a SIPp run, stop by pid, nothing left behind."""
+    srv = ctx.start_server(kamailio=True)
+    expect(len(srv.worker_pids()) == 2, "children=2: want 2 udp receivers in core.psx")
+    ctx.sipp("harness_options_405.xml")
+    t0 = time.time()
+    complaints = srv.stop()
+    expect(not complaints, "stop: %s" % complaints)
+    expect(srv.proc.returncode == 0, "exit status %s after SIGTERM" % srv.proc.returncode)
+    expect(not (ctx.rundir / "k.pid").exists(), "pid file left behind")
+    ctx.note("stopped in %.1fs" % (time.time() - t0))
+
+
+@test("harness_detects_failures", "harness", standin="only")
+def t_harness_negative(ctx):
+    """The harness reports what it should: a SIPp check that fails, an RPC error from kamcmd,
+    alarm lines in a log, and bad NOTIFYs in a trace."""
+    ctx.start_server(kamailio=True)
+    # 1. a scenario whose expectation is not met (the stand-in cfg answers 501) fails, with details
+    run = ctx.sipp_start("reject_404.xml", "must-fail")
+    rc = run.wait()
+    expect(rc not in (0, "hung"), "sipp passed against a server answering 501 (exit %s)" % rc)
+    text = run.failure_text()
+    expect("501" in text, "failure report does not show the 501:\n%s" % text)
+    # 2. kamcmd reports errors on stdout with exit 0: RpcResult must still see the error
+    r = ctx.rpc("imconf.sessions")
+    expect(not r.ok and r.error and r.error[0] == 500, "an unknown RPC was not seen as an error: %s" % r)
+    expect(parse_kamcmd("{\n\turi: sip:a@b\n\tsub: {\n\t\tx: 1\n\t}\n}\n{\n\turi: sip:c@d\n}\n")[1] == {"uri": "sip:c@d"},
+           "parse_kamcmd")
+    # 3. the log scan
+    for line in (" 1(9) CRITICAL: <core> x", " 0(1) ALERT: <core> [main.c]: child process 9 exited by a signal 11",
+                 " 2(3) BUG: qm_free: freeing already freed pointer", "imconf PANIC at src/x.rs"):
+        expect(LOG_ALARM.search(line), "log scan misses %r" % line)
+    expect(not LOG_ALARM.search(" 0(1) INFO: <core> [main.c:854]: sig_usr(): signal 15 received"), "log scan false alarm")
+    # 4. the trace checker on a hand-made trace: version jump, bad Content-Length, two endpoints,
+    #    NOTIFY before the 200, partial without users state
+    body = (b'<?xml version="1.0" encoding="UTF-8"?>\r\n<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" '
+            b'entity="sip:conf1@127.0.0.1" state="partial" version="3"><users><user entity="sip:bob@127.0.0.1" state="full">'
+            b'<endpoint entity="sip:bob@127.0.0.1"><status>connected</status></endpoint>'
+            b'<endpoint entity="sip:bob2@127.0.0.1"><status>connected</status></endpoint></user></users></conference-info>')
+    notify = (b"NOTIFY sip:alice@127.0.0.1:5999 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5160;branch=z9hG4bKx\r\n"
+              b"Max-Forwards: 70\r\nFrom: <sip:conf1@127.0.0.1>;tag=srv\r\nTo: <sip:alice@127.0.0.1>;tag=cli\r\n"
+              b"Call-ID: c1\r\nCSeq: 7 NOTIFY\r\nContact: <sip:imconf@127.0.0.1:5160>\r\nEvent: conference\r\n"
+              b"Subscription-State: active;expires=10\r\nContent-Type: application/conference-info+xml\r\n"
+              b"Content-Length: %d\r\n\r\n" % (len(body) + 3)) + body
+    with tempfile.NamedTemporaryFile("wb", suffix=".msg", delete=False) as f:
+        f.write(b"-" * 47 + b" 2026-01-01 00:00:00.000000\nUDP message received [%d] bytes :\n\n" % len(notify))
+        f.write(notify + b"\n")
+    problems = check_trace(f.name, "sip:imconf@127.0.0.1:5160")
+    Path(f.name).unlink()
+    ctx.note("trace checker on a bad NOTIFY: %s" % problems)
+    for rule in ("R25", "R33", "R43", "R50", "R54"):
+        expect(any(p.split(": ", 1)[1].startswith(rule) for p in problems),
+               "trace checker did not report %s on a bad NOTIFY: %s" % (rule, problems))
+
+
+# ============================================================================ main
+
+def main():
+    p = argparse.ArgumentParser(description="imconf integration tests (real Kamailio + SIPp)")
+    p.add_argument("--module", default=str(ROOT / "build" / "imconf.so"),
+                   help="the module to load (default: build/imconf.so)")
+    p.add_argument("-k", dest="filters", action="append", default=[],
+                   help="run only tests whose name contains this (repeatable)")
+    p.add_argument("--list", action="store_true", help="list the tests and exit")
+    p.add_argument("--standin", action="store_true",
+                   help="check the harness without the module (fake_imconf.py, cfg without imconf, self-tests)")
+    p.add_argument("--fake-bug", default="",
+                   help="with --standin: make the stand-in misbehave one way (fake_imconf.BUGS)")
+    p.add_argument("-v", action="store_true", help="print the notes of passing tests too")
+    opts = p.parse_args()
+    opts.module = Path(opts.module).resolve()
+    if opts.list:
+        print("%-40s %s" % ("sipp_scenarios_parse", "(every tests/sipp/*.xml loads)"))
+        for t in TESTS:
+            print("%-40s %-28s %s" % (t["name"], t["rules"], "" if t["standin"] == "fake" else "[standin: %s]" % t["standin"]))
+        return 0
+    for tool in (KAMAILIO, KAMCMD, SIPP):
+        if not Path(tool).exists():
+            print("missing tool: %s" % tool)
+            return 2
+    if not opts.standin and not opts.module.exists():
+        print("module not found: %s\n(build it with `make build`, or check the harness alone with --standin)" % opts.module)
+        return 2
+    print("imconf integration tests against %s" % (
+        "the stand-in (fake_imconf.py%s; kamailio -A IMCONF_STANDIN)" % (", bug " + opts.fake_bug if opts.fake_bug else "")
+        if opts.standin else opts.module))
+
+    def wanted(name):
+        return not opts.filters or any(f in name for f in opts.filters)
+
+    failed, passed, skipped = [], 0, 0
+    t0 = time.time()
+    if wanted("sipp_scenarios_parse"):
+        s = time.time()
+        n, problems = lint_scenarios()
+        report("FAIL" if problems else "PASS", "sipp_scenarios_parse", "(%d scenarios)" % n, time.time() - s)
+        if problems:
+            failed.append("sipp_scenarios_parse")
+            print(indent("\n".join(problems)))
+        else:
+            passed += 1
+    for t in TESTS:
+        if not wanted(t["name"]) or (t["standin"] == "only" and not opts.standin):
+            continue
+        if opts.standin and t["standin"] == "skip":
+            report("SKIP", t["name"], t["rules"], 0, "(needs the module)")
+            skipped += 1
+            continue
+        ctx, failure, skip, secs = run_test(opts, t["name"], t["fn"])
+        report("SKIP" if skip else ("FAIL" if failure else "PASS"), t["name"], t["rules"], secs)
+        if skip:
+            skipped += 1
+            print(indent(skip))
+        elif failure:
+            failed.append(t["name"])
+            print(indent(failure))
+            for srv in ctx.servers:
+                print(indent("---- %s (tail) ----\n%s" % (srv.log_path, tail(srv.log_path, 40))))
+            if ctx.notes:
+                print(indent("---- notes (last 25) ----\n" + "\n".join(ctx.notes[-25:])))
+            print(indent("(run directory: %s)" % ctx.rundir))
+        else:
+            passed += 1
+            if opts.v and ctx.notes:
+                print(indent("\n".join(ctx.notes)))
+    print("%d passed, %d failed, %d skipped in %.1fs%s" % (
+        passed, len(failed), skipped, time.time() - t0, (" -- failed: " + ", ".join(failed)) if failed else ""))
+    return 1 if failed else 0
+
+
+def report(status, name, rules, secs, extra=""):
+    print("%-4s %-40s %-30s %5.1fs %s" % (status, name, rules, secs, extra), flush=True)
+
+
+def indent(text, n=5):
+    return "\n".join(" " * n + line for line in text.splitlines())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
