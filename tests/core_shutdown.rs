@@ -41,14 +41,21 @@ fn r72_shutdown_deactivates_every_subscription_even_with_a_notify_in_flight() {
         };
         let out = n.subscribe(&cfg, 0, &req, call.as_bytes());
         assert_eq!(out.reply.code, 200);
-        assert_eq!(out.notifies.len(), 1, "initial NOTIFY, still awaiting its response");
+        assert_eq!(
+            out.notifies.len(),
+            1,
+            "initial NOTIFY, still awaiting its response"
+        );
     }
     let last = n.shutdown(&cfg, 10);
     assert_eq!(last.len(), 2);
     for m in &last {
         assert_eq!(m.kind, NotifyKind::Terminated);
         let h = String::from_utf8_lossy(&m.headers);
-        assert!(h.contains("Subscription-State: terminated;reason=deactivated\r\n"), "{h}");
+        assert!(
+            h.contains("Subscription-State: terminated;reason=deactivated\r\n"),
+            "{h}"
+        );
         assert!(m.body.is_empty(), "R69/R70: no body");
         assert_eq!(m.cseq, 2, "R40: the next CSeq of the dialog");
     }
