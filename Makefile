@@ -4,7 +4,7 @@ CARGO ?= cargo
 PORT ?= 5060
 MODULE := build/imconf.so
 
-.PHONY: all deps build run test test-unit test-load test-integration lint clean
+.PHONY: all deps build run test test-unit lint bench bench-smoke clean
 
 all: build
 
@@ -15,7 +15,8 @@ deps:
 build: deps
 	$(CARGO) build --release --features kamailio
 	mkdir -p build
-	cp target/release/libimconf.so $(MODULE)
+	# atomic replace: a running Kamailio keeps its mapping of the old file
+	cp target/release/libimconf.so $(MODULE).tmp && mv -f $(MODULE).tmp $(MODULE)
 
 run: build
 	./scripts/run.sh $(PORT)
@@ -25,6 +26,13 @@ test: build
 
 test-unit:
 	$(CARGO) test
+
+# the benchmark: imconf vs presence_conference vs the ceiling (bench/README.md); QUICK=1 for ~3 min
+bench: build
+	./bench/run.sh
+
+bench-smoke: build
+	./bench/smoke.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

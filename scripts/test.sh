@@ -23,6 +23,7 @@ step clippy-module cargo clippy --release --features kamailio -- -D warnings
 step unit-and-property cargo test --release
 step load-check ./scripts/check-load.sh
 step integration python3 tests/integration/run.py --module build/imconf.so
+step bench-smoke ./bench/smoke.sh
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

@@ -17,7 +17,9 @@ fn r3_group_identity_resolves_to_a_session_in_another_notifier() {
     other.add_alias(GROUP, SESSION).unwrap();
     // URI parameters and host case do not matter (R2)
     assert_eq!(
-        other.resolve(b"sip:hiking-team@IM.example.net;transport=udp").as_deref(),
+        other
+            .resolve(b"sip:hiking-team@IM.example.net;transport=udp")
+            .as_deref(),
         Some(SESSION)
     );
     // served where it is: no redirection for the session itself or unknown URIs

@@ -134,12 +134,17 @@ impl World {
             .iter()
             .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
             .collect();
-        self.n.subscribe(
+        let out = self.n.subscribe(
             &self.cfg,
             self.now,
             &req.view(&headers),
             local_tag.as_bytes(),
-        )
+        );
+        if let Some(id) = out.held {
+            // as the module does once the reply has left (R25); one NOTIFY is still in flight
+            assert!(self.n.reply_sent(&self.cfg, self.now, id).is_empty());
+        }
+        out
     }
 
     /// Subscribes `aoia` to `ruri` and returns its dialog and the initial NOTIFY (still in flight).

@@ -1,9 +1,11 @@
 //! Shared memory can run out at any moment: the core must then answer 500 (or report
 //! OutOfMemory to the feeder), never panic or abort, and keep working once memory is back.
+mod common;
 use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
+use common::{alice_subscribe, ALICE_HEADERS, SESSION};
 use imconf::core::conference_info::EndpointStatus;
 use imconf::core::config::Config;
-use imconf::core::notifier::{Notifier, SubscribeRequest};
+use imconf::core::notifier::Notifier;
 use imconf::core::session::{ParticipantUpdate, Role, SessionError, SessionKind};
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -28,8 +30,6 @@ unsafe impl Allocator for Budget {
     }
 }
 
-const SESSION: &[u8] = b"sip:s1@im.example.net";
-
 fn join(n: &mut Notifier<Budget>, cfg: &Config, who: &str) -> Result<(), SessionError> {
     let update = ParticipantUpdate {
         aoia: who.as_bytes(),
@@ -45,23 +45,7 @@ fn join(n: &mut Notifier<Budget>, cfg: &Config, who: &str) -> Result<(), Session
 
 fn subscribe(n: &mut Notifier<Budget>, cfg: &Config, i: usize) -> u16 {
     let call_id = format!("call-{i}");
-    let pai = b"<sip:alice@example.net>".as_slice();
-    let headers: Vec<(&[u8], &[u8])> = vec![
-        (b"Event", b"conference"),
-        (b"Accept-Contact", b"*;+g.oma.sip-im"),
-        (b"P-Asserted-Identity", pai),
-    ];
-    let req = SubscribeRequest {
-        ruri: SESSION,
-        call_id: call_id.as_bytes(),
-        cseq: 1,
-        from_uri: b"sip:alice@example.net",
-        from_tag: b"ft",
-        to_uri: SESSION,
-        contact: b"sip:alice@192.0.2.1",
-        headers: &headers,
-        ..Default::default()
-    };
+    let req = alice_subscribe(call_id.as_bytes(), &ALICE_HEADERS);
     n.subscribe(cfg, 0, &req, format!("tag{i}").as_bytes())
         .reply
         .code

@@ -586,6 +586,12 @@ impl Driver {
         let out = self
             .n
             .subscribe(&self.cfg, self.now, &req, c.local_tag.as_bytes());
+        if let Some(id) = out.held {
+            // the caller has sent the reply (R25): release the NOTIFY held behind it
+            check!(in_flight, "R25: a hold without a NOTIFY in flight");
+            let released = self.n.reply_sent(&self.cfg, self.now, id);
+            check!(released.is_empty(), "R32: sent while another is in flight");
+        }
         let code = out.reply.code;
         if !live {
             check!(

@@ -70,7 +70,13 @@ pub struct Notify {
 pub struct SubscribeOutcome {
     pub reply: Reply,
     pub notifies: Vec<Notify>,
+    /// A subscription whose NOTIFYs wait for this reply: call `reply_sent` once it left (R25).
+    pub held: Option<u32>,
 }
+
+/// How long a hold (see `SubscribeOutcome::held`) lasts at most, should its caller never
+/// release it.
+const HOLD_LIMIT_MS: u64 = 2000;
 
 /// Response codes counted by `Stats::replies`.
 pub const COUNTED_CODES: [u16; 10] = [200, 400, 403, 404, 406, 423, 481, 489, 500, 0];
@@ -289,6 +295,7 @@ impl<A: Allocator + Clone> Notifier<A> {
                 SubscribeOutcome {
                     reply: e.reply(),
                     notifies: Vec::new(),
+                    held: None,
                 }
             }
         };
@@ -391,10 +398,12 @@ impl<A: Allocator + Clone> Notifier<A> {
         } else {
             sub.needs_full = true; // R25
         }
+        // a new dialog has nothing in flight: its first NOTIFY goes to the caller, after the reply
         let notifies = self.poll(cfg, now, id).into_iter().collect();
         Ok(SubscribeOutcome {
             reply: ok_reply(cfg, granted, Some(&identity)),
             notifies,
+            held: None,
         })
     }
 
@@ -440,6 +449,7 @@ impl<A: Allocator + Clone> Notifier<A> {
             needs_full: false,
             terminate: None,
             in_flight: None,
+            held_since: None,
             last_notify_at: None,
             notifies_sent: 0,
         };
@@ -560,10 +570,20 @@ impl<A: Allocator + Clone> Notifier<A> {
             }
             sub.needs_full = true; // R27
         }
-        let notifies = self.poll(cfg, now, id).into_iter().collect();
+        let notifies: Vec<Notify> = self.poll(cfg, now, id).into_iter().collect();
+        // R25, R32: the NOTIFY this request calls for waits for one in flight; whoever sees that
+        // one complete must not send it before our reply leaves
+        let mut held = None;
+        if let Some(sub) = self.subs.get_mut(&id) {
+            if notifies.is_empty() && sub.in_flight.is_some() {
+                sub.held_since = Some(now);
+                held = Some(id);
+            }
+        }
         Ok(SubscribeOutcome {
             reply: ok_reply(cfg, granted, None),
             notifies,
+            held,
         })
     }
 
@@ -597,6 +617,15 @@ impl<A: Allocator + Clone> Notifier<A> {
         }
     }
 
+    /// The reply that `SubscribeOutcome::held` waited for has left: the NOTIFYs may follow.
+    pub fn reply_sent(&mut self, cfg: &Config, now: u64, id: u32) -> Vec<Notify> {
+        match self.subs.get_mut(&id) {
+            Some(sub) => sub.held_since = None,
+            None => return Vec::new(),
+        }
+        self.poll(cfg, now, id).into_iter().collect()
+    }
+
     /// Timer: R30 expiries and NOTIFYs held back by the rate limit (R61).
     pub fn tick(&mut self, cfg: &Config, now: u64) -> Vec<Notify> {
         let mut due = Vec::new();
@@ -623,6 +652,10 @@ impl<A: Allocator + Clone> Notifier<A> {
         if sub.in_flight.is_some() {
             return None;
         }
+        if sub.held_since.is_some_and(|t| now < t + HOLD_LIMIT_MS) {
+            return None; // the reply to a SUBSCRIBE of this dialog has not left yet (R25)
+        }
+        sub.held_since = None;
         let session = self.sessions.get(sub.session.as_slice());
         if let Some(t) = sub.terminate {
             // R64: never suppressed; pending partial changes are dropped

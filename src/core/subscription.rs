@@ -84,6 +84,9 @@ pub struct Subscription<A: Allocator> {
     pub terminate: Option<Termination>,
     /// CSeq of the NOTIFY whose final response is awaited (R32).
     pub in_flight: Option<u32>,
+    /// Set while the reply to an in-dialog SUBSCRIBE is on its way: no NOTIFY of this dialog
+    /// may overtake it (R25), whichever process sees the in-flight NOTIFY complete.
+    pub held_since: Option<u64>,
     pub last_notify_at: Option<u64>,
     pub notifies_sent: u64,
 }

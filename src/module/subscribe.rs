@@ -43,6 +43,12 @@ pub fn handle(msg: &Msg) -> i32 {
     );
     // R25: the NOTIFYs leave after the response
     send_all(slot, outcome.notifies);
+    if let Some(id) = outcome.held {
+        let next = shared().slots[slot]
+            .lock()
+            .reply_sent(&params().config, clock::now_ms(), id);
+        send_all(slot, next);
+    }
     rc
 }
 

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -450,12 +451,24 @@ class Ctx:
     def start_server(self, *, kamailio=False, **kw):
         """The server under test: Kamailio+imconf, or in --standin mode the stand-in notifier
         (or, with kamailio=True, Kamailio built with -A IMCONF_STANDIN)."""
-        if self.opts.standin and not kamailio:
-            srv = FakeServer(self, **kw)
-        else:
-            srv = KamailioServer(self, standin=self.opts.standin, **kw)
-        self.servers.append(srv)
-        srv.start()
+        for attempt in range(3):
+            if self.opts.standin and not kamailio:
+                srv = FakeServer(self, **kw)
+            else:
+                srv = KamailioServer(self, standin=self.opts.standin, **kw)
+            self.servers.append(srv)
+            try:
+                srv.start()
+            except TestFailure:
+                # another process (a second suite run) took the port between our check and the
+                # bind: retry on the next port; anything else is a real failure
+                if attempt < 2 and srv.proc.poll() is not None and "in use" in srv.log_text():
+                    self.note("port %d was taken meanwhile, retrying on another" % srv.port)
+                    srv.stop()
+                    self.servers.remove(srv)
+                    continue
+                raise
+            break
         self.server = srv
         return srv
 
@@ -578,10 +591,39 @@ class Ctx:
                 raise TestFailure("an RPC run from a SIPp scenario failed (rpc.log): %s" % bad)
 
 
+_SESSION_ROOT = None
+KEEP_RUNS = 5
+
+
+def session_root():
+    """tests/run/<time>-<pid>/ for this invocation (tests/run/latest points at it), so that two
+    suites running at once (two engineers, CI and a developer) never share or delete each other's
+    run directories. Older invocations beyond the newest KEEP_RUNS are removed once more than an
+    hour old."""
+    global _SESSION_ROOT
+    if _SESSION_ROOT is None:
+        RUN_ROOT.mkdir(parents=True, exist_ok=True)
+        _SESSION_ROOT = RUN_ROOT / ("%s-%d" % (time.strftime("%Y%m%d-%H%M%S"), os.getpid()))
+        _SESSION_ROOT.mkdir()
+        latest = RUN_ROOT / "latest"
+        try:
+            tmp = RUN_ROOT / (".latest-%d" % os.getpid())
+            tmp.symlink_to(_SESSION_ROOT.name)
+            os.replace(tmp, latest)
+        except OSError:
+            pass
+        old = sorted((d for d in RUN_ROOT.iterdir() if d.is_dir() and not d.is_symlink()
+                      and re.match(r"^\d{8}-\d{6}-\d+$", d.name)), key=lambda d: d.name)[:-KEEP_RUNS]
+        for d in old:
+            if time.time() - d.stat().st_mtime > 3600:
+                shutil.rmtree(d, ignore_errors=True)
+    return _SESSION_ROOT
+
+
 def rundir_for(name):
-    d = RUN_ROOT / name
+    d = session_root() / name
     if len(str(d / "ctl.sock")) > 100:  # unix socket path limit
-        d = Path("/tmp") / ("imconf-it-%d" % os.getpid()) / name
+        d = Path(tempfile.mkdtemp(prefix="imconf-it-")) / name
     if d.exists():
         shutil.rmtree(d)
     d.mkdir(parents=True)

@@ -4,7 +4,7 @@
     python3 tests/integration/run.py [--module build/imconf.so] [-k FILTER ...] [--list] [-v]
     python3 tests/integration/run.py --standin      # check the harness itself, no module needed
 
-Each test renders tests/kamailio/imconf-test.cfg into its own run directory (tests/run/<test>/),
+Each test renders tests/kamailio/imconf-test.cfg into its own run directory (tests/run/latest/<test>/),
 starts `kamailio -DD -E` there (loopback only, own ctl socket, core dumps off), drives it with the
 SIPp scenarios of tests/sipp/ and kamcmd, stops it by pid (TERM, KILL after a timeout) and scans
 its log for PANIC|CRITICAL|ALERT|BUG:|exited by a signal. Besides SIPp's own `ereg check_it`

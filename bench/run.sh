@@ -1,0 +1,472 @@
+#!/usr/bin/env bash
+# =============================================================================
+# run.sh -- reproducible benchmark: Kamailio serving RFC 4575 "conference"
+# event SUBSCRIBE/NOTIFY.  Measures every setup in setups/<name>/ side by side
+# in one run (interleaved repetitions) and prints a results table:
+#   A_presence_conference  Kamailio's stock presence + presence_conference (sqlite)
+#   B_ceiling              the least work that satisfies the scenario (upper bound)
+#   C_imconf               this repository's module, build/imconf.so
+# `make bench` runs it; `make bench-smoke` / smoke.sh is the short check of C.
+#
+# ASSUMES (Debian bookworm; all installed with apt, nothing built here):
+#   kamailio 5.6.x, kamailio-presence-modules, kamailio-sqlite-modules,
+#   kamailio-xml-modules, sip-tester (provides `sipp`, 3.6.1), kamcmd (in the
+#   kamailio package), python3 (stdlib only), and build/imconf.so (`make build`).
+#   The sqlite3 CLI is optional (python3's sqlite3 module is used otherwise).
+#   Run as root, or as a user allowed to bind UDP 127.0.0.1:5071-5099.
+#
+# SAFETY: all SIP traffic goes to 127.0.0.1 only, and every sender is bounded
+#   (SIPp: -m <rate*secs> calls and -timeout; Python probe/fan-out: fixed counts
+#   and deadlines).  Each kamailio runs with -DD -E (main process stays in the
+#   foreground, own pid file and runtime dir under $RT/<setup>/); the script
+#   stops only the pids it started (TERM, then KILL for leftovers whose command
+#   line names our runtime dir).  Nothing outside this folder and $RT is written.
+#
+# USAGE:  ./run.sh                # full run (~25 min with the 3 default setups)
+#         QUICK=1 ./run.sh        # quick look (< 5 min): 1 rep, short steps
+#         SETUPS="C_imconf B_ceiling" PHASES="fixed fanout" ./run.sh
+#   Knobs (environment): see the "knobs" block below.  Output: results/<run id>/
+#   (summary.md, results.jsonl, run.log, raw/ = per-step SIPp stats and the
+#   kamailio log's ERROR/WARNING lines), runtime dirs and kamailio logs in $RT.
+#   Exit status: 0 done (even if steps failed: failing is how the maximum is
+#   found), 2 harness error; STRICT=1 also exits 1 when a fixed-load step or a
+#   fan-out failed (smoke.sh relies on its own check of results.jsonl instead).
+#
+# ADDING A SETUP (e.g. a new module): create setups/<name>/ with
+#   kamailio.cfg  -- listens where run.sh says (-l udp:127.0.0.1:$PORT is given
+#                    on the command line), children=4, answers SUBSCRIBE for
+#                    Event: conference on sip:$CONF_USER@$CONF_DOMAIN with 2xx,
+#                    sends the NOTIFYs of scen/subscribe_notify.xml;
+#   setup.env     -- PORT=<free port>, SEED=publish|script|none, FANOUT=0|1,
+#                    optionally DB=sqlite, SQLITE_JOURNAL=WAL|default,
+#                    CONF_BODY=1, CFG=<other cfg path>,
+#                    FANOUT_TRIGGER=publish|rpc (rpc: the change is one
+#                    imconf.participant call on <rundir>/$CTL_SOCK, over binrpc);
+#   prepare.sh    -- optional, run as prepare.sh <rundir> <port> before start;
+#                    each stdout line is one extra kamailio argument;
+#   seed.sh       -- optional (SEED=script), run as seed.sh <rundir> <port>
+#                    after start to create the conference state (CONF_USER and
+#                    CONF_DOMAIN are in its environment);
+#   poststep.sh   -- optional, run as poststep.sh <rundir> <port> after every
+#                    step, before kamailio stops; its output is kept in raw/.
+#   See README.md "Adding a setup".
+# =============================================================================
+set -u -o pipefail
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+# ----------------------------------------------------------------- knobs ----
+SETUPS=${SETUPS:-"A_presence_conference B_ceiling C_imconf"}
+CEILING=${CEILING:-B_ceiling}           # reference for the ratios
+BASELINE=${BASELINE:-A_presence_conference}   # second reference for the ratios
+REPS=${REPS:-3}                         # repetitions of every measurement
+STEP_SECS=${STEP_SECS:-20}              # duration of one rate step (max phase)
+CAL_SECS=${CAL_SECS:-5}                 # duration of a calibration step
+CAL_START=${CAL_START:-200}             # first calibration rate (cps), doubled until failure
+RATE_MAX=${RATE_MAX:-20000}             # never offer more than this (cps)
+RES=${RES:-0.07}                        # stop the search when fail/pass <= 1+RES
+MAX_STEPS=${MAX_STEPS:-7}               # max steps of one search
+FIXED_RATE=${FIXED_RATE:-300}           # same-load comparison rate (cps)
+FIXED_SECS=${FIXED_SECS:-10}
+FANOUT_NS=${FANOUT_NS:-"100 1000"}      # subscribers held on the conference
+FANOUT_REPS=${FANOUT_REPS:-$REPS}
+FANOUT_SUB_RATE=${FANOUT_SUB_RATE:-300} # SUBSCRIBE/s while building the N subscriptions
+PROBE_RATE=${PROBE_RATE:-20}            # us-resolution probe calls/s during every step
+NOISE_PCT=${NOISE_PCT:-50}              # a FAIL while other processes used > this % of a core is repeated once
+MAX_P95_MS=${MAX_P95_MS:-500}           # a step also fails if p95 SUBSCRIBE->2xx exceeds this (0 = off)
+SHM_MB=${SHM_MB:-1024}                  # kamailio -m (same for every setup)
+PKG_MB=${PKG_MB:-32}                    # kamailio -M (same for every setup)
+CONF_USER=${CONF_USER:-conf1}           # the conference URI: sip:$CONF_USER@$CONF_DOMAIN
+CONF_DOMAIN=${CONF_DOMAIN:-127.0.0.1}
+SUB_EXPIRES=${SUB_EXPIRES:-600}
+PHASES=${PHASES:-"cal fixed max fanout"}
+RT=${RT:-/tmp/imconf-bench}             # runtime dirs, logs, sqlite files
+PY=${PY:-$(command -v /usr/bin/python3 || command -v python3)}
+SIPP=${SIPP:-sipp}
+KAMAILIO=${KAMAILIO:-kamailio}
+KAMCMD=${KAMCMD:-kamcmd}
+# load generators' UDP ports on 127.0.0.1 (kamailio's are in setups/*/setup.env;
+# PORT_OVERRIDE replaces that of every setup, for a run of a single setup)
+SIPP_PORT=${SIPP_PORT:-5081}; SEED_PORT=${SEED_PORT:-5082}; PROBE_PORT=${PROBE_PORT:-5083}; FANOUT_PORT=${FANOUT_PORT:-5090}
+STRICT=${STRICT:-0}
+
+if [ "${QUICK:-0}" = 1 ]; then
+	REPS=${QUICK_REPS:-1}; STEP_SECS=5; CAL_SECS=2; FIXED_SECS=5; FANOUT_REPS=1
+	MAX_STEPS=4; RES=0.15; CAL_START=${QUICK_CAL_START:-800}
+	NOISE_PCT=${QUICK_NOISE_PCT:-1000}   # no repeated steps: stay within ~5 minutes on a shared box
+fi
+
+RUN_ID=${RUN_ID:-$(date +%Y%m%d-%H%M%S)}
+OUT=${OUT:-$BENCH/results/$RUN_ID}
+# for the setups' prepare.sh / seed.sh / poststep.sh
+export CONF_USER CONF_DOMAIN KAMCMD RT RUN_ID
+RESULTS="$OUT/results.jsonl"
+
+# ------------------------------------------------------------- helpers ----
+T_START=$(date +%s)
+log() { printf '[%5ss] %s\n' "$(( $(date +%s) - T_START ))" "$*"; }
+die() { log "ERROR: $*"; exit 2; }
+calc() { awk "BEGIN { printf \"%.6f\", $* }"; }
+# round a rate to a "nice" value: <100 -> 1, <1000 -> 10, <10000 -> 50, else 100
+nice_rate() {
+	awk -v x="$1" 'BEGIN { s = (x < 100) ? 1 : (x < 1000) ? 10 : (x < 10000) ? 50 : 100;
+		r = int(x / s + 0.5) * s; if (r < 1) r = 1; print r }'
+}
+port_hex() { printf '%04X' "$1"; }
+port_bound() { grep -qi ":$(port_hex "$1") " /proc/net/udp 2>/dev/null; }
+child_pids() { awk -v pp="$1" '$4 == pp { print $1 }' /proc/[0-9]*/stat 2>/dev/null; }
+
+KPID=""; KRUNDIR=""; KNAME=""
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ -n "$KPID" ] && { log "cleanup: stopping kamailio $KNAME (pid $KPID)"; k_stop; }
+	exit $rc
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# load_setup NAME: sets SDIR CFG PORT DB SQLITE_JOURNAL SEED FANOUT CONF_BODY
+load_setup() {
+	SDIR="$BENCH/setups/$1"
+	# a setup that is not here may live in the caller's own folder (EXTRA_SETUPS_DIR)
+	[ -d "$SDIR" ] || [ -z "${EXTRA_SETUPS_DIR:-}" ] || SDIR="$EXTRA_SETUPS_DIR/$1"
+	[ -f "$SDIR/setup.env" ] || { log "no $SDIR/setup.env"; return 1; }
+	CFG=kamailio.cfg; PORT=""; DB=none; SQLITE_JOURNAL=WAL; SEED=publish; FANOUT=0; CONF_BODY=0
+	FANOUT_TRIGGER=publish; CTL_SOCK=ctl.sock
+	# shellcheck disable=SC1090
+	. "$SDIR/setup.env"
+	[ -n "${PORT_OVERRIDE:-}" ] && PORT=$PORT_OVERRIDE
+	case "$CFG" in /*) ;; *) CFG="$SDIR/$CFG" ;; esac
+	[ -f "$CFG" ] || { log "$1: config $CFG missing"; return 1; }
+	[ -n "$PORT" ] || { log "$1: PORT not set"; return 1; }
+	return 0
+}
+
+# k_start NAME [noseed]: start kamailio for setup NAME, wait for its socket, seed it
+k_start() {
+	local name=$1 noseed=${2:-}
+	[ -n "$KPID" ] && k_stop
+	load_setup "$name" || return 2
+	local rundir="$RT/$name"
+	rm -rf "$rundir"; mkdir -p "$rundir"
+	if port_bound "$PORT"; then log "$name: UDP port $PORT already in use"; return 2; fi
+	local args=(-f "$CFG" -DD -E -P "$rundir/kamailio.pid" -Y "$rundir" -w "$rundir"
+		-l "udp:127.0.0.1:$PORT" -m "$SHM_MB" -M "$PKG_MB")
+	if [ "$DB" = sqlite ]; then
+		cp "$RT/template.sqlite" "$rundir/presence.sqlite"
+		if [ "$SQLITE_JOURNAL" != default ]; then   # persistent in the file, set before start
+			"$PY" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); m=c.execute("PRAGMA journal_mode="+sys.argv[2]).fetchone()[0]; sys.exit(m.lower()!=sys.argv[2].lower())' \
+				"$rundir/presence.sqlite" "$SQLITE_JOURNAL" || { log "$name: cannot set sqlite journal_mode=$SQLITE_JOURNAL"; return 2; }
+		fi
+		args+=(-A "DBURL=\"sqlite:///$rundir/presence.sqlite\"")
+	fi
+	[ "$CONF_BODY" = 1 ] && args+=(-A "CONF_BODY=$CONF_BODY_DEF")
+	if [ -x "$SDIR/prepare.sh" ]; then
+		local extra=()
+		mapfile -t extra < <("$SDIR/prepare.sh" "$rundir" "$PORT") || { log "$name: prepare.sh failed"; return 2; }
+		args+=("${extra[@]}")
+	fi
+	"$KAMAILIO" "${args[@]}" >"$rundir/kamailio.log" 2>&1 &
+	KPID=$!; KRUNDIR=$rundir; KNAME=$name
+	local i
+	for i in $(seq 1 100); do
+		if ! kill -0 "$KPID" 2>/dev/null; then
+			log "$name: kamailio exited during start-up:"; tail -15 "$rundir/kamailio.log"
+			wait "$KPID" 2>/dev/null; KPID=""; return 2
+		fi
+		port_bound "$PORT" && break
+		sleep 0.1
+	done
+	port_bound "$PORT" || { log "$name: socket not bound after 10 s"; k_stop; return 2; }
+	sleep 0.5   # let the workers finish child_init (DB connections)
+	[ "$noseed" = noseed ] && return 0
+	case "$SEED" in
+	publish)
+		( cd "$BENCH/scen" && "$SIPP" "127.0.0.1:$PORT" -sf publish.xml -i 127.0.0.1 -p "$SEED_PORT" \
+			-key conf_user "$CONF_USER" -key conf_domain "$CONF_DOMAIN" -key pub_expires 3600 \
+			-m 1 -nostdin -timeout 10s -timeout_error \
+			-trace_err -error_file "$rundir/seed_errors.log" >"$rundir/seed.out" 2>&1 ) \
+			|| { log "$name: seeding PUBLISH failed (see $rundir/seed.out)"; k_stop; return 2; } ;;
+	script)
+		"$SDIR/seed.sh" "$rundir" "$PORT" >"$rundir/seed.out" 2>&1 \
+			|| { log "$name: seed.sh failed (see $rundir/seed.out)"; k_stop; return 2; } ;;
+	none) ;;
+	*) log "$name: unknown SEED=$SEED"; k_stop; return 2 ;;
+	esac
+	return 0
+}
+
+# k_stop: stop the kamailio we started (only that pid and its own children)
+k_stop() {
+	[ -n "$KPID" ] || return 0
+	local kids k i
+	kids=$(child_pids "$KPID")
+	kill -TERM "$KPID" 2>/dev/null
+	for i in $(seq 1 150); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
+	local killed=0 st
+	if kill -0 "$KPID" 2>/dev/null; then
+		log "$KNAME: kamailio $KPID ignored TERM for 15 s, sending KILL"
+		kill -KILL "$KPID" 2>/dev/null; killed=1
+	fi
+	wait "$KPID" 2>/dev/null; st=$?
+	# kamailio exits 0 on TERM; anything else (a signal: 128+n) is a crash worth a look
+	if [ "$killed" = 0 ] && [ "$st" != 0 ]; then
+		local why="exit status $st"; [ "$st" -gt 128 ] && why="killed by signal $((st - 128))"
+		[ -f "$KRUNDIR/core" ] && why="$why, core dumped"
+		log "CRASH: kamailio $KNAME (pid $KPID) $why at shutdown or earlier; log: $KRUNDIR/kamailio.log"
+		mkdir -p "$OUT/raw"
+		echo "$(date -u '+%F %T') $KNAME pid $KPID: $why (${CUR_TAG:-?})" >>"$OUT/raw/crashes.txt"
+		tail -20 "$KRUNDIR/kamailio.log" >"$OUT/raw/${CUR_TAG:-$KNAME}.crash_log_tail.txt" 2>/dev/null
+		if [ -f "$KRUNDIR/core" ]; then
+			if [ "${KEEP_CORES:-0}" = 1 ]; then mkdir -p "$RT/cores" && mv "$KRUNDIR/core" "$RT/cores/${CUR_TAG:-$KNAME}.core"
+			else rm -f "$KRUNDIR/core"; fi   # ~SHM_MB large; KEEP_CORES=1 keeps it in $RT/cores
+		fi
+	fi
+	for k in $kids; do   # leftovers: only if still ours (command line names our runtime dir)
+		if [ -r "/proc/$k/cmdline" ] && tr '\0' ' ' <"/proc/$k/cmdline" | grep -qF -- "$KRUNDIR/"; then
+			kill -KILL "$k" 2>/dev/null
+		fi
+	done
+	KPID=""
+}
+
+# poststep TAG: the setup's optional poststep.sh (e.g. module statistics over RPC)
+poststep() {
+	[ -n "$KPID" ] && [ -x "$SDIR/poststep.sh" ] || return 0
+	mkdir -p "$OUT/raw"
+	timeout 20 "$SDIR/poststep.sh" "$KRUNDIR" "$PORT" >"$OUT/raw/$1.poststep.txt" 2>&1 \
+		|| log "$KNAME: poststep.sh failed (see $OUT/raw/$1.poststep.txt)"
+}
+
+# keep a compact trace of a step: SIPp stats + error head, kamailio error summary
+save_step_artifacts() {
+	local sdir=$1 tag=$2
+	mkdir -p "$OUT/raw"
+	[ -f "$sdir/stat.csv" ] && cp "$sdir/stat.csv" "$OUT/raw/$tag.sipp_stat.csv"
+	[ -s "$sdir/errors.log" ] && head -c 20000 "$sdir/errors.log" >"$OUT/raw/$tag.sipp_errors.txt"
+	if [ -f "$KRUNDIR/kamailio.log" ]; then
+		grep -E "ERROR|WARNING|CRITICAL" "$KRUNDIR/kamailio.log" | sed -E 's/^ *[0-9]+\([0-9]+\) //' \
+			| sort | uniq -c | sort -rn | head -20 >"$OUT/raw/$tag.kamailio_errors.txt"
+		[ -s "$OUT/raw/$tag.kamailio_errors.txt" ] || rm -f "$OUT/raw/$tag.kamailio_errors.txt"
+	fi
+}
+
+# run_step SETUP PHASE REP RATE SECS -> 0 pass, 1 fail, 2 harness error
+run_step() {
+	local s=$1 ph=$2 rep=$3 rate=$4 secs=$5 attempt rc=2
+	for attempt in 1 2; do
+		k_start "$s" || return 2
+		local sdir="$RT/steps/$s-$ph-$rep-$rate-$attempt" retry=()
+		rm -rf "$sdir"
+		[ "$attempt" = 1 ] && retry=(--retry-on-noise)
+		"$PY" "$BENCH/tools/bench.py" step --setup "$s" --phase "$ph" --rep "$rep" \
+			--port "$PORT" --kpid "$KPID" --rate "$rate" --secs "$secs" \
+			--scenario "$BENCH/scen/subscribe_notify.xml" --outdir "$sdir" --results "$RESULTS" \
+			--key "conf_user=$CONF_USER" --key "conf_domain=$CONF_DOMAIN" --key "expires=$SUB_EXPIRES" \
+			--sipp "$SIPP" --sipp-port "$SIPP_PORT" --probe-port "$PROBE_PORT" --probe-rate "$PROBE_RATE" \
+			--noise-pct "$NOISE_PCT" --max-p95-ms "$MAX_P95_MS" "${retry[@]}"
+		rc=$?
+		CUR_TAG="$s-$ph-rep$rep-${rate}cps-try$attempt"
+		poststep "$CUR_TAG"
+		k_stop
+		save_step_artifacts "$sdir" "$s-$ph-rep$rep-${rate}cps-try$attempt"
+		rm -rf "$sdir"
+		[ "$rc" = 3 ] && continue
+		break
+	done
+	[ "$rc" = 3 ] && rc=1
+	return "$rc"
+}
+
+declare -A CAL_LO CAL_HI MAXES
+
+# calibrate SETUP: short steps, rate doubled from CAL_START until the first failure
+calibrate() {
+	local s=$1 r=$CAL_START lo=0 hi=0 rc n=0
+	while [ $n -lt 12 ]; do
+		run_step "$s" cal 0 "$r" "$CAL_SECS"; rc=$?; n=$((n + 1))
+		[ $rc = 2 ] && return 2
+		if [ $rc = 0 ]; then
+			lo=$r; [ $hi -gt 0 ] && break
+			r=$((r * 2)); [ $r -gt "$RATE_MAX" ] && { hi=$r; break; }
+		else
+			hi=$r; [ $lo -gt 0 ] && break
+			r=$((r / 2)); [ $r -lt 5 ] && break
+		fi
+	done
+	CAL_LO[$s]=$lo; CAL_HI[$s]=$hi
+	log "calibration $s: passes $lo cps, fails $hi cps (${CAL_SECS}s steps)"
+}
+
+# search_max SETUP REP L H: bisection (geometric) for the highest passing rate.
+# L is presumed to pass and H to fail until tested; the bracket widens if wrong.
+search_max() {
+	local s=$1 rep=$2 plo=$3 phi=$4 lo=0 hi=0 n=0 r a b rc
+	while [ $n -lt "$MAX_STEPS" ]; do
+		a=$plo; [ $lo -gt 0 ] && a=$lo
+		b=$phi; [ $hi -gt 0 ] && b=$hi
+		if awk -v a="$a" -v b="$b" -v res="$RES" 'BEGIN { exit !(b <= a * (1 + res)) }'; then
+			if [ $lo = 0 ]; then r=$a
+			elif [ $hi = 0 ]; then r=$b
+			else break; fi
+		else
+			r=$(nice_rate "$(calc "sqrt($a * $b)")")
+			if [ "$r" -le "$a" ] || [ "$r" -ge "$b" ]; then   # rounding ate the gap
+				if [ $lo = 0 ]; then r=$a; elif [ $hi = 0 ]; then r=$b; else break; fi
+			fi
+		fi
+		[ "$r" -gt "$RATE_MAX" ] && { hi=$r; break; }
+		run_step "$s" max "$rep" "$r" "$STEP_SECS"; rc=$?; n=$((n + 1))
+		if [ $rc = 0 ]; then
+			lo=$r; [ "$r" -ge "$phi" ] && phi=$(nice_rate "$(calc "$r * 1.3")")
+		elif [ $rc = 1 ]; then
+			hi=$r; [ "$r" -le "$plo" ] && plo=$(nice_rate "$(calc "$r * 0.7")")
+		else
+			return 2
+		fi
+	done
+	MAXES[$s]="${MAXES[$s]:-} $lo"
+	log "max $s rep $rep: highest passing rate $lo cps (lowest failing $hi cps, $n steps)"
+}
+
+median_of() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+ordered_setups() {   # alternate the order between repetitions to cancel drift
+	local rep=$1
+	if [ $((rep % 2)) = 1 ]; then echo "$SETUPS"; else echo "$SETUPS" | tr ' ' '\n' | tac | tr '\n' ' '; fi
+}
+
+# ------------------------------------------------------------ preflight ----
+command -v "$KAMAILIO" >/dev/null || die "kamailio not found (apt install kamailio ...)"
+command -v "$SIPP" >/dev/null || die "sipp not found (apt install sip-tester)"
+[ -n "$PY" ] || die "python3 not found"
+mkdir -p "$OUT/raw" "$RT/steps" || die "cannot create $OUT or $RT"
+[ "$OUT" = "$BENCH/results/$RUN_ID" ] && { ln -sfn "$RUN_ID" "$BENCH/results/latest" 2>/dev/null || true; }
+exec > >(tee -a "$OUT/run.log") 2>&1
+
+for p in $SIPP_PORT $SEED_PORT $PROBE_PORT $FANOUT_PORT; do
+	port_bound "$p" && die "UDP port $p (used by the load generators) is busy"
+done
+NEED_SQLITE=0
+for s in $SETUPS; do
+	load_setup "$s" || die "bad setup $s"; port_bound "$PORT" && die "port $PORT of $s is busy"
+	[ "$DB" = sqlite ] && NEED_SQLITE=1
+	if [ "$SEED" = script ] || [ "$FANOUT_TRIGGER" = rpc ]; then
+		command -v "$KAMCMD" >/dev/null || die "kamcmd not found (setup $s seeds over RPC; it comes with the kamailio package)"
+	fi
+done
+
+# sqlite presence schema, once per run (only if a setup uses it)
+SQLDIR=""
+if [ "$NEED_SQLITE" = 1 ]; then
+for d in /usr/share/kamailio/sqlite /usr/share/kamailio/db_sqlite \
+	"${KAMSRC:-/tmp/kamsrc/kamailio-5.6.3}/utils/kamctl/db_sqlite" "${KAMSRC:-/tmp/kamsrc/kamailio-5.6.3}/utils/kamctl/sqlite"; do
+	[ -f "$d/presence-create.sql" ] && { SQLDIR=$d; break; }
+done
+[ -n "$SQLDIR" ] || die "presence-create.sql not found (kamailio-sqlite-modules installs it under /usr/share/kamailio/db_sqlite)"
+rm -f "$RT/template.sqlite"
+if command -v sqlite3 >/dev/null; then
+	cat "$SQLDIR/standard-create.sql" "$SQLDIR/presence-create.sql" | sqlite3 "$RT/template.sqlite" || die "sqlite3 schema load failed"
+else
+	"$PY" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [c.executescript(open(f).read()) for f in sys.argv[2:]]; c.commit()' \
+		"$RT/template.sqlite" "$SQLDIR/standard-create.sql" "$SQLDIR/presence-create.sql" || die "python sqlite3 schema load failed"
+fi
+fi
+CONF_BODY_DEF=$("$PY" "$BENCH/tools/bench.py" body --doc "$BENCH/scen/conference-info.xml")
+
+{
+	echo "run_id: $RUN_ID"; date -u +"date_utc: %F %T"; echo "host: $(uname -srm), $(nproc) cpus, $(awk '/MemTotal/ {print $2" kB"}' /proc/meminfo)"
+	echo "kamailio: $("$KAMAILIO" -v 2>&1 | head -1)"; echo "sipp: $("$SIPP" -v 2>&1 | grep -m1 SIPp | sed 's/^ *//')"
+	echo "python: $("$PY" -V 2>&1)"; echo "sqlite schema: $SQLDIR"; echo "loadavg at start: $(cat /proc/loadavg)"
+	for v in SETUPS CEILING BASELINE REPS STEP_SECS CAL_SECS CAL_START RATE_MAX RES MAX_STEPS FIXED_RATE FIXED_SECS FANOUT_NS \
+		FANOUT_REPS FANOUT_SUB_RATE PROBE_RATE NOISE_PCT MAX_P95_MS SHM_MB PKG_MB CONF_USER CONF_DOMAIN SUB_EXPIRES PHASES RT; do
+		echo "$v=${!v}"
+	done
+} >"$OUT/env.txt"
+log "run $RUN_ID: setups [$SETUPS], reps $REPS, ${STEP_SECS}s steps; output in $OUT"
+sed 's/^/    /' "$OUT/env.txt" | head -7
+
+has_phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# ----------------------------------------------------- 1. calibration ----
+if has_phase cal || has_phase max; then
+	log "phase 1/4: calibration (rate doubled from $CAL_START cps, ${CAL_SECS}s steps)"
+	for s in $SETUPS; do calibrate "$s" || die "calibration of $s failed"; done
+fi
+
+# ----------------------------------------------- 2. same offered load ----
+if has_phase fixed; then
+	log "phase 2/4: every setup at $FIXED_RATE cps for ${FIXED_SECS}s, $REPS reps (interleaved)"
+	for rep in $(seq 1 "$REPS"); do
+		for s in $(ordered_setups "$rep"); do
+			run_step "$s" fixed "$rep" "$FIXED_RATE" "$FIXED_SECS"; [ $? = 2 ] && die "fixed step of $s failed to run"
+		done
+	done
+fi
+
+# ------------------------------------------------------ 3. max rate ------
+if has_phase max; then
+	log "phase 3/4: highest rate with 0 failed calls, ${STEP_SECS}s steps, $REPS reps (interleaved)"
+	for rep in $(seq 1 "$REPS"); do
+		for s in $(ordered_setups "$rep"); do
+			lo=${CAL_LO[$s]:-0}; hi=${CAL_HI[$s]:-0}
+			[ "$lo" -gt 0 ] || lo=$CAL_START
+			[ "$hi" -gt 0 ] || hi=$RATE_MAX
+			if [ -n "${MAXES[$s]:-}" ]; then      # later reps: narrow bracket around earlier results
+				# shellcheck disable=SC2086
+				m=$(median_of ${MAXES[$s]})
+				if [ "${m%.*}" -gt 0 ]; then L=$(nice_rate "$(calc "$m * 0.85")"); H=$(nice_rate "$(calc "$m * 1.2")")
+				else L=$(nice_rate "$(calc "$lo * 0.5")"); H=$lo; fi
+			else
+				L=$(nice_rate "$(calc "$lo * 0.75")"); H=$hi
+			fi
+			search_max "$s" "$rep" "$L" "$H" || die "max search of $s failed to run"
+		done
+	done
+fi
+
+# -------------------------------------------------------- 4. fan-out -----
+if has_phase fanout; then
+	log "phase 4/4: fan-out (N = $FANOUT_NS), $FANOUT_REPS reps"
+	for n in $FANOUT_NS; do
+		for rep in $(seq 1 "$FANOUT_REPS"); do
+			for s in $SETUPS; do
+				load_setup "$s" || continue
+				[ "$FANOUT" = 1 ] || continue
+				if [ "$FANOUT_TRIGGER" = rpc ]; then
+					# the state comes from seed.sh, the change from one RPC call
+					k_start "$s" || die "start of $s failed"
+					trigger="rpc:$KRUNDIR/$CTL_SOCK"
+				else
+					# bench.py publishes the initial document itself
+					k_start "$s" noseed || die "start of $s failed"
+					trigger=publish
+				fi
+				"$PY" "$BENCH/tools/bench.py" fanout --setup "$s" --rep "$rep" --port "$PORT" --kpid "$KPID" \
+					--n "$n" --local-port "$FANOUT_PORT" --sub-rate "$FANOUT_SUB_RATE" --trigger "$trigger" \
+					--doc "$BENCH/scen/conference-info.xml" --conf-user "$CONF_USER" --conf-domain "$CONF_DOMAIN" \
+					--results "$RESULTS" || { log "fan-out $s N=$n rep $rep did not complete"; FANOUT_FAILED=1; }
+				CUR_TAG="$s-fanout-N$n-rep$rep"
+				poststep "$CUR_TAG"
+				k_stop
+				save_step_artifacts /nonexistent "$s-fanout-N$n-rep$rep"
+			done
+		done
+	done
+fi
+
+# --------------------------------------------------------- report --------
+log "done in $(( $(date +%s) - T_START ))s; loadavg now $(cat /proc/loadavg)"
+echo
+[ -s "$RESULTS" ] && "$PY" "$BENCH/tools/bench.py" report --results "$RESULTS" --ceiling "$CEILING" \
+	--baseline "$BASELINE" --raw "$OUT/raw" --out "$OUT/summary.md"
+echo
+log "raw data: $RESULTS ; tables: $OUT/summary.md ; log: $OUT/run.log"
+[ -s "$OUT/raw/crashes.txt" ] && { log "kamailio CRASHED in this run:"; cat "$OUT/raw/crashes.txt"; }
+if [ "$STRICT" = 1 ]; then
+	if [ "${FANOUT_FAILED:-0}" = 1 ] || [ -s "$OUT/raw/crashes.txt" ] || ! "$PY" "$BENCH/tools/bench.py" check --results "$RESULTS" --phases fixed; then
+		log "STRICT: a fixed-load step or a fan-out failed"; exit 1
+	fi
+fi
+exit 0

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# seed.sh <rundir> <port>: creates the conference state of setup C over RPC:
+# the ad-hoc session sip:$CONF_USER@$CONF_DOMAIN with two connected participants,
+# sip:bench@127.0.0.1 (the identity every benchmark SUBSCRIBE asserts) and
+# sip:alice@127.0.0.1, so that every document lists two users.
+set -eu
+rundir=$1
+conf="sip:${CONF_USER:-conf1}@${CONF_DOMAIN:-127.0.0.1}"
+kamcmd=${KAMCMD:-kamcmd}
+rpc() { timeout 10 "$kamcmd" -s "unix:$rundir/ctl.sock" "$@"; }
+# the ctl socket appears a little after the SIP socket
+for _ in $(seq 1 50); do [ -S "$rundir/ctl.sock" ] && break; sleep 0.1; done
+rpc imconf.session_open "$conf" ad-hoc
+rpc imconf.participant "$conf" sip:bench@127.0.0.1 connected
+rpc imconf.participant "$conf" sip:alice@127.0.0.1 connected
+rpc imconf.sessions

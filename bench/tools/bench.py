@@ -1,0 +1,1073 @@
+#!/usr/bin/env python3
+"""Measurement helpers for run.sh (RFC 4575 conference-event SUBSCRIBE/NOTIFY bench).
+
+Sub-commands
+  step     run one SIPp load step (scen/subscribe_notify.xml) against a running
+           kamailio; meanwhile a low-rate Python probe runs the same call flow
+           with microsecond timestamps.  Measures kamailio/SIPp CPU, latency,
+           failures; appends one JSON line to --results.
+           Exit 0 = PASS, 1 = FAIL, 3 = FAIL while the box was busy with other
+           work (caller may retry), 2 = harness error.
+  fanout   N subscriptions held on one conference, one change to it:
+           time until all N NOTIFYs carrying the change have arrived.  The
+           change is a PUBLISH (--trigger publish) or, for imconf, one
+           imconf.participant RPC over the ctl module's binrpc unix socket
+           (--trigger rpc:<socket path>).
+  body     print the CONF_BODY cfg define (quoted, escaped) for the ceiling.
+  report   read the JSON lines of a run and print the result tables (markdown).
+  check    exit 1 unless every step of the given phases passed with 0 failed
+           calls (SIPp and probe) and every fan-out completed (smoke.sh).
+  rpc      call one RPC command over binrpc and print the reply (debugging).
+
+Every SUBSCRIBE (SIPp scenario, probe, fan-out) asserts the same identity,
+P-Asserted-Identity <sip:bench@127.0.0.1>, with Accept-Contact *;+g.oma.sip-im:
+imconf authorizes only participants of the session, the other setups ignore it.
+
+Standard library only.  Only 127.0.0.1 (and a unix socket given on the command
+line) is ever contacted, and every sender here is bounded in count and time.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+NCPU = os.cpu_count() or 1
+
+
+# --------------------------------------------------------------------------
+# /proc helpers
+# --------------------------------------------------------------------------
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def proc_tree(root):
+    """pids of root and all its descendants (ppid links from /proc/*/stat)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            st = _read("/proc/%s/stat" % d)
+        except OSError:
+            continue
+        rest = st[st.rfind(")") + 2:].split()
+        children.setdefault(int(rest[1]), []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_usage(root):
+    """(cpu seconds, private anon memory kB, nproc) summed over the tree.
+
+    CPU time is the scheduler's exact runtime (/proc/PID/schedstat, ns),
+    falling back to utime+stime (10 ms ticks).  Memory is RssAnon (private
+    heap), i.e. without the shared-memory pool that every child maps."""
+    cpu = 0.0
+    anon = n = 0
+    for p in proc_tree(root):
+        try:
+            status = _read("/proc/%d/status" % p)
+            try:
+                cpu += int(_read("/proc/%d/schedstat" % p).split()[0]) / 1e9
+            except (OSError, IndexError, ValueError):
+                st = _read("/proc/%d/stat" % p)
+                rest = st[st.rfind(")") + 2:].split()
+                cpu += (int(rest[11]) + int(rest[12])) / CLK_TCK   # fields 14, 15
+        except OSError:
+            continue
+        m = re.search(r"^RssAnon:\s+(\d+)", status, re.M)
+        anon += int(m.group(1)) if m else 0
+        n += 1
+    return cpu, anon, n
+
+
+def machine_idle():
+    """(idle+iowait ticks of all CPUs, monotonic time).
+
+    Only the idle counters are used: on this VM the tick-sampled busy
+    counters of /proc/stat miss the short bursts of SIP processing (they do
+    not add up to wall time under load), while idle time is exact (nohz)."""
+    v = [int(x) for x in _read("/proc/stat").splitlines()[0].split()[1:]]
+    return v[3] + v[4], time.monotonic()
+
+
+def busy_pct(i0, i1):
+    wall_ticks = (i1[1] - i0[1]) * CLK_TCK * NCPU
+    if wall_ticks <= 0:
+        return None
+    return max(0.0, min(100.0, 100.0 * (1.0 - (i1[0] - i0[0]) / wall_ticks)))
+
+
+def udp_counters():
+    lines = [l.split() for l in _read("/proc/net/snmp").splitlines() if l.startswith("Udp:")]
+    return dict(zip(lines[0][1:], (int(x) for x in lines[1][1:])))
+
+
+def udp_port_drops(port):
+    """receive-buffer drops of the UDP socket(s) bound to 127.0.0.1:port."""
+    want = ":%04X" % port
+    n = 0
+    for line in _read("/proc/net/udp").splitlines()[1:]:
+        f = line.split()
+        if f[1].endswith(want):
+            n += int(f[-1])
+    return n
+
+
+def pct(values, q):
+    if not values:
+        return None
+    v = sorted(values)
+    k = (len(v) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def lat_summary(vals, nd=3):
+    if not vals:
+        return None
+    return {"n": len(vals), "median": round(pct(vals, 0.5), nd), "mean": round(statistics.fmean(vals), nd),
+            "p95": round(pct(vals, 0.95), nd), "max": round(max(vals), nd)}
+
+
+# --------------------------------------------------------------------------
+# SIPp output parsing
+# --------------------------------------------------------------------------
+def parse_stat(path):
+    with open(path) as f:
+        lines = [l.rstrip("\n") for l in f if l.strip()]
+    hdr = lines[0].rstrip(";").split(";")
+    d = dict(zip(hdr, lines[-1].rstrip(";").split(";")))
+
+    def num(k):
+        try:
+            return int(d.get(k, "0"))
+        except ValueError:
+            return 0
+    return {
+        "created": num("TotalCallCreated"), "success": num("SuccessfulCall(C)"),
+        "failed": num("FailedCall(C)"), "f_recv_timeout": num("FailedTimeoutOnRecv(C)"),
+        "f_max_retrans": num("FailedMaxUDPRetrans(C)"), "f_unexpected": num("FailedUnexpectedMessage(C)"),
+        "f_regexp": num("FailedRegexpDoesntMatch(C)") + num("FailedRegexpHdrNotFound(C)"),
+        "retrans": num("Retransmissions(C)"), "dead_msgs": num("DeadCallMsgs(C)"),
+        "out_of_call": num("OutOfCallMsgs(C)"), "watchdog_major": num("WatchdogMajor(C)"),
+        "watchdog_minor": num("WatchdogMinor(C)"), "current": num("CurrentCall"),
+    }
+
+
+def early_notify_index(scenario):
+    """SIPp message index of the scenario's optional NOTIFY recv (the terminating
+    NOTIFY that overtook the 2xx of the un-SUBSCRIBE), or None."""
+    import xml.etree.ElementTree as ET
+    idx = 0
+    for el in ET.parse(scenario).getroot():
+        if el.tag in ("send", "recv", "pause", "nop", "sendCmd", "recvCmd"):
+            if el.tag == "recv" and el.get("request") == "NOTIFY" and el.get("optional") == "true":
+                return idx
+            idx += 1
+    return None
+
+
+def parse_counts(dirpath, index):
+    """How often message <index> was received: last line of <scenario>_<pid>_counts.csv."""
+    if index is None:
+        return None
+    for fn in os.listdir(dirpath):
+        if fn.endswith("_counts.csv"):
+            with open(os.path.join(dirpath, fn)) as f:
+                lines = [l.rstrip("\n") for l in f if l.strip()]
+            if len(lines) < 2:
+                return None
+            d = dict(zip(lines[0].split(";"), lines[-1].split(";")))
+            for k, v in d.items():
+                if k.startswith("%d_" % index) and k.endswith("_Recv"):
+                    try:
+                        return int(v)
+                    except ValueError:
+                        return None
+    return None
+
+
+def parse_rtt(dirpath):
+    """{rtd_no: [ms, ...]} from <scenario>_<pid>_rtt.csv (SIPp: 1 ms ticks)."""
+    res = {}
+    for fn in os.listdir(dirpath):
+        if not fn.endswith("_rtt.csv"):
+            continue
+        with open(os.path.join(dirpath, fn)) as f:
+            for line in f:
+                parts = line.strip().split(";")
+                if len(parts) >= 3 and parts[1].replace(".", "").isdigit():
+                    res.setdefault(parts[2], []).append(float(parts[1]))
+    return res
+
+
+# --------------------------------------------------------------------------
+# tiny SIP UAC used by the latency probe and the fan-out test
+# --------------------------------------------------------------------------
+def _hdr(msg, *names):
+    for name in names:
+        m = re.search(r"^%s[ \t]*:[ \t]*(.*?)\r?$" % re.escape(name), msg, re.M | re.I)
+        if m:
+            return m.group(1)
+    return None
+
+
+class Uac:
+    def __init__(self, port, dst_port, conf_user, conf_domain, rcvbuf=16 << 20):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
+            try:
+                self.s.setsockopt(socket.SOL_SOCKET, opt, rcvbuf)
+                break
+            except OSError:
+                continue
+        self.s.bind(("127.0.0.1", port))
+        self.me = "127.0.0.1:%d" % port
+        self.dst = ("127.0.0.1", dst_port)
+        self.conf = "sip:%s@%s" % (conf_user, conf_domain)
+        self.tag = "py%d" % os.getpid()
+        self.nb = 0
+
+    def request(self, method, cid, ftag, cseq, extra, body="", to_tag=None, user="x"):
+        self.nb += 1
+        to = "<%s>" % self.conf + (";tag=%s" % to_tag if to_tag else "")
+        m = ("%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s-%d\r\n"
+             "From: <sip:%s@127.0.0.1>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\n"
+             "CSeq: %d %s\r\nMax-Forwards: 70\r\nContact: <sip:%s@%s>\r\n%s"
+             "Content-Length: %d\r\n\r\n%s" % (
+                 method, self.conf, self.me, self.tag, self.nb, user, ftag, to, cid, cseq, method,
+                 user, self.me, extra, len(body.encode()), body))
+        self.s.sendto(m.encode(), self.dst)
+
+    def reply200(self, msg, src):
+        head = msg.split("\r\n\r\n", 1)[0].split("\r\n")
+        keep = [l for l in head[1:] if re.match(r"(?i)(via|v|from|f|to|t|call-id|i|cseq)\s*:", l)]
+        self.s.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) +
+                       "\r\nContact: <sip:py@%s>\r\nContent-Length: 0\r\n\r\n" % self.me).encode(), src)
+
+    def recv(self, timeout):
+        """-> (t, msg, src) or None.  NOTIFYs are answered 200 right away."""
+        self.s.settimeout(max(0.0001, timeout))
+        try:
+            data, src = self.s.recvfrom(65535)
+        except (socket.timeout, BlockingIOError):
+            return None
+        t = time.perf_counter()
+        msg = data.decode("utf-8", "replace")
+        if msg.startswith("NOTIFY "):
+            self.reply200(msg, src)
+        return t, msg, src
+
+
+SUB_HDRS = ("Event: conference\r\nAccept: application/conference-info+xml\r\nAccept-Contact: *;+g.oma.sip-im\r\n"
+            "P-Asserted-Identity: <sip:%s@127.0.0.1>\r\nExpires: %d\r\n")
+# the one identity every benchmark SUBSCRIBE asserts (a participant of the imconf session)
+BENCH_IDENTITY = "bench"
+
+
+# --------------------------------------------------------------------------
+# minimal binrpc client (Kamailio ctl module), for the imconf fan-out trigger
+# --------------------------------------------------------------------------
+def _int_bytes(i):
+    return i.to_bytes(4, "big").lstrip(b"\0") or b"\0"
+
+
+def _binrpc_str(s):
+    v = s.encode() + b"\0"              # BINRPC_T_STR (1): 0-terminated, length includes the 0
+    if len(v) < 8:
+        return bytes([(len(v) << 4) | 1]) + v
+    lb = _int_bytes(len(v))
+    return bytes([((len(lb) | 8) << 4) | 1]) + lb + v
+
+
+def binrpc_call(path, method, *args, timeout=5.0):
+    """Calls an RPC command over a binrpc unix stream socket (what kamcmd does).
+    Returns (ok, values): ok is False for a fault; values is the flat list of
+    the reply's records (ints, strings; structs/arrays as ("start"/"end", type))."""
+    body = _binrpc_str(method) + b"".join(_binrpc_str(str(x)) for x in args)
+    lb, cb = _int_bytes(len(body)), _int_bytes((os.getpid() & 0xffff) << 8 | 0x5a)
+    hdr = bytes([0xA1, ((len(lb) - 1) << 2) | (len(cb) - 1)]) + lb + cb
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    buf, need, hl = b"", None, 0
+    try:
+        s.connect(path)
+        s.sendall(hdr + body)
+        while need is None or len(buf) < need:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+            if need is None and len(buf) >= 2:
+                ll, cl = ((buf[1] >> 2) & 3) + 1, (buf[1] & 3) + 1
+                if len(buf) >= 2 + ll + cl:
+                    hl = 2 + ll + cl
+                    need = hl + int.from_bytes(buf[2:2 + ll], "big")
+    finally:
+        s.close()
+    if need is None or len(buf) < need or buf[0] >> 4 != 0xA:
+        raise OSError("binrpc: short or malformed reply from %s" % path)
+    vals, p = [], hl
+    while p < need:
+        h = buf[p]
+        p += 1
+        big, size, typ = h >> 7, (h >> 4) & 7, h & 0xF
+        if typ in (3, 4):                    # struct / array start or end mark
+            vals.append(("end" if big else "start", typ))
+            continue
+        ln = size
+        if big:
+            ln = int.from_bytes(buf[p:p + size], "big")
+            p += size
+        raw = buf[p:p + ln]
+        p += ln
+        if typ == 0:
+            vals.append(int.from_bytes(raw, "big", signed=True) if raw else 0)
+        elif typ in (1, 5):
+            vals.append(raw.rstrip(b"\0").decode("utf-8", "replace"))
+        else:
+            vals.append(raw)
+    return (buf[1] >> 4) != 3, vals
+BODY_RE = re.compile(r"<conference-info[^>]*urn:ietf:params:xml:ns:conference-info")
+
+
+class Probe(threading.Thread):
+    """Runs the scenario's call flow sequentially at `rate` cycles/s and
+    records microsecond latencies: SUBSCRIBE->2xx, SUBSCRIBE->NOTIFY,
+    unSUBSCRIBE->2xx.  Runs until stop() (bounded by max_cycles)."""
+
+    def __init__(self, port, dst_port, conf_user, conf_domain, rate=20.0, max_cycles=20000):
+        super().__init__(daemon=True)
+        self.uac = Uac(port, dst_port, conf_user, conf_domain, rcvbuf=1 << 20)
+        self.rate, self.max_cycles = rate, max_cycles
+        self._halt = threading.Event()
+        self.sub2xx, self.subntf, self.unsub2xx = [], [], []
+        self.cycles = self.failures = 0
+        self.notify_first = 0    # terminating NOTIFY arrived before the un-SUBSCRIBE's 2xx
+
+    def stop(self):
+        self._halt.set()
+
+    def _wait(self, cid, want_code_cseq, want_notify, deadline):
+        got_code = got_ntf = None
+        to_tag = None
+        while (want_code_cseq and got_code is None) or (want_notify and got_ntf is None):
+            r = self.uac.recv(deadline - time.perf_counter())
+            if r is None:
+                return None
+            t, msg, _ = r
+            if (_hdr(msg, "Call-ID", "i") or "") != cid:
+                continue
+            if msg.startswith("SIP/2.0 "):
+                if (_hdr(msg, "CSeq") or "").startswith(want_code_cseq or "-"):
+                    code = int(msg.split()[1])
+                    if not 200 <= code < 300:
+                        return None
+                    got_code = t
+                    m = re.search(r";tag=([^;>\s]+)", _hdr(msg, "To", "t") or "")
+                    to_tag = m.group(1) if m else None
+            elif msg.startswith("NOTIFY ") and want_notify and got_ntf is None:
+                if want_notify == "body" and not BODY_RE.search(msg):
+                    return None
+                if want_notify == "terminated" and "terminated" not in (_hdr(msg, "Subscription-State") or ""):
+                    return None
+                got_ntf = t
+        return got_code, got_ntf, to_tag
+
+    def run(self):
+        i = 0
+        start = time.perf_counter()
+        while not self._halt.is_set() and i < self.max_cycles:
+            due = start + i / self.rate
+            now = time.perf_counter()
+            if now < due:
+                self._halt.wait(due - now)
+                if self._halt.is_set():
+                    break
+            i += 1
+            cid = "probe-%d-%d@127.0.0.1" % (os.getpid(), i)
+            ftag = "pr%d" % i
+            t0 = time.perf_counter()
+            self.uac.request("SUBSCRIBE", cid, ftag, 1, SUB_HDRS % (BENCH_IDENTITY, 600), user="probe")
+            r = self._wait(cid, "1 SUBSCRIBE", "body", t0 + 2.0)
+            if r is None:
+                self.failures += 1
+                continue
+            t1 = time.perf_counter()
+            self.uac.request("SUBSCRIBE", cid, ftag, 2, SUB_HDRS % (BENCH_IDENTITY, 0), to_tag=r[2], user="probe")
+            r2 = self._wait(cid, "2 SUBSCRIBE", "terminated", t1 + 2.0)
+            if r2 is None:
+                self.failures += 1
+                continue
+            self.sub2xx.append((r[0] - t0) * 1e6)
+            self.subntf.append((r[1] - t0) * 1e6)
+            self.unsub2xx.append((r2[0] - t1) * 1e6)
+            self.cycles += 1
+            if r2[1] is not None and r2[0] is not None and r2[1] < r2[0]:
+                self.notify_first += 1
+        # answer stragglers (retransmitted NOTIFYs) for a moment
+        end = time.perf_counter() + 0.2
+        while time.perf_counter() < end:
+            self.uac.recv(end - time.perf_counter())
+
+    def summary(self):
+        return {"cycles": self.cycles, "failures": self.failures, "rate": self.rate,
+                "sub_2xx_us": lat_summary(self.sub2xx, 1), "sub_notify_us": lat_summary(self.subntf, 1),
+                "unsub_2xx_us": lat_summary(self.unsub2xx, 1), "notify_before_unsub_2xx": self.notify_first}
+
+
+# --------------------------------------------------------------------------
+# step
+# --------------------------------------------------------------------------
+_child = None
+
+
+def _on_signal(signum, frame):
+    if _child is not None and _child.poll() is None:
+        _child.terminate()
+    sys.exit(130)
+
+
+def cmd_step(a):
+    global _child
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    os.makedirs(a.outdir, exist_ok=True)
+    total = int(round(a.rate * a.secs))
+    limit = max(200, int(a.rate * a.max_inflight_secs))
+    keys = dict(kv.split("=", 1) for kv in (a.key or []))
+    cmd = [a.sipp, "127.0.0.1:%d" % a.port, "-sf", a.scenario,
+           "-i", "127.0.0.1", "-p", str(a.sipp_port),
+           "-r", str(a.rate), "-rp", "1000", "-m", str(total), "-l", str(limit),
+           "-nostdin", "-buff_size", str(a.buff_size),
+           "-recv_timeout", str(a.recv_timeout_ms),
+           "-timeout", "%ds" % int(a.secs + a.drain_secs), "-timeout_error",
+           "-trace_stat", "-stf", "stat.csv", "-fd", "1",
+           "-trace_rtt", "-rtt_freq", "1000", "-trace_counts",
+           "-trace_err", "-error_file", "errors.log"]
+    for k, v in keys.items():
+        cmd += ["-key", k, v]
+
+    probe = None
+    if a.probe_rate > 0:
+        probe = Probe(a.probe_port, a.port, keys.get("conf_user", "conf1"),
+                      keys.get("conf_domain", "127.0.0.1"), rate=a.probe_rate)
+
+    k0 = tree_usage(a.kpid)
+    m0 = machine_idle()
+    u0 = udp_counters()
+    d0 = udp_port_drops(a.port)
+    t0 = time.monotonic()
+    if probe:
+        probe.start()
+    with open(os.path.join(a.outdir, "sipp.out"), "w") as so:
+        _child = subprocess.Popen(cmd, cwd=a.outdir, stdout=so, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+        _, status, ru = os.wait4(_child.pid, 0)
+        _child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - t0
+    if probe:
+        probe.stop()
+        probe.join(5)
+    k1 = tree_usage(a.kpid)
+    m1 = machine_idle()
+    u1 = udp_counters()
+    d1 = udp_port_drops(a.port)
+    rc = _child.returncode
+    _child = None
+
+    try:
+        st = parse_stat(os.path.join(a.outdir, "stat.csv"))
+    except (OSError, IndexError):
+        st = None
+    lat = {k: lat_summary(v) for k, v in sorted(parse_rtt(a.outdir).items())}
+    ps = probe.summary() if probe else None
+
+    kcpu_s = k1[0] - k0[0]
+    sipp_cpu_s = ru.ru_utime + ru.ru_stime
+    mbusy = busy_pct(m0, m1)
+    ncalls = total + (ps["cycles"] + ps["failures"] if ps else 0)
+    rec = {
+        "kind": "step", "setup": a.setup, "phase": a.phase, "rep": a.rep,
+        "rate": a.rate, "secs": a.secs, "planned": total, "sipp_rc": rc,
+        "wall_s": round(wall, 3),
+        "kam_cpu_pct": round(100.0 * kcpu_s / wall, 1),              # % of one core
+        "kam_cpu_ms_per_call": round(1000.0 * kcpu_s / max(1, ncalls), 4),
+        "sipp_cpu_pct": round(100.0 * sipp_cpu_s / wall, 1),
+        "machine_busy_pct": round(mbusy, 1) if mbusy is not None else None,   # % of all cores
+        # everything else on the box (other users' jobs, this harness+probe), % of one core
+        "other_cpu_pct": round(max(0.0, (mbusy or 0) * NCPU - 100.0 * (kcpu_s + sipp_cpu_s) / wall), 1),
+        "kam_anon_kb_before": k0[1], "kam_anon_kb_after": k1[1], "kam_nproc": k1[2],
+        "udp_rcvbuf_errors": u1.get("RcvbufErrors", 0) - u0.get("RcvbufErrors", 0),
+        "udp_in_errors": u1.get("InErrors", 0) - u0.get("InErrors", 0),
+        "udp_drops_kamailio_socket": d1 - d0,   # the rest of udp_rcvbuf_errors: SIPp's / probe's sockets
+        "sipp": st, "lat_ms": lat, "probe": ps,
+        # calls whose terminating NOTIFY overtook the un-SUBSCRIBE's 2xx (accepted, RFC 6665)
+        "notify_before_unsub_2xx": parse_counts(a.outdir, early_notify_index(a.scenario)),
+    }
+
+    reasons = []
+    if st is None:
+        reasons.append("no SIPp statistics")
+    else:
+        if st["failed"]:
+            reasons.append("%d failed calls" % st["failed"])
+        if st["success"] < total:
+            reasons.append("%d/%d calls ok" % (st["success"], total))
+        if rc != 0 and not reasons:
+            reasons.append("sipp rc=%d" % rc)
+    if wall > a.secs * 1.10 + 3.0:
+        reasons.append("offered rate not held (%.1fs for %ss)" % (wall, a.secs))
+    l1 = lat.get("1")
+    if a.max_p95_ms > 0 and l1 and l1["p95"] > a.max_p95_ms:
+        reasons.append("p95 SUB->2xx %.0fms>%dms" % (l1["p95"], a.max_p95_ms))
+    rec["pass"] = not reasons
+    rec["why"] = "; ".join(reasons)
+    noisy = (not rec["pass"]) and rec["other_cpu_pct"] > a.noise_pct
+    rec["retried"] = bool(noisy and a.retry_on_noise)
+    with open(a.results, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+    def fm(x, nd=0):
+        return "-" if x is None else ("%.*f" % (nd, x))
+    pu = ps and ps["sub_2xx_us"]
+    print("  %-24s %-5s rep%-2s %5d cps x%2ds: %s kam=%5.1f%% sipp=%4.1f%% other=%5.1f%% "
+          "| SIPp rtd1 med/p95 %s/%s ms | probe SUB->2xx med %s us | ok=%s fail=%s retr=%s ntf<2xx=%s %s" % (
+              a.setup, a.phase, a.rep, a.rate, a.secs, "PASS" if rec["pass"] else "FAIL",
+              rec["kam_cpu_pct"], rec["sipp_cpu_pct"], rec["other_cpu_pct"],
+              fm(l1 and l1["median"]), fm(l1 and l1["p95"]), fm(pu and pu["median"]),
+              st and st["success"], st and st["failed"], st and st["retrans"], rec["notify_before_unsub_2xx"],
+              ("(" + rec["why"] + (", noisy box -> retry" if rec["retried"] else "") + ")") if reasons else ""),
+          flush=True)
+    if rec["pass"]:
+        return 0
+    return 3 if rec["retried"] else 1
+
+
+# --------------------------------------------------------------------------
+# fanout
+# --------------------------------------------------------------------------
+def cmd_fanout(a):
+    rpc_sock = a.trigger[4:] if a.trigger.startswith("rpc:") else None
+    if not rpc_sock and a.trigger != "publish":
+        print("fanout: --trigger must be 'publish' or 'rpc:<socket path>'", file=sys.stderr)
+        return 2
+    conf_uri = "sip:%s@%s" % (a.conf_user, a.conf_domain)
+    if rpc_sock:
+        # imconf: the session is seeded over RPC (seed.sh); the change is one new participant
+        marker = a.newcomer
+        doc1 = doc2 = None
+    else:
+        doc1 = open(a.doc).read()
+        marker = "fanout-newcomer-%d" % int(time.time())
+        newuser = ('<user entity="sip:%s@example.com" state="full">\n'
+                   '      <display-text>Newcomer</display-text>\n'
+                   '      <endpoint entity="sip:%s@pc9.example.com" state="full">\n'
+                   '        <status>connected</status>\n'
+                   '        <joining-method>dialed-in</joining-method>\n'
+                   '        <media id="1"><type>audio</type><status>sendrecv</status></media>\n'
+                   '      </endpoint>\n    </user>\n  </users>' % (marker, marker))
+        doc2 = re.sub(r"<user-count>(\d+)</user-count>",
+                      lambda m: "<user-count>%d</user-count>" % (int(m.group(1)) + 1), doc1, count=1)
+        doc2 = doc2.replace("</users>", newuser, 1)
+        doc2 = doc2.replace('version="1"', 'version="2"', 1)
+        assert marker in doc2
+
+    u = Uac(a.local_port, a.port, a.conf_user, a.conf_domain)
+    st = {"pub_etag": None, "pub_200_t": None, "sub_ok": {}, "init_notify": set(),
+          "change_notify": {}, "notifies": 0, "errors": []}
+
+    def pump(deadline, stop_when=None):
+        while True:
+            if stop_when and stop_when():
+                return
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return
+            r = u.recv(min(left, 0.05))
+            if r is None:
+                continue
+            t, msg, _ = r
+            cid = _hdr(msg, "Call-ID", "i") or ""
+            if msg.startswith("SIP/2.0 "):
+                code = int(msg.split()[1])
+                meth = (_hdr(msg, "CSeq") or "").split()[-1:]
+                if meth == ["PUBLISH"]:
+                    if code == 200:
+                        st["pub_etag"] = _hdr(msg, "SIP-ETag")
+                        st["pub_200_t"] = t
+                    elif code >= 300:
+                        st["errors"].append("PUBLISH %d" % code)
+                elif meth == ["SUBSCRIBE"]:
+                    if 200 <= code < 300:
+                        tt = re.search(r";tag=([^;>\s]+)", _hdr(msg, "To", "t") or "")
+                        st["sub_ok"][cid] = tt.group(1) if tt else None
+                    elif code >= 300:
+                        st["errors"].append("SUBSCRIBE %d" % code)
+            elif msg.startswith("NOTIFY "):
+                st["notifies"] += 1
+                if marker in msg:
+                    st["change_notify"].setdefault(cid, t)
+                elif BODY_RE.search(msg):
+                    st["init_notify"].add(cid)
+                if "terminated" in (_hdr(msg, "Subscription-State") or ""):
+                    st["errors"].append("NOTIFY terminated: " + (_hdr(msg, "Subscription-State") or ""))
+
+    pub_hdrs = "Event: conference\r\nExpires: 3600\r\nContent-Type: application/conference-info+xml\r\n"
+    pub_cid = "fo-pub-%d@127.0.0.1" % os.getpid()
+    etag = None
+    if not rpc_sock:
+        # 1. create the conference state (run.sh does not seed fan-out instances)
+        u.request("PUBLISH", pub_cid, u.tag + "p", 1, pub_hdrs, doc1, user="mixer")
+        pump(time.perf_counter() + 5, lambda: st["pub_200_t"] is not None)
+        if st["pub_200_t"] is None:
+            print("fanout: initial PUBLISH not answered with 200", file=sys.stderr)
+            return 2
+        etag, st["pub_200_t"] = st["pub_etag"], None
+
+    # 2. N subscriptions, paced at sub_rate/s
+    n = a.n
+    t_start = time.perf_counter()
+    for i in range(n):
+        due = t_start + i / a.sub_rate
+        if time.perf_counter() < due:
+            pump(due)
+        u.request("SUBSCRIBE", "fo-%d-%d@127.0.0.1" % (i, os.getpid()), "%s-%d" % (u.tag, i), 1,
+                  SUB_HDRS % (BENCH_IDENTITY, 3600), user="f%d" % i)
+    pump(time.perf_counter() + a.timeout, lambda: len(st["sub_ok"]) >= n and len(st["init_notify"]) >= n)
+    if len(st["sub_ok"]) < n or len(st["init_notify"]) < n:
+        print("fanout: only %d/%d subscriptions, %d initial NOTIFYs (errors: %s)" % (
+            len(st["sub_ok"]), n, len(st["init_notify"]), ", ".join(st["errors"][:5])), file=sys.stderr)
+        return 2
+    t_subscribed = time.perf_counter() - t_start
+    pump(time.perf_counter() + a.settle)     # let tm finish the initial NOTIFY transactions
+
+    # 3. one change -> N NOTIFYs
+    k0 = tree_usage(a.kpid) if a.kpid else (0, 0, 0)
+    before = st["notifies"]
+    rpc_res = {}
+    t0 = time.perf_counter()
+    if rpc_sock:
+        # the RPC runs in a thread so that NOTIFYs are timestamped while it is in progress
+        def do_rpc():
+            try:
+                rpc_res["reply"] = binrpc_call(rpc_sock, "imconf.participant", conf_uri, marker, "connected")
+            except OSError as e:
+                rpc_res["reply"] = (False, [str(e)])
+            rpc_res["t"] = time.perf_counter()
+        th = threading.Thread(target=do_rpc, daemon=True)
+        th.start()
+    else:
+        extra = ("SIP-If-Match: %s\r\n" % etag if etag else "") + pub_hdrs
+        u.request("PUBLISH", pub_cid, u.tag + "p", 2, extra, doc2, user="mixer")
+    pump(t0 + a.timeout, lambda: len(st["change_notify"]) >= n)
+    k1 = tree_usage(a.kpid) if a.kpid else (0, 0, 0)
+    pump(time.perf_counter() + 0.3)          # absorb stragglers / retransmissions
+    if rpc_sock:
+        th.join(5)
+        ok, vals = rpc_res.get("reply", (False, ["no reply"]))
+        if not ok or vals[:1] != ["ok"]:
+            st["errors"].append("RPC imconf.participant: %s" % (vals,))
+        t_trigger = rpc_res.get("t")
+    else:
+        t_trigger = st["pub_200_t"]
+    got = len(st["change_notify"])
+    times = sorted(st["change_notify"].values())
+    rec = {
+        "kind": "fanout", "setup": a.setup, "rep": a.rep, "n": n, "received": got,
+        "complete": got >= n, "trigger": "rpc" if rpc_sock else "publish",
+        "publish_if_match": bool(etag),
+        "subscribe_phase_s": round(t_subscribed, 3),
+        # time until the trigger was acknowledged: PUBLISH 200, or the RPC reply
+        "t_publish_200_ms": round(1000 * (t_trigger - t0), 2) if t_trigger else None,
+        "t_first_ms": round(1000 * (times[0] - t0), 2) if times else None,
+        "t_median_ms": round(1000 * (pct(times, 0.5) - t0), 2) if times else None,
+        "t_all_ms": round(1000 * (times[-1] - t0), 2) if got >= n else None,
+        "notify_per_s": round(got / (times[-1] - t0), 1) if got >= 2 else None,
+        "kam_cpu_s": round(k1[0] - k0[0], 4),
+        "kam_cpu_us_per_notify": round(1e6 * (k1[0] - k0[0]) / max(1, got), 1),
+        "duplicate_notifies": st["notifies"] - before - got,
+        "errors": st["errors"][:5],
+    }
+    with open(a.results, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print("  %-24s fanout N=%-5d rep%s: %d/%d NOTIFYs, all in %s ms (first %s, median %s, %s at %s ms)"
+          " = %s NOTIFY/s, kam CPU %.3f s%s" % (
+              a.setup, n, a.rep, got, n, rec["t_all_ms"], rec["t_first_ms"], rec["t_median_ms"],
+              "RPC ok" if rpc_sock else "PUBLISH 200", rec["t_publish_200_ms"], rec["notify_per_s"],
+              rec["kam_cpu_s"], (" errors: " + "; ".join(rec["errors"])) if rec["errors"] else ""), flush=True)
+    return 0 if rec["complete"] and not rec["errors"] else 1
+
+
+# --------------------------------------------------------------------------
+# body
+# --------------------------------------------------------------------------
+def cmd_body(a):
+    s = open(a.doc).read()
+    s = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    sys.stdout.write('"' + s + '"')
+    return 0
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(x, nd=1):
+    if x is None:
+        return "-"
+    return ("%." + str(nd) + "f") % x
+
+
+def g(d, *path):
+    for p in path:
+        if d is None:
+            return None
+        d = d.get(p) if isinstance(d, dict) else None
+    return d
+
+
+def early(r):
+    """NOTIFY(terminated) before the un-SUBSCRIBE's 2xx, SIPp + probe, as 'n (x.xx%)'."""
+    if r is None:
+        return "-"
+    n = (r.get("notify_before_unsub_2xx") or 0) + (g(r, "probe", "notify_before_unsub_2xx") or 0)
+    calls = (g(r, "sipp", "success") or 0) + (g(r, "probe", "cycles") or 0)
+    return "%d (%.2f%%)" % (n, 100.0 * n / calls) if calls else "%d" % n
+
+
+def cmd_report(a):
+    recs = [json.loads(l) for l in open(a.results) if l.strip()]
+    steps = [r for r in recs if r["kind"] == "step" and not r.get("retried")]
+    retried = [r for r in recs if r["kind"] == "step" and r.get("retried")]
+    fans = [r for r in recs if r["kind"] == "fanout"]
+    setups = []
+    for r in recs:
+        if r["setup"] not in setups:
+            setups.append(r["setup"])
+    out = []
+    w = out.append
+
+    maxsteps = [r for r in steps if r["phase"] == "max"]
+    reps = sorted({r["rep"] for r in maxsteps}, key=lambda x: int(x))
+    best, lowfail = {}, {}
+    for r in maxsteps:
+        k = (r["setup"], r["rep"])
+        if r["pass"] and (k not in best or r["rate"] > best[k]["rate"]):
+            best[k] = r
+    for r in maxsteps:
+        k = (r["setup"], r["rep"])
+        if not r["pass"] and (k not in lowfail or r["rate"] < lowfail[k]["rate"]):
+            lowfail[k] = r
+
+    if maxsteps:
+        w("### 1. Highest call rate with 0 failed calls (%s s per step, fresh kamailio per step)" % maxsteps[0]["secs"])
+        w("")
+        w("One call = SUBSCRIBE/2xx, NOTIFY(conference-info)/200, un-SUBSCRIBE/2xx, NOTIFY(terminated)/200 "
+          "(8 SIP messages). CPU in %% of ONE core (the box has %d). 'other' = CPU used by everything "
+          "else on the box during the step (other users' jobs, the harness). SIPp latencies have 1 ms "
+          "resolution; the probe (a 20 call/s Python UAC running the same flow alongside SIPp) has us "
+          "resolution." % NCPU)
+        w("")
+        w("| setup | rep | max pass cps | lowest fail cps: why | kamailio CPU % | kam CPU ms/call | SIPp CPU % | other % | box busy % (of 2 cores) | SIPp SUB->2xx med / p95 ms | probe SUB->2xx med us | probe SUB->NOTIFY med us | NOTIFY before unSUB 2xx @max |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for s in setups:
+            for rep in reps:
+                b, ff = best.get((s, rep)), lowfail.get((s, rep))
+                if b is None and ff is None:
+                    continue
+                w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    s, rep, b["rate"] if b else "none",
+                    ("%d: %s" % (ff["rate"], ff["why"][:70])) if ff else "-",
+                    fmt(g(b, "kam_cpu_pct")), fmt(g(b, "kam_cpu_ms_per_call"), 3),
+                    fmt(g(b, "sipp_cpu_pct")), fmt(g(b, "other_cpu_pct"), 0), fmt(g(b, "machine_busy_pct"), 0),
+                    ("%s / %s" % (fmt(g(b, "lat_ms", "1", "median"), 0), fmt(g(b, "lat_ms", "1", "p95"), 0))) if b else "-",
+                    fmt(g(b, "probe", "sub_2xx_us", "median"), 0), fmt(g(b, "probe", "sub_notify_us", "median"), 0),
+                    early(b)))
+        w("")
+        w("Medians over the repetitions:")
+        w("")
+        w("| setup | reps | max cps | kamailio CPU % @max | kam CPU ms/call @max | SIPp CPU % @max | SIPp SUB->2xx median ms @max | SIPp SUB->2xx p95 ms @max | probe SUB->2xx median us @max | probe SUB->NOTIFY median us @max |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for s in setups:
+            bs = [best[(s, rep)] for rep in reps if (s, rep) in best]
+            if not bs:
+                continue
+            w("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                s, len(bs), fmt(med([b["rate"] for b in bs]), 0), fmt(med([b["kam_cpu_pct"] for b in bs])),
+                fmt(med([b["kam_cpu_ms_per_call"] for b in bs]), 3), fmt(med([b["sipp_cpu_pct"] for b in bs])),
+                fmt(med([g(b, "lat_ms", "1", "median") for b in bs]), 1),
+                fmt(med([g(b, "lat_ms", "1", "p95") for b in bs]), 1),
+                fmt(med([g(b, "probe", "sub_2xx_us", "median") for b in bs]), 0),
+                fmt(med([g(b, "probe", "sub_notify_us", "median") for b in bs]), 0)))
+        w("")
+
+    fixed = [r for r in steps if r["phase"] == "fixed"]
+    fsum = {}
+    if fixed:
+        w("### 2. Same offered load for every setup: %s cps x %s s (phase 'fixed')" % (fixed[0]["rate"], fixed[0]["secs"]))
+        w("")
+        w("'NOTIFY before unSUB 2xx': calls (SIPp + probe) whose terminating NOTIFY arrived before the 2xx of "
+          "the un-SUBSCRIBE. RFC 6665 subscribers accept that order, so the call still passes; it is counted "
+          "because a server that replies and notifies from one process never does it.")
+        w("")
+        w("| setup | reps (pass) | kamailio CPU % | kam CPU ms/call | SIPp CPU % | probe SUB->2xx median / p95 us | probe SUB->NOTIFY median us | probe unSUB->2xx median us | kam private mem growth kB/call | NOTIFY before unSUB 2xx (per rep) |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for s in setups:
+            rs = [r for r in fixed if r["setup"] == s]
+            if not rs:
+                continue
+            m = {"cpc": med([r["kam_cpu_ms_per_call"] for r in rs])}
+            fsum[s] = m
+            w("| %s | %d (%d) | %s | %s | %s | %s / %s | %s | %s | %s | %s |" % (
+                s, len(rs), sum(1 for r in rs if r["pass"]), fmt(med([r["kam_cpu_pct"] for r in rs])),
+                fmt(m["cpc"], 3), fmt(med([r["sipp_cpu_pct"] for r in rs])),
+                fmt(med([g(r, "probe", "sub_2xx_us", "median") for r in rs]), 0),
+                fmt(med([g(r, "probe", "sub_2xx_us", "p95") for r in rs]), 0),
+                fmt(med([g(r, "probe", "sub_notify_us", "median") for r in rs]), 0),
+                fmt(med([g(r, "probe", "unsub_2xx_us", "median") for r in rs]), 0),
+                fmt(med([(r["kam_anon_kb_after"] - r["kam_anon_kb_before"]) / max(1, r["planned"]) for r in rs]), 1),
+                ", ".join(early(r) for r in rs)))
+        w("")
+
+    nsec = 3
+    for ref in [x for x in (a.ceiling, a.baseline) if x]:
+        if ref not in setups or len(setups) < 2 or not (maxsteps or fixed):
+            continue
+        w("### %d. Ratios against `%s`, computed within each repetition (back-to-back runs), then the median" % (nsec, ref))
+        nsec += 1
+        w("")
+        w("Rate ratio > 1: more calls/s than `%s`; CPU and latency ratios < 1: cheaper / faster." % ref)
+        w("")
+        w("| setup | max-rate ratio per rep | median max-rate ratio | median kam CPU/call ratio @max | kam CPU/call ratio @fixed load | probe SUB->NOTIFY latency ratio @fixed load |")
+        w("|---|---|---|---|---|---|")
+        for s in setups:
+            if s == ref:
+                continue
+            rr, cr = [], []
+            for rep in reps:
+                b, c = best.get((s, rep)), best.get((ref, rep))
+                if b and c:
+                    rr.append(b["rate"] / c["rate"])
+                    cr.append(b["kam_cpu_ms_per_call"] / max(1e-9, c["kam_cpu_ms_per_call"]))
+            fx = lx = None
+            if s in fsum and ref in fsum and fsum[ref]["cpc"]:
+                fx = fsum[s]["cpc"] / fsum[ref]["cpc"]
+                ls = med([g(r, "probe", "sub_notify_us", "median") for r in fixed if r["setup"] == s])
+                lr = med([g(r, "probe", "sub_notify_us", "median") for r in fixed if r["setup"] == ref])
+                lx = ls / lr if ls and lr else None
+            w("| %s | %s | %s | %s | %s | %s |" % (
+                s, ", ".join("%.3f" % x for x in rr) or "-", fmt(med(rr), 3), fmt(med(cr), 2), fmt(fx, 2), fmt(lx, 2)))
+        w("")
+
+    if fans:
+        w("### %d. Fan-out: N subscriptions on one conference, one change to it" % nsec)
+        w("")
+        w("The change is a PUBLISH of the document with one more user (presence_conference), or one "
+          "`imconf.participant <conf> sip:newcomer@127.0.0.1 connected` RPC over binrpc (imconf). Times "
+          "from sending the trigger until the NOTIFY carrying the change arrived; 'trigger ok' = the PUBLISH's "
+          "200 or the RPC's reply.")
+        w("")
+        w("| setup | N | rep | trigger | NOTIFYs received | trigger ok ms | first NOTIFY ms | median NOTIFY ms | all N NOTIFYs ms | NOTIFY/s | kamailio CPU s | kam CPU us/NOTIFY | errors |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in fans:
+            w("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                r["setup"], r["n"], r["rep"], r.get("trigger", "publish"),
+                ("%d" % r["received"]) + ("" if r["complete"] else " (INCOMPLETE)"),
+                fmt(r["t_publish_200_ms"], 1), fmt(r["t_first_ms"], 1), fmt(r.get("t_median_ms"), 1),
+                fmt(r["t_all_ms"], 1), fmt(r["notify_per_s"], 0), fmt(r["kam_cpu_s"], 3),
+                fmt(r.get("kam_cpu_us_per_notify"), 0), "; ".join(r.get("errors") or []) or "-"))
+        w("")
+        w("| setup | N | reps | median time until all N NOTIFYs ms | median NOTIFY/s | median trigger ok ms | all-N time ratio vs `%s` |" % a.baseline)
+        w("|---|---|---|---|---|---|---|")
+        keys = []
+        for r in fans:
+            if (r["setup"], r["n"]) not in keys:
+                keys.append((r["setup"], r["n"]))
+        for s, n in keys:
+            rs = [r for r in fans if r["setup"] == s and r["n"] == n]
+            bs = [r for r in fans if r["setup"] == a.baseline and r["n"] == n]
+            tall, ball = med([r["t_all_ms"] for r in rs]), med([r["t_all_ms"] for r in bs])
+            w("| %s | %d | %d | %s | %s | %s | %s |" % (
+                s, n, len(rs), fmt(tall, 1), fmt(med([r["notify_per_s"] for r in rs]), 0),
+                fmt(med([r["t_publish_200_ms"] for r in rs]), 1),
+                fmt(tall / ball, 2) if tall and ball else "-"))
+        w("")
+
+    if retried:
+        w("Steps repeated because they failed while other processes used > the noise threshold of CPU: %d (%s)" % (
+            len(retried), ", ".join("%s %s@%d" % (r["setup"], r["phase"], r["rate"]) for r in retried)))
+        w("")
+    if a.raw and os.path.isdir(a.raw):
+        # the kamailio log's ERROR/WARNING lines, as save_step_artifacts summarised them per step
+        per_setup = {}
+        for fn in sorted(os.listdir(a.raw)):
+            if not fn.endswith(".kamailio_errors.txt"):
+                continue
+            setup = next((x for x in setups if fn.startswith(x + "-")), fn.split("-")[0])
+            for line in open(os.path.join(a.raw, fn)):
+                m = re.match(r"\s*(\d+)\s+(.*)", line.rstrip("\n"))
+                if m:
+                    key = re.sub(r"\b\d+\b", "N", m.group(2))[:160]
+                    d = per_setup.setdefault(setup, {})
+                    ent = d.setdefault(key, [0, set()])
+                    ent[0] += int(m.group(1))
+                    ent[1].add(fn[len(setup) + 1:].replace(".kamailio_errors.txt", ""))
+        cf = os.path.join(a.raw, "crashes.txt")
+        if os.path.exists(cf) and os.path.getsize(cf):
+            w("### Kamailio CRASHED (exit status not 0 after TERM)")
+            w("")
+            for line in open(cf):
+                w("- " + line.strip())
+            w("")
+        w("### Kamailio log: ERROR / WARNING lines (numbers replaced by N), summed over all steps")
+        w("")
+        if not per_setup:
+            w("None in any step.")
+        else:
+            w("| setup | count | steps | line |")
+            w("|---|---|---|---|")
+            for setup, d in per_setup.items():
+                for key, (cnt, steps_) in sorted(d.items(), key=lambda kv: -kv[1][0])[:8]:
+                    w("| %s | %d | %d | `%s` |" % (setup, cnt, len(steps_), key.replace("|", "/")))
+        w("")
+    text = "\n".join(out)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as fo:
+            fo.write(text + "\n")
+    return 0
+
+
+def cmd_check(a):
+    recs = [json.loads(l) for l in open(a.results) if l.strip()]
+    phases = a.phases.split(",")
+    bad = []
+    nsteps = nfans = 0
+    for r in recs:
+        if r["kind"] == "step" and r["phase"] in phases and not r.get("retried"):
+            nsteps += 1
+            st, pr = r.get("sipp") or {}, r.get("probe") or {}
+            if not r["pass"] or st.get("failed") or st.get("success", 0) < r["planned"] or pr.get("failures"):
+                bad.append("%s %s %d cps: %s; probe failures %s" % (
+                    r["setup"], r["phase"], r["rate"], r["why"] or "-", pr.get("failures")))
+        elif r["kind"] == "fanout":
+            nfans += 1
+            if not r["complete"] or r.get("errors"):
+                bad.append("%s fanout N=%d: %d/%d NOTIFYs %s" % (
+                    r["setup"], r["n"], r["received"], r["n"], "; ".join(r.get("errors") or [])))
+    if nsteps < a.min_steps or nfans < a.min_fanouts:
+        bad.append("expected >= %d steps and >= %d fan-outs, found %d and %d" % (
+            a.min_steps, a.min_fanouts, nsteps, nfans))
+    for r in recs:
+        if r["kind"] == "step" and r["phase"] in phases and not r.get("retried"):
+            n = (r.get("notify_before_unsub_2xx") or 0) + (g(r, "probe", "notify_before_unsub_2xx") or 0)
+            if n:
+                print("check: note %s %s %d cps: %s calls got the terminating NOTIFY before the un-SUBSCRIBE's 2xx"
+                      " (accepted, RFC 6665)" % (r["setup"], r["phase"], r["rate"], early(r)))
+    for b in bad:
+        print("check: FAIL " + b)
+    if not bad:
+        print("check: OK (%d steps, %d fan-outs, 0 failed calls)" % (nsteps, nfans))
+    return 1 if bad else 0
+
+
+def cmd_rpc(a):
+    ok, vals = binrpc_call(a.socket, a.method, *a.args)
+    print(("ok " if ok else "FAULT ") + json.dumps(vals, default=str))
+    return 0 if ok else 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp = p.add_subparsers(dest="cmd", required=True)
+
+    s = sp.add_parser("step")
+    s.add_argument("--setup", required=True)
+    s.add_argument("--phase", default="max")
+    s.add_argument("--rep", default="1")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--kpid", type=int, required=True)
+    s.add_argument("--rate", type=int, required=True)
+    s.add_argument("--secs", type=int, default=20)
+    s.add_argument("--scenario", required=True)
+    s.add_argument("--outdir", required=True)
+    s.add_argument("--results", required=True)
+    s.add_argument("--sipp", default="sipp")
+    s.add_argument("--sipp-port", type=int, default=5081)
+    s.add_argument("--probe-port", type=int, default=5083)
+    s.add_argument("--probe-rate", type=float, default=20.0)
+    s.add_argument("--key", action="append", help="k=v, passed to SIPp as -key k v")
+    s.add_argument("--recv-timeout-ms", type=int, default=5000)
+    s.add_argument("--drain-secs", type=int, default=25)
+    s.add_argument("--max-inflight-secs", type=float, default=3.0)
+    s.add_argument("--buff-size", type=int, default=2 * 1024 * 1024)
+    s.add_argument("--max-p95-ms", type=int, default=500)
+    s.add_argument("--noise-pct", type=float, default=50.0)
+    s.add_argument("--retry-on-noise", action="store_true")
+
+    s = sp.add_parser("fanout")
+    s.add_argument("--setup", required=True)
+    s.add_argument("--rep", default="1")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--kpid", type=int, default=0)
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--local-port", type=int, default=5090)
+    s.add_argument("--sub-rate", type=float, default=300)
+    s.add_argument("--settle", type=float, default=1.0)
+    s.add_argument("--timeout", type=float, default=30)
+    s.add_argument("--doc", required=True)
+    s.add_argument("--trigger", default="publish", help="publish | rpc:<binrpc unix socket path>")
+    s.add_argument("--newcomer", default="sip:newcomer@127.0.0.1", help="participant added by the rpc trigger")
+    s.add_argument("--conf-user", default="conf1")
+    s.add_argument("--conf-domain", default="127.0.0.1")
+    s.add_argument("--results", required=True)
+
+    s = sp.add_parser("body")
+    s.add_argument("--doc", required=True)
+
+    s = sp.add_parser("report")
+    s.add_argument("--results", required=True)
+    s.add_argument("--ceiling", default="B_ceiling")
+    s.add_argument("--baseline", default="A_presence_conference")
+    s.add_argument("--raw", help="raw/ dir of the run: summarise the kamailio ERROR/WARNING lines")
+    s.add_argument("--out")
+
+    s = sp.add_parser("check")
+    s.add_argument("--results", required=True)
+    s.add_argument("--phases", default="fixed", help="comma-separated step phases to check")
+    s.add_argument("--min-steps", type=int, default=0)
+    s.add_argument("--min-fanouts", type=int, default=0)
+
+    s = sp.add_parser("rpc")
+    s.add_argument("socket")
+    s.add_argument("method")
+    s.add_argument("args", nargs="*")
+
+    a = p.parse_args()
+    return {"step": cmd_step, "fanout": cmd_fanout, "body": cmd_body, "report": cmd_report,
+            "check": cmd_check, "rpc": cmd_rpc}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

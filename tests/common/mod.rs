@@ -1,0 +1,45 @@
+//! Small builders shared by the core test files that drive `Notifier` directly.
+#![allow(dead_code)]
+use imconf::core::conference_info::EndpointStatus;
+use imconf::core::notifier::SubscribeRequest;
+use imconf::core::session::{ParticipantUpdate, Role};
+
+pub const SESSION: &[u8] = b"sip:s1@im.example.net";
+pub const ALICE: &[u8] = b"sip:alice@example.net";
+
+/// Headers of a SUBSCRIBE from Alice that passes every check of RULES.md §2.
+pub const ALICE_HEADERS: [(&[u8], &[u8]); 3] = [
+    (b"Event", b"conference"),
+    (b"Accept-Contact", b"*;+g.oma.sip-im"),
+    (b"P-Asserted-Identity", b"<sip:alice@example.net>"),
+];
+
+pub fn connected(aoia: &[u8]) -> ParticipantUpdate<'_> {
+    ParticipantUpdate {
+        aoia,
+        status: EndpointStatus::Connected,
+        role: Role::Joined,
+        listed_uri: None,
+        from_uri: None,
+        privacy: false,
+        nick: None,
+    }
+}
+
+/// An initial SUBSCRIBE from Alice to SESSION in dialog `call_id`.
+pub fn alice_subscribe<'a>(
+    call_id: &'a [u8],
+    headers: &'a [(&'a [u8], &'a [u8])],
+) -> SubscribeRequest<'a> {
+    SubscribeRequest {
+        ruri: SESSION,
+        call_id,
+        cseq: 1,
+        from_uri: ALICE,
+        from_tag: b"ft",
+        to_uri: SESSION,
+        contact: b"sip:alice@192.0.2.1",
+        headers,
+        ..Default::default()
+    }
+}
