@@ -35,6 +35,8 @@ pub enum EndpointStatus {
     Connected,
     Disconnected,
     Alerting,
+    /// R59: invited, no 180 yet; listed only with `report_dialing_out`.
+    DialingOut,
 }
 
 impl EndpointStatus {
@@ -43,6 +45,7 @@ impl EndpointStatus {
             EndpointStatus::Connected => "connected",
             EndpointStatus::Disconnected => "disconnected",
             EndpointStatus::Alerting => "alerting",
+            EndpointStatus::DialingOut => "dialing-out",
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct Config {
     pub max_subs_per_user_per_session: usize,
     /// R68: end a leaver's own subscriptions.
     pub terminate_on_leave: bool,
+    /// R59: list invitees that have not answered yet as `dialing-out`.
+    pub report_dialing_out: bool,
     /// R92: accept the OMA CPM ICSI instead of +g.oma.sip-im.
     pub accept_cpm_icsi: bool,
     /// Test hook: a SUBSCRIBE whose Request-URI user equals this panics inside the module.
@@ -59,6 +61,7 @@ impl Default for Config {
             max_subs_per_session: 256,
             max_subs_per_user_per_session: 4,
             terminate_on_leave: true,
+            report_dialing_out: false,
             accept_cpm_icsi: false,
             debug_panic_user: None,
         }

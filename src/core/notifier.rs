@@ -846,7 +846,7 @@ fn document<A: Allocator + Clone>(
         let mut changed: Vec<(usize, EndpointStatus)> = Vec::new();
         for (i, p) in session.participants.iter().enumerate() {
             let seen = sub.seen(i);
-            if p.is_present() {
+            if p.is_listed(cfg.report_dialing_out) {
                 if full || seen != shown(p) {
                     changed.push((i, p.status));
                 }

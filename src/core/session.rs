@@ -93,6 +93,17 @@ impl<A: Allocator> Participant<A> {
     pub fn is_present(&self) -> bool {
         self.status != EndpointStatus::Disconnected
     }
+    /// R6: in the session (connected) or being alerted; an invitee not yet ringing is not.
+    pub fn is_current(&self) -> bool {
+        matches!(
+            self.status,
+            EndpointStatus::Connected | EndpointStatus::Alerting
+        )
+    }
+    /// R59: whether documents list this participant now.
+    pub fn is_listed(&self, report_dialing_out: bool) -> bool {
+        self.is_current() || (report_dialing_out && self.status == EndpointStatus::DialingOut)
+    }
     /// R49, R78: the display text, never under privacy.
     pub fn display_text(&self) -> Option<&[u8]> {
         if self.privacy {
@@ -166,7 +177,7 @@ impl<A: Allocator + Clone> Session<A> {
     pub fn is_current_participant(&self, aoia: &[u8]) -> bool {
         self.participants
             .iter()
-            .any(|p| p.aoia.as_slice() == aoia && p.is_present())
+            .any(|p| p.aoia.as_slice() == aoia && p.is_current())
     }
 
     /// Applies a participant change. Returns the participant's index, or None when nothing

@@ -70,6 +70,7 @@ pub fn read() -> Result<ModuleParams, BadParam> {
             p.max_subs_per_user_per_session,
         )? as usize,
         terminate_on_leave: flag("terminate_on_leave", p.terminate_on_leave)?,
+        report_dialing_out: flag("report_dialing_out", p.report_dialing_out)?,
         accept_cpm_icsi: flag("accept_cpm_icsi", p.accept_cpm_icsi)?,
         debug_panic_user: text(p.debug_panic_user),
     };
@@ -80,7 +81,6 @@ pub fn read() -> Result<ModuleParams, BadParam> {
         "emit_deleted_after_disconnect",
         p.emit_deleted_after_disconnect,
     )?;
-    flag("report_dialing_out", p.report_dialing_out)?;
     flag("enable_dmq", p.enable_dmq)?;
     if non_negative("db_flush_interval_ms", p.db_flush_interval_ms)? == 0 {
         return Err(BadParam {

@@ -153,7 +153,14 @@ pub fn participant(args: &[&[u8]]) -> Result<(), FeedError> {
         b"alerting" => EndpointStatus::Alerting,
         b"connected" => EndpointStatus::Connected,
         b"disconnected" => EndpointStatus::Disconnected,
-        _ => return Err(err("status", "one of alerting, connected, disconnected")),
+        // extension (docs/interface.md): invited, INVITE sent, no 180 yet (R59)
+        b"dialing-out" => EndpointStatus::DialingOut,
+        _ => {
+            return Err(err(
+                "status",
+                "one of alerting, connected, disconnected, dialing-out",
+            ))
+        }
     };
     let role = match given(args.get(3).copied()) {
         None => Role::Joined,
