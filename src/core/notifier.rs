@@ -253,12 +253,14 @@ impl<A: Allocator + Clone> Notifier<A> {
         }
         let ids: Vec<u32> = session.subs.iter().copied().collect();
         let leaving = update.status == EndpointStatus::Disconnected && cfg.terminate_on_leave;
+        let leaver = uri::identity_key(update.aoia);
         let mut out = Vec::new();
         for id in ids {
             let Some(sub) = self.subs.get_mut(&id) else {
                 continue;
             };
-            if leaving && sub.subscriber.as_slice() == update.aoia && sub.terminate.is_none() {
+            if leaving && sub.subscriber.as_slice() == leaver.as_slice() && sub.terminate.is_none()
+            {
                 // R68: the leaver's own subscriptions end; the others hear of the departure (R57)
                 sub.terminate = Some(Termination::NoResource);
             } else if sub.dirty || sub.in_flight.is_some() {
@@ -328,6 +330,10 @@ impl<A: Allocator + Clone> Notifier<A> {
         if !req.to_tag.is_empty() {
             return self.in_dialog(cfg, now, req, event.id, expires);
         }
+        // RFC 6665: an initial SUBSCRIBE without Contact is malformed (R14)
+        if req.contact.is_empty() {
+            return Err(SubscribeError::Malformed);
+        }
         // P3 (R1, R2, R14)
         let mut key = uri::session_key(req.ruri).ok_or(SubscribeError::Malformed)?;
         if !self.sessions.contains_key(key.as_slice()) {
@@ -351,6 +357,7 @@ impl<A: Allocator + Clone> Notifier<A> {
             None => return Err(SubscribeError::NoAssertedIdentity),
         };
         // R6 for 1-1 and ad-hoc; group sessions use the same rule until XDM policy (R8) exists
+        let aoia_key = uri::identity_key(aoia);
         if !session.is_current_participant(aoia) {
             return Err(SubscribeError::NotAuthorized);
         }
@@ -364,7 +371,7 @@ impl<A: Allocator + Clone> Notifier<A> {
             .filter(|id| {
                 self.subs
                     .get(*id)
-                    .is_some_and(|s| s.subscriber.as_slice() == aoia)
+                    .is_some_and(|s| s.subscriber.as_slice() == aoia_key.as_slice())
             })
             .count();
         if own >= cfg.max_subs_per_user_per_session {
@@ -381,9 +388,6 @@ impl<A: Allocator + Clone> Notifier<A> {
                 min_expires: cfg.min_expires,
             });
         }
-        if req.contact.is_empty() {
-            return Err(SubscribeError::Malformed);
-        }
         // P9 (R19, R24)
         let granted = expires.min(cfg.max_expires);
         let identity = if session.kind.is_group() {
@@ -391,7 +395,7 @@ impl<A: Allocator + Clone> Notifier<A> {
         } else {
             cfg.conference_factory_uri.as_bytes().to_vec()
         };
-        let id = self.create(now, req, &key, aoia, event.id, local_tag, granted)?;
+        let id = self.create(now, req, &key, &aoia_key, event.id, local_tag, granted)?;
         let sub = self.subs.get_mut(&id).ok_or(SubscribeError::Internal)?;
         if granted == 0 {
             sub.terminate = Some(Termination::TimeoutWithState); // R29 fetch

@@ -2,6 +2,7 @@
 use super::bytes::{try_assign, try_bytes, try_push, Bytes, OutOfMemory};
 use super::conference_info::EndpointStatus;
 use super::key::{new_set, Set};
+use super::uri;
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec;
 
@@ -168,16 +169,17 @@ impl<A: Allocator + Clone> Session<A> {
 
     /// The first record of `aoia` (a user has one per privacy choice, see `apply`).
     pub fn participant_index(&self, aoia: &[u8]) -> Option<usize> {
+        let key = uri::identity_key(aoia);
         self.participants
             .iter()
-            .position(|p| p.aoia.as_slice() == aoia)
+            .position(|p| p.aoia.as_slice() == key.as_slice())
     }
 
     /// R6: a current participant (connected or alerting).
     pub fn is_current_participant(&self, aoia: &[u8]) -> bool {
         self.participants
             .iter()
-            .any(|p| p.aoia.as_slice() == aoia && p.is_current())
+            .any(|p| p.aoia.as_slice() == uri::identity_key(aoia).as_slice() && p.is_current())
     }
 
     /// Applies a participant change. Returns the participant's index, or None when nothing
@@ -192,7 +194,9 @@ impl<A: Allocator + Clone> Session<A> {
         u: &ParticipantUpdate<'_>,
         alloc: A,
     ) -> Result<Option<usize>, OutOfMemory> {
-        let own = |p: &Participant<A>| p.aoia.as_slice() == u.aoia;
+        // R86: one user whatever URI parameters or host case the feeder used
+        let key = uri::identity_key(u.aoia);
+        let own = |p: &Participant<A>| p.aoia.as_slice() == key.as_slice();
         let found = if u.status == EndpointStatus::Disconnected {
             // Whichever record is present leaves.
             self.participants
@@ -210,7 +214,7 @@ impl<A: Allocator + Clone> Session<A> {
             None => {
                 let (entity, generated) = self.choose_entity(u);
                 let p = Participant {
-                    aoia: try_bytes(u.aoia, alloc.clone())?,
+                    aoia: try_bytes(&key, alloc.clone())?,
                     entity: try_bytes(&entity, alloc.clone())?,
                     nick: None,
                     status: u.status,
@@ -225,7 +229,7 @@ impl<A: Allocator + Clone> Session<A> {
             }
         };
         for (i, p) in self.participants.iter_mut().enumerate() {
-            if i != idx && p.aoia.as_slice() == u.aoia {
+            if i != idx && p.aoia.as_slice() == key.as_slice() {
                 // R78: the record of the other privacy choice is no longer in the session
                 p.status = EndpointStatus::Disconnected;
             }

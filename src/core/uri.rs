@@ -46,6 +46,12 @@ pub fn session_key(uri: &[u8]) -> Option<Vec<u8>> {
     Some(key)
 }
 
+/// R86: the form identities are compared in (AOIA from P-Asserted-Identity against the AOIA the
+/// script or RPC gave): `session_key` when the URI parses, else the bytes as given.
+pub fn identity_key(uri: &[u8]) -> Vec<u8> {
+    session_key(uri).unwrap_or_else(|| addr_spec(uri).to_vec())
+}
+
 /// R56: true for an absolute sip/sips URI with a host, or a tel URI with digits.
 pub fn is_valid(uri: &[u8]) -> bool {
     parse(uri).is_some()
