@@ -75,6 +75,7 @@ typedef struct shim_params
 	int enable_dmq;
 	int hash_slots;
 	int timer_interval_ms;
+	int max_inflight_notifies;
 } shim_params_t;
 const shim_params_t *shim_get_params(void);
 

@@ -54,6 +54,7 @@ static shim_params_t params = {
 	.enable_dmq = 0,
 	.hash_slots = 64,
 	.timer_interval_ms = 100,
+	.max_inflight_notifies = 1024,
 };
 
 const shim_params_t *shim_get_params(void)
@@ -157,6 +158,7 @@ param_export_t shim_params[] = {
 	{"enable_dmq", PARAM_INT, &params.enable_dmq},
 	{"hash_slots", PARAM_INT, &params.hash_slots},
 	{"timer_interval_ms", PARAM_INT, &params.timer_interval_ms},
+	{"max_inflight_notifies", PARAM_INT, &params.max_inflight_notifies},
 	{"debug_panic_user", PARAM_STRING, &params.debug_panic_user},
 	{0, 0, 0}
 };

@@ -3,6 +3,7 @@
 pub mod bytes;
 pub mod conference_info;
 pub mod config;
+pub mod gate;
 pub mod headers;
 pub mod key;
 pub mod notifier;

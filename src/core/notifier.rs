@@ -6,8 +6,9 @@
 use super::bytes::{try_bytes, Bytes, OutOfMemory};
 use super::conference_info::{self, DocState, Document, EndpointStatus, UserEntry};
 use super::config::Config;
+use super::gate::{SendGate, Unlimited};
 use super::headers::{self, HeaderName};
-use super::key::{dialog_key, new_map, Key, Map};
+use super::key::{dialog_key, new_map, new_set, Key, Map, Set};
 use super::reply::{Reply, SubscribeError};
 use super::session::{Participant, ParticipantUpdate, Session, SessionError, SessionKind};
 use super::subscription::{Dialog, Seen, Subscription, Termination};
@@ -142,8 +143,15 @@ pub struct SubscriptionInfo {
 }
 
 /// A share of the sessions and subscriptions, all allocated in `A`.
-pub struct Notifier<A: Allocator + Clone> {
+pub struct Notifier<A: Allocator + Clone, G: SendGate = Unlimited> {
     alloc: A,
+    gate: G,
+    /// R66: subscriptions waiting for a place under the cap, oldest first from `waiting_head`.
+    waiting: AVec<u32, A>,
+    waiting_head: usize,
+    /// Tokens of terminating NOTIFYs in flight: their subscription is gone (R69), but their
+    /// completion still frees a place under the cap.
+    final_tokens: Set<u64, A>,
     seed: u64,
     sessions: Map<Key<A>, Session<A>, A>,
     subs: Map<u32, Subscription<A>, A>,
@@ -163,7 +171,18 @@ fn lossy(b: &[u8]) -> String {
 impl<A: Allocator + Clone> Notifier<A> {
     /// `seed` keys the hash maps: the same value in every process that uses this notifier.
     pub fn new_in(seed: u64, alloc: A) -> Self {
+        Notifier::with_gate(seed, alloc, Unlimited)
+    }
+}
+
+impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
+    /// A notifier whose NOTIFYs pass `gate` (R66).
+    pub fn with_gate(seed: u64, alloc: A, gate: G) -> Self {
         Notifier {
+            gate,
+            waiting: AVec::new_in(alloc.clone()),
+            waiting_head: 0,
+            final_tokens: new_set(seed, alloc.clone()),
             sessions: new_map(seed, alloc.clone()),
             subs: new_map(seed, alloc.clone()),
             dialogs: new_map(seed, alloc.clone()),
@@ -228,7 +247,9 @@ impl<A: Allocator + Clone> Notifier<A> {
         for id in ids {
             if let Some(sub) = self.subs.get_mut(&id) {
                 sub.terminate = Some(Termination::Deactivated);
-                sub.in_flight = None;
+                if sub.in_flight.take().is_some() {
+                    self.gate.release(); // its response will never be read
+                }
             }
             out.extend(self.poll(cfg, now, id));
         }
@@ -454,6 +475,7 @@ impl<A: Allocator + Clone> Notifier<A> {
             terminate: None,
             in_flight: None,
             held_since: None,
+            waiting: false,
             last_notify_at: None,
             notifies_sent: 0,
         };
@@ -603,6 +625,12 @@ impl<A: Allocator + Clone> Notifier<A> {
     ) -> Vec<Notify> {
         let id = ((token & ((1u64 << TOKEN_BITS) - 1)) >> CSEQ_BITS) as u32;
         let cseq_low = (token & ((1u64 << CSEQ_BITS) - 1)) as u32;
+        let core_token = token & ((1u64 << TOKEN_BITS) - 1);
+        if self.final_tokens.remove(&core_token) {
+            // a terminating NOTIFY: its subscription is gone (R69); only its place is freed
+            self.gate.release();
+            return self.kick(cfg, now);
+        }
         let Some(sub) = self.subs.get_mut(&id) else {
             return Vec::new(); // already gone (R69): late responses are ignored
         };
@@ -610,7 +638,8 @@ impl<A: Allocator + Clone> Notifier<A> {
             Some(c) if c & ((1 << CSEQ_BITS) - 1) == cseq_low => sub.in_flight = None,
             _ => return Vec::new(), // a repeated or stale completion
         }
-        if (200..300).contains(&code) {
+        self.gate.release();
+        let mut out: Vec<Notify> = if (200..300).contains(&code) {
             self.stats.notify_ok += 1;
             self.poll(cfg, now, id).into_iter().collect()
         } else {
@@ -618,7 +647,50 @@ impl<A: Allocator + Clone> Notifier<A> {
             self.stats.notify_failed += 1;
             self.remove(id);
             Vec::new()
+        };
+        out.extend(self.kick(cfg, now));
+        out
+    }
+
+    /// R66: NOTIFYs that waited for a place, oldest first, while places are free.
+    fn kick(&mut self, cfg: &Config, now: u64) -> Vec<Notify> {
+        let mut out = Vec::new();
+        while self.waiting_head < self.waiting.len() {
+            let id = self.waiting[self.waiting_head];
+            let Some(sub) = self.subs.get_mut(&id) else {
+                self.waiting_head += 1;
+                continue;
+            };
+            // leave the oldest at the head until a place is free (FIFO)
+            if !self.gate.try_acquire() {
+                break;
+            }
+            self.gate.release(); // poll takes it (another process may win it first: then
+                                 // this one queues again, at the back)
+            self.waiting_head += 1;
+            sub.waiting = false;
+            out.extend(self.poll(cfg, now, id));
         }
+        if self.waiting_head == self.waiting.len() {
+            self.waiting.clear();
+            self.waiting_head = 0;
+        }
+        out
+    }
+
+    /// Takes a place under the cap, or queues `id` for one (R66).
+    fn admit(&mut self, id: u32) -> bool {
+        if self.gate.try_acquire() {
+            return true;
+        }
+        if let Some(sub) = self.subs.get_mut(&id) {
+            // if the queue cannot grow, the timer's scan still finds the subscription due
+            if !sub.waiting && self.waiting.try_reserve(1).is_ok() {
+                sub.waiting = true;
+                self.waiting.push(id);
+            }
+        }
+        false
     }
 
     /// The reply that `SubscribeOutcome::held` waited for has left: the NOTIFYs may follow.
@@ -632,18 +704,19 @@ impl<A: Allocator + Clone> Notifier<A> {
 
     /// Timer: R30 expiries and NOTIFYs held back by the rate limit (R61).
     pub fn tick(&mut self, cfg: &Config, now: u64) -> Vec<Notify> {
+        let mut out = self.kick(cfg, now);
         let mut due = Vec::new();
         for (id, sub) in self.subs.iter_mut() {
             if sub.terminate.is_none() && sub.expires_at <= now {
                 sub.terminate = Some(Termination::Timeout);
             }
-            if sub.in_flight.is_none() && (sub.dirty || sub.terminate.is_some() || sub.needs_full) {
+            let has_work = sub.dirty || sub.terminate.is_some() || sub.needs_full;
+            if sub.in_flight.is_none() && !sub.waiting && has_work {
                 due.push(*id);
             }
         }
-        due.into_iter()
-            .filter_map(|id| self.poll(cfg, now, id))
-            .collect()
+        out.extend(due.into_iter().filter_map(|id| self.poll(cfg, now, id)));
+        out
     }
 
     pub fn subscription_count(&self) -> usize {
@@ -660,34 +733,58 @@ impl<A: Allocator + Clone> Notifier<A> {
             return None; // the reply to a SUBSCRIBE of this dialog has not left yet (R25)
         }
         sub.held_since = None;
-        let session = self.sessions.get(sub.session.as_slice());
-        if let Some(t) = sub.terminate {
-            // R64: never suppressed; pending partial changes are dropped
-            let body = match session {
-                Some(s) if t.with_state() => document(s, sub, cfg, true).ok().flatten(),
-                _ => None,
-            };
-            let state = format!("terminated;reason={}", t.reason());
-            let n = build_notify(sub, cfg, now, NotifyKind::Terminated, &state, body);
-            self.stats.notifies_terminated += 1;
-            self.remove(id); // R69: gone whatever the response
-            return Some(n);
+        if sub.terminate.is_some() {
+            return self.poll_final(cfg, now, id);
         }
-        let session = session?;
-        let kind = if sub.needs_full {
-            NotifyKind::Full
-        } else if sub.dirty {
-            let next = sub
-                .last_notify_at
-                .map_or(0, |t| t + cfg.min_notify_interval_ms);
-            if now < next {
-                return None; // R61: the timer sends it later
-            }
-            NotifyKind::Partial
-        } else {
+        if !sub.needs_full && !sub.dirty {
             return None;
+        }
+        if !sub.needs_full
+            && now
+                < sub
+                    .last_notify_at
+                    .map_or(0, |t| t + cfg.min_notify_interval_ms)
+        {
+            return None; // R61: the timer sends it later
+        }
+        if !self.admit(id) {
+            return None;
+        }
+        let n = self.poll_admitted(cfg, now, id);
+        if n.is_none() {
+            self.gate.release();
+        }
+        n
+    }
+
+    /// The last NOTIFY of a subscription (R64: never suppressed, pending changes dropped).
+    fn poll_final(&mut self, cfg: &Config, now: u64, id: u32) -> Option<Notify> {
+        if !self.admit(id) {
+            return None;
+        }
+        let sub = self.subs.get_mut(&id)?;
+        let t = sub.terminate?;
+        let body = match self.sessions.get(sub.session.as_slice()) {
+            Some(s) if t.with_state() => document(s, sub, cfg, true).ok().flatten(),
+            _ => None,
         };
-        let body = match document(session, sub, cfg, kind == NotifyKind::Full) {
+        let state = format!("terminated;reason={}", t.reason());
+        let n = build_notify(sub, cfg, now, NotifyKind::Terminated, &state, body);
+        self.stats.notifies_terminated += 1;
+        self.remove(id); // R69: gone whatever the response
+        if self.final_tokens.try_reserve(1).is_ok() {
+            self.final_tokens.insert(n.token);
+        } else {
+            self.gate.release(); // cannot track it: free its place now rather than leak it
+        }
+        Some(n)
+    }
+
+    /// A NOTIFY with state, once it has a place under the cap.
+    fn poll_admitted(&mut self, cfg: &Config, now: u64, id: u32) -> Option<Notify> {
+        let sub = self.subs.get_mut(&id)?;
+        let session = self.sessions.get(sub.session.as_slice())?;
+        let body = match document(session, sub, cfg, sub.needs_full) {
             Ok(Some(b)) => b,
             Ok(None) => {
                 sub.dirty = false; // R55: nothing to say

@@ -87,6 +87,8 @@ pub struct Subscription<A: Allocator> {
     /// Set while the reply to an in-dialog SUBSCRIBE is on its way: no NOTIFY of this dialog
     /// may overtake it (R25), whichever process sees the in-flight NOTIFY complete.
     pub held_since: Option<u64>,
+    /// In the notifier's queue for a place under the node-wide cap (R66).
+    pub waiting: bool,
     pub last_notify_at: Option<u64>,
     pub notifies_sent: u64,
 }

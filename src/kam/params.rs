@@ -8,6 +8,8 @@ use std::ffi::CStr;
 pub struct ModuleParams {
     pub config: Config,
     pub hash_slots: usize,
+    /// R66: NOTIFYs in flight on the whole node.
+    pub max_inflight_notifies: u32,
     /// Directory of group documents (XDM policy, a later addition).
     pub groups_dir: Option<String>,
 }
@@ -111,9 +113,17 @@ pub fn read() -> Result<ModuleParams, BadParam> {
             why: format!("must be between 10 and 1000 (got {timer})"),
         });
     }
+    let max_inflight_notifies = non_negative("max_inflight_notifies", p.max_inflight_notifies)?;
+    if max_inflight_notifies == 0 {
+        return Err(BadParam {
+            name: "max_inflight_notifies",
+            why: "must be at least 1".into(),
+        });
+    }
     Ok(ModuleParams {
         config,
         hash_slots,
+        max_inflight_notifies,
         groups_dir,
     })
 }

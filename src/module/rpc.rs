@@ -105,6 +105,10 @@ fn stats(rpc: &Rpc) {
         .int(c"notifies_terminated", total.notifies_terminated as i64)
         .int(c"notify_responses_2xx", total.notify_ok as i64)
         .int(c"notify_responses_failed", total.notify_failed as i64)
+        .int(
+            c"notifies_in_flight",
+            i64::from(shared().in_flight.in_flight()),
+        )
         .int(c"coalesced_changes", total.coalesced as i64)
         .int(c"rejected_by_policy", total.rejected_by_policy as i64)
         .int(c"shm_bytes_in_use", shm::used_bytes() as i64);

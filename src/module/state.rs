@@ -2,6 +2,7 @@
 //! hash slots, each a core `Notifier` in shm behind its own Kamailio lock (no global lock on
 //! the hot path). Created in mod_init, before the workers fork, so every process maps it at the
 //! same address.
+use crate::core::gate::InFlightCap;
 use crate::core::notifier::{Notifier, TOKEN_BITS};
 use crate::core::uri;
 use crate::kam::lock::{init_in_place, ShmMutex};
@@ -12,10 +13,12 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-pub type Slot = ShmMutex<Notifier<ShmAlloc>>;
+pub type Slot = ShmMutex<Notifier<ShmAlloc, &'static InFlightCap>>;
 
 pub struct Shared {
     pub seed: u64,
+    /// R66: shared by every slot's notifier.
+    pub in_flight: &'static InFlightCap,
     pub slots: AVec<Slot, ShmAlloc>,
 }
 
@@ -27,18 +30,27 @@ static TAG_STATE: AtomicU64 = AtomicU64::new(0);
 
 pub fn init(params: ModuleParams, seed: u64) -> Result<(), &'static str> {
     let n = params.hash_slots;
+    let in_flight = leak_in_shm(InFlightCap::new(params.max_inflight_notifies))
+        .ok_or("no shared memory for the NOTIFY cap")?;
     let mut slots = AVec::new_in(ShmAlloc);
     slots
         .try_reserve_exact(n)
         .map_err(|_| "no shared memory for the hash slots")?;
     for _ in 0..n {
-        slots.push(ShmMutex::new(Notifier::new_in(seed, ShmAlloc)));
+        slots.push(ShmMutex::new(Notifier::with_gate(
+            seed, ShmAlloc, in_flight,
+        )));
     }
     // the locks are initialised at their final address (the Vec does not move its buffer)
     if !slots.iter().all(init_in_place) {
         return Err("cannot initialise the slot locks");
     }
-    let shared = leak_in_shm(Shared { seed, slots }).ok_or("no shared memory for the state")?;
+    let shared = leak_in_shm(Shared {
+        seed,
+        in_flight,
+        slots,
+    })
+    .ok_or("no shared memory for the state")?;
     SHARED.store(shared as *const Shared as *mut Shared, Ordering::Release);
     PARAMS.set(params).map_err(|_| "initialised twice")?;
     Ok(())
