@@ -53,6 +53,8 @@ impl EndpointStatus {
 /// One `user` element (R48-R51); `entity` is also written as the endpoint entity (R50).
 #[derive(Debug, Clone, Copy)]
 pub struct UserEntry<'a> {
+    /// R58: `<user entity=".." state="deleted"/>` (only `entity` is written).
+    pub deleted: bool,
     pub entity: &'a [u8],
     pub display_text: Option<&'a [u8]>,
     pub status: EndpointStatus,
@@ -117,6 +119,10 @@ pub fn write(doc: &Document<'_>, out: &mut Vec<u8>) {
 fn push_user(user: &UserEntry<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"<user entity=\"");
     push_escaped(user.entity, out);
+    if user.deleted {
+        out.extend_from_slice(b"\" state=\"deleted\"/>");
+        return;
+    }
     out.extend_from_slice(b"\" state=\"full\">");
     if let Some(text) = user.display_text {
         out.extend_from_slice(b"<display-text>");
@@ -321,6 +327,19 @@ fn parse_user_content(user: &Element, entity: &str) -> Result<ParsedUser, String
     }
     let state = state_attr(user)?.unwrap_or_else(|| "full".into());
     no_text(user)?;
+    if state == "deleted" {
+        // R58: a removed user carries nothing but its key
+        if user.children.is_empty() {
+            return Ok(ParsedUser {
+                entity: entity.to_owned(),
+                state,
+                display_text: None,
+                endpoint_entity: String::new(),
+                status: String::new(),
+            });
+        }
+        return Err("a deleted user has children".into());
+    }
     check_order(user, USER_CHILDREN, &[])?;
     let display_text = match child(user, "display-text") {
         Some(d) => Some(leaf_text(d)?.to_owned()),
@@ -637,6 +656,7 @@ mod tests {
         status: EndpointStatus,
     ) -> UserEntry<'a> {
         UserEntry {
+            deleted: false,
             entity: entity.as_bytes(),
             display_text: display.map(str::as_bytes),
             status,
@@ -835,6 +855,7 @@ mod tests {
     #[test]
     fn r56_invalid_utf8_and_forbidden_characters_are_replaced() {
         let users = [UserEntry {
+            deleted: false,
             entity: b"sip:a@x.net",
             display_text: Some(b"A\xffn\x00a\r\n\t\xef\xbf\xbf"),
             status: EndpointStatus::Connected,
@@ -1098,6 +1119,7 @@ mod tests {
                 .iter()
                 .zip(&entities)
                 .map(|((_, display, status), entity)| UserEntry {
+                    deleted: false,
                     entity,
                     display_text: display.as_deref(),
                     status: *status,

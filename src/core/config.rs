@@ -25,6 +25,9 @@ pub struct Config {
     pub max_subs_per_user_per_session: usize,
     /// R68: end a leaver's own subscriptions.
     pub terminate_on_leave: bool,
+    /// R58: after reporting a departure as `disconnected`, remove the user with
+    /// `state="deleted"` in the next partial document.
+    pub emit_deleted_after_disconnect: bool,
     /// R59: list invitees that have not answered yet as `dialing-out`.
     pub report_dialing_out: bool,
     /// R92: accept the OMA CPM ICSI instead of +g.oma.sip-im.
@@ -61,6 +64,7 @@ impl Default for Config {
             max_subs_per_session: 256,
             max_subs_per_user_per_session: 4,
             terminate_on_leave: true,
+            emit_deleted_after_disconnect: false,
             report_dialing_out: false,
             accept_cpm_icsi: false,
             debug_panic_user: None,

@@ -797,7 +797,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         } else {
             NotifyKind::Partial
         };
-        sub.dirty = false;
+        sub.dirty = body.delete_follows;
         sub.needs_full = false;
         let state = format!("active;expires={}", sub.expires_in(now));
         match kind {
@@ -923,6 +923,7 @@ fn push_angle(out: &mut Vec<u8>, uri: &[u8]) {
 /// participant is never shown, so changing it changes nothing the subscriber sees.
 fn shown<A: Allocator>(p: &Participant<A>) -> Seen {
     Seen {
+        delete_pending: false,
         status: Some(p.status),
         nick_tag: if p.privacy { 0 } else { p.nick_tag },
     }
@@ -932,6 +933,8 @@ fn shown<A: Allocator>(p: &Participant<A>) -> Seen {
 struct Body {
     xml: Vec<u8>,
     full: bool,
+    /// R58: a deletion is due in a later NOTIFY of its own.
+    delete_follows: bool,
 }
 
 /// Builds the next document for `sub` and records what it tells (R33, R46, R54, R57, R65).
@@ -942,18 +945,21 @@ fn document<A: Allocator + Clone>(
     cfg: &Config,
     mut full: bool,
 ) -> Result<Option<Body>, OutOfMemory> {
-    // (participant index, status to report)
+    // (participant index, status to report; None: R58 `state="deleted"`)
     let changes = |full: bool| {
-        let mut changed: Vec<(usize, EndpointStatus)> = Vec::new();
+        let mut changed: Vec<(usize, Option<EndpointStatus>)> = Vec::new();
         for (i, p) in session.participants.iter().enumerate() {
             let seen = sub.seen(i);
             if p.is_listed(cfg.report_dialing_out) {
                 if full || seen != shown(p) {
-                    changed.push((i, p.status));
+                    changed.push((i, Some(p.status)));
                 }
             } else if seen.status.is_some() {
                 // R57: a departure is reported once, in whatever the next document is
-                changed.push((i, EndpointStatus::Disconnected));
+                changed.push((i, Some(EndpointStatus::Disconnected)));
+            } else if seen.delete_pending && !full {
+                // R58: then removed, when the option asks for it (a full document omits it)
+                changed.push((i, None));
             }
         }
         changed
@@ -968,23 +974,39 @@ fn document<A: Allocator + Clone>(
     if !full && changed.is_empty() {
         return Ok(None);
     }
-    for &(i, status) in &changed {
-        let p = &session.participants[i];
-        let seen = if status == EndpointStatus::Disconnected {
-            Seen::default()
-        } else {
-            shown(p)
+    let mut delete_follows = false;
+    for &(i, report) in &changed {
+        let seen = match report {
+            Some(EndpointStatus::Disconnected) => {
+                delete_follows |= cfg.emit_deleted_after_disconnect;
+                Seen {
+                    delete_pending: cfg.emit_deleted_after_disconnect,
+                    ..Seen::default()
+                }
+            }
+            Some(_) => shown(&session.participants[i]),
+            None => Seen::default(),
         };
         sub.set_seen(i, seen)?;
     }
+    if full {
+        // a full document already dropped users it omits: no deletion left to send (R58)
+        for i in 0..session.participants.len() {
+            let s = sub.seen(i);
+            if s.delete_pending && !changed.iter().any(|&(j, _)| j == i) {
+                sub.set_seen(i, Seen::default())?;
+            }
+        }
+    }
     let users: Vec<UserEntry<'_>> = changed
         .iter()
-        .map(|&(i, status)| {
+        .map(|&(i, report)| {
             let p = &session.participants[i];
             UserEntry {
+                deleted: report.is_none(),
                 entity: &p.entity,
                 display_text: p.display_text(),
-                status,
+                status: report.unwrap_or(EndpointStatus::Disconnected),
             }
         })
         .collect();
@@ -1001,7 +1023,11 @@ fn document<A: Allocator + Clone>(
     };
     let mut xml = Vec::with_capacity(256 + 160 * users.len());
     conference_info::write(&doc, &mut xml);
-    Ok(Some(Body { xml, full }))
+    Ok(Some(Body {
+        xml,
+        full,
+        delete_follows,
+    }))
 }
 
 /// R39-R43: copies the dialog out and assigns the next CSeq.

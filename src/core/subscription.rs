@@ -40,6 +40,8 @@ pub struct Seen {
     /// None: not listed in anything this subscriber received (or told it left, R57).
     pub status: Option<EndpointStatus>,
     pub nick_tag: u32,
+    /// R58: told `disconnected`; a `state="deleted"` entry is still to be sent.
+    pub delete_pending: bool,
 }
 
 /// The dialog of the subscription (R24, R39).

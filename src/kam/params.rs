@@ -72,6 +72,10 @@ pub fn read() -> Result<ModuleParams, BadParam> {
             p.max_subs_per_user_per_session,
         )? as usize,
         terminate_on_leave: flag("terminate_on_leave", p.terminate_on_leave)?,
+        emit_deleted_after_disconnect: flag(
+            "emit_deleted_after_disconnect",
+            p.emit_deleted_after_disconnect,
+        )?,
         report_dialing_out: flag("report_dialing_out", p.report_dialing_out)?,
         accept_cpm_icsi: flag("accept_cpm_icsi", p.accept_cpm_icsi)?,
         debug_panic_user: text(p.debug_panic_user),
@@ -79,10 +83,6 @@ pub fn read() -> Result<ModuleParams, BadParam> {
     config.validate()?;
     // Parameters whose behaviour later issues add: their values are still checked now.
     flag("rcs_compat", p.rcs_compat)?;
-    flag(
-        "emit_deleted_after_disconnect",
-        p.emit_deleted_after_disconnect,
-    )?;
     flag("enable_dmq", p.enable_dmq)?;
     if non_negative("db_flush_interval_ms", p.db_flush_interval_ms)? == 0 {
         return Err(BadParam {
