@@ -26,6 +26,7 @@ import os
 import random
 import re
 import selectors
+import signal
 import socket
 import sys
 import time
@@ -43,6 +44,19 @@ BUGS = {
     "panic_exits": "the panicking SUBSCRIBE kills the server instead of answering 500",
     "no_coalesce": "every participant change is sent at once, without the interval (R61, R62)",
     "retrans_new_sub": "a retransmitted SUBSCRIBE creates a second subscription (R22)",
+    "accept_before_identity": "the Accept check (406) runs before the identity checks (P5/R5, R6)",
+    "lower_cseq_refresh": "an in-dialog SUBSCRIBE with a lower CSeq is taken as a refresh (R13)",
+    "no_max_subs": "max_subs_per_user_per_session is not enforced (R7)",
+    "no_event_id": "NOTIFYs carry Event: conference without the SUBSCRIBE's id (R34)",
+    "version_per_user": "one version counter per user and session, shared by the user's dialogs (R35)",
+    "refresh_keeps_departed": "full documents keep listing departed users as disconnected (R57)",
+    "overflow_partial": "max_pending_changes is ignored: an overflow still gives a partial (R65)",
+    "silent_shutdown": "no NOTIFY when the server stops (R72)",
+    "privacy_aoia": "a private invitee is listed under its AOIA instead of an anonymous URI (R76, R78)",
+    "ignore_timeout": "a NOTIFY transaction that times out (408) keeps the subscription (R31)",
+    "session_entity": "the root entity of a group session is the session URI, not the group (R45)",
+    "id_not_matched": "an in-dialog SUBSCRIBE refreshes the dialog's subscription whatever its Event id (R34)",
+    "from_uri_clash": "a private originator's From URI is used even when another user already has it (R74)",
 }
 BUG = os.environ.get("IMCONF_FAKE_BUG", "")
 
@@ -120,6 +134,20 @@ def uri_key(uri):
     return (m.group(1).lower(), m.group(2) or "", m.group(3).lower())
 
 
+def event_id(value):
+    """R34: the id parameter of an Event header."""
+    for prm in (value or "").split(";")[1:]:
+        name, _, val = prm.partition("=")
+        if name.strip().lower() == "id":
+            return val.strip()
+    return None
+
+
+def cseq_of(msg):
+    m = re.match(r"\s*(\d+)", msg.get("cseq") or "")
+    return int(m.group(1)) if m else None
+
+
 def hostport(uri):
     m = re.match(r"^sips?:(?:[^@]*@)?([^:;>?]+)(?::(\d+))?", uri)
     return (m.group(1), int(m.group(2) or 5060))
@@ -188,7 +216,11 @@ class Server:
         self.sel.register(self.ctl, selectors.EVENT_READ, "ctl")
         self.timers = []
         self.seq = itertools.count()
-        self.sessions = {}     # uri_key -> {"uri", "kind", "group", "participants": {aoia: status}}
+        self.sessions = {}     # uri_key -> {"uri", "kind", "group", "participants": {aoia: status},
+        #                                  "info": {aoia: role/listed/from/privacy/nick},
+        #                                  "entities": {aoia: entity}, "next_anon": N}
+        self.aliases = {}      # uri_key of an IM Group Identity -> uri_key of its open session (R3)
+        self.user_versions = {}  # bug version_per_user only
         self.subs = {}         # (call_id, local_tag) -> Sub
         self.txns = {}         # SUBSCRIBE transaction (branch) -> last reply (R22)
         self.inflight = {}     # NOTIFY branch -> (sub, retrans state)
@@ -206,7 +238,18 @@ class Server:
     def count(self, key):
         self.stats[key] = self.stats.get(key, 0) + 1
 
+    def shutdown(self, signum, frame):
+        """R72: no persistence, no cluster: every subscription ends with the node."""
+        if BUG != "silent_shutdown":
+            for sub in list(self.subs.values()):
+                if not sub.dead:
+                    sub.inflight = None
+                    self.send_notify(sub, "terminated;reason=deactivated", None)
+        log("INFO", "stopped by signal %d" % signum)
+        sys.exit(0)
+
     def run(self):
+        signal.signal(signal.SIGTERM, self.shutdown)
         log("INFO", "listening on udp:127.0.0.1:%d, rpc on %s%s" % (
             self.port, self.ctl_path, (" (bug: %s)" % BUG) if BUG else ""))
         while True:
@@ -285,10 +328,11 @@ class Server:
         to_tag = tag_of(msg.get("to"))
         if to_tag:                                                                               # R13
             sub = self.subs.get((msg.get("call-id"), to_tag))
-            if not sub or sub.dead:
+            if not sub or sub.dead or (event_id(event) != sub.event_id and BUG != "id_not_matched"):  # R34
                 return self.reply(msg, addr, 481, "Call/Transaction Does Not Exist")
             return self.on_in_dialog(sub, msg, addr, expires_hdr)
         key = uri_key(msg.ruri)
+        key = self.aliases.get(key, key)                                                         # R3
         session = self.sessions.get(key)
         if session is None:                                                                      # R1
             if BUG == "unknown_403":
@@ -296,11 +340,16 @@ class Server:
             return self.reply(msg, addr, 404, "Not Found", to_tag=new_tag())
         if not has_im_tag(msg):                                                                  # R4
             return self.reply(msg, addr, 403, "Forbidden", to_tag=new_tag())
+        if BUG == "accept_before_identity" and not accept_ok(msg):
+            return self.reply(msg, addr, 406, "Not Acceptable", to_tag=new_tag())
         pai = msg.get("p-asserted-identity")                                                     # R5
         aoia = uri_of(pai) if pai else (uri_of(msg.get("from")) if a.trust_from else None)
         if not aoia:
             return self.reply(msg, addr, 403, "Forbidden", to_tag=new_tag())
         if session["participants"].get(aoia) not in ("connected", "alerting"):                   # R6
+            return self.reply(msg, addr, 403, "Forbidden", to_tag=new_tag())
+        if BUG != "no_max_subs" and sum(1 for x in self.subs.values()                           # R7
+                                        if x.skey == key and x.aoia == aoia) >= a.max_subs_per_user:
             return self.reply(msg, addr, 403, "Forbidden", to_tag=new_tag())
         if not accept_ok(msg):                                                                   # R11
             return self.reply(msg, addr, 406, "Not Acceptable", to_tag=new_tag())
@@ -314,7 +363,8 @@ class Server:
                   local_tag=local_tag, remote_tag=tag_of(msg.get("from")),
                   local_uri=uri_of(msg.get("to")), remote_uri=uri_of(msg.get("from")),
                   target=uri_of(msg.get("contact")), routes=[uri_of(v) for v in msg.all("record-route")],
-                  expires_at=time.monotonic() + expires, event_id=None)
+                  expires_at=time.monotonic() + expires, event_id=event_id(event),
+                  remote_cseq=cseq_of(msg))
         ident = session["group"] if session["kind"] in ("pre-defined", "chat", "restricted-chat") \
             else a.factory                                                                       # R17
         ok = ["Contact: <%s>" % a.server_contact, "Expires: %d" % expires,
@@ -349,6 +399,11 @@ class Server:
 
     def on_in_dialog(self, sub, msg, addr, expires_hdr):
         a = self.a
+        cseq = cseq_of(msg)
+        if cseq is not None and sub.remote_cseq is not None and cseq < sub.remote_cseq \
+                and BUG != "lower_cseq_refresh":                                                 # R13
+            return self.reply(msg, addr, 500, "Server Internal Error")
+        sub.remote_cseq = cseq
         expires = a.default_expires if expires_hdr is None else int(expires_hdr)
         if 0 < expires < a.min_expires:
             return self.reply(msg, addr, 423, "Interval Too Brief", ["Min-Expires: %d" % a.min_expires])
@@ -370,11 +425,17 @@ class Server:
     # --- NOTIFY building and sending
     def body(self, sub, state, users):
         self_version = sub.version + (2 if (BUG == "version_skip" and state == "partial") else 1)
+        if BUG == "version_per_user":
+            self_version = self.user_versions.get((sub.skey, sub.aoia), 0) + 1
+            self.user_versions[(sub.skey, sub.aoia)] = self_version
         sub.version = self_version
         session = self.sessions.get(sub.skey)
+        root = sub.session
+        if session:
+            root = session["group"] if session["group"] and BUG != "session_entity" else session["uri"]  # R45
         out = ['<?xml version="1.0" encoding="UTF-8"?>',
                '<conference-info xmlns="%s" entity="%s" state="%s" version="%d">'
-               % (NS, session["uri"] if session else sub.session, state, sub.version)]
+               % (NS, root, state, sub.version)]
         if users:
             out.append('  <users%s>' % (' state="partial"' if state == "partial" else ""))
             for entity, status in users:
@@ -389,14 +450,45 @@ class Server:
         out.append('</conference-info>')
         return "\r\n".join(out) + "\r\n"
 
+    def entity(self, session, aoia):
+        """R73-R77: the user entity of a participant, chosen on first appearance and kept (R48)."""
+        if session is None:
+            return aoia
+        if aoia in session["entities"]:
+            return session["entities"][aoia]
+        info = session["info"].get(aoia) or {"role": "joined", "privacy": False}
+        taken = set(session["entities"].values())
+
+        def anonymous():                                                                         # R76
+            while True:
+                e = "sip:anonymous%d@anonymous.invalid" % session["next_anon"]
+                session["next_anon"] += 1
+                if e not in taken:
+                    return e
+        if info["role"] == "invited":
+            if info["privacy"]:
+                ent = aoia if BUG == "privacy_aoia" else anonymous()
+            else:
+                ent = info.get("listed") or aoia                                                 # R75
+        elif info["privacy"]:                                                                    # R74, R77
+            ent = info["from"] if info.get("from") and (info["from"] not in taken or BUG == "from_uri_clash") \
+                else anonymous()
+        else:
+            ent = aoia                                                                           # R73
+        session["entities"][aoia] = ent
+        return ent
+
     def full_users(self, sub):
         session = self.sessions.get(sub.skey)
-        current = {e: s for e, s in (session["participants"].items() if session else [])
+        current = {self.entity(session, e): s for e, s in (session["participants"].items() if session else [])
                    if s in ("connected", "alerting")}
         users = list(current.items())
         for entity in list(sub.seen):                                                            # R57
             if entity not in current:
                 users.append((entity, "disconnected"))
+        if BUG == "refresh_keeps_departed":
+            current.update({e: "disconnected" for e, st in sub.seen.items() if st == "disconnected"})
+            users = list(current.items())
         sub.seen = dict(current)
         sub.pending.clear()
         return users
@@ -439,12 +531,16 @@ class Server:
     def flush(self, sub):
         if sub.dead or sub.inflight or not sub.pending:
             return
+        if len(sub.pending) > self.a.max_pending_changes and BUG != "overflow_partial":         # R65
+            return self.send_full(sub, None)
         users = []
         for entity, status in sub.pending.items():                                               # R62
             if status == "disconnected":
                 if entity in sub.seen:
                     users.append((entity, status))
                     del sub.seen[entity]
+                    if BUG == "refresh_keeps_departed":
+                        sub.seen[entity] = "disconnected"
             elif sub.seen.get(entity) != status:
                 users.append((entity, status))
                 sub.seen[entity] = status
@@ -468,7 +564,8 @@ class Server:
         lines += ["From: <%s>;tag=%s" % (sub.local_uri, sub.local_tag),
                   "To: <%s>;tag=%s" % (sub.remote_uri, sub.remote_tag),
                   "Call-ID: " + sub.call_id, "CSeq: %d NOTIFY" % sub.cseq,
-                  "Contact: <%s>" % self.a.server_contact, "Event: conference",
+                  "Contact: <%s>" % self.a.server_contact,
+                  "Event: conference" + (";id=%s" % sub.event_id if sub.event_id and BUG != "no_event_id" else ""),
                   "Subscription-State: " + state]
         payload = (body or "").encode()
         if body:
@@ -496,7 +593,7 @@ class Server:
             cur = self.inflight.get(branch)
             if not cur:
                 return
-            if time.monotonic() - cur["start"] > 32:
+            if time.monotonic() - cur["start"] >= self.a.fr_timer_ms / 1000.0:
                 self.on_notify_final(branch, 408)
                 return
             self.send(cur["data"], cur["addr"])
@@ -516,7 +613,8 @@ class Server:
         self.count("notify_%d" % code)
         if st["final"]:
             return                                                                               # R69
-        if code >= 300 and not (code == 481 and BUG == "ignore_481"):                            # R31
+        if code >= 300 and not (code == 481 and BUG == "ignore_481") \
+                and not (code == 408 and BUG == "ignore_timeout"):                               # R31
             sub.dead = True
             self.subs.pop((sub.call_id, sub.local_tag), None)
             log("INFO", "NOTIFY got %d: subscription %s removed" % (code, sub.call_id))
@@ -569,13 +667,18 @@ class Server:
                 raise RpcError(400, "group_uri is required for kind %s" % kind)
             if uri_key(uri) in self.sessions:
                 raise RpcError(409, "session_uri already open: %s" % uri)
-            self.sessions[uri_key(uri)] = {"uri": uri, "kind": kind, "group": group, "participants": {}}
+            self.sessions[uri_key(uri)] = {"uri": uri, "kind": kind, "group": group, "participants": {},
+                                           "info": {}, "entities": {}, "next_anon": 1}
+            if group:
+                self.aliases[uri_key(group)] = uri_key(uri)
             return []
         if cmd == "imconf.session_close":
             need(1, ["session_uri"])
             session = self.sessions.pop(uri_key(args[0]), None)
             if session is None:
                 raise RpcError(404, "no such session_uri: %s" % args[0])
+            if session["group"]:
+                self.aliases.pop(uri_key(session["group"]), None)
             for sub in [s for s in self.subs.values() if s.skey == uri_key(args[0])]:
                 self.terminate(sub, "noresource")                                               # R67
             return []
@@ -587,17 +690,22 @@ class Server:
             aoia, status = args[1], args[2]
             if status not in STATUSES:
                 raise RpcError(400, "bad status: %s" % status)
+            opt = [(x if x not in ("", "-") else None) for x in args[3:8]] + [None] * 5
             if status == "disconnected":
                 if aoia not in session["participants"]:
                     return []  # documented no-op
                 del session["participants"][aoia]
             else:
                 session["participants"][aoia] = status
+                if any(opt[:5]) or aoia not in session["info"]:
+                    session["info"][aoia] = {"role": opt[0] or "joined", "listed": opt[1], "from": opt[2],
+                                             "privacy": opt[3] == "1", "nick": opt[4]}
+            entity = self.entity(session, aoia)
             for sub in [s for s in self.subs.values() if s.skey == uri_key(args[0])]:
                 if status == "disconnected" and sub.aoia == aoia:
                     self.terminate(sub, "noresource")                                           # R68
                 else:
-                    self.changed(sub, aoia, status)
+                    self.changed(sub, entity, status)
             return []
         if cmd == "imconf.sessions":
             return [{"uri": s["uri"], "kind": s["kind"], "group": s["group"] or "-",
@@ -668,6 +776,9 @@ def main():
     s.add_argument("--min-notify-interval-ms", type=int, default=1000)
     s.add_argument("--panic-user", default="")
     s.add_argument("--trust-from", type=int, default=0)
+    s.add_argument("--max-subs-per-user", type=int, default=4)
+    s.add_argument("--max-pending-changes", type=int, default=200)
+    s.add_argument("--fr-timer-ms", type=int, default=30000)
     r = sp.add_parser("rpc")
     r.add_argument("sock")
     r.add_argument("cmd")

@@ -38,6 +38,7 @@ SESSION = "sip:conf1@127.0.0.1"
 FACTORY = "sip:factory@127.0.0.1"
 ALICE, BOB, CAROL, DAVE = (f"sip:{u}@127.0.0.1" for u in ("alice", "bob", "carol", "dave"))
 PANIC_USER = "panic-now"
+GROUP = "sip:grp1@127.0.0.1"   # default of the `group` key (pre-defined group sessions)
 # Module timing for the tests (a test may override some: KamailioServer(timing=...)).
 # subscribe_initial.xml checks MAX_EXPIRES (300) literally, reject_423.xml and subscribe_expiry.xml
 # MIN_EXPIRES (2); subscribe_coalesce.xml expects its test's 1000 ms interval override.
@@ -240,9 +241,12 @@ class KamailioServer:
     """Kamailio started by the test: `-DD -E` (no fork into background, log to stderr), own run
     directory, own ctl socket; stopped by its pid."""
 
-    def __init__(self, ctx, *, alloc=None, defines=(), standin=False, extra_args=(), timing=None):
+    def __init__(self, ctx, *, alloc=None, defines=(), standin=False, extra_args=(), timing=None, modparams=()):
         self.ctx = ctx
         self.timing = dict(TIMING, **(timing or {}))  # per-test overrides of the module's timing knobs
+        # the test's own modparams: [(module, name, value)], rendered at @EXTRA_MODPARAMS@
+        # (an int value is written bare, a str quoted), e.g. ("tm", "fr_timer", 1000)
+        self.modparams = list(modparams)
         self.port = KPORTS.take()
         self.alloc = alloc
         self.defines = list(defines) + (["IMCONF_STANDIN"] if standin else [])
@@ -258,10 +262,16 @@ class KamailioServer:
         self.expect_exit = False   # the test expects this server to exit by itself
         self.server_contact = "sip:imconf@127.0.0.1:%d" % self.port
 
+    def modparam_lines(self):
+        return ["modparam(\"%s\", \"%s\", %s)" % (mod, name, v if isinstance(v, int) else "\"%s\"" % v)
+                for mod, name, v in self.modparams]
+
     def render(self):
         text = CFG_TEMPLATE.read_text()
+        extra = "\n".join(self.modparam_lines()) or "# (this test adds no modparam)"
+        text = re.sub(r"(?m)^@EXTRA_MODPARAMS@$", lambda m: extra, text)
         values = dict(self.timing, RUNDIR=str(self.ctx.rundir), PORT=str(self.port),
-                      MODULE=str(self.ctx.opts.module))
+                      MODULE=str(self.ctx.opts.module), EXTRA_MODPARAMS="(the test's modparams)")
         for k, v in values.items():
             text = text.replace("@%s@" % k, str(v))
         left = re.findall(r"@[A-Z][A-Z_]*@", text)
@@ -366,6 +376,12 @@ class FakeServer(KamailioServer):
                "--min-expires", str(self.timing["MIN_EXPIRES"]), "--max-expires", str(self.timing["MAX_EXPIRES"]),
                "--default-expires", str(self.timing["DEFAULT_EXPIRES"]),
                "--min-notify-interval-ms", str(self.timing["MIN_NOTIFY_INTERVAL_MS"]), "--panic-user", PANIC_USER]
+        known = {("imconf", "max_subs_per_user_per_session"): "--max-subs-per-user",
+                 ("imconf", "max_pending_changes"): "--max-pending-changes", ("tm", "fr_timer"): "--fr-timer-ms"}
+        for mod, name, value in self.modparams:
+            if (mod, name) not in known:
+                raise TestFailure("harness: the stand-in does not know modparam %s.%s" % (mod, name))
+            cmd += [known[(mod, name)], str(value)]
         env = dict(os.environ)
         if self.ctx.opts.fake_bug:
             env["IMCONF_FAKE_BUG"] = self.ctx.opts.fake_bug
@@ -491,10 +507,22 @@ class Ctx:
             raise TestFailure("RPC failed: %s" % r)
         return r
 
-    def open_session(self, participants=((ALICE, "connected"), (BOB, "connected")), uri=SESSION, kind="ad-hoc"):
-        self.rpc_ok("imconf.session_open", uri, kind)
-        for aoia, status in participants:
-            self.rpc_ok("imconf.participant", uri, aoia, status)
+    def open_session(self, participants=((ALICE, "connected"), (BOB, "connected")), uri=SESSION, kind="ad-hoc",
+                     group=None):
+        self.rpc_ok("imconf.session_open", uri, kind, *([group] if group else []))
+        for p in participants:
+            self.rpc_ok("imconf.participant", uri, *p)
+
+    def wait_for(self, what, cond, timeout=6, interval=0.05):
+        """Polls cond() until it returns something true; fails naming `what` after timeout."""
+        deadline = time.time() + timeout
+        while True:
+            v = cond()
+            if v:
+                return v
+            if time.time() > deadline:
+                raise TestFailure("%s: not reached within %ss" % (what, timeout))
+            time.sleep(interval)
 
     def subscriptions(self, session=None):
         r = self.rpc_ok("imconf.subscriptions", *([session] if session else []))
@@ -510,6 +538,16 @@ class Ctx:
             time.sleep(0.1)
         raise TestFailure("expected %d subscription(s) in imconf.subscriptions within %ss, have: %s"
                           % (n, timeout, self.subscriptions()))
+
+    def assert_subscriptions_empty(self, rule):
+        """Nothing at all in imconf.subscriptions (and no session counts a subscription)."""
+        subs = self.subscriptions()
+        if subs:
+            raise TestFailure("%s: imconf.subscriptions should be empty, lists %s" % (rule, subs))
+        r = self.rpc_ok("imconf.sessions")
+        counted = [s for s in r.structs() if str(s.get("subscriptions", "0")) not in ("0", "")]
+        if counted:
+            raise TestFailure("%s: imconf.sessions counts subscriptions: %s" % (rule, counted))
 
     def assert_no_subscription(self, call_id_part, rule):
         r = self.rpc_ok("imconf.subscriptions")
@@ -527,6 +565,8 @@ class Ctx:
             "extra_hdr": "X-Imconf-Test: %s" % self.name, "to_tag_param": "",
             "server_contact": srv.server_contact if srv else "sip:imconf@127.0.0.1:0",
             "factory": FACTORY, "rpc": srv.rpc_prefix if srv else "false", "rundir": str(self.rundir),
+            # group-session tests: the IM Group Identity and the session's other member
+            "group": GROUP, "member": BOB,
         }
         for k, v in over.items():
             if k not in keys:
@@ -702,6 +742,19 @@ def tag_of(value):
     return m.group(1) if m else None
 
 
+def event_of(value):
+    """Event header value -> (package, id parameter or None); None when absent."""
+    if value is None:
+        return None
+    parts = [x.strip() for x in value.split(";")]
+    ident = None
+    for prm in parts[1:]:
+        name, _, val = prm.partition("=")
+        if name.strip().lower() == "id":
+            ident = val.strip()
+    return (parts[0], ident)
+
+
 def uri_of(value):
     m = re.search(r"<([^>]*)>", value or "")
     return m.group(1) if m else (value or "").split(";")[0].strip()
@@ -785,6 +838,22 @@ def check_conference_info(body):
     return problems, info
 
 
+def received_notifies(path):
+    """The NOTIFYs a trace received, each once (retransmissions dropped): [(SipMsg, info)] where info
+    is check_conference_info()'s summary of the body ({} without a body)."""
+    out, seen = [], set()
+    for direction, raw in parse_trace(path):
+        m = SipMsg(raw)
+        if direction != "recv" or not m.is_request or m.method != "NOTIFY":
+            continue
+        key = (m.get("call-id"), m.branch, m.cseq[0])
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((m, check_conference_info(m.body)[1] if m.body.strip() else {}))
+    return out
+
+
 def check_trace(path, server_contact):
     """Checks every NOTIFY of one SIPp message trace against RULES.md §4-§5 and the dialog state
     implied by the SUBSCRIBE/200 exchange in the same trace. Returns a list of problems."""
@@ -801,6 +870,7 @@ def check_trace(path, server_contact):
         if direction == "sent" and m.is_request and m.method == "SUBSCRIBE":
             dlg["sub_from_tag"] = tag_of(m.get("from"))
             dlg["contact"] = uri_of(m.get("contact"))
+            dlg["event"] = event_of(m.get("event"))
         elif direction == "recv" and not m.is_request and m.cseq[1] == "SUBSCRIBE":
             if 200 <= m.code < 300 and not dlg["ok_to_tag"]:
                 dlg["ok_to_tag"] = tag_of(m.get("to"))
@@ -842,9 +912,11 @@ def check_trace(path, server_contact):
             if dlg["cseqs"] and n is not None and n != dlg["cseqs"][-1] + 1:
                 p.append("R40: CSeq %s after %s, want +1" % (n, dlg["cseqs"][-1]))
             dlg["cseqs"].append(n)
-            # R41
-            if (m.get("event") or "").strip() != "conference":
-                p.append("R41: Event %r, want conference" % m.get("event"))
+            # R41, R34: Event: conference, with the SUBSCRIBE's id parameter if it had one (and only then)
+            want_event = ("conference", (dlg.get("event") or (None, None))[1])
+            if event_of(m.get("event")) != want_event:
+                p.append("R41/R34: Event %r, want conference%s" % (
+                    m.get("event"), ";id=%s" % want_event[1] if want_event[1] else " (no id: the SUBSCRIBE had none)"))
             if server_contact and uri_of(m.get("contact")) != server_contact:
                 p.append("R16/R41: Contact %r, want %s" % (m.get("contact"), server_contact))
             # R42
