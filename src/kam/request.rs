@@ -2,8 +2,8 @@
 use super::{bytes, sys, view, KamError};
 use crate::core::notifier::SubscribeRequest;
 
-/// Headers copied into the view (a SUBSCRIBE with more is still parsed; the rest are ignored).
-const MAX_HEADERS: usize = 128;
+/// Headers copied into the view; a SUBSCRIBE with more is answered 400 (R14).
+const MAX_HEADERS: usize = 256;
 
 pub enum ViewError {
     /// Unparsable mandatory header: 400 (R14).
@@ -43,7 +43,11 @@ impl Msg {
         let rc = unsafe {
             sys::shim_request_view(self.raw, &mut req, hdrs.as_mut_ptr(), MAX_HEADERS as i32)
         };
-        let result = if rc == sys::shim_request_status_SHIM_REQ_OK {
+        // a header beyond the array could be the one a check needs: refuse rather than misjudge
+        let too_many = req.header_total > req.header_count;
+        let result = if rc == sys::shim_request_status_SHIM_REQ_OK && too_many {
+            Err(ViewError::Malformed)
+        } else if rc == sys::shim_request_status_SHIM_REQ_OK {
             // SAFETY: the views point into the message buffer (or pkg memory released below),
             // both alive until shim_request_release.
             let pairs: Vec<(&[u8], &[u8])> = hdrs[..req.header_count.max(0) as usize]
