@@ -185,6 +185,33 @@ def t_retransmission(ctx):
     expect(len(subs) == 1, "R22: want one subscription for %s, got %s" % (call_id, subs))
 
 
+@test("too_many_headers_gets_400", "R14", standin="skip")
+def t_too_many_headers(ctx):
+    """A SUBSCRIBE with 300 extra header fields (more than the module's view holds, so a check
+    could miss the one it needs) is answered 400 and creates nothing; the server keeps serving."""
+    import socket
+    ctx.start_server()
+    ctx.open_session()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", SPORTS.take()))
+    sock.settimeout(5)
+    try:
+        extra = "".join("X-Filler-%d: v\r\n" % i for i in range(300))
+        msg = ("SUBSCRIBE %s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-many-1\r\n"
+               "From: <%s>;tag=many1\r\nTo: <%s>\r\nCall-ID: %s-many@127.0.0.1\r\nCSeq: 1 SUBSCRIBE\r\n"
+               "Contact: <sip:alice@127.0.0.1:%d>\r\nMax-Forwards: 70\r\n%s"
+               "Event: conference\r\nAccept-Contact: *;+g.oma.sip-im\r\nP-Asserted-Identity: <%s>\r\n"
+               "Expires: 600\r\nContent-Length: 0\r\n\r\n") % (
+                   SESSION, sock.getsockname()[1], ALICE, SESSION, ctx.name, sock.getsockname()[1], extra, ALICE)
+        sock.sendto(msg.encode(), ("127.0.0.1", ctx.server.port))
+        first_line = sock.recvfrom(65535)[0].decode("utf-8", "replace").split("\r\n")[0]
+    finally:
+        sock.close()
+    expect(first_line == "SIP/2.0 400 Bad Request", "R14: want 400 Bad Request, got %r" % first_line)
+    expect(not ctx.subscriptions(), "R14: no subscription may be created")
+    ctx.sipp("subscribe_fetch.xml", "normal-after-many")
+
+
 # ============================================================================ termination
 
 @test("session_close_terminates_all", "R67 R69 R38 R1 R13")
