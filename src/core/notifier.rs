@@ -210,6 +210,11 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         let session = Session::try_new(session_uri, kind, group, self.seed, self.alloc.clone())?;
         let key = Key::try_new(&key, self.alloc.clone())?;
         self.sessions.try_reserve(1).map_err(|_| OutOfMemory)?;
+        if let Some(g) = group {
+            // R3: the group identity stands for this session (the module adds the same alias
+            // in the group URI's own slot when that is another notifier)
+            self.add_alias(g, session_uri)?;
+        }
         self.sessions.insert(key, session);
         Ok(())
     }
@@ -227,6 +232,9 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             .remove(key.as_slice())
             .ok_or(SessionError::UnknownSession)?;
         let ids: Vec<u32> = session.subs.iter().copied().collect();
+        if let Some(g) = &session.group {
+            self.remove_alias(g, session_uri);
+        }
         drop(session);
         let mut out = Vec::new();
         for id in ids {
@@ -360,7 +368,9 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         if !self.sessions.contains_key(key.as_slice()) {
             // R1, R3: an IM Group Identity hosted here stands for its active session
             key = self
-                .group_session(&key)
+                .aliases
+                .get(key.as_slice())
+                .and_then(|target| uri::session_key(target))
                 .ok_or(SubscribeError::UnknownConference)?;
         }
         let session = self
@@ -522,7 +532,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         if self
             .aliases
             .get(key.as_slice())
-            .is_some_and(|t| t.as_slice() == session_uri)
+            .is_some_and(|t| uri::session_key(t) == uri::session_key(session_uri))
         {
             self.aliases.remove(key.as_slice());
         }
@@ -530,21 +540,13 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
 
     /// Where an initial SUBSCRIBE to `request_uri` is served: None when here (a session of
     /// this notifier, or unknown: the pipeline answers), Some(session URI) when the URI is a
-    /// group identity whose session another notifier holds.
+    /// group identity (its session may be held by another notifier).
     pub fn resolve(&self, request_uri: &[u8]) -> Option<Vec<u8>> {
         let key = uri::session_key(request_uri)?;
         if self.sessions.contains_key(key.as_slice()) {
             return None;
         }
         self.aliases.get(key.as_slice()).map(|t| t.to_vec())
-    }
-
-    /// R3: the key of an open session of the group whose identity has key `group_key`.
-    fn group_session(&self, group_key: &[u8]) -> Option<Vec<u8>> {
-        self.sessions.iter().find_map(|(k, s)| {
-            let g = uri::session_key(s.group.as_ref()?)?;
-            (g == group_key).then(|| k.as_slice().to_vec())
-        })
     }
 
     fn allocate_id(&mut self) -> u32 {
