@@ -64,33 +64,47 @@ fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
     msg.with_view(|req| {
         let s = shared();
         let cfg = &params().config;
-        let mut resolved = None;
-        let (slot, tag) = if req.to_tag.is_empty() {
-            let mut slot = s.slot_of_uri(req.ruri).unwrap_or(0);
-            // R3: a group identity whose session lives in another slot
-            if let Some(target) = s.slots[slot].lock().resolve(req.ruri) {
-                slot = s.slot_of_uri(&target).unwrap_or(slot);
-                resolved = Some(target);
-            }
-            (slot, new_local_tag(slot))
+        let now = clock::now_ms();
+        let initial = req.to_tag.is_empty();
+        let mut slot = if initial {
+            s.slot_of_uri(req.ruri).unwrap_or(0)
         } else {
             // a tag that is not ours finds no dialog in slot 0: 481 (R13)
-            let slot = slot_of_tag(req.to_tag).filter(|&i| i < s.slots.len());
-            (slot.unwrap_or(0), req.to_tag.to_vec())
+            slot_of_tag(req.to_tag)
+                .filter(|&i| i < s.slots.len())
+                .unwrap_or(0)
         };
-        let outcome = {
-            let mut notifier = s.slots[slot].lock();
-            if let Some(user) = &cfg.debug_panic_user {
-                if uri::user_part(req.ruri) == Some(user.as_bytes()) {
-                    panic!("debug_panic_user: deliberate panic for {user}");
-                }
+        let mut notifier = s.slots[slot].lock();
+        if let Some(user) = &cfg.debug_panic_user {
+            if uri::user_part(req.ruri) == Some(user.as_bytes()) {
+                panic!("debug_panic_user: deliberate panic for {user}");
             }
-            let routed = SubscribeRequest {
-                ruri: resolved.as_deref().unwrap_or(req.ruri),
-                ..*req
-            };
-            notifier.subscribe(cfg, clock::now_ms(), &routed, &tag)
+        }
+        // R3: a group identity stands for its session, which may live in another slot
+        let resolved = if initial {
+            notifier.resolve(req.ruri)
+        } else {
+            None
         };
+        if let Some(target) = &resolved {
+            let home = s.slot_of_uri(target).unwrap_or(slot);
+            if home != slot {
+                drop(notifier); // never hold two slot locks
+                slot = home;
+                notifier = s.slots[slot].lock();
+            }
+        }
+        let tag = if initial {
+            new_local_tag(slot)
+        } else {
+            req.to_tag.to_vec()
+        };
+        let routed = SubscribeRequest {
+            ruri: resolved.as_deref().unwrap_or(req.ruri),
+            ..*req
+        };
+        let outcome = notifier.subscribe(cfg, now, &routed, &tag);
+        drop(notifier);
         if outcome.reply.code >= 300 {
             kinfo!(
                 "SUBSCRIBE to {} refused with {} {}",
