@@ -44,8 +44,10 @@ GROUP = "sip:grp1@127.0.0.1"   # default of the `group` key (pre-defined group s
 # MIN_EXPIRES (2); subscribe_coalesce.xml expects its test's 1000 ms interval override.
 TIMING = {"MIN_EXPIRES": 2, "MAX_EXPIRES": 300, "DEFAULT_EXPIRES": 120, "MIN_NOTIFY_INTERVAL_MS": 200}
 
-KAM_PORTS = range(5160, 5200)
-SIPP_PORTS = range(5260, 5300)
+# IMCONF_TEST_PORT_BASE moves both ranges (two runs side by side on one machine).
+PORT_BASE = int(os.environ.get("IMCONF_TEST_PORT_BASE", "5160"))
+KAM_PORTS = range(PORT_BASE, PORT_BASE + 40)
+SIPP_PORTS = range(PORT_BASE + 100, PORT_BASE + 140)
 LOG_ALARM = re.compile(r"PANIC|CRITICAL|ALERT|exited by a signal|\bBUG:")
 NS = "{urn:ietf:params:xml:ns:conference-info}"
 
