@@ -206,6 +206,9 @@ fn joined(aoia: &str) -> ParticipantUpdate<'_> {
         from_uri: None,
         privacy: false,
         nick: None,
+        disconnection_method: None,
+        disconnection_reason: None,
+        contact: None,
     }
 }
 
@@ -1775,6 +1778,9 @@ fn r78_private_identity_and_nick_never_appear_in_any_body() {
         from_uri: Some(b"sip:anonymous@anonymous.invalid"),
         nick: Some(BOB_NICK.as_bytes()),
         aoia: BOB.as_bytes(),
+        disconnection_method: None,
+        disconnection_reason: None,
+        contact: None,
     };
     let (mut d, n) = w.subscribed(ADHOC, ANA, "c1");
     let mut sent = vec![n.clone()];

@@ -39,6 +39,9 @@ fn join(n: &mut Notifier<Budget>, cfg: &Config, who: &str) -> Result<(), Session
         from_uri: None,
         privacy: false,
         nick: Some(b"a nick"),
+        disconnection_method: None,
+        disconnection_reason: None,
+        contact: None,
     };
     n.participant(cfg, 0, SESSION, &update).map(|_| ())
 }

@@ -413,6 +413,9 @@ impl Driver {
                     from_uri: u.from.as_deref().map(str::as_bytes),
                     privacy,
                     nick: u.nick.as_deref().map(str::as_bytes),
+                    disconnection_method: None,
+                    disconnection_reason: None,
+                    contact: None,
                 };
                 self.reference.apply(&u);
                 let out = self

@@ -50,14 +50,53 @@ impl EndpointStatus {
     }
 }
 
-/// One `user` element (R48-R51); `entity` is also written as the endpoint entity (R50).
+/// RFC 4575 `disconnection-type`: how an endpoint left (R52, R91).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectionMethod {
+    /// It left on its own (BYE).
+    Departed,
+    /// It was removed from the session.
+    Booted,
+    /// An error, or a declined invitation (the SIP code goes into `disconnection-info/reason`).
+    Failed,
+    /// The invitee was busy.
+    Busy,
+}
+
+impl DisconnectionMethod {
+    pub fn parse(s: &[u8]) -> Option<Self> {
+        Some(match s {
+            b"departed" => DisconnectionMethod::Departed,
+            b"booted" => DisconnectionMethod::Booted,
+            b"failed" => DisconnectionMethod::Failed,
+            b"busy" => DisconnectionMethod::Busy,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectionMethod::Departed => "departed",
+            DisconnectionMethod::Booted => "booted",
+            DisconnectionMethod::Failed => "failed",
+            DisconnectionMethod::Busy => "busy",
+        }
+    }
+}
+
+/// One `user` element (R48-R51).
 #[derive(Debug, Clone, Copy)]
 pub struct UserEntry<'a> {
     /// R58: `<user entity=".." state="deleted"/>` (only `entity` is written).
     pub deleted: bool,
     pub entity: &'a [u8],
+    /// R50: the user entity by default, the participant's Contact with `endpoint_entity=contact`.
+    pub endpoint_entity: &'a [u8],
     pub display_text: Option<&'a [u8]>,
     pub status: EndpointStatus,
+    /// R52, R91: `<disconnection-method>` (written after `<status>`, R53).
+    pub disconnection_method: Option<DisconnectionMethod>,
+    /// R91: `<disconnection-info><reason>` text such as `603 Decline` (after the method, R53).
+    pub disconnection_reason: Option<&'a [u8]>,
 }
 
 /// A whole conference-info document (R44-R47).
@@ -66,25 +105,37 @@ pub struct Document<'a> {
     pub entity: &'a [u8],
     pub state: DocState,
     pub version: u32,
+    /// R52, R91: `<conference-description><maximum-user-count>`; None: no description.
+    pub maximum_user_count: Option<u32>,
+    /// R52, R91: `<conference-state><user-count>`; None: no conference-state.
+    pub user_count: Option<u32>,
     pub users: &'a [UserEntry<'a>],
 }
 
-/// Appends the UTF-8 document to `out` (R44-R54, R56): XML declaration with encoding UTF-8; root
-/// `conference-info` in default ns `urn:ietf:params:xml:ns:conference-info` with entity, state
-/// ("full"/"partial"), version always written; exactly one child `users` (write `<users/>` when empty
-/// in a full doc); in a Partial doc `<users state="partial">`; each user `<user entity=.. state="full">`
-/// containing optional `<display-text>` then exactly one `<endpoint entity=(same as user entity) state="full">`
-/// with `<status>`. Escape &, <, >, " in attributes and text. Bytes that are not valid UTF-8 are
-/// replaced (lossy). Compact output (no pretty indentation needed) — it is on the hot path, so avoid
-/// needless allocations; writing straight into `out` is ideal.
+/// Appends the UTF-8 document to `out` (R44-R56), compact, straight into `out` (hot path):
+/// - the XML declaration, then the root `conference-info` in the RFC 4575 namespace with `entity`,
+///   `state` and `version` always written (R44);
+/// - R52 optional children, in schema order before `users`: `conference-description` with
+///   `maximum-user-count`, then `conference-state` with `user-count`;
+/// - `users` (`<users/>` when empty, R47; `state="partial"` in a partial document, R54), each user
+///   `state="full"` with optional `display-text` and exactly one `endpoint` (R50) holding `status`,
+///   then optionally `disconnection-method` and `disconnection-info/reason` (R53 order);
+/// - text and attributes escaped, bytes that are not UTF-8 replaced (R56).
 pub fn write(doc: &Document<'_>, out: &mut Vec<u8>) {
     // One reservation sized for typical entries, so the pushes below rarely reallocate.
     let per_user: usize = doc
         .users
         .iter()
-        .map(|u| 2 * u.entity.len() + u.display_text.map_or(0, <[u8]>::len) + 140)
+        .map(|u| {
+            u.entity.len()
+                + u.endpoint_entity.len()
+                + u.display_text.map_or(0, <[u8]>::len)
+                + u.disconnection_reason.map_or(0, |r| r.len() + 50)
+                + u.disconnection_method.map_or(0, |_| 50)
+                + 140
+        })
         .sum();
-    out.reserve(160 + doc.entity.len() + per_user);
+    out.reserve(260 + doc.entity.len() + per_user);
 
     out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<conference-info xmlns=\"");
     out.extend_from_slice(NAMESPACE.as_bytes());
@@ -95,6 +146,18 @@ pub fn write(doc: &Document<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\" version=\"");
     push_decimal(doc.version, out);
     out.extend_from_slice(b"\">");
+
+    // R52, R53: the optional counts come before `users`, in schema order.
+    if let Some(max) = doc.maximum_user_count {
+        out.extend_from_slice(b"<conference-description><maximum-user-count>");
+        push_decimal(max, out);
+        out.extend_from_slice(b"</maximum-user-count></conference-description>");
+    }
+    if let Some(count) = doc.user_count {
+        out.extend_from_slice(b"<conference-state><user-count>");
+        push_decimal(count, out);
+        out.extend_from_slice(b"</user-count></conference-state>");
+    }
 
     // R54: mark partial lists explicitly, so a strict reader cannot take the default ("full").
     let users_open: &[u8] = match doc.state {
@@ -129,12 +192,24 @@ fn push_user(user: &UserEntry<'_>, out: &mut Vec<u8>) {
         push_escaped(text, out);
         out.extend_from_slice(b"</display-text>");
     }
-    // R50: the endpoint entity is the user entity (privacy-safe, stable).
+    // R50: exactly one endpoint; the caller chose its entity.
     out.extend_from_slice(b"<endpoint entity=\"");
-    push_escaped(user.entity, out);
+    push_escaped(user.endpoint_entity, out);
     out.extend_from_slice(b"\" state=\"full\"><status>");
     out.extend_from_slice(user.status.as_str().as_bytes());
-    out.extend_from_slice(b"</status></endpoint></user>");
+    out.extend_from_slice(b"</status>");
+    // R53: disconnection-method, then disconnection-info (execution-type: when, reason, by)
+    if let Some(method) = user.disconnection_method {
+        out.extend_from_slice(b"<disconnection-method>");
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.extend_from_slice(b"</disconnection-method>");
+    }
+    if let Some(reason) = user.disconnection_reason {
+        out.extend_from_slice(b"<disconnection-info><reason>");
+        push_escaped(reason, out);
+        out.extend_from_slice(b"</reason></disconnection-info>");
+    }
+    out.extend_from_slice(b"</endpoint></user>");
 }
 
 /// R56: writes `raw` as XML character data, valid in both text and double-quoted attributes.
@@ -200,6 +275,10 @@ pub struct ParsedDocument {
     pub entity: String,
     pub state: String,
     pub version: u32,
+    /// R52: `conference-description/maximum-user-count`, if present.
+    pub maximum_user_count: Option<u32>,
+    /// R52: `conference-state/user-count`, if present.
+    pub user_count: Option<u32>,
     pub users_state: Option<String>,
     pub users: Vec<ParsedUser>,
 }
@@ -213,13 +292,20 @@ pub struct ParsedUser {
     pub display_text: Option<String>,
     pub endpoint_entity: String,
     pub status: String,
+    /// R52: `endpoint/disconnection-method`, if present.
+    pub disconnection_method: Option<String>,
+    /// R91: `endpoint/disconnection-info/reason`, if present.
+    pub disconnection_reason: Option<String>,
 }
 
 /// A strict reader used by tests (unit, property and the lead's notifier tests) to check RFC 4575
 /// structure: root name and namespace, required attributes, state values, version an unsigned 32-bit
-/// integer, `users` as only child, each `user` with an absolute-URI entity, unique entities,
-/// exactly one `endpoint` with entity and a `status` child, child order of RULES.md R53, status one of
-/// the RFC 4575 endpoint-status values. Returns a description of the first violation.
+/// integer, `users` as the only child apart from R52's optional `conference-description` (holding
+/// only `maximum-user-count`) and `conference-state` (holding only `user-count`) before it, each
+/// `user` with an absolute-URI entity, unique entities, exactly one `endpoint` with entity and a
+/// `status` child, child order of RULES.md R53, status one of the RFC 4575 endpoint-status values,
+/// `disconnection-method` one of RFC 4575's and `disconnection-info` an execution-type (`when`,
+/// `reason`, `by`). Returns a description of the first violation.
 pub fn parse(xml: &[u8]) -> Result<ParsedDocument, String> {
     let root = read_tree(xml)?;
     if root.name != "conference-info" {
@@ -238,16 +324,17 @@ pub fn parse(xml: &[u8]) -> Result<ParsedDocument, String> {
     ))?;
     no_text(&root)?;
 
-    // R47/R52: users is the one and only child.
-    let users = match root.children.as_slice() {
-        [users] if users.name == "users" => users,
-        [] => return Err("<conference-info> has no <users>".into()),
-        children => {
-            let names: Vec<&str> = children.iter().map(|c| c.name.as_str()).collect();
-            return Err(format!(
-                "<conference-info> children are {names:?}, expected only [\"users\"]"
-            ));
-        }
+    // R47/R52: users is the one child, after R52's optional counts in schema order (R53); the
+    // other RFC 4575 children (host-info, sidebars) are never written.
+    check_order(&root, ROOT_CHILDREN, &[])?;
+    let users = child(&root, "users").ok_or("<conference-info> has no <users>")?;
+    let maximum_user_count = match child(&root, "conference-description") {
+        Some(d) => Some(count_child(d, "maximum-user-count")?),
+        None => None,
+    };
+    let user_count = match child(&root, "conference-state") {
+        Some(c) => Some(count_child(c, "user-count")?),
+        None => None,
     };
     check_element(users, &["state"])?;
     no_text(users)?;
@@ -272,12 +359,17 @@ pub fn parse(xml: &[u8]) -> Result<ParsedDocument, String> {
         entity: entity.to_owned(),
         state,
         version,
+        maximum_user_count,
+        user_count,
         users_state,
         users: parsed_users,
     })
 }
 
 const STATES: &[&str] = &["full", "partial", "deleted"];
+
+/// R47, R52: the children of `conference-info` this module writes, in schema order.
+const ROOT_CHILDREN: &[&str] = &["conference-description", "conference-state", "users"];
 
 /// RFC 4575 endpoint-status-type.
 const ENDPOINT_STATUSES: &[&str] = &[
@@ -336,6 +428,8 @@ fn parse_user_content(user: &Element, entity: &str) -> Result<ParsedUser, String
                 display_text: None,
                 endpoint_entity: String::new(),
                 status: String::new(),
+                disconnection_method: None,
+                disconnection_reason: None,
             });
         }
         return Err("a deleted user has children".into());
@@ -367,13 +461,34 @@ fn parse_user_content(user: &Element, entity: &str) -> Result<ParsedUser, String
     check_enum_child(endpoint, "joining-method", &joining)?;
     let disconnection = ["departed", "booted", "failed", "busy"];
     check_enum_child(endpoint, "disconnection-method", &disconnection)?;
+    let disconnection_method = match child(endpoint, "disconnection-method") {
+        Some(m) => Some(leaf_text(m)?.to_owned()),
+        None => None,
+    };
+    let disconnection_reason = match child(endpoint, "disconnection-info") {
+        Some(info) => execution_reason(info)?,
+        None => None,
+    };
     Ok(ParsedUser {
         entity: entity.to_owned(),
         state,
         display_text,
         endpoint_entity: endpoint_entity.to_owned(),
         status: status.to_owned(),
+        disconnection_method,
+        disconnection_reason,
     })
+}
+
+/// RFC 4575 `execution-type` (`when`, `reason`, `by`, each optional, in this order): the reason.
+fn execution_reason(info: &Element) -> Result<Option<String>, String> {
+    check_element(info, &[])?;
+    no_text(info)?;
+    check_order(info, &["when", "reason", "by"], &[])?;
+    for c in &info.children {
+        leaf_text(c)?;
+    }
+    Ok(child(info, "reason").map(|r| r.text.clone()))
 }
 
 /// An element of the document, reduced to what the checks need. Attributes are the unprefixed
@@ -618,6 +733,26 @@ fn check_enum_child(el: &Element, name: &str, allowed: &[&str]) -> Result<(), St
     }
 }
 
+/// R52: `el` holds exactly one child, `name`, an `xs:unsignedInt` (the only count the writer puts
+/// in a `conference-description` or `conference-state`).
+fn count_child(el: &Element, name: &str) -> Result<u32, String> {
+    check_element(el, &[])?;
+    no_text(el)?;
+    match el.children.as_slice() {
+        [c] if c.name == name => {
+            let text = leaf_text(c)?;
+            parse_u32(text).ok_or(format!(
+                "<{name}> {text:?} is not an unsigned 32-bit integer"
+            ))
+        }
+        [] => Err(format!("<{}> has no <{name}>", el.name)),
+        [c, ..] => Err(format!(
+            "<{}> may contain only <{name}>, not <{}>",
+            el.name, c.name
+        )),
+    }
+}
+
 /// RFC 3986 absolute URI, as far as a test needs: a scheme, a colon, and a non-empty rest without
 /// whitespace or control characters.
 fn is_absolute_uri(s: &str) -> bool {
@@ -658,8 +793,11 @@ mod tests {
         UserEntry {
             deleted: false,
             entity: entity.as_bytes(),
+            endpoint_entity: entity.as_bytes(),
             display_text: display.map(str::as_bytes),
             status,
+            disconnection_method: None,
+            disconnection_reason: None,
         }
     }
 
@@ -731,6 +869,8 @@ mod tests {
             entity: GROUP,
             state: DocState::Full,
             version: 1,
+            maximum_user_count: None,
+            user_count: None,
             users: &users,
         };
         let expected = parse(EXAMPLE_FULL.as_bytes()).unwrap();
@@ -753,6 +893,8 @@ mod tests {
             entity: GROUP,
             state: DocState::Partial,
             version: 2,
+            maximum_user_count: None,
+            user_count: None,
             users: &users,
         };
         let expected = parse(EXAMPLE_PARTIAL.as_bytes()).unwrap();
@@ -766,6 +908,8 @@ mod tests {
             entity: GROUP,
             state: DocState::Full,
             version: u32::MAX,
+            maximum_user_count: None,
+            user_count: None,
             users: &[],
         });
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
@@ -782,6 +926,8 @@ mod tests {
             entity: GROUP,
             state: DocState::Full,
             version: 3,
+            maximum_user_count: None,
+            user_count: None,
             users: &[],
         });
         assert!(xml.contains("<users/>"), "{xml}");
@@ -797,6 +943,8 @@ mod tests {
             entity: GROUP,
             state: DocState::Partial,
             version: 2,
+            maximum_user_count: None,
+            user_count: None,
             users: &users,
         });
         assert!(xml.contains("<users state=\"partial\">"), "{xml}");
@@ -813,6 +961,8 @@ mod tests {
             entity: GROUP,
             state: DocState::Full,
             version: 1,
+            maximum_user_count: None,
+            user_count: None,
             users: &users,
         };
         let xml = written(&doc);
@@ -835,6 +985,8 @@ mod tests {
             entity: b"sip:g&\"<>@x.net",
             state: DocState::Full,
             version: 1,
+            maximum_user_count: None,
+            user_count: None,
             users: &users,
         };
         let xml = written(&doc);
@@ -855,15 +1007,15 @@ mod tests {
     #[test]
     fn r56_invalid_utf8_and_forbidden_characters_are_replaced() {
         let users = [UserEntry {
-            deleted: false,
-            entity: b"sip:a@x.net",
             display_text: Some(b"A\xffn\x00a\r\n\t\xef\xbf\xbf"),
-            status: EndpointStatus::Connected,
+            ..user("sip:a@x.net", None, EndpointStatus::Connected)
         }];
         let doc = Document {
             entity: GROUP,
             state: DocState::Full,
             version: 1,
+            maximum_user_count: None,
+            user_count: None,
             users: &users,
         };
         let parsed = parse(written(&doc).as_bytes()).unwrap();
@@ -881,6 +1033,8 @@ mod tests {
                 entity: GROUP,
                 state: DocState::Full,
                 version: 1,
+                maximum_user_count: None,
+                user_count: None,
                 users: &[],
             },
             &mut out,
@@ -958,11 +1112,159 @@ mod tests {
     #[test]
     fn r47_strict_reader_requires_users_as_only_child() {
         rejects(&root(ROOT_ATTRS, ""), "no <users>");
+        // R52: a conference-state is allowed only with the user-count the writer puts in it
         rejects(
             &root(ROOT_ATTRS, "<conference-state/><users/>"),
-            "expected only",
+            "no <user-count>",
         );
-        rejects(&root(ROOT_ATTRS, "<users/><users/>"), "expected only");
+        rejects(&root(ROOT_ATTRS, "<users/><users/>"), "repeated");
+        rejects(&root(ROOT_ATTRS, "<host-info/><users/>"), "may not contain");
+        rejects(
+            &root(ROOT_ATTRS, "<users/><sidebars-by-ref/>"),
+            "may not contain",
+        );
+    }
+
+    const DESCRIPTION: &str =
+        "<conference-description><maximum-user-count>20</maximum-user-count></conference-description>";
+    const STATE: &str = "<conference-state><user-count>3</user-count></conference-state>";
+
+    #[test]
+    fn r52_r53_strict_reader_accepts_the_counts_in_schema_order_only() {
+        let parsed =
+            parse(root(ROOT_ATTRS, &format!("{DESCRIPTION}{STATE}<users/>")).as_bytes()).unwrap();
+        assert_eq!(parsed.maximum_user_count, Some(20));
+        assert_eq!(parsed.user_count, Some(3));
+        let parsed = parse(root(ROOT_ATTRS, &format!("{STATE}<users/>")).as_bytes()).unwrap();
+        assert_eq!(
+            (parsed.maximum_user_count, parsed.user_count),
+            (None, Some(3))
+        );
+        let misplaced = [
+            format!("{STATE}{DESCRIPTION}<users/>"),
+            format!("<users/>{STATE}"),
+            format!("{DESCRIPTION}<users/>{STATE}"),
+            format!("{STATE}{STATE}<users/>"),
+        ];
+        for xml in &misplaced {
+            rejects(&root(ROOT_ATTRS, xml), "out of order or repeated");
+        }
+        let bad_content = [
+            ("<conference-description/>", "no <maximum-user-count>"),
+            (
+                "<conference-description><subject>s</subject></conference-description>",
+                "may contain only",
+            ),
+            (
+                "<conference-state><user-count>3</user-count><active>true</active></conference-state>",
+                "may contain only",
+            ),
+            (
+                "<conference-state><user-count>-1</user-count></conference-state>",
+                "unsigned",
+            ),
+            (
+                "<conference-state><user-count>3</user-count>x</conference-state>",
+                "holds text",
+            ),
+        ];
+        for (xml, why) in bad_content {
+            rejects(&root(ROOT_ATTRS, &format!("{xml}<users/>")), why);
+        }
+    }
+
+    #[test]
+    fn r52_r53_writer_puts_counts_and_disconnection_in_schema_order() {
+        let users = [
+            UserEntry {
+                endpoint_entity: b"sip:a@192.0.2.1;gr=x",
+                disconnection_method: Some(DisconnectionMethod::Failed),
+                disconnection_reason: Some(b"603 Decline & <more>"),
+                ..user("sip:a@x.net", Some("A"), EndpointStatus::Disconnected)
+            },
+            UserEntry {
+                disconnection_method: Some(DisconnectionMethod::Booted),
+                ..user("sip:b@x.net", None, EndpointStatus::Disconnected)
+            },
+        ];
+        let doc = Document {
+            entity: GROUP,
+            state: DocState::Partial,
+            version: 4,
+            maximum_user_count: Some(20),
+            user_count: Some(0),
+            users: &users,
+        };
+        let xml = written(&doc);
+        assert!(
+            xml.contains(
+                "version=\"4\"><conference-description><maximum-user-count>20</maximum-user-count>\
+                 </conference-description><conference-state><user-count>0</user-count>\
+                 </conference-state><users state=\"partial\">"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "<endpoint entity=\"sip:a@192.0.2.1;gr=x\" state=\"full\"><status>disconnected</status>\
+                 <disconnection-method>failed</disconnection-method><disconnection-info>\
+                 <reason>603 Decline &amp; &lt;more&gt;</reason></disconnection-info></endpoint>"
+            ),
+            "{xml}"
+        );
+        let parsed = parse(xml.as_bytes()).unwrap();
+        assert_eq!(parsed.maximum_user_count, Some(20));
+        assert_eq!(parsed.user_count, Some(0));
+        let a = &parsed.users[0];
+        assert_eq!(a.endpoint_entity, "sip:a@192.0.2.1;gr=x");
+        assert_eq!(a.disconnection_method.as_deref(), Some("failed"));
+        assert_eq!(
+            a.disconnection_reason.as_deref(),
+            Some("603 Decline & <more>")
+        );
+        let b = &parsed.users[1];
+        assert_eq!(b.disconnection_method.as_deref(), Some("booted"));
+        assert_eq!(b.disconnection_reason, None);
+    }
+
+    #[test]
+    fn r53_strict_reader_checks_disconnection_info() {
+        let info = |inner: &str| {
+            doc_with_users(&user_xml(
+                "sip:a@x",
+                &format!(
+                    "<status>disconnected</status><disconnection-info>{inner}</disconnection-info>"
+                ),
+            ))
+        };
+        let parsed = parse(
+            info("<when>2024-01-01T00:00:00Z</when><reason>r</reason><by>sip:b@x</by>").as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(parsed.users[0].disconnection_reason.as_deref(), Some("r"));
+        assert_eq!(
+            parse(info("").as_bytes()).unwrap().users[0].disconnection_reason,
+            None
+        );
+        rejects(&info("<reason>r</reason><when>w</when>"), "out of order");
+        rejects(&info("<reason>r</reason><reason>s</reason>"), "repeated");
+        rejects(&info("<code>603</code>"), "may not contain");
+        rejects(&info("<reason><b/></reason>"), "contains <b>");
+        rejects(&info("text"), "holds text");
+    }
+
+    #[test]
+    fn disconnection_methods_round_trip() {
+        for m in [
+            DisconnectionMethod::Departed,
+            DisconnectionMethod::Booted,
+            DisconnectionMethod::Failed,
+            DisconnectionMethod::Busy,
+        ] {
+            assert_eq!(DisconnectionMethod::parse(m.as_str().as_bytes()), Some(m));
+        }
+        assert_eq!(DisconnectionMethod::parse(b"declined"), None);
+        assert_eq!(DisconnectionMethod::parse(b"Departed"), None);
     }
 
     #[test]
@@ -1102,6 +1404,15 @@ mod tests {
         ]
     }
 
+    fn disconnection() -> impl Strategy<Value = DisconnectionMethod> {
+        prop_oneof![
+            Just(DisconnectionMethod::Departed),
+            Just(DisconnectionMethod::Booted),
+            Just(DisconnectionMethod::Failed),
+            Just(DisconnectionMethod::Busy),
+        ]
+    }
+
     proptest! {
         #[test]
         fn r44_r56_write_then_parse_round_trips(
@@ -1109,25 +1420,43 @@ mod tests {
             partial in any::<bool>(),
             version in any::<u32>(),
             raw_users in proptest::collection::vec(
-                (text_bytes(), proptest::option::of(text_bytes()), status()),
+                (
+                    text_bytes(),
+                    proptest::option::of(text_bytes()),
+                    status(),
+                    proptest::option::of(disconnection()),
+                    proptest::option::of(text_bytes()),
+                ),
                 0..6,
             ),
+            maximum_user_count in proptest::option::of(any::<u32>()),
+            user_count in proptest::option::of(any::<u32>()),
         ) {
             let entities: Vec<Vec<u8>> =
-                raw_users.iter().enumerate().map(|(i, (u, _, _))| sip_uri(i, u)).collect();
+                raw_users.iter().enumerate().map(|(i, (u, ..))| sip_uri(i, u)).collect();
             let users: Vec<UserEntry<'_>> = raw_users
                 .iter()
                 .zip(&entities)
-                .map(|((_, display, status), entity)| UserEntry {
+                .map(|((_, display, status, method, reason), entity)| UserEntry {
                     deleted: false,
                     entity,
+                    endpoint_entity: entity,
                     display_text: display.as_deref(),
                     status: *status,
+                    disconnection_method: *method,
+                    disconnection_reason: reason.as_deref(),
                 })
                 .collect();
             let conf = sip_uri(0, &conf_user);
             let state = if partial { DocState::Partial } else { DocState::Full };
-            let doc = Document { entity: &conf, state, version, users: &users };
+            let doc = Document {
+                entity: &conf,
+                state,
+                version,
+                maximum_user_count,
+                user_count,
+                users: &users,
+            };
             let mut out = Vec::new();
             write(&doc, &mut out);
 
@@ -1137,6 +1466,8 @@ mod tests {
             prop_assert_eq!(&parsed.entity, &as_read(&conf));
             prop_assert_eq!(parsed.state.as_str(), state.as_str());
             prop_assert_eq!(parsed.version, version);
+            prop_assert_eq!(parsed.maximum_user_count, maximum_user_count);
+            prop_assert_eq!(parsed.user_count, user_count);
             prop_assert_eq!(parsed.users_state.as_deref(), partial.then_some("partial"));
             prop_assert_eq!(parsed.users.len(), users.len());
             for (got, want) in parsed.users.iter().zip(&users) {
@@ -1145,6 +1476,14 @@ mod tests {
                 prop_assert_eq!(got.state.as_str(), "full");
                 prop_assert_eq!(got.display_text.clone(), want.display_text.map(as_read));
                 prop_assert_eq!(got.status.as_str(), want.status.as_str());
+                prop_assert_eq!(
+                    got.disconnection_method.as_deref(),
+                    want.disconnection_method.map(DisconnectionMethod::as_str)
+                );
+                prop_assert_eq!(
+                    got.disconnection_reason.clone(),
+                    want.disconnection_reason.map(as_read)
+                );
             }
         }
 

@@ -137,7 +137,10 @@ pub fn has_oma_im_feature_tag(bodies: &[&[u8]], accept_cpm_icsi: bool) -> bool {
             if name.eq_ignore_ascii_case(OMA_IM) {
                 value.is_none_or(|v| unquote(v).eq_ignore_ascii_case(b"TRUE"))
             } else if accept_cpm_icsi && name.eq_ignore_ascii_case(ICSI_REF) {
-                // The value is one quoted string that may list several ICSIs, separated by commas.
+                // R92: the value is one quoted string that may list several ICSIs, separated by
+                // commas. Each is an RFC 3840 token (`%` is a token character), and tokens
+                // compare case-insensitively, so `%3a` matches `%3A`. A negated `!urn...` does
+                // not match.
                 value.is_some_and(|v| {
                     unquote(v)
                         .split(|&b| b == b',')
@@ -455,6 +458,19 @@ mod tests {
         assert!(ac(&[cpm], true));
         assert!(!ac(
             &["*;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.msg\""],
+            true
+        ));
+        // lower-case percent-encoding, among other entries and header lines
+        let lower = "*;+g.3gpp.icsi-ref=\"urn%3aurn-7%3a3gpp-service.ims.icsi.oma.cpm.session\"";
+        assert!(ac(&["*;+g.foo", &format!("*;audio, {lower}")], true));
+        assert!(!ac(&[lower], false));
+        // negated, or only as a prefix of another ICSI
+        assert!(!ac(
+            &["*;+g.3gpp.icsi-ref=\"!urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\""],
+            true
+        ));
+        assert!(!ac(
+            &["*;+g.3gpp.icsi-ref=\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session.x\""],
             true
         ));
     }

@@ -4,11 +4,14 @@
 //! the caller sends it. One `Notifier` holds a share of all sessions (the module keeps one per
 //! hash slot, each behind its own cross-process lock); it allocates only through `A`.
 use super::bytes::{try_bytes, Bytes, OutOfMemory};
-use super::conference_info::{self, DocState, Document, EndpointStatus, UserEntry};
+use super::conference_info::{
+    self, DisconnectionMethod, DocState, Document, EndpointStatus, UserEntry,
+};
 use super::config::Config;
 use super::gate::{SendGate, Unlimited};
 use super::headers::{self, HeaderName};
 use super::key::{dialog_key, new_map, new_set, Key, Map, Set};
+use super::policy::{GroupAuth, GroupPolicy, NoGroupPolicy};
 use super::reply::{Reply, SubscribeError};
 use super::session::{Participant, ParticipantUpdate, Session, SessionError, SessionKind};
 use super::subscription::{Dialog, Seen, Subscription, Termination};
@@ -264,6 +267,77 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         out
     }
 
+    /// R71: after the group documents changed, every live subscription of a group session
+    /// whose subscriber `policy` now denies ends with `terminated;reason=rejected`, no body.
+    /// An unreadable document (`Unavailable`) ends nothing: it is not a policy decision.
+    pub fn reauthorize(&mut self, cfg: &Config, now: u64, policy: &dyn GroupPolicy) -> Vec<Notify> {
+        let mut revoked = Vec::new();
+        for (id, sub) in self.subs.iter() {
+            if sub.terminate.is_some() {
+                continue;
+            }
+            let Some(session) = self.sessions.get(sub.session.as_slice()) else {
+                continue;
+            };
+            let Some(group) = session.group.as_ref().filter(|_| session.kind.is_group()) else {
+                continue;
+            };
+            if policy.authorize(group, &sub.asserted, sub.anonymous) == Some(GroupAuth::Deny) {
+                revoked.push(*id);
+            }
+        }
+        let mut out = Vec::new();
+        for id in revoked {
+            if let Some(sub) = self.subs.get_mut(&id) {
+                sub.terminate = Some(Termination::Rejected);
+                self.stats.rejected_by_policy += 1;
+            }
+            out.extend(self.poll(cfg, now, id));
+        }
+        out
+    }
+
+    /// Every open group session with its group URI (R88 when the documents change).
+    pub fn group_sessions(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.sessions
+            .values()
+            .filter(|s| s.kind.is_group())
+            .filter_map(|s| Some((s.uri.to_vec(), s.group.as_ref()?.to_vec())))
+            .collect()
+    }
+
+    /// Whether `aoia` is a participant of the session with a Nick Name already (R49: a name the
+    /// participant asserted wins over the group document's `rl:display-name`).
+    pub fn has_nick(&self, session_uri: &[u8], aoia: &[u8]) -> bool {
+        let Some(key) = uri::session_key(session_uri) else {
+            return false;
+        };
+        let Some(session) = self.sessions.get(key.as_slice()) else {
+            return false;
+        };
+        session
+            .participant_index(aoia)
+            .and_then(|i| session.participants.get(i))
+            .is_some_and(|p| p.nick.is_some())
+    }
+
+    /// The open sessions of `group_uri` (R67 when its document is removed).
+    pub fn sessions_of_group(&self, group_uri: &[u8]) -> Vec<Vec<u8>> {
+        let Some(gkey) = uri::session_key(group_uri) else {
+            return Vec::new();
+        };
+        self.sessions
+            .values()
+            .filter(|s| {
+                s.group
+                    .as_ref()
+                    .and_then(|g| uri::session_key(g))
+                    .is_some_and(|k| k.as_slice() == gkey.as_slice())
+            })
+            .map(|s| s.uri.to_vec())
+            .collect()
+    }
+
     /// INTERFACE.md `imconf_participant`: R26 partial NOTIFYs (rate limited, R61-R62) and R68.
     pub fn participant(
         &mut self,
@@ -303,10 +377,28 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         Ok(out)
     }
 
+    /// R52, R88: the session's `maximum-user-count` (the group document's
+    /// `<max-participant-count>`; None: unknown), written under `rcs_compat` (R91). It sends
+    /// nothing by itself: the next document of each subscription carries it.
+    pub fn set_max_user_count(
+        &mut self,
+        session_uri: &[u8],
+        max: Option<u32>,
+    ) -> Result<(), SessionError> {
+        let key = uri::session_key(session_uri).ok_or(SessionError::UnknownSession)?;
+        let session = self
+            .sessions
+            .get_mut(key.as_slice())
+            .ok_or(SessionError::UnknownSession)?;
+        session.max_user_count = max;
+        Ok(())
+    }
+
     // ------------------------------------------------------------- subscribing
 
     /// Handles a SUBSCRIBE end to end (RULES.md §2-§4). `local_tag` is the To-tag the caller
-    /// puts in the reply to an initial SUBSCRIBE; it becomes the dialog's local tag.
+    /// puts in the reply to an initial SUBSCRIBE; it becomes the dialog's local tag. Group
+    /// sessions are authorized like ad-hoc ones (no group documents); see `subscribe_with`.
     pub fn subscribe(
         &mut self,
         cfg: &Config,
@@ -314,7 +406,19 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         req: &SubscribeRequest<'_>,
         local_tag: &[u8],
     ) -> SubscribeOutcome {
-        let outcome = match self.try_subscribe(cfg, now, req, local_tag) {
+        self.subscribe_with(cfg, now, req, local_tag, &NoGroupPolicy)
+    }
+
+    /// `subscribe`, with group sessions authorized by `policy` (R8).
+    pub fn subscribe_with(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        req: &SubscribeRequest<'_>,
+        local_tag: &[u8],
+        policy: &dyn GroupPolicy,
+    ) -> SubscribeOutcome {
+        let outcome = match self.try_subscribe(cfg, now, req, local_tag, policy) {
             Ok(o) => o,
             Err(e) => {
                 if matches!(
@@ -340,6 +444,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         now: u64,
         req: &SubscribeRequest<'_>,
         local_tag: &[u8],
+        policy: &dyn GroupPolicy,
     ) -> Result<SubscribeOutcome, SubscribeError> {
         let h = RequestHeaders::collect(req.headers);
         // P1 (R10, R14)
@@ -387,10 +492,22 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             None if cfg.trust_from_header && !req.from_uri.is_empty() => req.from_uri,
             None => return Err(SubscribeError::NoAssertedIdentity),
         };
-        // R6 for 1-1 and ad-hoc; group sessions use the same rule until XDM policy (R8) exists
         let aoia_key = uri::identity_key(aoia);
-        if !session.is_current_participant(aoia) {
-            return Err(SubscribeError::NotAuthorized);
+        let anonymous = headers::privacy_requested(&h.privacy);
+        let by_group = match &session.group {
+            Some(g) if session.kind.is_group() => policy.authorize(g, aoia, anonymous),
+            _ => None,
+        };
+        match by_group {
+            // R8 (R81-R85)
+            Some(GroupAuth::Allow) => {}
+            Some(GroupAuth::Deny) => return Err(SubscribeError::NotAuthorized),
+            Some(GroupAuth::Unavailable) => return Err(SubscribeError::PolicyUnavailable),
+            // R6: 1-1 and ad-hoc sessions, and group sessions without group documents
+            None if !session.is_current_participant(aoia) => {
+                return Err(SubscribeError::NotAuthorized)
+            }
+            None => {}
         }
         // R7
         if session.subs.len() >= cfg.max_subs_per_session {
@@ -426,7 +543,12 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         } else {
             cfg.conference_factory_uri.as_bytes().to_vec()
         };
-        let id = self.create(now, req, &key, &aoia_key, event.id, local_tag, granted)?;
+        let who = Subscriber {
+            key: &aoia_key,
+            asserted: aoia,
+            anonymous,
+        };
+        let id = self.create(now, req, &key, &who, event.id, local_tag, granted)?;
         let sub = self.subs.get_mut(&id).ok_or(SubscribeError::Internal)?;
         if granted == 0 {
             sub.terminate = Some(Termination::TimeoutWithState); // R29 fetch
@@ -448,7 +570,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         now: u64,
         req: &SubscribeRequest<'_>,
         session_key: &[u8],
-        aoia: &[u8],
+        who: &Subscriber<'_>,
         event_id: Option<&[u8]>,
         local_tag: &[u8],
         granted: u32,
@@ -475,7 +597,9 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         let sub = Subscription {
             id,
             session: try_bytes(session_key, a.clone())?,
-            subscriber: try_bytes(aoia, a.clone())?,
+            subscriber: try_bytes(who.key, a.clone())?,
+            asserted: try_bytes(who.asserted, a.clone())?,
+            anonymous: who.anonymous,
             dialog,
             expires_at: now + u64::from(granted) * 1000,
             version: 0,
@@ -868,6 +992,14 @@ struct RequestHeaders<'a> {
     accept: Vec<&'a [u8]>,
     accept_contact: Vec<&'a [u8]>,
     asserted_identity: Vec<&'a [u8]>,
+    privacy: Vec<&'a [u8]>,
+}
+
+/// Who subscribes, as the subscription keeps it.
+struct Subscriber<'a> {
+    key: &'a [u8],
+    asserted: &'a [u8],
+    anonymous: bool,
 }
 
 impl<'a> RequestHeaders<'a> {
@@ -884,7 +1016,8 @@ impl<'a> RequestHeaders<'a> {
                 HeaderName::Accept => h.accept.push(body),
                 HeaderName::AcceptContact => h.accept_contact.push(body),
                 HeaderName::PAssertedIdentity => h.asserted_identity.push(body),
-                HeaderName::Privacy | HeaderName::Other => {}
+                HeaderName::Privacy => h.privacy.push(body),
+                HeaderName::Other => {}
             }
         }
         h
@@ -921,13 +1054,38 @@ fn push_angle(out: &mut Vec<u8>, uri: &[u8]) {
     }
 }
 
-/// What a subscriber is shown of a present participant. R55, R78: the nick of a private
-/// participant is never shown, so changing it changes nothing the subscriber sees.
-fn shown<A: Allocator>(p: &Participant<A>) -> Seen {
+/// The status a document gives a present participant. R91: RCS clients drop a whole NOTIFY
+/// that has `alerting` (R90); an invitee being called is `dialing-out` to them.
+fn reported_status(status: EndpointStatus, cfg: &Config) -> EndpointStatus {
+    match status {
+        EndpointStatus::Alerting if cfg.rcs_compat => EndpointStatus::DialingOut,
+        s => s,
+    }
+}
+
+/// What a subscriber is shown of a present participant. R55, R78: the nick and Contact of a
+/// private participant are never shown, so changing them changes nothing the subscriber sees.
+fn shown<A: Allocator>(p: &Participant<A>, cfg: &Config) -> Seen {
     Seen {
         delete_pending: false,
-        status: Some(p.status),
+        status: Some(reported_status(p.status, cfg)),
         nick_tag: if p.privacy { 0 } else { p.nick_tag },
+        endpoint_tag: p.endpoint_tag(cfg.endpoint_entity_contact),
+        departure_tag: 0,
+    }
+}
+
+/// R91: what a merging client keeps of a participant reported `disconnected` (R90: it never
+/// forgets a user).
+fn shown_departed<A: Allocator>(p: &Participant<A>, cfg: &Config) -> Seen {
+    Seen {
+        status: Some(EndpointStatus::Disconnected),
+        departure_tag: if p.status == EndpointStatus::Disconnected {
+            p.departure_tag
+        } else {
+            0 // not in the session, yet not gone either (R59 dialing-out): reported `departed`
+        },
+        ..shown(p, cfg)
     }
 }
 
@@ -953,8 +1111,18 @@ fn document<A: Allocator + Clone>(
         for (i, p) in session.participants.iter().enumerate() {
             let seen = sub.seen(i);
             if p.is_listed(cfg.report_dialing_out) {
-                if full || seen != shown(p) {
-                    changed.push((i, Some(p.status)));
+                if full || seen != shown(p, cfg) {
+                    changed.push((i, Some(reported_status(p.status, cfg))));
+                }
+            } else if cfg.rcs_compat {
+                // R90, R91: a merging client keeps every user it heard of, with the last status
+                // it was told. So a departure is reported to whoever was shown the user, again
+                // whenever how the user left changes, and in every full document: the client's
+                // list may be older than this subscription (an earlier one, a lost NOTIFY).
+                let told = seen.status.is_some();
+                let departed = p.status == EndpointStatus::Disconnected;
+                if (full && (told || departed)) || (told && seen != shown_departed(p, cfg)) {
+                    changed.push((i, Some(EndpointStatus::Disconnected)));
                 }
             } else if seen.status.is_some() {
                 // R57: a departure is reported once, in whatever the next document is
@@ -979,14 +1147,17 @@ fn document<A: Allocator + Clone>(
     let mut delete_follows = false;
     for &(i, report) in &changed {
         let seen = match report {
+            Some(EndpointStatus::Disconnected) if cfg.rcs_compat => {
+                shown_departed(&session.participants[i], cfg)
+            }
             Some(EndpointStatus::Disconnected) => {
-                delete_follows |= cfg.emit_deleted_after_disconnect;
+                delete_follows |= cfg.emits_deleted();
                 Seen {
-                    delete_pending: cfg.emit_deleted_after_disconnect,
+                    delete_pending: cfg.emits_deleted(),
                     ..Seen::default()
                 }
             }
-            Some(_) => shown(&session.participants[i]),
+            Some(_) => shown(&session.participants[i], cfg),
             None => Seen::default(),
         };
         sub.set_seen(i, seen)?;
@@ -1004,14 +1175,38 @@ fn document<A: Allocator + Clone>(
         .iter()
         .map(|&(i, report)| {
             let p = &session.participants[i];
+            // R52, R91: a departure says how it happened (BYE when nobody said otherwise)
+            let departure =
+                report == Some(EndpointStatus::Disconnected) && cfg.emits_disconnection_method();
             UserEntry {
                 deleted: report.is_none(),
                 entity: &p.entity,
+                endpoint_entity: p.endpoint_entity(cfg.endpoint_entity_contact),
                 display_text: p.display_text(),
                 status: report.unwrap_or(EndpointStatus::Disconnected),
+                disconnection_method: departure.then(|| {
+                    p.disconnection_method
+                        .unwrap_or(DisconnectionMethod::Departed)
+                }),
+                disconnection_reason: p.disconnection_reason.as_deref().filter(|_| departure),
             }
         })
         .collect();
+    // R52, R91: the counts, for RCS clients only. user-count is everyone a full document
+    // would list as present now: connected, being alerted (and dialing-out when listed, R59).
+    let (maximum_user_count, user_count) = if cfg.rcs_compat {
+        let present = session
+            .participants
+            .iter()
+            .filter(|p| p.is_listed(cfg.report_dialing_out))
+            .count();
+        (
+            session.max_user_count,
+            Some(u32::try_from(present).unwrap_or(u32::MAX)),
+        )
+    } else {
+        (None, None)
+    };
     sub.version = sub.version.wrapping_add(1);
     let doc = Document {
         entity: session.root_entity(),
@@ -1021,6 +1216,8 @@ fn document<A: Allocator + Clone>(
             DocState::Partial
         },
         version: sub.version,
+        maximum_user_count,
+        user_count,
         users: &users,
     };
     let mut xml = Vec::with_capacity(256 + 160 * users.len());

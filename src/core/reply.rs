@@ -30,6 +30,8 @@ pub enum SubscribeError {
     NotAuthorized,
     /// R7: local policy limits.
     PolicyLimit,
+    /// R87: the group's document cannot be read; 500, not a policy decision.
+    PolicyUnavailable,
     /// R11.
     NotAcceptable,
     /// R12.
@@ -59,7 +61,9 @@ impl SubscribeError {
                 "Interval Too Brief",
                 format!("Min-Expires: {min_expires}\r\n").into_bytes(),
             ),
-            SubscribeError::Internal => (500, "Server Internal Error", vec![]),
+            SubscribeError::Internal | SubscribeError::PolicyUnavailable => {
+                (500, "Server Internal Error", vec![])
+            }
         };
         Reply {
             code,

@@ -1,6 +1,6 @@
 //! IM sessions and their participants, as fed by the script or RPC.
 use super::bytes::{try_assign, try_bytes, try_push, Bytes, OutOfMemory};
-use super::conference_info::EndpointStatus;
+use super::conference_info::{DisconnectionMethod, EndpointStatus};
 use super::key::{new_set, Set};
 use super::uri;
 use allocator_api2::alloc::Allocator;
@@ -71,6 +71,15 @@ pub struct ParticipantUpdate<'a> {
     pub from_uri: Option<&'a [u8]>,
     pub privacy: bool,
     pub nick: Option<&'a [u8]>,
+    /// R52, R91: how a `disconnected` participant left; None is reported as `departed`.
+    /// Ignored with any other status.
+    pub disconnection_method: Option<DisconnectionMethod>,
+    /// R91: why, as text such as `603 Decline` (`disconnection-info/reason`). Ignored with any
+    /// status other than `disconnected`.
+    pub disconnection_reason: Option<&'a [u8]>,
+    /// R50: the participant's Contact or GRUU (a URI or name-addr); kept until another is given.
+    /// Shown only with `endpoint_entity=contact` and never under privacy (R78).
+    pub contact: Option<&'a [u8]>,
 }
 
 /// One user of the session. Participants are never removed while the session lives: a leaver
@@ -88,6 +97,18 @@ pub struct Participant<A: Allocator> {
     /// A digest of the nick (0: none), so subscribers can tell whether what they were shown
     /// is still current; a nick changed and changed back is no change (R55).
     pub nick_tag: u32,
+    /// R50: the addr-spec of the participant's Contact/GRUU, if one was given. Never shown under
+    /// privacy (R78).
+    pub contact: Option<Bytes<A>>,
+    /// A digest of `contact` (0: none), like `nick_tag`.
+    pub contact_tag: u32,
+    /// R52, R91: how it left, set when it leaves (None: `departed`).
+    pub disconnection_method: Option<DisconnectionMethod>,
+    /// R91: the `disconnection-info/reason` of its departure, set when it leaves.
+    pub disconnection_reason: Option<Bytes<A>>,
+    /// R91: a digest of the method and reason of its departure (0 while in the session), so
+    /// a merging client can be told when how the user left changes (R55).
+    pub departure_tag: u32,
 }
 
 impl<A: Allocator> Participant<A> {
@@ -113,6 +134,22 @@ impl<A: Allocator> Participant<A> {
             self.nick.as_ref().map(|n| n.as_slice())
         }
     }
+    /// R50, R78: the endpoint entity: the Contact when asked for and known, never under
+    /// privacy; else the user entity.
+    pub fn endpoint_entity(&self, contact_wanted: bool) -> &[u8] {
+        match &self.contact {
+            Some(c) if contact_wanted && !self.privacy => c,
+            _ => &self.entity,
+        }
+    }
+    /// R55: a digest of the endpoint entity `endpoint_entity` shows (0: the user entity).
+    pub fn endpoint_tag(&self, contact_wanted: bool) -> u32 {
+        if contact_wanted && !self.privacy {
+            self.contact_tag
+        } else {
+            0
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -124,6 +161,8 @@ pub struct Session<A: Allocator> {
     pub participants: Vec<Participant<A>, A>,
     /// Ids of the subscriptions to this session.
     pub subs: Set<u32, A>,
+    /// R52, R88: `maximum-user-count` (from the group's `<max-participant-count>`), if known.
+    pub max_user_count: Option<u32>,
     next_anonymous: u32,
 }
 
@@ -158,6 +197,7 @@ impl<A: Allocator + Clone> Session<A> {
             },
             participants: Vec::new_in(alloc.clone()),
             subs: new_set(seed, alloc),
+            max_user_count: None,
             next_anonymous: 1,
         })
     }
@@ -220,6 +260,11 @@ impl<A: Allocator + Clone> Session<A> {
                     status: u.status,
                     privacy: u.privacy,
                     nick_tag: 0,
+                    contact: None,
+                    contact_tag: 0,
+                    disconnection_method: None,
+                    disconnection_reason: None,
+                    departure_tag: 0,
                 };
                 try_push(&mut self.participants, p)?;
                 if generated {
@@ -228,25 +273,46 @@ impl<A: Allocator + Clone> Session<A> {
                 self.participants.len() - 1
             }
         };
-        for (i, p) in self.participants.iter_mut().enumerate() {
-            if i != idx && p.aoia.as_slice() == key.as_slice() {
-                // R78: the record of the other privacy choice is no longer in the session
-                p.status = EndpointStatus::Disconnected;
+        // The steps that may fail come first: on OutOfMemory the status is left as it was (the
+        // caller reports the error and nobody is notified).
+        let p = &mut self.participants[idx];
+        let departing = u.status == EndpointStatus::Disconnected && p.is_present();
+        if let Some(n) = u.nick {
+            if try_set(&mut p.nick, n, &alloc)? {
+                p.nick_tag = tag_of(n);
             }
         }
-        let p = &mut self.participants[idx];
+        // R50: the addr-spec only (a name-addr's display name and header parameters are not
+        // part of an entity); anything that is not a URI is ignored
+        if let Some(c) = u.contact.map(uri::addr_spec).filter(|c| uri::is_valid(c)) {
+            if try_set(&mut p.contact, c, &alloc)? {
+                p.contact_tag = tag_of(c);
+            }
+        }
+        if departing {
+            // R91: how it left, reported with the departure (R57)
+            match u.disconnection_reason {
+                Some(r) => {
+                    try_set(&mut p.disconnection_reason, r, &alloc)?;
+                }
+                None => p.disconnection_reason = None,
+            }
+            p.disconnection_method = u.disconnection_method;
+            p.departure_tag = departure_tag(u.disconnection_method, u.disconnection_reason);
+        } else if u.status != EndpointStatus::Disconnected {
+            // back in the session: an earlier departure's details no longer apply
+            p.disconnection_method = None;
+            p.disconnection_reason = None;
+            p.departure_tag = 0;
+        }
         p.status = u.status;
-        if let Some(n) = u.nick {
-            match &mut p.nick {
-                Some(old) if old.as_slice() == n => {}
-                Some(old) => {
-                    try_assign(old, n)?;
-                    p.nick_tag = nick_tag(n);
-                }
-                None => {
-                    p.nick = Some(try_bytes(n, alloc)?);
-                    p.nick_tag = nick_tag(n);
-                }
+        for (i, p) in self.participants.iter_mut().enumerate() {
+            if i != idx && p.aoia.as_slice() == key.as_slice() && p.is_present() {
+                // R78: the record of the other privacy choice is no longer in the session
+                p.status = EndpointStatus::Disconnected;
+                p.disconnection_method = None;
+                p.disconnection_reason = None;
+                p.departure_tag = departure_tag(None, None);
             }
         }
         Ok(Some(idx))
@@ -280,10 +346,47 @@ impl<A: Allocator + Clone> Session<A> {
     }
 }
 
-/// FNV-1a of the nick, never 0 (0 means "no nick").
-fn nick_tag(nick: &[u8]) -> u32 {
-    let h = nick.iter().fold(0x811c_9dc5u32, |h, &b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
+/// Sets `field` to `value`, reusing its buffer. Returns whether the value changed.
+fn try_set<A: Allocator + Clone>(
+    field: &mut Option<Bytes<A>>,
+    value: &[u8],
+    alloc: &A,
+) -> Result<bool, OutOfMemory> {
+    match field {
+        Some(old) if old.as_slice() == value => Ok(false),
+        Some(old) => try_assign(old, value).map(|()| true),
+        None => {
+            *field = Some(try_bytes(value, alloc.clone())?);
+            Ok(true)
+        }
+    }
+}
+
+/// FNV-1a of a nick or contact, never 0 (0 means "none").
+fn tag_of(bytes: &[u8]) -> u32 {
+    tag_of_parts(&[bytes])
+}
+
+/// FNV-1a of the concatenated parts, never 0.
+fn tag_of_parts(parts: &[&[u8]]) -> u32 {
+    let h = parts
+        .iter()
+        .flat_map(|p| p.iter())
+        .fold(0x811c_9dc5u32, |h, &b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
     h.max(1)
+}
+
+/// R91: a digest of how a participant left, as documents write it (no method is `departed`).
+fn departure_tag(method: Option<DisconnectionMethod>, reason: Option<&[u8]>) -> u32 {
+    let method = method
+        .unwrap_or(DisconnectionMethod::Departed)
+        .as_str()
+        .as_bytes();
+    match reason {
+        // the separator keeps ("failed", "x") apart from a method spelt "failedx"
+        Some(r) => tag_of_parts(&[method, b"\n", r]),
+        None => tag_of_parts(&[method]),
+    }
 }

@@ -34,12 +34,17 @@ impl Termination {
     }
 }
 
-/// What a subscriber believes of one participant: the status and nick digest last reported.
+/// What a subscriber believes of one participant: the status and digests last reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Seen {
     /// None: not listed in anything this subscriber received (or told it left, R57).
+    /// `Disconnected` only under `rcs_compat`: a merging client keeps the user (R90, R91).
     pub status: Option<EndpointStatus>,
     pub nick_tag: u32,
+    /// R50: digest of the endpoint entity when it is the Contact (0: the user entity).
+    pub endpoint_tag: u32,
+    /// R91: digest of how the user left, as last reported (`Participant::departure_tag`).
+    pub departure_tag: u32,
     /// R58: told `disconnected`; a `state="deleted"` entry is still to be sent.
     pub delete_pending: bool,
 }
@@ -69,8 +74,12 @@ pub struct Subscription<A: Allocator> {
     pub id: u32,
     /// Key of the session (see uri::session_key).
     pub session: Bytes<A>,
-    /// The subscriber's AOIA (R5), for R7 limits and R68.
+    /// The subscriber's AOIA (R5) in comparison form, for R7 limits and R68.
     pub subscriber: Bytes<A>,
+    /// The AOIA as asserted and whether the SUBSCRIBE requested privacy: what the group
+    /// policy is asked again when its documents change (R71, R82 anonymous-request).
+    pub asserted: Bytes<A>,
+    pub anonymous: bool,
     pub dialog: Dialog<A>,
     /// Absolute expiry, ms on the caller's clock.
     pub expires_at: u64,

@@ -64,6 +64,73 @@ pub fn user_part(uri: &[u8]) -> Option<&[u8]> {
     parse(uri)?.user
 }
 
+/// The URI of a plain URI or a name-addr, with its URI parameters: the part inside `<>`, else the
+/// whole trimmed value. Unlike `addr_spec`, which reads header values (where a `;` after a bare
+/// URI starts header params), a bare value keeps its `;params`: R86 reads `user=phone` there.
+/// None for a `<` without its `>`.
+pub fn uri_of(value: &[u8]) -> Option<&[u8]> {
+    let value = value.trim_ascii();
+    match form_of(value) {
+        Form::NameAddr(inside) => Some(inside.trim_ascii()),
+        Form::Unclosed => None,
+        Form::Bare => Some(value),
+    }
+}
+
+/// R86: the pieces of a URI that name a user, as `uri_of` finds the URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityParts<'a> {
+    /// `"sip"`, `"sips"` or `"tel"`, lowercase.
+    pub scheme: &'static str,
+    /// The user part of a sip/sips URI as written (escapes kept, no `:password`).
+    pub user: Option<&'a [u8]>,
+    /// The host as written (no port), or the number of a tel URI as written (no params).
+    pub host: &'a [u8],
+    /// A `user=phone` URI parameter (name and value case-insensitive) on a sip/sips URI.
+    pub user_phone: bool,
+}
+
+/// R86: the identity pieces of a plain URI or name-addr; None where `session_key` is None.
+pub fn identity_parts(value: &[u8]) -> Option<IdentityParts<'_>> {
+    let uri = uri_of(value)?;
+    let parts = parse(uri)?;
+    let scheme = match parts.scheme {
+        Scheme::Sip => "sip",
+        Scheme::Sips => "sips",
+        Scheme::Tel => "tel",
+    };
+    // As in `parse`: the first `@` ends the userinfo, so the URI parameters are the `;` fields
+    // after the host, up to the `?` of the headers.
+    let after_user = match uri.iter().position(|&b| b == b'@') {
+        Some(at) => &uri[at + 1..],
+        None => uri,
+    };
+    let end = after_user
+        .iter()
+        .position(|&b| b == b'?')
+        .unwrap_or(after_user.len());
+    let user_phone = parts.scheme != Scheme::Tel
+        && after_user[..end]
+            .split(|&b| b == b';')
+            .skip(1)
+            .any(is_user_phone);
+    Some(IdentityParts {
+        scheme,
+        user: parts.user,
+        host: parts.host,
+        user_phone,
+    })
+}
+
+/// `user=phone`, with the whitespace RFC 3261 allows around `=`.
+fn is_user_phone(param: &[u8]) -> bool {
+    let Some(eq) = param.iter().position(|&b| b == b'=') else {
+        return false;
+    };
+    param[..eq].trim_ascii().eq_ignore_ascii_case(b"user")
+        && param[eq + 1..].trim_ascii().eq_ignore_ascii_case(b"phone")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scheme {
     Sip,
@@ -367,6 +434,38 @@ mod tests {
         assert_eq!(user_part(b"sip:x.net"), None);
         assert_eq!(user_part(b"tel:+1555"), None);
         assert_eq!(user_part(b"garbage"), None);
+    }
+
+    #[test]
+    fn r86_uri_of_keeps_params_of_a_bare_uri() {
+        assert_eq!(
+            uri_of(b" sip:a@x;user=phone "),
+            Some(&b"sip:a@x;user=phone"[..])
+        );
+        assert_eq!(
+            uri_of(b"\"A\" <sip:a@x;user=phone>;tag=1"),
+            Some(&b"sip:a@x;user=phone"[..])
+        );
+        assert_eq!(uri_of(b"<sip:a@x"), None);
+    }
+
+    #[test]
+    fn r86_identity_parts_find_user_phone() {
+        let p =
+            identity_parts(b"SIPS:+1-555@Example.NET:5061;transport=tls;User=Phone?x=y").unwrap();
+        assert_eq!(
+            (p.scheme, p.user, p.host, p.user_phone),
+            ("sips", Some(&b"+1-555"[..]), &b"Example.NET"[..], true)
+        );
+        assert!(!identity_parts(b"sip:a@x;user=ip").unwrap().user_phone);
+        assert!(!identity_parts(b"sip:a@x?user=phone").unwrap().user_phone);
+        assert!(!identity_parts(b"sip:user=phone@x").unwrap().user_phone);
+        let tel = identity_parts(b"tel:+1-555;phone-context=x").unwrap();
+        assert_eq!(
+            (tel.scheme, tel.user, tel.host),
+            ("tel", None, &b"+1-555"[..])
+        );
+        assert_eq!(identity_parts(b"mailto:a@x"), None);
     }
 
     proptest! {

@@ -23,6 +23,9 @@ pub fn connected(aoia: &[u8]) -> ParticipantUpdate<'_> {
         from_uri: None,
         privacy: false,
         nick: None,
+        disconnection_method: None,
+        disconnection_reason: None,
+        contact: None,
     }
 }
 
