@@ -10,8 +10,10 @@ pub struct ModuleParams {
     pub hash_slots: usize,
     /// R66: NOTIFYs in flight on the whole node.
     pub max_inflight_notifies: u32,
-    /// Directory of group documents (XDM policy, a later addition).
+    /// Directory of group documents (R81-R88); None: group sessions use R6.
     pub groups_dir: Option<String>,
+    /// R86: `tel:+N` equals `sip:+N@host;user=phone` in group documents.
+    pub tel_sip_equivalence: bool,
 }
 
 fn text(p: *const std::os::raw::c_char) -> Option<String> {
@@ -40,6 +42,18 @@ fn flag(name: &'static str, v: i32) -> Result<bool, BadParam> {
         _ => Err(BadParam {
             name,
             why: format!("must be 0 or 1 (got {v})"),
+        }),
+    }
+}
+
+/// R50: `user` (default) or `contact`; true for `contact`.
+fn endpoint_entity(v: Option<String>) -> Result<bool, BadParam> {
+    match v.as_deref() {
+        None | Some("user") => Ok(false),
+        Some("contact") => Ok(true),
+        Some(other) => Err(BadParam {
+            name: "endpoint_entity",
+            why: format!("must be user or contact (got {other})"),
         }),
     }
 }
@@ -78,11 +92,13 @@ pub fn read() -> Result<ModuleParams, BadParam> {
         )?,
         report_dialing_out: flag("report_dialing_out", p.report_dialing_out)?,
         accept_cpm_icsi: flag("accept_cpm_icsi", p.accept_cpm_icsi)?,
+        rcs_compat: flag("rcs_compat", p.rcs_compat)?,
+        endpoint_entity_contact: endpoint_entity(text(p.endpoint_entity))?,
+        emit_disconnection_method: flag("emit_disconnection_method", p.emit_disconnection_method)?,
         debug_panic_user: text(p.debug_panic_user),
     };
     config.validate()?;
     // Parameters whose behaviour later issues add: their values are still checked now.
-    flag("rcs_compat", p.rcs_compat)?;
     flag("enable_dmq", p.enable_dmq)?;
     if non_negative("db_flush_interval_ms", p.db_flush_interval_ms)? == 0 {
         return Err(BadParam {
@@ -125,5 +141,6 @@ pub fn read() -> Result<ModuleParams, BadParam> {
         hash_slots,
         max_inflight_notifies,
         groups_dir,
+        tel_sip_equivalence: flag("tel_sip_equivalence", p.tel_sip_equivalence)?,
     })
 }

@@ -1,10 +1,11 @@
 //! Session state fed by the script or over RPC (INTERFACE.md): the same arguments, the same
 //! checks, the same effects. A bad argument is an error naming it; nothing changes then.
+use super::groups::{self, DocumentPolicy};
 use super::notify::send_all;
 use super::state::{params, shared};
-use crate::core::conference_info::EndpointStatus;
+use crate::core::conference_info::{DisconnectionMethod, EndpointStatus};
 use crate::core::session::{ParticipantUpdate, Role, SessionError, SessionKind};
-use crate::core::uri;
+use crate::core::{headers, uri};
 use crate::kam::clock;
 
 /// A refused call: the argument at fault and why.
@@ -58,6 +59,52 @@ fn optional_uri<'a>(
     }
 }
 
+/// `privacy`: 0 or 1, or the Privacy header of the participant's INVITE or 2xx as received
+/// (`$hdr(Privacy)`), which R79 decides: `id`, `user` or `header` request privacy.
+fn privacy_arg(v: Option<&[u8]>) -> Result<bool, FeedError> {
+    match v {
+        None | Some(b"0") => Ok(false),
+        Some(b"1") => Ok(true),
+        Some(h) if is_privacy_header(h) => Ok(headers::privacy_requested(&[h])),
+        Some(_) => Err(err("privacy", "0, 1 or a Privacy header value")),
+    }
+}
+
+/// RFC 3323 priv-values separated by `;` (and `,` between header fields joined by Kamailio).
+fn is_privacy_header(h: &[u8]) -> bool {
+    h.split(|&c| c == b';' || c == b',')
+        .map(<[u8]>::trim_ascii)
+        .all(|v| {
+            [
+                &b"header"[..],
+                b"session",
+                b"user",
+                b"none",
+                b"critical",
+                b"id",
+                b"history",
+            ]
+            .iter()
+            .any(|t| v.eq_ignore_ascii_case(t))
+        })
+}
+
+/// Free text (a nick, a reason): UTF-8 without control characters.
+fn text_arg<'a>(
+    args: &[&'a [u8]],
+    i: usize,
+    name: &'static str,
+) -> Result<Option<&'a [u8]>, FeedError> {
+    let Some(v) = given(args.get(i).copied()) else {
+        return Ok(None);
+    };
+    match std::str::from_utf8(v) {
+        Ok(t) if !t.chars().any(char::is_control) => Ok(Some(v)),
+        Ok(_) => Err(err(name, "contains control characters")),
+        Err(_) => Err(err(name, "not UTF-8")),
+    }
+}
+
 fn check_arity(args: &[&[u8]], max: usize) -> Result<(), FeedError> {
     if args.len() > max {
         return Err(err(
@@ -100,10 +147,15 @@ pub fn session_open(args: &[&[u8]]) -> Result<(), FeedError> {
         _ => {}
     }
     let slot = slot_of(session_uri)?;
-    shared().slots[slot]
-        .lock()
-        .open_session(session_uri, kind, group)
-        .map_err(session_error)?;
+    let max_users = group.and_then(|g| DocumentPolicy::current().max_participant_count(g));
+    {
+        let mut n = shared().slots[slot].lock();
+        n.open_session(session_uri, kind, group)
+            .map_err(session_error)?;
+        // R88: reported as maximum-user-count (R52, R91)
+        n.set_max_user_count(session_uri, max_users)
+            .map_err(session_error)?;
+    }
     if let Some(g) = group {
         // R3: a SUBSCRIBE to the group identity lands in the group URI's slot; point it here
         let gslot = slot_of(g)?;
@@ -125,7 +177,11 @@ pub fn session_open(args: &[&[u8]]) -> Result<(), FeedError> {
 /// `session_close(session_uri)`: R67.
 pub fn session_close(args: &[&[u8]]) -> Result<(), FeedError> {
     check_arity(args, 1)?;
-    let session_uri = uri_arg(args, 0, "session_uri")?;
+    close(uri_arg(args, 0, "session_uri")?)
+}
+
+/// Releases a session (R67) and its group alias; also used when its group document goes.
+pub fn close(session_uri: &[u8]) -> Result<(), FeedError> {
     let slot = slot_of(session_uri)?;
     let (notifies, group) = {
         let mut n = shared().slots[slot].lock();
@@ -144,9 +200,10 @@ pub fn session_close(args: &[&[u8]]) -> Result<(), FeedError> {
     Ok(())
 }
 
-/// `participant(session_uri, aoia, status[, role[, listed_uri[, from_uri[, privacy[, nick]]]]])`
+/// `participant(session_uri, aoia, status[, role[, listed_uri[, from_uri[, privacy[, nick
+/// [, disconnection_method[, disconnection_reason[, contact]]]]]]]])`
 pub fn participant(args: &[&[u8]]) -> Result<(), FeedError> {
-    check_arity(args, 8)?;
+    check_arity(args, 11)?;
     let session_uri = uri_arg(args, 0, "session_uri")?;
     let aoia = uri_arg(args, 1, "aoia")?;
     let status = match required(args, 2, "status")? {
@@ -170,15 +227,24 @@ pub fn participant(args: &[&[u8]]) -> Result<(), FeedError> {
     };
     let listed_uri = optional_uri(args, 4, "listed_uri")?;
     let from_uri = optional_uri(args, 5, "from_uri")?;
-    let privacy = match given(args.get(6).copied()) {
-        None | Some(b"0") => false,
-        Some(b"1") => true,
-        Some(_) => return Err(err("privacy", "0 or 1")),
+    let privacy = privacy_arg(given(args.get(6).copied()))?;
+    let nick = text_arg(args, 7, "nick")?;
+    // R52/R91: how and why a participant left (written with emit_disconnection_method/rcs_compat)
+    let disconnection_method = match given(args.get(8).copied()) {
+        None => None,
+        Some(_) if status != EndpointStatus::Disconnected => {
+            return Err(err("disconnection_method", "only with status disconnected"))
+        }
+        Some(m) => Some(DisconnectionMethod::parse(m).ok_or_else(|| {
+            err(
+                "disconnection_method",
+                "one of departed, booted, failed, busy",
+            )
+        })?),
     };
-    let nick = given(args.get(7).copied());
-    if nick.is_some_and(|n| std::str::from_utf8(n).is_err()) {
-        return Err(err("nick", "not UTF-8"));
-    }
+    let disconnection_reason = text_arg(args, 9, "disconnection_reason")?;
+    // R50: the Contact/GRUU, the endpoint entity under endpoint_entity=contact
+    let contact = optional_uri(args, 10, "contact")?;
     let update = ParticipantUpdate {
         aoia,
         status,
@@ -187,22 +253,33 @@ pub fn participant(args: &[&[u8]]) -> Result<(), FeedError> {
         from_uri,
         privacy,
         nick,
+        disconnection_method,
+        disconnection_reason,
+        contact,
     };
     let slot = slot_of(session_uri)?;
-    let notifies = shared().slots[slot]
-        .lock()
-        .participant(&params().config, clock::now_ms(), session_uri, &update)
-        .map_err(session_error)?;
+    let policy = DocumentPolicy::current(); // before the slot lock (groups.rs)
+    let notifies = {
+        let mut n = shared().slots[slot].lock();
+        // R49, R88: without a name of its own, a member is shown by its rl:display-name
+        let fallback = match (nick, n.group_of(session_uri)) {
+            (None, Some(g)) if !n.has_nick(session_uri, aoia) => policy.display_name(&g, aoia),
+            _ => None,
+        };
+        let update = ParticipantUpdate {
+            nick: nick.or(fallback.as_deref().map(str::as_bytes)),
+            ..update
+        };
+        n.participant(&params().config, clock::now_ms(), session_uri, &update)
+            .map_err(session_error)?
+    };
     send_all(slot, notifies);
     Ok(())
 }
 
-/// `groups_reload()`: group documents arrive with XDM policy (issue 5); until then there is
-/// nothing to reread, which is reported rather than faked.
+/// `groups_reload()`: rereads `groups_dir` (R71, R67, R88). A document that fails is named
+/// in the error; every other change is applied all the same.
 pub fn groups_reload(args: &[&[u8]]) -> Result<(), FeedError> {
     check_arity(args, 0)?;
-    if params().groups_dir.is_some() {
-        return Err(err("groups_dir", "group documents are not supported yet"));
-    }
-    Ok(())
+    groups::reload().map_err(|e| err("groups_dir", e.0))
 }

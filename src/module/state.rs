@@ -2,6 +2,7 @@
 //! hash slots, each a core `Notifier` in shm behind its own Kamailio lock (no global lock on
 //! the hot path). Created in mod_init, before the workers fork, so every process maps it at the
 //! same address.
+use super::groups::GroupStore;
 use crate::core::gate::InFlightCap;
 use crate::core::notifier::{Notifier, TOKEN_BITS};
 use crate::core::uri;
@@ -17,6 +18,9 @@ pub type Slot = ShmMutex<Notifier<ShmAlloc, &'static InFlightCap>>;
 
 pub struct Shared {
     pub seed: u64,
+    /// The group documents in force (R81-R88) and their generation (see groups.rs).
+    pub groups: ShmMutex<GroupStore>,
+    pub groups_generation: AtomicU64,
     /// R66: shared by every slot's notifier.
     pub in_flight: &'static InFlightCap,
     pub slots: AVec<Slot, ShmAlloc>,
@@ -47,10 +51,15 @@ pub fn init(params: ModuleParams, seed: u64) -> Result<(), &'static str> {
     }
     let shared = leak_in_shm(Shared {
         seed,
+        groups: ShmMutex::new(GroupStore::new()),
+        groups_generation: AtomicU64::new(0),
         in_flight,
         slots,
     })
     .ok_or("no shared memory for the state")?;
+    if !init_in_place(&shared.groups) {
+        return Err("cannot initialise the group documents lock");
+    }
     SHARED.store(shared as *const Shared as *mut Shared, Ordering::Release);
     PARAMS.set(params).map_err(|_| "initialised twice")?;
     Ok(())

@@ -1,4 +1,5 @@
 //! `imconf_handle_subscribe()`: one SUBSCRIBE, end to end (RULES.md §2-§4).
+use super::groups::DocumentPolicy;
 use super::notify::send_all;
 use super::state::{new_local_tag, params, shared, slot_of_tag};
 use crate::core::notifier::{SubscribeOutcome, SubscribeRequest};
@@ -63,6 +64,8 @@ fn reply_or_fail(msg: &Msg, code: u16, reason: &str, headers: &[u8], tag: &[u8])
 fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
     msg.with_view(|req| {
         let s = shared();
+        // before any slot lock: it may parse reloaded group documents (groups.rs)
+        let policy = DocumentPolicy::current();
         let cfg = &params().config;
         let now = clock::now_ms();
         let initial = req.to_tag.is_empty();
@@ -103,7 +106,7 @@ fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
             ruri: resolved.as_deref().unwrap_or(req.ruri),
             ..*req
         };
-        let outcome = notifier.subscribe(cfg, now, &routed, &tag);
+        let outcome = notifier.subscribe_with(cfg, now, &routed, &tag, &policy);
         drop(notifier);
         if outcome.reply.code >= 300 {
             kinfo!(
