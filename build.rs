@@ -62,6 +62,8 @@ fn main() {
         "shim_msg.c",
         "shim_tm.c",
         "shim_rpc.c",
+        "shim_kemi.c",
+        "shim_stats.c",
     ] {
         b.file(root.join("c-shim").join(f));
     }

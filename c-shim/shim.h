@@ -58,6 +58,7 @@ typedef struct shim_params
 	const char *groups_dir;
 	const char *db_url;
 	const char *debug_panic_user;
+	const char *endpoint_entity;
 	int trust_from_header;
 	int default_expires;
 	int min_expires;
@@ -76,6 +77,8 @@ typedef struct shim_params
 	int hash_slots;
 	int timer_interval_ms;
 	int max_inflight_notifies;
+	int tel_sip_equivalence;
+	int emit_disconnection_method;
 } shim_params_t;
 const shim_params_t *shim_get_params(void);
 
@@ -192,7 +195,18 @@ enum shim_rpc_fn
 	SHIM_RPC_SUBSCRIPTIONS = 6,
 	SHIM_RPC_STATS = 7
 };
-#define SHIM_MAX_ARGS 8
+/* Most arguments of any script function or RPC command (imconf_participant: 11). A native cfg
+ * passes at most 6 to one call and KEMI at most SR_KEMI_PARAMS_MAX (6); arguments 7-11 of
+ * imconf_participant come from imconf_participant_extra() (shim_mod.c) on those paths. */
+#define SHIM_MAX_ARGS 11
+/* imconf_participant arguments that imconf_participant_extra() sets: privacy, nick,
+ * disconnection_method, disconnection_reason, contact (native arguments 7-11). */
+#define SHIM_PARTICIPANT_ARGS 6
+#define SHIM_PARTICIPANT_EXTRA_ARGS 5
+
+/* ---- KEMI (KSR.imconf.*) ---- */
+/* Adds the module's KEMI exports; called from mod_register (src/module/exports.rs). 0 ok, -1 error. */
+int shim_kemi_register(void);
 
 int rs_mod_init(void);
 int rs_child_init(int rank);
@@ -202,5 +216,9 @@ int rs_script_call(int fn_id, const shim_str_t *args, int argc);
 void rs_rpc_call(int fn_id, void *rpc, void *ctx);
 void rs_notify_completed(uint64_t token, int code);
 void rs_timer_tick(void);
+/* Kamailio statistics (shim_stats.c): the name of counter `id` (NULL past the last one; the same
+ * names as imconf.stats) and its current value, computed from the same counters as imconf.stats. */
+const char *rs_stat_name(int id);
+long rs_stat_value(int id);
 
 #endif

@@ -6,6 +6,7 @@
  * because a cdylib does not export C-defined data symbols.
  */
 #include <stddef.h>
+#include <string.h>
 
 /* clang-format off */
 #include "core/sr_module.h"
@@ -55,6 +56,9 @@ static shim_params_t params = {
 	.hash_slots = 64,
 	.timer_interval_ms = 100,
 	.max_inflight_notifies = 1024,
+	.tel_sip_equivalence = 1,
+	.emit_disconnection_method = 0,
+	.endpoint_entity = "user",
 };
 
 const shim_params_t *shim_get_params(void)
@@ -74,10 +78,9 @@ static int w_groups_reload(struct sip_msg *msg, char *p1, char *p2)
 	return rs_script_call(SHIM_FN_GROUPS_RELOAD, NULL, 0);
 }
 
-/* Evaluates the (variable) string parameters and calls Rust with views of them. */
-static int call_with_args(struct sip_msg *msg, int fn_id, int argc, action_u_t *vals)
+/* Evaluates the (variable) string parameters into views (valid until the next evaluation). */
+static int eval_args(struct sip_msg *msg, int argc, action_u_t *vals, shim_str_t *args)
 {
-	shim_str_t args[SHIM_MAX_ARGS];
 	str s;
 	int i;
 
@@ -91,6 +94,15 @@ static int call_with_args(struct sip_msg *msg, int fn_id, int argc, action_u_t *
 		args[i].s = s.s;
 		args[i].len = s.len;
 	}
+	return argc;
+}
+
+static int call_with_args(struct sip_msg *msg, int fn_id, int argc, action_u_t *vals)
+{
+	shim_str_t args[SHIM_MAX_ARGS];
+
+	if(eval_args(msg, argc, vals, args) < 0)
+		return -1;
 	return rs_script_call(fn_id, args, argc);
 }
 
@@ -106,10 +118,97 @@ static int w_session_close(struct sip_msg *msg, int argc, action_u_t *vals)
 
 static int w_participant(struct sip_msg *msg, int argc, action_u_t *vals)
 {
-	return call_with_args(msg, SHIM_FN_PARTICIPANT, argc, vals);
+	shim_str_t args[SHIM_MAX_ARGS];
+
+	if(eval_args(msg, argc, vals, args) < 0)
+		return -1;
+	if(argc > SHIM_PARTICIPANT_ARGS) /* not from a 5.6 cfg (its parser stops at 6): kept general */
+		return rs_script_call(SHIM_FN_PARTICIPANT, args, argc);
+	return shim_participant_call(msg, args, argc);
 }
 
-/* Each fixup rejects extra parameters at start-up; Rust checks the minimum at run time. */
+static int w_participant_extra(struct sip_msg *msg, int argc, action_u_t *vals)
+{
+	shim_str_t args[SHIM_MAX_ARGS];
+
+	if(eval_args(msg, argc, vals, args) < 0)
+		return -1;
+	return shim_participant_extra(msg, args, argc);
+}
+
+/* ---- arguments 7-11 of imconf_participant ----
+ * A cfg function call takes at most 6 arguments (Kamailio's parser, MAX_ACTIONS), and so do KEMI
+ * functions (SR_KEMI_PARAMS_MAX) and KSR.x.modf. imconf_participant_extra() keeps the later
+ * arguments for the next imconf_participant call on the same message in this process; that call
+ * uses them up (whatever it returns). Kept per process: a worker runs one script at a time. */
+#define EXTRA_BYTES 4096
+static struct
+{
+	int set;
+	unsigned int msg_id;
+	int msg_pid;
+	int len[SHIM_PARTICIPANT_EXTRA_ARGS];
+	char buf[EXTRA_BYTES];
+} extra;
+
+int shim_participant_extra(struct sip_msg *msg, const shim_str_t *vals, int n)
+{
+	int i, off = 0;
+
+	extra.set = 0;
+	if(n > SHIM_PARTICIPANT_EXTRA_ARGS) {
+		LM_ERR("imconf_participant_extra: at most %d arguments\n", SHIM_PARTICIPANT_EXTRA_ARGS);
+		return -1;
+	}
+	for(i = 0; i < SHIM_PARTICIPANT_EXTRA_ARGS; i++) {
+		int len = (i < n && vals[i].s && vals[i].len > 0) ? vals[i].len : 0;
+		if(off + len > EXTRA_BYTES) {
+			LM_ERR("imconf_participant_extra: arguments longer than %d bytes in all\n", EXTRA_BYTES);
+			return -1;
+		}
+		if(len)
+			memcpy(extra.buf + off, vals[i].s, len);
+		extra.len[i] = len;
+		off += len;
+	}
+	extra.msg_id = msg->id;
+	extra.msg_pid = msg->pid;
+	extra.set = 1;
+	return 1;
+}
+
+int shim_participant_call(struct sip_msg *msg, shim_str_t *args, int argc)
+{
+	static shim_str_t not_given = {"-", 1};
+	int i, off = 0;
+
+	if(!extra.set)
+		return rs_script_call(SHIM_FN_PARTICIPANT, args, argc);
+	extra.set = 0;
+	if(extra.msg_id != msg->id || extra.msg_pid != msg->pid) {
+		LM_WARN("imconf_participant: ignoring the imconf_participant_extra() values of another "
+				"message\n");
+		return rs_script_call(SHIM_FN_PARTICIPANT, args, argc);
+	}
+	for(i = argc; i < SHIM_PARTICIPANT_ARGS; i++)
+		args[i] = not_given;
+	argc = SHIM_PARTICIPANT_ARGS;
+	for(i = 0; i < SHIM_PARTICIPANT_EXTRA_ARGS; i++) {
+		args[argc + i].s = extra.buf + off;
+		args[argc + i].len = extra.len[i];
+		off += extra.len[i];
+	}
+	/* pass up to the last value given, so that trailing "not given" ones count as absent */
+	for(i = SHIM_PARTICIPANT_EXTRA_ARGS; i > 0; i--) {
+		shim_str_t *v = &args[argc + i - 1];
+		if(v->len > 0 && !(v->len == 1 && v->s[0] == '-'))
+			break;
+	}
+	return rs_script_call(SHIM_FN_PARTICIPANT, args, argc + i);
+}
+
+/* Each fixup rejects extra parameters at start-up; Rust checks the minimum at run time.
+ * param_no 0 (a call without parameters, also KSR.x.modf) has nothing to fix. */
 #define ARGS_FIXUP(fname, max) \
 	static int fname(void **param, int param_no) \
 	{ \
@@ -117,11 +216,14 @@ static int w_participant(struct sip_msg *msg, int argc, action_u_t *vals)
 			LM_ERR("too many parameters (at most %d)\n", (max)); \
 			return E_CFG; \
 		} \
+		if(param_no == 0 || param == NULL) \
+			return 0; \
 		return fixup_spve_all(param, param_no); \
 	}
 ARGS_FIXUP(fixup_session_open, 3)
 ARGS_FIXUP(fixup_session_close, 1)
-ARGS_FIXUP(fixup_participant, 8)
+ARGS_FIXUP(fixup_participant, SHIM_MAX_ARGS)
+ARGS_FIXUP(fixup_participant_extra, SHIM_PARTICIPANT_EXTRA_ARGS)
 
 cmd_export_t shim_cmds[] = {
 	{"imconf_handle_subscribe", (cmd_function)w_handle_subscribe, 0, 0, 0, REQUEST_ROUTE},
@@ -131,6 +233,8 @@ cmd_export_t shim_cmds[] = {
 		fixup_session_close, fixup_free_spve_all, ANY_ROUTE},
 	{"imconf_participant", (cmd_function)w_participant, VAR_PARAM_NO,
 		fixup_participant, fixup_free_spve_all, ANY_ROUTE},
+	{"imconf_participant_extra", (cmd_function)w_participant_extra, VAR_PARAM_NO,
+		fixup_participant_extra, fixup_free_spve_all, ANY_ROUTE},
 	{"imconf_groups_reload", (cmd_function)w_groups_reload, 0, 0, 0, ANY_ROUTE},
 	{0, 0, 0, 0, 0, 0}
 };
@@ -160,6 +264,9 @@ param_export_t shim_params[] = {
 	{"timer_interval_ms", PARAM_INT, &params.timer_interval_ms},
 	{"max_inflight_notifies", PARAM_INT, &params.max_inflight_notifies},
 	{"debug_panic_user", PARAM_STRING, &params.debug_panic_user},
+	{"tel_sip_equivalence", PARAM_INT, &params.tel_sip_equivalence},
+	{"endpoint_entity", PARAM_STRING, &params.endpoint_entity},
+	{"emit_disconnection_method", PARAM_INT, &params.emit_disconnection_method},
 	{0, 0, 0}
 };
 
@@ -178,7 +285,8 @@ RPC_WRAPPER(rpc_stats, SHIM_RPC_STATS)
 static const char *doc_session_open[] = {"Open an IM session: session_uri kind [group_uri]", 0};
 static const char *doc_session_close[] = {"Release an IM session: session_uri", 0};
 static const char *doc_participant[] = {
-	"Participant change: session_uri aoia status [role [listed_uri [from_uri [privacy [nick]]]]]", 0};
+	"Participant change: session_uri aoia status [role [listed_uri [from_uri [privacy [nick "
+	"[disconnection_method [disconnection_reason [contact]]]]]]]]", 0};
 static const char *doc_groups_reload[] = {"Reread groups_dir", 0};
 static const char *doc_sessions[] = {"List open sessions", 0};
 static const char *doc_subscriptions[] = {"List subscriptions [session_uri]", 0};
@@ -214,7 +322,10 @@ int shim_mod_init(void)
 		LM_ERR("cannot register the timer process\n");
 		return -1;
 	}
-	return rs_mod_init();
+	if(rs_mod_init() < 0)
+		return -1;
+	/* kamcmd stats.get_statistics imconf: (values computed from imconf.stats' counters) */
+	return shim_stats_register();
 }
 
 int shim_child_init(int rank)

@@ -17,6 +17,19 @@ echo "$out" | grep -q "config file ok" || { echo "$out" | tail; exit 1; }
 if echo "$out" | grep -q "compile flags mismatch"; then echo "$out"; exit 1; fi
 echo "kamailio -c: config ok with $so"
 
+# the KEMI example: app_lua (kamailio-lua-modules) and the module load together, mod_register
+# (KSR.imconf) included; `-c` does not run kamailio-cfg/imconf.lua itself (the kemi_* integration
+# tests do, with tests/kamailio/imconf-test.lua)
+out=$(kamailio -c -f "$top/kamailio-cfg/imconf-kemi.cfg" -l udp:127.0.0.1:5059 \
+	-A "IMCONF_SO=\"$so\"" -A "IMCONF_LUA=\"$top/kamailio-cfg/imconf.lua\"" \
+	-A "CTL_SOCK=\"unix:$tmp/ctl.sock\"" 2>&1) || {
+	echo "$out" | tail -20
+	echo "kamailio -c failed for kamailio-cfg/imconf-kemi.cfg"
+	exit 1
+}
+echo "$out" | grep -q "config file ok" || { echo "$out" | tail; exit 1; }
+echo "kamailio -c: KEMI example config ok (kamailio-cfg/imconf-kemi.cfg, imconf.lua)"
+
 # a bad value must stop the start-up, naming the parameter (INTERFACE.md)
 sed 's/modparam("imconf", "min_expires", 60)/modparam("imconf", "min_expires", -5)/' \
 	"$top/kamailio-cfg/imconf.cfg" >"$tmp/bad.cfg"

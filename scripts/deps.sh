@@ -6,7 +6,7 @@ set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="$top/.deps"
 pkgs=(kamailio kamailio-extra-modules kamailio-presence-modules kamailio-sqlite-modules
-      kamailio-xml-modules sip-tester clang libclang-dev dpkg-dev python3)
+      kamailio-xml-modules kamailio-lua-modules sip-tester clang libclang-dev dpkg-dev python3 curl)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -6,7 +6,8 @@ use super::request::Msg;
 use super::rpc::Rpc;
 use super::{bytes, sys};
 use crate::module;
-use std::os::raw::{c_int, c_void};
+use std::os::raw::{c_char, c_int, c_long, c_void};
+use std::ptr::null;
 
 #[no_mangle]
 pub extern "C" fn rs_mod_init() -> c_int {
@@ -77,4 +78,31 @@ pub extern "C" fn rs_notify_completed(token: u64, code: c_int) {
 #[no_mangle]
 pub extern "C" fn rs_timer_tick() {
     ffi_guard("timer", (), module::timer_tick);
+}
+
+/// Kamailio's statistics (c-shim/shim_stats.c): the name of counter `id`, NULL past the last.
+/// The names are static, so the pointer stays valid for the life of the process.
+#[no_mangle]
+pub extern "C" fn rs_stat_name(id: c_int) -> *const c_char {
+    ffi_guard("stat_name", null(), || {
+        usize::try_from(id)
+            .ok()
+            .and_then(module::stat_name)
+            .map_or(null(), |n| n.as_ptr())
+    })
+}
+
+/// The current value of counter `id`, from the same counters as `imconf.stats`.
+#[no_mangle]
+pub extern "C" fn rs_stat_value(id: c_int) -> c_long {
+    ffi_guard("stat_value", 0, || {
+        usize::try_from(id).map_or(0, module::stat_value) as c_long
+    })
+}
+
+/// Kamailio calls `mod_register` (src/module/exports.rs) right after loading the module (at its
+/// `loadmodule` line, before the KEMI engine starts): the KEMI exports (KSR.imconf.*) go in then.
+pub fn register_kemi() -> c_int {
+    // SAFETY: adds a static table of c-shim/shim_kemi.c; called once, from mod_register.
+    ffi_guard("mod_register", -1, || unsafe { sys::shim_kemi_register() })
 }

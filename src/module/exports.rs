@@ -1,7 +1,8 @@
-//! The four data symbols Kamailio looks up with dlsym. They must be defined in Rust: a cdylib
-//! does not export C-defined data. The tables they point at live in c-shim/shim_mod.c.
-use crate::kam::sys;
-use std::os::raw::{c_char, c_uint};
+//! The symbols Kamailio looks up with dlsym: four data symbols and `mod_register`. They must be
+//! defined in Rust: a cdylib does not export C-defined symbols. The tables they point at live in
+//! c-shim/shim_mod.c (cfg functions, parameters, RPC) and c-shim/shim_kemi.c (KEMI).
+use crate::kam::{entry, sys};
+use std::os::raw::{c_char, c_int, c_uint, c_void};
 use std::ptr::{null, null_mut};
 
 #[repr(transparent)]
@@ -39,3 +40,15 @@ pub static exports: Exports = Exports(sys::shim_module_exports_t {
     init_child_f: Some(sys::shim_child_init),
     destroy_mod_f: Some(sys::shim_mod_destroy),
 });
+
+/// Called by Kamailio right after loading the module (at its `loadmodule` line, also under
+/// `kamailio -c`): adds the KEMI exports, `KSR.imconf.*`. 0 ok; anything else refuses the load.
+#[no_mangle]
+pub extern "C" fn mod_register(
+    _path: *mut c_char,
+    _dlflags: *mut c_int,
+    _p1: *mut c_void,
+    _p2: *mut c_void,
+) -> c_int {
+    entry::register_kemi()
+}

@@ -2,6 +2,7 @@
 //! Entered only through kam/entry.rs, which guards every call against panics.
 mod exports;
 mod feed;
+mod groups;
 mod notify;
 mod rpc;
 mod state;
@@ -26,6 +27,11 @@ pub fn mod_init() -> i32 {
         return -1;
     }
     state::reseed_tags(clock::random_u64());
+    // a bad document is logged and left out: one group's mistake does not stop the server
+    if let Err(e) = groups::reload() {
+        kerr!("groups_dir: {}", e.0);
+    }
+    groups::prime();
     kinfo!("imconf ready: {slots} hash slots in shared memory");
     0
 }
@@ -71,6 +77,15 @@ pub fn script_call(fn_id: u32, args: &[&[u8]]) -> i32 {
 
 pub fn rpc_call(fn_id: u32, rpc: &Rpc) {
     rpc::call(fn_id, rpc)
+}
+
+/// Kamailio's statistics (c-shim/shim_stats.c): the counters of `imconf.stats`, by index.
+pub fn stat_name(id: usize) -> Option<&'static std::ffi::CStr> {
+    rpc::stat_name(id)
+}
+
+pub fn stat_value(id: usize) -> i64 {
+    rpc::stat_value(id)
 }
 
 pub fn notify_completed(token: u64, code: u16) {

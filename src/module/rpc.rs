@@ -1,13 +1,14 @@
 //! RPC commands (`kamcmd imconf.*`, jsonrpcs): the feeding commands of feed.rs and the
 //! listings, gathered one slot lock at a time.
 use super::feed::{self, FeedError};
-use super::state::shared;
+use super::state::{self, shared};
 use crate::core::notifier::{Stats, COUNTED_CODES};
 use crate::core::uri;
 use crate::kam::clock;
 use crate::kam::rpc::Rpc;
 use crate::kam::shm;
 use crate::kam::sys;
+use std::ffi::CStr;
 
 pub fn call(fn_id: u32, rpc: &Rpc) {
     let owned = rpc.args(sys::SHIM_MAX_ARGS as usize + 1);
@@ -69,47 +70,85 @@ fn subscriptions(rpc: &Rpc, args: &[&[u8]]) {
     }
 }
 
-fn stats(rpc: &Rpc) {
+/// The module's counters, in the order of `imconf.stats` (INTERFACE.md). Kamailio's statistics
+/// (`kamcmd stats.get_statistics imconf:`, c-shim/shim_stats.c) register the same names.
+pub const STAT_NAMES: [&CStr; STAT_COUNT] = [
+    c"subscribe_200",
+    c"subscribe_400",
+    c"subscribe_403",
+    c"subscribe_404",
+    c"subscribe_406",
+    c"subscribe_423",
+    c"subscribe_481",
+    c"subscribe_489",
+    c"subscribe_500",
+    c"subscribe_other",
+    c"sessions",
+    c"subscriptions",
+    c"notifies_sent",
+    c"notifies_full",
+    c"notifies_partial",
+    c"notifies_terminated",
+    c"notify_responses_2xx",
+    c"notify_responses_failed",
+    c"notifies_in_flight",
+    c"coalesced_changes",
+    c"rejected_by_policy",
+    c"shm_bytes_in_use",
+];
+pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12;
+
+/// Every counter of `STAT_NAMES`, summed over the slots. Takes each slot lock in turn, never two
+/// at once (the same rule as every other reader), so a reader never blocks a slot for long.
+pub fn stat_values() -> [i64; STAT_COUNT] {
     let mut total = Stats::default();
     let (mut sessions, mut subs) = (0usize, 0usize);
-    for slot in shared().slots.iter() {
-        let n = slot.lock();
-        total.add(&n.stats);
-        sessions += n.sessions_info().len();
-        subs += n.subscription_count();
+    let mut in_flight = 0i64;
+    if state::is_initialised() {
+        for slot in shared().slots.iter() {
+            let n = slot.lock();
+            total.add(&n.stats);
+            sessions += n.sessions_info().len();
+            subs += n.subscription_count();
+        }
+        in_flight = i64::from(shared().in_flight.in_flight());
     }
-    let Some(st) = rpc.add_struct() else { return };
-    const NAMES: [&std::ffi::CStr; COUNTED_CODES.len()] = [
-        c"subscribe_200",
-        c"subscribe_400",
-        c"subscribe_403",
-        c"subscribe_404",
-        c"subscribe_406",
-        c"subscribe_423",
-        c"subscribe_481",
-        c"subscribe_489",
-        c"subscribe_500",
-        c"subscribe_other",
+    let mut out = [0i64; STAT_COUNT];
+    for (o, v) in out.iter_mut().zip(total.replies.iter()) {
+        *o = *v as i64;
+    }
+    let rest = [
+        sessions as i64,
+        subs as i64,
+        (total.notifies_full + total.notifies_partial + total.notifies_terminated) as i64,
+        total.notifies_full as i64,
+        total.notifies_partial as i64,
+        total.notifies_terminated as i64,
+        total.notify_ok as i64,
+        total.notify_failed as i64,
+        in_flight,
+        total.coalesced as i64,
+        total.rejected_by_policy as i64,
+        shm::used_bytes() as i64,
     ];
-    for (name, v) in NAMES.iter().zip(total.replies.iter()) {
-        st.int(name, *v as i64);
+    out[COUNTED_CODES.len()..].copy_from_slice(&rest);
+    out
+}
+
+/// Name of counter `id` for Kamailio's statistics; `None` past the last.
+pub fn stat_name(id: usize) -> Option<&'static CStr> {
+    STAT_NAMES.get(id).copied()
+}
+
+/// Value of counter `id` for Kamailio's statistics (0 for an unknown id).
+pub fn stat_value(id: usize) -> i64 {
+    stat_values().get(id).copied().unwrap_or(0)
+}
+
+fn stats(rpc: &Rpc) {
+    let values = stat_values();
+    let Some(st) = rpc.add_struct() else { return };
+    for (name, v) in STAT_NAMES.iter().zip(values.iter()) {
+        st.int(name, *v);
     }
-    st.int(c"sessions", sessions as i64)
-        .int(c"subscriptions", subs as i64)
-        .int(
-            c"notifies_sent",
-            (total.notifies_full + total.notifies_partial + total.notifies_terminated) as i64,
-        )
-        .int(c"notifies_full", total.notifies_full as i64)
-        .int(c"notifies_partial", total.notifies_partial as i64)
-        .int(c"notifies_terminated", total.notifies_terminated as i64)
-        .int(c"notify_responses_2xx", total.notify_ok as i64)
-        .int(c"notify_responses_failed", total.notify_failed as i64)
-        .int(
-            c"notifies_in_flight",
-            i64::from(shared().in_flight.in_flight()),
-        )
-        .int(c"coalesced_changes", total.coalesced as i64)
-        .int(c"rejected_by_policy", total.rejected_by_policy as i64)
-        .int(c"shm_bytes_in_use", shm::used_bytes() as i64);
 }

@@ -569,6 +569,10 @@ class Ctx:
             "factory": FACTORY, "rpc": srv.rpc_prefix if srv else "false", "rundir": str(self.rundir),
             # group-session tests: the IM Group Identity and the session's other member
             "group": GROUP, "member": BOB,
+            # feed_message.xml / feed_refused.xml: the routing script's feed call and its arguments
+            "feed_op": "-", **{"feed_a%d" % i: "-" for i in range(1, 12)},
+            # subscribe_until_noresource.xml: the reason of the server's terminating NOTIFY
+            "end_reason": "noresource",
         }
         for k, v in over.items():
             if k not in keys:

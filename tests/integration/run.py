@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (ALICE, BOB, DAVE, FACTORY, KAMCMD, KAMAILIO, LOG_ALARM, PANIC_USER,  # noqa: E402
+from harness import (ALICE, BOB, DAVE, FACTORY, GROUP, KAMCMD, KAMAILIO, LOG_ALARM, PANIC_USER,  # noqa: E402
                      ROOT, SESSION, SIPP, SPORTS, TIMING, KamailioServer, TestFailure, check_trace,
                      lint_scenarios, parse_kamcmd, parse_trace, received_notifies, run_test, tail)
 import uac  # noqa: E402
@@ -654,6 +654,98 @@ def t_group_identity(ctx):
     expect(not any(s in r.text for s, _, _ in GROUP_SETS), "R67: closed sessions still listed:\n%s" % r.text)
 
 
+# ============================================================================ group documents (XDM policy)
+
+def write_group_doc(ctx, filename, members, group=GROUP, text=None):
+    """Writes one OMA group document into the test's groups_dir (RULES.md §9 shape): `members`
+    [(uri, display name)] may see conference state (is-list-member), everyone else may not
+    (other-identity -> false). `text` replaces the whole file (bad documents)."""
+    d = ctx.rundir / "groups"
+    d.mkdir(exist_ok=True)
+    if text is None:
+        entries = "".join('<entry uri="%s"><rl:display-name>%s</rl:display-name></entry>' % m for m in members)
+        text = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<group xmlns="urn:oma:xml:poc:list-service" xmlns:rl="urn:ietf:params:xml:ns:resource-lists"'
+                ' xmlns:cp="urn:ietf:params:xml:ns:common-policy" xmlns:ocp="urn:oma:xml:xdm:common-policy">\n'
+                ' <list-service uri="%s"><display-name>Test group</display-name>\n'
+                '  <list>%s</list>\n  <max-participant-count>20</max-participant-count>\n'
+                '  <cp:ruleset>\n'
+                '   <cp:rule id="members"><cp:conditions><is-list-member/></cp:conditions>'
+                '<cp:actions><allow-conference-state>true</allow-conference-state></cp:actions></cp:rule>\n'
+                '   <cp:rule id="others"><cp:conditions><ocp:other-identity/></cp:conditions>'
+                '<cp:actions><allow-conference-state>false</allow-conference-state></cp:actions></cp:rule>\n'
+                '  </cp:ruleset>\n </list-service>\n</group>\n') % (group, entries)
+    (d / filename).write_text(text)
+    return d
+
+
+def start_with_groups(ctx):
+    return ctx.start_server(modparams=[("imconf", "groups_dir", str(ctx.rundir / "groups"))])
+
+
+def subscriber_keys(ctx, who, **over):
+    user = who.split(":")[1].split("@")[0]
+    return ctx.keys(subscriber=who, subscriber_user=user, pai_hdr="P-Asserted-Identity: <%s>" % who, **over)
+
+
+@test("group_policy_decides_subscribe", "R8 R81-R85 R87 R49 R88", standin="skip")
+def t_group_policy(ctx):
+    """groups_dir holds grp1.xml: alice and bob (with rl:display-names) may see conference state,
+    nobody else. Session conf1 of grp1 has only bob connected, fed without a nick. alice, a member
+    but not a participant, subscribes to the group URI: 200 (R8), and bob is shown by his
+    rl:display-name (R49, R88). dave, a participant but not a member, gets 403 (R85 via
+    other-identity). A session of a group without a document gets 500 (R87)."""
+    write_group_doc(ctx, "grp1.xml", [(ALICE, "Alice A."), (BOB, "Bob B.")])
+    start_with_groups(ctx)
+    ctx.open_session(participants=((BOB, "connected"), (DAVE, "connected")), kind="pre-defined", group=GROUP)
+    alice = ctx.sipp_start("subscribe_until_noresource.xml", "alice", keys=ctx.keys(ruri=GROUP))
+    ctx.wait_subscriptions(1)
+    ctx.sipp("reject_403.xml", "dave-403", keys=subscriber_keys(ctx, DAVE))
+    nodoc = "sip:conf2@127.0.0.1"
+    ctx.rpc_ok("imconf.session_open", nodoc, "chat", "sip:nodoc@127.0.0.1")
+    ctx.sipp("reject_500.xml", "nodoc-500", keys=ctx.keys(ruri=nodoc, session=nodoc))
+    expect(len(ctx.subscriptions()) == 1, "R9: the 403 and the 500 created no subscription")
+    ctx.rpc_ok("imconf.session_close", SESSION)
+    ctx.sipp_wait(alice)
+    docs = received_notifies(alice.paths["msg"])
+    expect(docs and b"<display-text>Bob B.</display-text>" in docs[0][0].body,
+           "R49/R88: bob, fed without a nick, should be shown by his rl:display-name: %s"
+           % (docs[0][0].body if docs else "no NOTIFY"))
+    expect(b"Alice A." not in docs[0][0].body, "alice is not a participant and must not be listed")
+
+
+@test("groups_reload_revokes_and_recovers", "R71 R70 R67 R8", standin="skip")
+def t_groups_reload(ctx):
+    """alice and bob (members) subscribe to session conf1 of grp1. grp1.xml drops bob and
+    imconf.groups_reload ends his subscription with terminated;reason=rejected, no body, and a
+    refresh gets 481 (R71); alice's goes on. A broken grp1.xml: the reload answers an error naming
+    the file, the previous document stays in force (alice may still subscribe, bob may not).
+    grp1.xml removed: the reload closes the group's session, alice's subscription ends with
+    noresource (R67) and the session is gone."""
+    write_group_doc(ctx, "grp1.xml", [(ALICE, "Alice"), (BOB, "Bob")])
+    start_with_groups(ctx)
+    ctx.open_session(participants=((ALICE, "connected"), (BOB, "connected")), kind="pre-defined", group=GROUP)
+    alice = ctx.sipp_start("subscribe_until_noresource.xml", "alice")
+    bob = ctx.sipp_start("subscribe_until_noresource.xml", "bob", keys=subscriber_keys(ctx, BOB, end_reason="rejected"))
+    ctx.wait_subscriptions(2)
+    write_group_doc(ctx, "grp1.xml", [(ALICE, "Alice")])
+    ctx.rpc_ok("imconf.groups_reload")
+    ctx.sipp_wait(bob)
+    subs = ctx.subscriptions()
+    expect([field(x, "subscriber") for x in subs] == [ALICE], "R71: only alice's subscription should remain: %s" % subs)
+    write_group_doc(ctx, "grp1.xml", [], text="<group xmlns='urn:oma:xml:poc:list-service'><list-service")
+    r = ctx.rpc("imconf.groups_reload")
+    expect(not r.ok and "grp1.xml" in r.text, "a broken document must be an RPC error naming the file: %s" % r)
+    expect(len(ctx.subscriptions()) == 1, "a refused document changes nothing: %s" % ctx.subscriptions())
+    ctx.sipp("reject_403.xml", "bob-still-403", keys=subscriber_keys(ctx, BOB))
+    (ctx.rundir / "groups" / "grp1.xml").unlink()
+    ctx.rpc_ok("imconf.groups_reload")
+    ctx.sipp_wait(alice)
+    ctx.assert_subscriptions_empty("R67: the group's document is gone, so is its session")
+    r = ctx.rpc_ok("imconf.sessions")
+    expect(SESSION not in r.text, "R67: session of a removed group still listed:\n%s" % r.text)
+
+
 # ============================================================================ robustness
 
 @test("panic_gets_500_server_survives", "INTERFACE(panic->500) R22")
@@ -765,6 +857,400 @@ def t_rpc(ctx):
     ctx.rpc_ok("imconf.session_close", SESSION)
     r = ctx.rpc("imconf.session_close", SESSION)
     expect(not r.ok, "closing a session that is not open should be an error: %s" % r)
+
+
+# ============================================================================ KEMI, script/RPC errors, jsonrpcs, statistics
+# (issue 5) The same routing run natively and under KEMI (tests/kamailio/imconf-test.lua), the
+# failures of every script function and RPC command, JSON-RPC over HTTP, and Kamailio's statistics.
+
+from harness import CAROL  # noqa: E402
+
+KEMI_LUA = ROOT / "tests" / "kamailio" / "imconf-test.lua"
+KSESSION = "sip:kconf@127.0.0.1"
+EVE = "sip:eve@127.0.0.1"
+
+
+def in_variant(ctx, name):
+    """Moves the test's files (cfg, log, ctl socket, SIPp traces) to rundir/<name>/, so that a test
+    can start one Kamailio per variant (native, KEMI) and keep each one's log for the scans."""
+    base = getattr(ctx, "base_rundir", None) or ctx.rundir
+    ctx.base_rundir = base
+    ctx.rundir = base / name
+    ctx.rundir.mkdir(exist_ok=True)
+
+
+def start_variant(ctx, variant, **kw):
+    """The server under test routing with the template's native blocks, or (variant 'kemi') with
+    their KEMI twin imconf-test.lua (app_lua, cfgengine "lua")."""
+    in_variant(ctx, variant)
+    defines = list(kw.pop("defines", []))
+    if variant == "kemi":
+        defines += ["IMCONF_KEMI", 'IMCONF_LUA="%s"' % KEMI_LUA]
+    return ctx.start_server(defines=defines, **kw)
+
+
+def feed(ctx, call, ok=True, name=None):
+    """One MESSAGE to the routing script's feed: call = (op, arg1, ... arg11). ok: the script
+    function must return > 0 (200 "Fed <rc>"); otherwise < 0 (500 "Feed Failed <rc>")."""
+    op, args = call[0], call[1:]
+    over = {"feed_op": op}
+    for i, a in enumerate(args, 1):
+        over["feed_a%d" % i] = a
+    return ctx.sipp("feed_message.xml" if ok else "feed_refused.xml", name or "feed-" + op, keys=ctx.keys(**over))
+
+
+def wait_notified(ctx, version):
+    ctx.wait_for("the subscription at version %d with its NOTIFY answered" % version,
+                 lambda: [s for s in ctx.subscriptions() if str(s.get("version")) == str(version)
+                          and str(s.get("notify_in_flight")) == "0"], timeout=8)
+
+
+# the session fed by the script; then alice subscribes; then each change gives one partial NOTIFY
+FEED_SETUP = [
+    ("open", KSESSION, "ad-hoc", "-"),
+    ("part", KSESSION, ALICE, "connected", "originator", "-", "sip:alice.from@127.0.0.1"),
+    ("part3", KSESSION, BOB, "connected"),                  # KEMI: KSR.x.modf, 3 parameters
+]
+FEED_CHANGES = [
+    ("part", KSESSION, CAROL, "alerting", "invited", "sip:carol.listed@127.0.0.1", "-"),
+    ("part3", KSESSION, CAROL, "connected"),
+    # privacy and nick: imconf_participant_extra, then imconf_participant
+    ("part8", KSESSION, DAVE, "connected", "joined", "-", "-", "1", "DaveNick"),
+    # the same through KSR.x.modf (the native functions and their fixups)
+    ("part8m", KSESSION, EVE, "connected", "joined", "-", "-", "0", "Eve Nick"),
+    # arguments 9-11 (disconnection_method, disconnection_reason, contact) the same way
+    ("part11", KSESSION, BOB, "disconnected", "-", "-", "-", "-", "-", "booted", "Kicked out", "-"),
+]
+
+
+def notify_view(m):
+    """What must be identical between the native and the KEMI run: the NOTIFY's Event,
+    Subscription-State (expires counts down: normalised), Content-Type, CSeq and body, with ports,
+    tags and Call-IDs normalised away."""
+    def norm(text):
+        text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+        return re.sub(r"(tag=|call-id:)\S+", r"\1X", text, flags=re.I)
+    return {"event": m.get("event"),
+            "subscription-state": re.sub(r"expires=\d+", "expires=N", (m.get("subscription-state") or "").replace(" ", "")),
+            "content-type": m.get("content-type"), "cseq": m.cseq,
+            "body": norm(m.body.decode("utf-8", "replace"))}
+
+
+@test("kemi_same_notifies_as_native", "INTERFACE(KEMI) R26 R33 R67 R78", standin="skip")
+def t_kemi_same_notifies(ctx):
+    """The same flow against the native cfg and against its KEMI twin (Lua): the session is fed by
+    the routing script from MESSAGE requests (imconf_session_open / imconf_participant /
+    imconf_session_close; the 3-argument form through KSR.x.modf; privacy and nick through
+    imconf_participant_extra, once as KSR.imconf.* and once through KSR.x.modf); alice subscribes
+    and gets one NOTIFY per change. Every NOTIFY's Event, Subscription-State, Content-Type, CSeq and
+    body must be the same in both runs."""
+    runs = {}
+    for variant in ("native", "kemi"):
+        srv = start_variant(ctx, variant)
+        for call in FEED_SETUP:
+            feed(ctx, call)
+        watch = ctx.sipp_start("subscribe_feed_watch.xml", "watch", keys=ctx.keys(ruri=KSESSION, session=KSESSION))
+        wait_notified(ctx, 1)
+        for version, call in enumerate(FEED_CHANGES, 2):
+            feed(ctx, call)
+            wait_notified(ctx, version)
+        feed(ctx, ("close", KSESSION))
+        ctx.sipp_wait(watch)
+        runs[variant] = [notify_view(m) for m, _ in received_notifies(watch.paths["msg"])]
+        ctx.note("%s: %d NOTIFYs" % (variant, len(runs[variant])))
+        complaints = srv.stop()
+        expect(not complaints, "%s: stop: %s" % (variant, complaints))
+    native, kemi = runs["native"], runs["kemi"]
+    expect(len(native) == 7, "native run: want 7 NOTIFYs (full, 5 partial, noresource), got %d" % len(native))
+    for i, (a, b) in enumerate(zip(native, kemi)):
+        for k in a:
+            expect(a[k] == b[k], "INTERFACE(KEMI): NOTIFY %d differs in %s:\n  native: %r\n  KEMI:   %r"
+                   % (i + 1, k, a[k], b[k]))
+    expect(len(native) == len(kemi), "INTERFACE(KEMI): %d NOTIFYs native, %d under KEMI" % (len(native), len(kemi)))
+    # the arguments 7-8 really reached the module on both paths (identical but empty would pass above)
+    expect("DaveNick" not in native[3]["body"] and "dave" not in native[3]["body"]
+           and "anonymous" in native[3]["body"],
+           "R78: dave joined with privacy 1 (imconf_participant_extra): want an anonymous entity and no "
+           "nick, got:\n%s" % native[3]["body"])
+    expect("Eve Nick" in native[4]["body"],
+           "R49: eve's nick (imconf_participant_extra through KSR.x.modf) is missing:\n%s" % native[4]["body"])
+
+
+def state_snapshot(ctx):
+    """imconf.sessions and imconf.subscriptions, without the expiry countdown."""
+    sessions = sorted(tuple(sorted(s.items())) for s in ctx.rpc_ok("imconf.sessions").structs())
+    subs = sorted(tuple(sorted((k, v) for k, v in s.items() if k != "expires_in")) for s in ctx.subscriptions())
+    return sessions, subs
+
+
+# (label, feed call, script function, argument the log line must name)
+BAD_FEED = [
+    ("unknown kind", ("open", "sip:kbad1@127.0.0.1", "bogus-kind", "-"), "imconf_session_open", "kind"),
+    ("group kind without group", ("open", "sip:kbad2@127.0.0.1", "chat", "-"), "imconf_session_open", "group_uri"),
+    ("group given for ad-hoc", ("open", "sip:kbad3@127.0.0.1", "ad-hoc", "sip:kgrp3@127.0.0.1"),
+     "imconf_session_open", "group_uri"),
+    ("malformed session URI", ("open", "no-scheme-here", "ad-hoc", "-"), "imconf_session_open", "session_uri"),
+    ("malformed group URI", ("open", "sip:kbad4@127.0.0.1", "pre-defined", "no-scheme"), "imconf_session_open",
+     "group_uri"),
+    ("session already open", ("open", SESSION, "ad-hoc", "-"), "imconf_session_open", "session_uri"),
+    ("close: malformed URI", ("close", "no-scheme-here"), "imconf_session_close", "session_uri"),
+    ("close: no such session", ("close", "sip:nosuch@127.0.0.1"), "imconf_session_close", "session_uri"),
+    ("unknown status", ("part", SESSION, CAROL, "sleeping", "-", "-", "-"), "imconf_participant", "status"),
+    ("unknown status, 3 arguments (KEMI: KSR.x.modf)", ("part3", SESSION, CAROL, "sleeping"), "imconf_participant",
+     "status"),
+    ("malformed aoia", ("part", SESSION, "carol", "connected", "-", "-", "-"), "imconf_participant", "aoia"),
+    ("unknown role", ("part", SESSION, CAROL, "connected", "boss", "-", "-"), "imconf_participant", "role"),
+    ("malformed listed_uri", ("part", SESSION, CAROL, "connected", "invited", "listed", "-"), "imconf_participant",
+     "listed_uri"),
+    ("malformed from_uri", ("part", SESSION, CAROL, "connected", "joined", "-", "from"), "imconf_participant",
+     "from_uri"),
+    ("participant: no such session", ("part", "sip:nosuch@127.0.0.1", CAROL, "connected", "-", "-", "-"),
+     "imconf_participant", "session_uri"),
+    ("privacy 2 (imconf_participant_extra)", ("part8", SESSION, CAROL, "connected", "-", "-", "-", "2", "CNick"),
+     "imconf_participant", "privacy"),
+    ("privacy 2 (KEMI: through KSR.x.modf)", ("part8m", SESSION, CAROL, "connected", "-", "-", "-", "2", "CNick"),
+     "imconf_participant", "privacy"),
+    ("malformed contact (argument 11)", ("part11", SESSION, CAROL, "connected", "-", "-", "-", "-", "-", "-", "-",
+                                         "no-scheme"), "imconf_participant", "contact"),
+    ("disconnection_method while connected (argument 9, KEMI: KSR.x.modf)",
+     ("part11m", SESSION, CAROL, "connected", "-", "-", "-", "-", "-", "departed", "-", "-"), "imconf_participant",
+     "disconnection_method"),
+]
+
+
+@test("kemi_bad_arguments_fail", "INTERFACE(script functions, KEMI)", standin="skip")
+def t_kemi_bad_arguments(ctx):
+    """Native cfg and KEMI: each script function with a bad argument (unknown kind, a group kind
+    without group, a malformed URI, unknown status/role, privacy not 0/1, ...) returns a negative
+    value, logs one line naming the function and the argument, and changes nothing: imconf.sessions
+    and imconf.subscriptions stay the same and the live subscription gets no NOTIFY. Under KEMI,
+    KSR.x.modf with 7 parameters is refused by app_lua (its limit is 6)."""
+    for variant in ("native", "kemi"):
+        srv = start_variant(ctx, variant)
+        ctx.open_session()
+        sub = ctx.sipp_start("subscribe_until_noresource.xml", "alice")
+        wait_notified(ctx, 1)
+        before = state_snapshot(ctx)
+        cases = list(BAD_FEED)
+        if variant == "kemi":
+            cases.append(("KSR.x.modf with 7 parameters", ("modf7", SESSION, CAROL, "connected", "-", "-", "-", "0"),
+                          None, "too many parameters"))
+        for i, (label, call, fn, arg) in enumerate(cases):
+            seen = len(srv.log_text())
+            feed(ctx, call, ok=False, name="bad%02d" % i)
+            new = srv.log_text()[seen:]
+            want = re.compile(re.escape("%s: %s:" % (fn, arg)) if fn else re.escape(arg))
+            expect(want.search(new), "%s, %s: no log line naming %s (want %r); new log lines:\n%s"
+                   % (variant, label, arg, want.pattern, new.strip()[-1500:]))
+            after = state_snapshot(ctx)
+            expect(after == before, "%s, %s: the refused call changed the state:\n  before %s\n  after  %s"
+                   % (variant, label, before, after))
+        ctx.rpc_ok("imconf.session_close", SESSION)
+        ctx.sipp_wait(sub)
+        complaints = srv.stop()
+        expect(not complaints, "%s: stop: %s" % (variant, complaints))
+
+
+# (command, arguments, the argument the fault must name). rpc_contract covers a bad kind,
+# pre-defined without group_uri, a bad status string and closing a closed session.
+RPC_BAD = [
+    ("imconf.session_open", [], "session_uri"),
+    ("imconf.session_open", ["no-scheme-here", "ad-hoc"], "session_uri"),
+    ("imconf.session_open", [SESSION, "ad-hoc"], "session_uri"),               # already open
+    ("imconf.session_open", ["sip:r1@127.0.0.1"], "kind"),
+    ("imconf.session_open", ["sip:r1@127.0.0.1", 7], "kind"),                  # kamcmd sends an integer
+    ("imconf.session_open", ["sip:r1@127.0.0.1", "chat"], "group_uri"),
+    ("imconf.session_open", ["sip:r1@127.0.0.1", "restricted-chat", "no-scheme"], "group_uri"),
+    ("imconf.session_open", ["sip:r1@127.0.0.1", "one-to-one", "sip:g1@127.0.0.1"], "group_uri"),
+    ("imconf.session_open", ["sip:r1@127.0.0.1", "ad-hoc", "-", "extra"], "arguments"),
+    ("imconf.session_close", [], "session_uri"),
+    ("imconf.session_close", ["no-scheme-here"], "session_uri"),
+    ("imconf.session_close", ["sip:nosuch@127.0.0.1"], "session_uri"),
+    ("imconf.session_close", [SESSION, "extra"], "arguments"),
+    ("imconf.participant", [], "session_uri"),
+    ("imconf.participant", ["no-scheme-here", CAROL, "connected"], "session_uri"),
+    ("imconf.participant", ["sip:nosuch@127.0.0.1", CAROL, "connected"], "session_uri"),
+    ("imconf.participant", [SESSION], "aoia"),
+    ("imconf.participant", [SESSION, "carol", "connected"], "aoia"),
+    ("imconf.participant", [SESSION, CAROL], "status"),
+    ("imconf.participant", [SESSION, CAROL, 1], "status"),
+    ("imconf.participant", [SESSION, CAROL, "connected", "boss"], "role"),
+    ("imconf.participant", [SESSION, CAROL, "connected", "invited", "listed"], "listed_uri"),
+    ("imconf.participant", [SESSION, CAROL, "connected", "joined", "-", "from"], "from_uri"),
+    ("imconf.participant", [SESSION, CAROL, "connected", "joined", "-", "-", 2], "privacy"),
+    ("imconf.participant", [SESSION, CAROL, "connected", "joined", "-", "-", "yes"], "privacy"),
+    ("imconf.participant", [SESSION, CAROL, "disconnected", "-", "-", "-", "-", "-", "bogus"], "disconnection_method"),
+    ("imconf.participant", [SESSION, CAROL, "connected", "-", "-", "-", "-", "-", "-", "-", "no-scheme"], "contact"),
+    ("imconf.participant", [SESSION, CAROL, "connected"] + ["-"] * 9, "arguments"),   # 12: one too many
+    ("imconf.subscriptions", ["no-scheme-here"], "session_uri"),
+    ("imconf.groups_reload", ["extra"], "arguments"),
+]
+
+
+@test("rpc_bad_arguments_named", "INTERFACE(RPC)", standin="skip")
+def t_rpc_bad_arguments(ctx):
+    """Every RPC command with each bad argument (missing, malformed URI, unknown value, an integer
+    where a word is due, one argument too many, a session that is (not) open) answers fault 400
+    whose message starts with the argument's name, and changes nothing: imconf.sessions and
+    imconf.subscriptions (with a live subscription) stay the same."""
+    ctx.start_server()
+    ctx.open_session()
+    sub = ctx.sipp_start("subscribe_until_noresource.xml", "alice")
+    wait_notified(ctx, 1)
+    before = state_snapshot(ctx)
+    for cmd, args, arg in RPC_BAD:
+        r = ctx.rpc(cmd, *args)
+        expect(not r.ok and r.error, "INTERFACE: %s %s should fail naming %s: %s" % (cmd, args, arg, r))
+        code, message = r.error
+        expect(code == 400 and message.startswith(arg + ":"),
+               "INTERFACE: %s %s: want fault 400 '%s: ...', got %s %r" % (cmd, args, arg, code, message))
+        after = state_snapshot(ctx)
+        expect(after == before, "INTERFACE: %s %s changed the state:\n  before %s\n  after  %s"
+               % (cmd, args, before, after))
+    ctx.rpc_ok("imconf.session_close", SESSION)
+    ctx.sipp_wait(sub)
+
+
+def free_tcp_port():
+    """A port of our range free for TCP on 127.0.0.1 (the pools only look at UDP)."""
+    import socket
+    for _ in range(40):
+        port = SPORTS.take()
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise TestFailure("no free TCP port")
+
+
+def jsonrpc(ctx, port, method, *params):
+    """POSTs one JSON-RPC 2.0 request to http://127.0.0.1:<port>/RPC with curl; the decoded reply."""
+    import json
+    import subprocess
+    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1})
+    cmd = ["curl", "-sS", "--max-time", "5", "-H", "Content-Type: application/json", "--data-binary", body,
+           "http://127.0.0.1:%d/RPC" % port]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+    out = r.stdout.decode("utf-8", "replace")
+    ctx.note("curl %s %s -> %s" % (method, params, out.strip()[:300]))
+    expect(r.returncode == 0, "curl %s failed (exit %s): %s" % (method, r.returncode, out))
+    try:
+        reply = json.loads(out)
+    except ValueError:
+        raise TestFailure("%s: the reply is not JSON: %r" % (method, out))
+    expect(reply.get("jsonrpc") == "2.0" and reply.get("id") == 1, "%s: not a JSON-RPC 2.0 reply: %s" % (method, reply))
+    return reply
+
+
+@test("jsonrpcs_over_http", "INTERFACE(RPC over jsonrpcs)", standin="skip")
+def t_jsonrpcs(ctx):
+    """xhttp + jsonrpcs on tcp:127.0.0.1 (this test only): imconf.session_open, imconf.participant
+    (privacy as a JSON integer), imconf.sessions, imconf.subscriptions and imconf.stats with curl;
+    the results have the documented shape and types; a bad argument is a JSON-RPC error naming it."""
+    import shutil as _shutil
+    if not _shutil.which("curl"):
+        raise TestFailure("curl is missing (scripts/deps.sh installs it)")
+    hport = free_tcp_port()
+    # Kamailio's TCP main process logs this when its TCP workers exit first on SIGTERM (shutdown
+    # order of the core, not a fault; it never appears while the server runs)
+    ctx.log_allow = r"receive_fd\(\): EOF on [0-9]+"
+    ctx.start_server(defines=["IMCONF_HTTP"], extra_args=["-l", "tcp:127.0.0.1:%d" % hport])
+
+    def http_ready():
+        try:
+            return "result" in jsonrpc(ctx, hport, "imconf.stats")
+        except TestFailure:
+            return False
+    ctx.wait_for("the HTTP listener on tcp:127.0.0.1:%d" % hport, http_ready)
+    r = jsonrpc(ctx, hport, "imconf.session_open", SESSION, "ad-hoc")
+    expect(r.get("result") == "ok", "imconf.session_open: want result \"ok\", got %s" % r)
+    for aoia, privacy in ((ALICE, 0), (BOB, 1)):
+        r = jsonrpc(ctx, hport, "imconf.participant", SESSION, aoia, "connected", "joined", "-", "-", privacy, "Nick")
+        expect(r.get("result") == "ok", "imconf.participant with privacy %d (JSON integer): %s" % (privacy, r))
+    r = jsonrpc(ctx, hport, "imconf.session_open", "sip:j2@127.0.0.1", "bogus-kind")
+    err = r.get("error") or {}
+    expect("result" not in r and err.get("code") == 400 and str(err.get("message", "")).startswith("kind:"),
+           "INTERFACE: a bad kind over JSON-RPC is an error 400 naming `kind`: %s" % r)
+    sub = ctx.sipp_start("subscribe_until_noresource.xml", "alice")
+    wait_notified(ctx, 1)
+    r = jsonrpc(ctx, hport, "imconf.sessions")
+    sessions = r.get("result")
+    expect(isinstance(sessions, list) and len(sessions) == 1, "imconf.sessions: want a list of one session: %s" % r)
+    s = sessions[0]
+    expect(s == {"uri": SESSION, "kind": "ad-hoc", "group": "", "participants": 2, "subscriptions": 1},
+           "imconf.sessions: want {uri, kind, group, participants: 2, subscriptions: 1}, got %s" % s)
+    r = jsonrpc(ctx, hport, "imconf.subscriptions")
+    subs = r.get("result")
+    expect(isinstance(subs, list) and len(subs) == 1, "imconf.subscriptions: want a list of one: %s" % r)
+    x = subs[0]
+    want = {"session": str, "subscriber": str, "call_id": str, "expires_in": int, "version": int,
+            "notifies_sent": int, "notify_in_flight": int}
+    expect(set(x) == set(want) and all(isinstance(x[k], t) for k, t in want.items()),
+           "imconf.subscriptions: want the fields %s with those types, got %s" % (sorted(want), x))
+    expect(x["session"] == SESSION and x["subscriber"] == ALICE and x["version"] == 1 and ctx.name in x["call_id"],
+           "imconf.subscriptions: %s" % x)
+    r = jsonrpc(ctx, hport, "imconf.subscriptions", SESSION)
+    expect(len(r.get("result") or []) == 1, "imconf.subscriptions %s: %s" % (SESSION, r))
+    r = jsonrpc(ctx, hport, "imconf.stats")
+    st = r.get("result")
+    expect(isinstance(st, dict) and st.get("sessions") == 1 and st.get("subscriptions") == 1
+           and st.get("subscribe_200") == 1 and all(isinstance(v, int) for v in st.values()),
+           "imconf.stats: want an object of integers (sessions 1, subscriptions 1, subscribe_200 1): %s" % r)
+    r = jsonrpc(ctx, hport, "imconf.session_close", SESSION)
+    expect(r.get("result") == "ok", "imconf.session_close: %s" % r)
+    ctx.sipp_wait(sub)
+
+
+def kamailio_stats(ctx):
+    """`kamcmd stats.get_statistics imconf:` as {name: int}."""
+    r = ctx.rpc_ok("stats.get_statistics", "imconf:")
+    out = {}
+    for line in r.text.splitlines():
+        m = re.match(r"^\s*imconf:(\w+)\s*=\s*(-?\d+)\s*$", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+@test("kamailio_statistics_registered", "INTERFACE(imconf.stats)", standin="skip")
+def t_kamailio_stats(ctx):
+    """`kamcmd stats.get_statistics imconf:` (kex) lists exactly the counters of imconf.stats, with
+    the same values, and they move with traffic: subscribe_200 0 -> 1 after a SUBSCRIBE, sessions
+    0 -> 1 after session_open, notifies_sent, subscribe_404."""
+    ctx.start_server(defines=["IMCONF_STATS"])
+
+    def rpc_stats():
+        st = [s for s in ctx.rpc_ok("imconf.stats").structs() if s]
+        expect(len(st) == 1, "imconf.stats: want one struct: %s" % st)
+        return {k: int(v) for k, v in st[0].items()}
+
+    k0, r0 = kamailio_stats(ctx), rpc_stats()
+    expect(sorted(k0) == sorted(r0), "statistics names differ from imconf.stats:\n  kamailio: %s\n  rpc:      %s"
+           % (sorted(k0), sorted(r0)))
+    volatile = {"shm_bytes_in_use"}
+    expect({k: v for k, v in k0.items() if k not in volatile} == {k: v for k, v in r0.items() if k not in volatile},
+           "statistics values differ from imconf.stats:\n  kamailio: %s\n  rpc:      %s" % (k0, r0))
+    expect(k0["subscribe_200"] == 0 and k0["sessions"] == 0 and k0["shm_bytes_in_use"] > 0,
+           "fresh server: want subscribe_200 0, sessions 0, shm in use > 0: %s" % k0)
+    ctx.open_session()
+    ctx.sipp("subscribe_unsubscribe.xml")
+    ctx.sipp("reject_404.xml", "unknown-uri", keys=ctx.keys(ruri="sip:nosuch@127.0.0.1"))
+    k1, r1 = kamailio_stats(ctx), rpc_stats()
+    moved = {k: (k0[k], k1[k]) for k in ("subscribe_200", "subscribe_404", "sessions", "subscriptions",
+                                         "notifies_sent", "notifies_full")}
+    ctx.note("moved: %s" % moved)
+    expect(k1["subscribe_200"] == 2 and k1["subscribe_404"] == 1 and k1["sessions"] == 1 and k1["subscriptions"] == 0
+           and k1["notifies_sent"] >= 2,
+           "want subscribe_200 0 -> 2 (subscribe + unsubscribe), subscribe_404 0 -> 1, sessions 0 -> 1, "
+           "notifies_sent >= 2: %s" % moved)
+    expect({k: v for k, v in k1.items() if k not in volatile} == {k: v for k, v in r1.items() if k not in volatile},
+           "statistics values differ from imconf.stats after traffic:\n  kamailio: %s\n  rpc:      %s" % (k1, r1))
+    one = ctx.rpc_ok("stats.get_statistics", "subscribe_200")
+    expect(re.search(r"imconf:subscribe_200\s*=\s*2", one.text), "one statistic by name: %s" % one.text)
 
 
 # ============================================================================ harness self-tests
