@@ -198,18 +198,7 @@ struct Dialog {
 }
 
 fn joined(aoia: &str) -> ParticipantUpdate<'_> {
-    ParticipantUpdate {
-        aoia: aoia.as_bytes(),
-        status: EndpointStatus::Connected,
-        role: Role::Joined,
-        listed_uri: None,
-        from_uri: None,
-        privacy: false,
-        nick: None,
-        disconnection_method: None,
-        disconnection_reason: None,
-        contact: None,
-    }
+    ParticipantUpdate::new(aoia.as_bytes(), EndpointStatus::Connected)
 }
 
 fn left(aoia: &str) -> ParticipantUpdate<'_> {

@@ -532,18 +532,7 @@ impl Harness {
 }
 
 fn connected(aoia: &str) -> ParticipantUpdate<'_> {
-    ParticipantUpdate {
-        aoia: aoia.as_bytes(),
-        status: EndpointStatus::Connected,
-        role: Role::Joined,
-        listed_uri: None,
-        from_uri: None,
-        privacy: false,
-        nick: None,
-        disconnection_method: None,
-        disconnection_reason: None,
-        contact: None,
-    }
+    ParticipantUpdate::new(aoia.as_bytes(), EndpointStatus::Connected)
 }
 
 /// An invitee that answered 180 Ringing.

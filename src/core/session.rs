@@ -82,6 +82,24 @@ pub struct ParticipantUpdate<'a> {
     pub contact: Option<&'a [u8]>,
 }
 
+impl<'a> ParticipantUpdate<'a> {
+    /// `aoia` now has `status`, as a `joined` participant with nothing else given.
+    pub fn new(aoia: &'a [u8], status: EndpointStatus) -> Self {
+        ParticipantUpdate {
+            aoia,
+            status,
+            role: Role::Joined,
+            listed_uri: None,
+            from_uri: None,
+            privacy: false,
+            nick: None,
+            disconnection_method: None,
+            disconnection_reason: None,
+            contact: None,
+        }
+    }
+}
+
 /// One user of the session. Participants are never removed while the session lives: a leaver
 /// stays as `Disconnected`, so its index (used by subscriptions' `seen` lists) and its
 /// anonymous entity stay stable (R48, R76).

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 use imconf::core::conference_info::EndpointStatus;
 use imconf::core::notifier::SubscribeRequest;
-use imconf::core::session::{ParticipantUpdate, Role};
+use imconf::core::session::ParticipantUpdate;
 
 pub const SESSION: &[u8] = b"sip:s1@im.example.net";
 pub const ALICE: &[u8] = b"sip:alice@example.net";
@@ -15,18 +15,7 @@ pub const ALICE_HEADERS: [(&[u8], &[u8]); 3] = [
 ];
 
 pub fn connected(aoia: &[u8]) -> ParticipantUpdate<'_> {
-    ParticipantUpdate {
-        aoia,
-        status: EndpointStatus::Connected,
-        role: Role::Joined,
-        listed_uri: None,
-        from_uri: None,
-        privacy: false,
-        nick: None,
-        disconnection_method: None,
-        disconnection_reason: None,
-        contact: None,
-    }
+    ParticipantUpdate::new(aoia, EndpointStatus::Connected)
 }
 
 /// An initial SUBSCRIBE from Alice to SESSION in dialog `call_id`.

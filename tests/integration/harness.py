@@ -459,6 +459,7 @@ class Ctx:
         self.notes = []
         self.server = None
         self.log_allow = None          # regex of alarming log lines this test expects
+        self.body_profile = "oma"      # what NOTIFY bodies must look like: "oma" or "rcs" (rcs_compat=1)
         self.traces_checked = set()
 
     # --- notes shown on failure
@@ -623,7 +624,8 @@ class Ctx:
         if run.paths["msg"] in self.traces_checked:
             return
         self.traces_checked.add(run.paths["msg"])
-        problems = check_trace(run.paths["msg"], self.server.server_contact if self.server else None)
+        problems = check_trace(run.paths["msg"], self.server.server_contact if self.server else None,
+                               profile=self.body_profile)
         if problems:
             raise TestFailure("NOTIFY/trace check of %s:\n  - %s" % (run.paths["msg"], "\n  - ".join(problems)))
 
@@ -766,9 +768,20 @@ def uri_of(value):
     return m.group(1) if m else (value or "").split(";")[0].strip()
 
 
-def check_conference_info(body):
-    """RFC 4575 / RULES.md §5.2 shape of one conference-info document.
-    Returns (problems, info) where info = {state, version, entity, users: {entity: status}}."""
+# R90: the endpoint statuses an RCS client (rcsjta) maps; any other value makes it drop the NOTIFY
+RCS_STATUSES = ("connected", "disconnected", "pending", "dialing-in", "dialing-out")
+RCS_METHODS = ("departed", "booted", "failed", "busy")
+
+
+def check_conference_info(body, profile="oma"):
+    """RFC 4575 / RULES.md §5.2 shape of one conference-info document. Profile "oma" is the default
+    output (R47, R51, R52); "rcs" is rcs_compat=1 (R91) read as R90's RCS client reads it: every
+    document must be one it would not drop.
+    Returns (problems, info) where info = {state, version, entity, users: {entity: status},
+    methods: {entity: disconnection-method}, reasons: {entity: reason}, maximum_user_count,
+    user_count}."""
+    if profile == "rcs":
+        return check_rcs_conference_info(body)
     problems = []
     info = {"users": {}}
     try:
@@ -844,7 +857,7 @@ def check_conference_info(body):
     return problems, info
 
 
-def received_notifies(path):
+def received_notifies(path, profile="oma"):
     """The NOTIFYs a trace received, each once (retransmissions dropped): [(SipMsg, info)] where info
     is check_conference_info()'s summary of the body ({} without a body)."""
     out, seen = [], set()
@@ -856,11 +869,73 @@ def received_notifies(path):
         if key in seen:
             continue
         seen.add(key)
-        out.append((m, check_conference_info(m.body)[1] if m.body.strip() else {}))
+        out.append((m, check_conference_info(m.body, profile)[1] if m.body.strip() else {}))
     return out
 
 
-def check_trace(path, server_contact):
+def check_rcs_conference_info(body):
+    problems = []
+    info = {"users": {}, "methods": {}, "reasons": {}}
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as e:
+        return ["R44: body is not well-formed XML (%s)" % e], info
+    if root.tag != NS + "conference-info":
+        return ["R44: root element is %s" % root.tag], info
+    info.update(entity=root.get("entity"), state=root.get("state"))
+    version = root.get("version")
+    if version and version.isdigit():
+        info["version"] = int(version)
+    else:
+        problems.append("R33/R44: root version %r" % version)
+    order = [c.tag.replace(NS, "") for c in root]
+    want = [t for t in ("conference-description", "conference-state", "users") if t in order]
+    if order != want or "users" not in order:
+        problems.append("R47/R53: root children %s, want [conference-description] [conference-state] users"
+                        % order)
+    desc = root.find(NS + "conference-description")
+    if desc is not None:
+        muc = desc.find(NS + "maximum-user-count")
+        if muc is not None:
+            info["maximum_user_count"] = int(muc.text)
+    cstate = root.find(NS + "conference-state")
+    if cstate is not None and cstate.find(NS + "user-count") is not None:
+        info["user_count"] = int(cstate.find(NS + "user-count").text)
+    users = root.find(NS + "users")
+    for user in (users if users is not None else []):
+        ue = user.get("entity") or ""
+        if user.get("state") == "deleted":
+            problems.append("R91: %s has state=deleted (never under rcs_compat)" % ue)
+            continue
+        if ue.startswith("sip:") and "@" not in ue:
+            problems.append("R90: entity %s has no user part: the RCS client throws" % ue)
+        eps = user.findall(NS + "endpoint")
+        if len(eps) != 1:
+            problems.append("R91: user %s has %d endpoints, want one" % (ue, len(eps)))
+            continue
+        ep = eps[0]
+        eorder = [c.tag.replace(NS, "") for c in ep]
+        allowed = ["status", "disconnection-method", "disconnection-info"]
+        if any(t not in allowed for t in eorder) or eorder != sorted(eorder, key=allowed.index):
+            problems.append("R53/R91: endpoint of %s holds %s" % (ue, eorder))
+        st = ep.find(NS + "status")
+        status = (st.text or "").strip() if st is not None else None
+        if status not in RCS_STATUSES:
+            problems.append("R90: status %r of %s makes the RCS client drop the NOTIFY" % (status, ue))
+        dm = ep.find(NS + "disconnection-method")
+        if status == "disconnected":
+            method = (dm.text or "").strip() if dm is not None else None
+            if method not in RCS_METHODS:
+                problems.append("R91: departure of %s without a known disconnection-method (%r)" % (ue, method))
+            info["methods"][ue] = method
+            reason = ep.find(NS + "disconnection-info/" + NS + "reason")
+            if reason is not None:
+                info["reasons"][ue] = (reason.text or "").strip()
+        info["users"][ue] = status
+    return problems, info
+
+
+def check_trace(path, server_contact, profile="oma"):
     """Checks every NOTIFY of one SIPp message trace against RULES.md §4-§5 and the dialog state
     implied by the SUBSCRIBE/200 exchange in the same trace. Returns a list of problems."""
     problems = []
@@ -947,7 +1022,7 @@ def check_trace(path, server_contact):
                     p.append("R43: body with Content-Type %r" % ctype)
                 if mt and mt.group(1) == "noresource":
                     p.append("R69: a noresource NOTIFY carries no body")
-                doc_problems, info = check_conference_info(m.body)
+                doc_problems, info = check_conference_info(m.body, profile)
                 p += doc_problems
                 if "version" in info:
                     if not dlg["versions"] and info["version"] != 1:

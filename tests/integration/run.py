@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (ALICE, BOB, DAVE, FACTORY, GROUP, KAMCMD, KAMAILIO, LOG_ALARM, PANIC_USER,  # noqa: E402
+from harness import (ALICE, BOB, CAROL, DAVE, FACTORY, GROUP, KAMCMD, KAMAILIO, LOG_ALARM, PANIC_USER,  # noqa: E402
                      ROOT, SESSION, SIPP, SPORTS, TIMING, KamailioServer, TestFailure, check_trace,
                      lint_scenarios, parse_kamcmd, parse_trace, received_notifies, run_test, tail)
 import uac  # noqa: E402
@@ -746,6 +746,54 @@ def t_groups_reload(ctx):
     expect(SESSION not in r.text, "R67: session of a removed group still listed:\n%s" % r.text)
 
 
+@test("rcs_profile_on_the_wire", "R89 R90 R91 R88 R57", standin="skip")
+def t_rcs_profile(ctx):
+    """rcs_compat=1 and a group document with <max-participant-count>20. Session conf1 of grp1:
+    alice connected, carol invited and ringing (alerting). alice subscribes as an RCS client does
+    (R89) and five changes follow one NOTIFY at a time: bob joins, carol declines (failed,
+    603 Decline), dave rings, dave answers, bob leaves (no method given: departed); then the
+    session closes. Every document must be one R90's client keeps (no alerting, every departure
+    with a known disconnection-method, no deleted user, users with a user part), the first one
+    carries maximum-user-count 20 and user-count, and merging every document the way that client
+    does (never removing anyone, R90) gives the truth."""
+    members = [(u, u.split(":")[1].split("@")[0].title()) for u in (ALICE, BOB, CAROL, DAVE)]
+    write_group_doc(ctx, "grp1.xml", members)
+    ctx.start_server(modparams=[("imconf", "groups_dir", str(ctx.rundir / "groups")),
+                                ("imconf", "rcs_compat", 1)])
+    ctx.body_profile = "rcs"
+    ctx.rpc_ok("imconf.session_open", SESSION, "pre-defined", GROUP)
+    ctx.rpc_ok("imconf.participant", SESSION, ALICE, "connected", "originator")
+    ctx.rpc_ok("imconf.participant", SESSION, CAROL, "alerting", "invited")
+    watch = ctx.sipp_start("subscribe_feed_watch.xml", "rcs-alice")
+    wait_notified(ctx, 1)
+    changes = [
+        (BOB, "connected", "joined"),
+        (CAROL, "disconnected", "invited", "-", "-", "-", "-", "failed", "603 Decline"),
+        (DAVE, "alerting", "invited"),
+        (DAVE, "connected", "invited"),
+        (BOB, "disconnected", "joined"),
+    ]
+    for version, change in enumerate(changes, start=2):
+        ctx.rpc_ok("imconf.participant", SESSION, *change)
+        wait_notified(ctx, version)
+    ctx.rpc_ok("imconf.session_close", SESSION)
+    ctx.sipp_wait(watch)
+    docs = [info for _, info in received_notifies(watch.paths["msg"], "rcs") if info]
+    expect(len(docs) == 6, "want 6 documents (1 full + 5 partial), got %d" % len(docs))
+    first = docs[0]
+    expect(first.get("maximum_user_count") == 20, "R88/R91: maximum-user-count 20 in %s" % first)
+    expect(first.get("user_count") == 2, "R91: user-count 2 (alice, ringing carol) in %s" % first)
+    expect(first["users"].get(CAROL) == "dialing-out", "R91: alerting is sent as dialing-out: %s" % first)
+    # R90: the client merges every document and never removes anyone
+    shown = {}
+    for d in docs:
+        for u, st in d["users"].items():
+            shown[u] = (st, d["methods"].get(u), d["reasons"].get(u))
+    want = {ALICE: ("connected", None, None), BOB: ("disconnected", "departed", None),
+            CAROL: ("disconnected", "failed", "603 Decline"), DAVE: ("connected", None, None)}
+    expect(shown == want, "R90/R91: the RCS client ends with %s, want %s" % (shown, want))
+
+
 # ============================================================================ robustness
 
 @test("panic_gets_500_server_survives", "INTERFACE(panic->500) R22")
@@ -863,7 +911,6 @@ def t_rpc(ctx):
 # (issue 5) The same routing run natively and under KEMI (tests/kamailio/imconf-test.lua), the
 # failures of every script function and RPC command, JSON-RPC over HTTP, and Kamailio's statistics.
 
-from harness import CAROL  # noqa: E402
 
 KEMI_LUA = ROOT / "tests" / "kamailio" / "imconf-test.lua"
 KSESSION = "sip:kconf@127.0.0.1"
