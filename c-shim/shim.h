@@ -108,6 +108,8 @@ unsigned long shim_shm_free_size(void);
 int shim_lock_init(void *lock);
 void shim_lock_get(void *lock);
 void shim_lock_release(void *lock);
+/* 0: taken; otherwise held by someone else (not waited for) */
+int shim_lock_try(void *lock);
 
 /* ---- the SUBSCRIBE being handled ---- */
 typedef struct shim_header
@@ -183,8 +185,16 @@ enum shim_script_fn
 	SHIM_FN_SESSION_OPEN = 1,
 	SHIM_FN_SESSION_CLOSE = 2,
 	SHIM_FN_PARTICIPANT = 3,
-	SHIM_FN_GROUPS_RELOAD = 4
+	SHIM_FN_GROUPS_RELOAD = 4,
+	SHIM_FN_PARTICIPANT_EXTRA = 5
 };
+/* The SIP message a script function runs for (Kamailio's msg->id, msg->pid): the values of
+ * imconf_participant_extra() belong to one message. */
+typedef struct shim_msg_ref
+{
+	unsigned int id;
+	int pid;
+} shim_msg_ref_t;
 enum shim_rpc_fn
 {
 	SHIM_RPC_SESSION_OPEN = 1,
@@ -197,11 +207,9 @@ enum shim_rpc_fn
 };
 /* Most arguments of any script function or RPC command (imconf_participant: 11). A native cfg
  * passes at most 6 to one call and KEMI at most SR_KEMI_PARAMS_MAX (6); arguments 7-11 of
- * imconf_participant come from imconf_participant_extra() (shim_mod.c) on those paths. */
+ * imconf_participant come from imconf_participant_extra() on those paths (src/module/extra.rs). */
 #define SHIM_MAX_ARGS 11
-/* imconf_participant arguments that imconf_participant_extra() sets: privacy, nick,
- * disconnection_method, disconnection_reason, contact (native arguments 7-11). */
-#define SHIM_PARTICIPANT_ARGS 6
+/* imconf_participant_extra(privacy, nick, disconnection_method, disconnection_reason, contact) */
 #define SHIM_PARTICIPANT_EXTRA_ARGS 5
 
 /* ---- KEMI (KSR.imconf.*) ---- */
@@ -212,7 +220,7 @@ int rs_mod_init(void);
 int rs_child_init(int rank);
 void rs_mod_destroy(void);
 int rs_handle_subscribe(void *msg);
-int rs_script_call(int fn_id, const shim_str_t *args, int argc);
+int rs_script_call(int fn_id, const shim_msg_ref_t *msg, const shim_str_t *args, int argc);
 void rs_rpc_call(int fn_id, void *rpc, void *ctx);
 void rs_notify_completed(uint64_t token, int code);
 void rs_timer_tick(void);

@@ -69,3 +69,8 @@ void shim_lock_release(void *lock)
 {
 	lock_release((gen_lock_t *)lock);
 }
+
+int shim_lock_try(void *lock)
+{
+	return lock_try((gen_lock_t *)lock) == 0 ? 0 : -1;
+}

@@ -31,9 +31,8 @@ unsafe impl lock_api::RawMutex for KamRawMutex {
     }
 
     fn try_lock(&self) -> bool {
-        // Kamailio has no portable try-lock; nothing here needs one.
-        self.lock();
-        true
+        // SAFETY: as in `lock`.
+        unsafe { sys::shim_lock_try(self.ptr()) == 0 }
     }
 
     unsafe fn unlock(&self) {
@@ -42,6 +41,21 @@ unsafe impl lock_api::RawMutex for KamRawMutex {
 }
 
 pub type ShmMutex<T> = lock_api::Mutex<KamRawMutex, T>;
+pub type ShmMutexGuard<'a, T> = lock_api::MutexGuard<'a, KamRawMutex, T>;
+
+/// The lock within `ms` milliseconds, or None (for paths that must not wait forever).
+pub fn try_lock_for<T>(m: &ShmMutex<T>, ms: u64) -> Option<ShmMutexGuard<'_, T>> {
+    let deadline = super::clock::now_ms() + ms;
+    loop {
+        if let Some(g) = m.try_lock() {
+            return Some(g);
+        }
+        if super::clock::now_ms() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
 
 /// Initialises the lock at its final (shm) address: pthread and SysV builds need a real init.
 pub fn init_in_place<T>(m: &ShmMutex<T>) -> bool {
