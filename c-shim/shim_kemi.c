@@ -2,8 +2,7 @@
  * imconf shim: the KEMI exports (KSR.imconf.* in Lua, Python, ... scripts).
  *
  * Every function has the name of the native cfg function and calls the same Rust entry point
- * (rs_handle_subscribe / rs_script_call, through the same participant helper as the native
- * wrapper), so both behave identically: positive on success, negative on failure, never 0.
+ * (rs_handle_subscribe / rs_script_call) as the native wrapper, so both behave identically: positive on success, negative on failure, never 0.
  * KEMI functions have a fixed arity of at most SR_KEMI_PARAMS_MAX (6) parameters, all given:
  * "" or "-" means "not given" (INTERFACE.md). The table is added from mod_register, which Rust
  * defines (src/module/exports.rs): a cdylib does not export C-defined symbols.
@@ -17,6 +16,12 @@
 
 #include "shim.h"
 #include "shim_int.h"
+
+static int script_call(sip_msg_t *msg, int fn_id, const shim_str_t *args, int argc)
+{
+	shim_msg_ref_t ref = {msg->id, msg->pid};
+	return rs_script_call(fn_id, &ref, args, argc);
+}
 
 static void view_of(shim_str_t *out, const str *s)
 {
@@ -40,14 +45,14 @@ static int ki_session_open(sip_msg_t *msg, str *session_uri, str *kind, str *gro
 	view_of(&args[0], session_uri);
 	view_of(&args[1], kind);
 	view_of(&args[2], group_uri);
-	return rs_script_call(SHIM_FN_SESSION_OPEN, args, 3);
+	return script_call(msg, SHIM_FN_SESSION_OPEN, args, 3);
 }
 
 static int ki_session_close(sip_msg_t *msg, str *session_uri)
 {
 	shim_str_t args[1];
 	view_of(&args[0], session_uri);
-	return rs_script_call(SHIM_FN_SESSION_CLOSE, args, 1);
+	return script_call(msg, SHIM_FN_SESSION_CLOSE, args, 1);
 }
 
 static int ki_participant(sip_msg_t *msg, str *session_uri, str *aoia, str *status, str *role,
@@ -60,7 +65,7 @@ static int ki_participant(sip_msg_t *msg, str *session_uri, str *aoia, str *stat
 	view_of(&args[3], role);
 	view_of(&args[4], listed_uri);
 	view_of(&args[5], from_uri);
-	return shim_participant_call(msg, args, SHIM_PARTICIPANT_ARGS);
+	return script_call(msg, SHIM_FN_PARTICIPANT, args, 6);
 }
 
 static int ki_participant_extra(sip_msg_t *msg, str *privacy, str *nick,
@@ -72,12 +77,12 @@ static int ki_participant_extra(sip_msg_t *msg, str *privacy, str *nick,
 	view_of(&vals[2], disconnection_method);
 	view_of(&vals[3], disconnection_reason);
 	view_of(&vals[4], contact);
-	return shim_participant_extra(msg, vals, SHIM_PARTICIPANT_EXTRA_ARGS);
+	return script_call(msg, SHIM_FN_PARTICIPANT_EXTRA, vals, SHIM_PARTICIPANT_EXTRA_ARGS);
 }
 
 static int ki_groups_reload(sip_msg_t *msg)
 {
-	return rs_script_call(SHIM_FN_GROUPS_RELOAD, NULL, 0);
+	return script_call(msg, SHIM_FN_GROUPS_RELOAD, NULL, 0);
 }
 
 /* clang-format off */

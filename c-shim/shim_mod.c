@@ -6,7 +6,6 @@
  * because a cdylib does not export C-defined data symbols.
  */
 #include <stddef.h>
-#include <string.h>
 
 /* clang-format off */
 #include "core/sr_module.h"
@@ -75,7 +74,8 @@ static int w_handle_subscribe(struct sip_msg *msg, char *p1, char *p2)
 
 static int w_groups_reload(struct sip_msg *msg, char *p1, char *p2)
 {
-	return rs_script_call(SHIM_FN_GROUPS_RELOAD, NULL, 0);
+	shim_msg_ref_t ref = {msg->id, msg->pid};
+	return rs_script_call(SHIM_FN_GROUPS_RELOAD, &ref, NULL, 0);
 }
 
 /* Evaluates the (variable) string parameters into views (valid until the next evaluation). */
@@ -100,10 +100,11 @@ static int eval_args(struct sip_msg *msg, int argc, action_u_t *vals, shim_str_t
 static int call_with_args(struct sip_msg *msg, int fn_id, int argc, action_u_t *vals)
 {
 	shim_str_t args[SHIM_MAX_ARGS];
+	shim_msg_ref_t ref = {msg->id, msg->pid};
 
 	if(eval_args(msg, argc, vals, args) < 0)
 		return -1;
-	return rs_script_call(fn_id, args, argc);
+	return rs_script_call(fn_id, &ref, args, argc);
 }
 
 static int w_session_open(struct sip_msg *msg, int argc, action_u_t *vals)
@@ -118,93 +119,13 @@ static int w_session_close(struct sip_msg *msg, int argc, action_u_t *vals)
 
 static int w_participant(struct sip_msg *msg, int argc, action_u_t *vals)
 {
-	shim_str_t args[SHIM_MAX_ARGS];
-
-	if(eval_args(msg, argc, vals, args) < 0)
-		return -1;
-	if(argc > SHIM_PARTICIPANT_ARGS) /* not from a 5.6 cfg (its parser stops at 6): kept general */
-		return rs_script_call(SHIM_FN_PARTICIPANT, args, argc);
-	return shim_participant_call(msg, args, argc);
+	return call_with_args(msg, SHIM_FN_PARTICIPANT, argc, vals);
 }
 
+/* arguments 7-11 of imconf_participant, kept by Rust for the next call on this message */
 static int w_participant_extra(struct sip_msg *msg, int argc, action_u_t *vals)
 {
-	shim_str_t args[SHIM_MAX_ARGS];
-
-	if(eval_args(msg, argc, vals, args) < 0)
-		return -1;
-	return shim_participant_extra(msg, args, argc);
-}
-
-/* ---- arguments 7-11 of imconf_participant ----
- * A cfg function call takes at most 6 arguments (Kamailio's parser, MAX_ACTIONS), and so do KEMI
- * functions (SR_KEMI_PARAMS_MAX) and KSR.x.modf. imconf_participant_extra() keeps the later
- * arguments for the next imconf_participant call on the same message in this process; that call
- * uses them up (whatever it returns). Kept per process: a worker runs one script at a time. */
-#define EXTRA_BYTES 4096
-static struct
-{
-	int set;
-	unsigned int msg_id;
-	int msg_pid;
-	int len[SHIM_PARTICIPANT_EXTRA_ARGS];
-	char buf[EXTRA_BYTES];
-} extra;
-
-int shim_participant_extra(struct sip_msg *msg, const shim_str_t *vals, int n)
-{
-	int i, off = 0;
-
-	extra.set = 0;
-	if(n > SHIM_PARTICIPANT_EXTRA_ARGS) {
-		LM_ERR("imconf_participant_extra: at most %d arguments\n", SHIM_PARTICIPANT_EXTRA_ARGS);
-		return -1;
-	}
-	for(i = 0; i < SHIM_PARTICIPANT_EXTRA_ARGS; i++) {
-		int len = (i < n && vals[i].s && vals[i].len > 0) ? vals[i].len : 0;
-		if(off + len > EXTRA_BYTES) {
-			LM_ERR("imconf_participant_extra: arguments longer than %d bytes in all\n", EXTRA_BYTES);
-			return -1;
-		}
-		if(len)
-			memcpy(extra.buf + off, vals[i].s, len);
-		extra.len[i] = len;
-		off += len;
-	}
-	extra.msg_id = msg->id;
-	extra.msg_pid = msg->pid;
-	extra.set = 1;
-	return 1;
-}
-
-int shim_participant_call(struct sip_msg *msg, shim_str_t *args, int argc)
-{
-	static shim_str_t not_given = {"-", 1};
-	int i, off = 0;
-
-	if(!extra.set)
-		return rs_script_call(SHIM_FN_PARTICIPANT, args, argc);
-	extra.set = 0;
-	if(extra.msg_id != msg->id || extra.msg_pid != msg->pid) {
-		LM_WARN("imconf_participant: ignoring the imconf_participant_extra() values of another "
-				"message\n");
-		return rs_script_call(SHIM_FN_PARTICIPANT, args, argc);
-	}
-	for(i = argc; i < SHIM_PARTICIPANT_ARGS; i++)
-		args[i] = not_given;
-	argc = SHIM_PARTICIPANT_ARGS;
-	for(i = 0; i < SHIM_PARTICIPANT_EXTRA_ARGS; i++) {
-		args[argc + i].s = extra.buf + off;
-		args[argc + i].len = extra.len[i];
-		off += extra.len[i];
-	}
-	/* pass up to the last value given, so that trailing "not given" ones count as absent */
-	for(i = SHIM_PARTICIPANT_EXTRA_ARGS; i > 0; i--) {
-		shim_str_t *v = &args[argc + i - 1];
-		if(v->len > 0 && !(v->len == 1 && v->s[0] == '-'))
-			break;
-	}
-	return rs_script_call(SHIM_FN_PARTICIPANT, args, argc + i);
+	return call_with_args(msg, SHIM_FN_PARTICIPANT_EXTRA, argc, vals);
 }
 
 /* Each fixup rejects extra parameters at start-up; Rust checks the minimum at run time.

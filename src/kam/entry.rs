@@ -41,6 +41,7 @@ pub unsafe extern "C" fn rs_handle_subscribe(msg: *mut c_void) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn rs_script_call(
     fn_id: c_int,
+    msg: *const sys::shim_msg_ref_t,
     args: *const sys::shim_str_t,
     argc: c_int,
 ) -> c_int {
@@ -48,8 +49,10 @@ pub unsafe extern "C" fn rs_script_call(
         // SAFETY: C passes argc views that live for this call.
         .map(|i| unsafe { bytes(*args.add(i)) })
         .collect();
+    // SAFETY: C passes the address of a shim_msg_ref_t on its stack, or NULL.
+    let msg = unsafe { msg.as_ref() }.map_or((0, 0), |m| (m.id, m.pid));
     ffi_guard("script function", -1, || {
-        module::script_call(fn_id as u32, &args)
+        module::script_call(fn_id as u32, msg, &args)
     })
 }
 

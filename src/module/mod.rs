@@ -1,6 +1,7 @@
 //! The glue from Kamailio events (script calls, RPC, timer, tm callbacks) into the core.
 //! Entered only through kam/entry.rs, which guards every call against panics.
 mod exports;
+mod extra;
 mod feed;
 mod groups;
 mod notify;
@@ -52,7 +53,8 @@ pub fn handle_subscribe(msg: &Msg) -> i32 {
     subscribe::handle(msg)
 }
 
-pub fn script_call(fn_id: u32, args: &[&[u8]]) -> i32 {
+/// A script function for the SIP message `msg` (Kamailio's id and pid of it).
+pub fn script_call(fn_id: u32, msg: (u32, i32), args: &[&[u8]]) -> i32 {
     let (name, result) = match fn_id {
         sys::shim_script_fn_SHIM_FN_SESSION_OPEN => {
             ("imconf_session_open", feed::session_open(args))
@@ -60,7 +62,13 @@ pub fn script_call(fn_id: u32, args: &[&[u8]]) -> i32 {
         sys::shim_script_fn_SHIM_FN_SESSION_CLOSE => {
             ("imconf_session_close", feed::session_close(args))
         }
-        sys::shim_script_fn_SHIM_FN_PARTICIPANT => ("imconf_participant", feed::participant(args)),
+        sys::shim_script_fn_SHIM_FN_PARTICIPANT => (
+            "imconf_participant",
+            extra::with_staged(msg, args, feed::participant),
+        ),
+        sys::shim_script_fn_SHIM_FN_PARTICIPANT_EXTRA => {
+            ("imconf_participant_extra", extra::stage(msg, args))
+        }
         sys::shim_script_fn_SHIM_FN_GROUPS_RELOAD => {
             ("imconf_groups_reload", feed::groups_reload(args))
         }
