@@ -8,6 +8,7 @@ pub mod groups;
 pub mod headers;
 pub mod key;
 pub mod notifier;
+pub mod persist;
 pub mod policy;
 pub mod reply;
 pub mod session;

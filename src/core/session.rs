@@ -181,7 +181,7 @@ pub struct Session<A: Allocator> {
     pub subs: Set<u32, A>,
     /// R52, R88: `maximum-user-count` (from the group's `<max-participant-count>`), if known.
     pub max_user_count: Option<u32>,
-    next_anonymous: u32,
+    pub(crate) next_anonymous: u32,
 }
 
 /// Errors of the session-feeding interface (script functions and RPC).

@@ -1,0 +1,392 @@
+//! Sessions and subscriptions as bytes and back, for persistence (issue 7: `db_url`).
+//!
+//! One record per session (with its participants) and one per subscription (its dialog, CSeq,
+//! version, expiry and what its subscriber has been told), each a compact versioned encoding the
+//! module stores in a BLOB column beside a few readable key columns. Decoding never panics: bad
+//! bytes are `Malformed`, a full allocator `OutOfMemory`. What only matters while the process
+//! lives (NOTIFY in flight, holds, queue places, ids) is not kept: a restored subscription is
+//! idle and gets a new id.
+use super::bytes::{try_bytes, try_push, Bytes, OutOfMemory};
+use super::conference_info::{DisconnectionMethod, EndpointStatus};
+use super::key::new_set;
+use super::session::{Participant, Session, SessionKind};
+use super::subscription::{Dialog, Seen, Subscription, Termination};
+use allocator_api2::alloc::Allocator;
+use allocator_api2::vec::Vec as AVec;
+
+/// First byte of every record; a record of another format is refused, not misread.
+const FORMAT: u8 = 1;
+const SESSION_TAG: u8 = b'S';
+const SUBSCRIPTION_TAG: u8 = b'D';
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    Malformed(&'static str),
+    OutOfMemory,
+}
+
+impl From<OutOfMemory> for DecodeError {
+    fn from(_: OutOfMemory) -> Self {
+        DecodeError::OutOfMemory
+    }
+}
+
+// ------------------------------------------------------------------ primitive encoding
+
+struct Writer<'a>(&'a mut Vec<u8>);
+
+impl Writer<'_> {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bool(&mut self, v: bool) {
+        self.u8(v as u8);
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+    }
+    fn opt_bytes(&mut self, b: Option<&[u8]>) {
+        match b {
+            None => self.u8(0),
+            Some(b) => {
+                self.u8(1);
+                self.bytes(b);
+            }
+        }
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.b.len() < n {
+            return Err(DecodeError::Malformed("truncated"));
+        }
+        let (head, rest) = self.b.split_at(n);
+        self.b = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn bool(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError::Malformed("bad flag")),
+        }
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        Ok(if self.bool()? {
+            Some(self.bytes()?)
+        } else {
+            None
+        })
+    }
+    fn owned<A: Allocator>(&mut self, alloc: A) -> Result<Bytes<A>, DecodeError> {
+        Ok(try_bytes(self.bytes()?, alloc)?)
+    }
+    fn opt_owned<A: Allocator>(&mut self, alloc: A) -> Result<Option<Bytes<A>>, DecodeError> {
+        match self.opt_bytes()? {
+            None => Ok(None),
+            Some(b) => Ok(Some(try_bytes(b, alloc)?)),
+        }
+    }
+    fn end(&self) -> Result<(), DecodeError> {
+        if self.b.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::Malformed("trailing bytes"))
+        }
+    }
+}
+
+fn header(r: &mut Reader<'_>, tag: u8) -> Result<(), DecodeError> {
+    if r.u8()? != FORMAT {
+        return Err(DecodeError::Malformed("unknown format"));
+    }
+    if r.u8()? != tag {
+        return Err(DecodeError::Malformed("not this kind of record"));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ enums as codes
+
+const KINDS: [SessionKind; 5] = [
+    SessionKind::OneToOne,
+    SessionKind::AdHoc,
+    SessionKind::PreDefined,
+    SessionKind::Chat,
+    SessionKind::RestrictedChat,
+];
+const STATUSES: [EndpointStatus; 4] = [
+    EndpointStatus::Connected,
+    EndpointStatus::Disconnected,
+    EndpointStatus::Alerting,
+    EndpointStatus::DialingOut,
+];
+const METHODS: [DisconnectionMethod; 4] = [
+    DisconnectionMethod::Departed,
+    DisconnectionMethod::Booted,
+    DisconnectionMethod::Failed,
+    DisconnectionMethod::Busy,
+];
+const TERMINATIONS: [Termination; 5] = [
+    Termination::TimeoutWithState,
+    Termination::Timeout,
+    Termination::NoResource,
+    Termination::Rejected,
+    Termination::Deactivated,
+];
+
+/// 1-based position in `table` (0 is "none" for optional values).
+fn code<T: PartialEq>(table: &[T], v: &T) -> u8 {
+    table.iter().position(|x| x == v).map_or(0, |i| i as u8 + 1)
+}
+
+fn from_code<T: Copy>(table: &[T], c: u8, what: &'static str) -> Result<T, DecodeError> {
+    table
+        .get((c as usize).wrapping_sub(1))
+        .copied()
+        .ok_or(DecodeError::Malformed(what))
+}
+
+fn opt_from_code<T: Copy>(
+    table: &[T],
+    c: u8,
+    what: &'static str,
+) -> Result<Option<T>, DecodeError> {
+    if c == 0 {
+        Ok(None)
+    } else {
+        from_code(table, c, what).map(Some)
+    }
+}
+
+// ------------------------------------------------------------------ sessions
+
+/// A session and its participants (its subscriptions are records of their own).
+pub fn encode_session<A: Allocator>(s: &Session<A>, out: &mut Vec<u8>) {
+    let mut w = Writer(out);
+    w.u8(FORMAT);
+    w.u8(SESSION_TAG);
+    w.bytes(&s.uri);
+    w.u8(code(&KINDS, &s.kind));
+    w.opt_bytes(s.group.as_deref());
+    w.u32(s.max_user_count.map_or(0, |m| m.saturating_add(1)));
+    w.u32(s.next_anonymous);
+    w.u32(s.participants.len() as u32);
+    for p in s.participants.iter() {
+        w.bytes(&p.aoia);
+        w.bytes(&p.entity);
+        w.opt_bytes(p.nick.as_deref());
+        w.u8(code(&STATUSES, &p.status));
+        w.bool(p.privacy);
+        w.u32(p.nick_tag);
+        w.opt_bytes(p.contact.as_deref());
+        w.u32(p.contact_tag);
+        w.u8(p.disconnection_method.map_or(0, |m| code(&METHODS, &m)));
+        w.opt_bytes(p.disconnection_reason.as_deref());
+        w.u32(p.departure_tag);
+    }
+}
+
+/// The session `encode_session` wrote, in `alloc`, with no subscriptions yet.
+pub fn decode_session<A: Allocator + Clone>(
+    bytes: &[u8],
+    seed: u64,
+    alloc: A,
+) -> Result<Session<A>, DecodeError> {
+    let r = &mut Reader { b: bytes };
+    header(r, SESSION_TAG)?;
+    let uri = r.owned(alloc.clone())?;
+    let kind = from_code(&KINDS, r.u8()?, "session kind")?;
+    let group = r.opt_owned(alloc.clone())?;
+    let max_user_count = r.u32()?.checked_sub(1);
+    let next_anonymous = r.u32()?;
+    let n = r.u32()? as usize;
+    let mut participants = AVec::new_in(alloc.clone());
+    // every participant takes more than 16 bytes: a count the record cannot hold is refused
+    // before anything is reserved for it
+    if n > r.b.len() / 16 {
+        return Err(DecodeError::Malformed("participant count"));
+    }
+    participants.try_reserve_exact(n).map_err(|_| OutOfMemory)?;
+    for _ in 0..n {
+        let p = Participant {
+            aoia: r.owned(alloc.clone())?,
+            entity: r.owned(alloc.clone())?,
+            nick: r.opt_owned(alloc.clone())?,
+            status: from_code(&STATUSES, r.u8()?, "status")?,
+            privacy: r.bool()?,
+            nick_tag: r.u32()?,
+            contact: r.opt_owned(alloc.clone())?,
+            contact_tag: r.u32()?,
+            disconnection_method: opt_from_code(&METHODS, r.u8()?, "disconnection method")?,
+            disconnection_reason: r.opt_owned(alloc.clone())?,
+            departure_tag: r.u32()?,
+        };
+        participants.push(p);
+    }
+    r.end()?;
+    Ok(Session {
+        uri,
+        kind,
+        group,
+        participants,
+        subs: new_set(seed, alloc),
+        max_user_count,
+        next_anonymous,
+    })
+}
+
+// ------------------------------------------------------------------ subscriptions
+
+/// A subscription. `wall_offset_ms` turns the caller's clock into wall-clock time (wall minus
+/// clock), so the expiry means the same after a restart.
+pub fn encode_subscription<A: Allocator>(
+    s: &Subscription<A>,
+    wall_offset_ms: i64,
+    out: &mut Vec<u8>,
+) {
+    let mut w = Writer(out);
+    w.u8(FORMAT);
+    w.u8(SUBSCRIPTION_TAG);
+    w.bytes(&s.session);
+    w.bytes(&s.subscriber);
+    w.bytes(&s.asserted);
+    w.bool(s.anonymous);
+    let d = &s.dialog;
+    for b in [
+        &d.call_id,
+        &d.local_tag,
+        &d.remote_tag,
+        &d.local_uri,
+        &d.remote_uri,
+        &d.remote_target,
+        &d.route_set,
+        &d.socket,
+    ] {
+        w.bytes(b);
+    }
+    w.opt_bytes(d.event_id.as_deref());
+    w.u32(d.remote_cseq);
+    w.u32(d.local_cseq);
+    w.u64(s.expires_at.saturating_add_signed(wall_offset_ms));
+    w.u32(s.version);
+    w.bool(s.dirty);
+    w.bool(s.needs_full);
+    w.u8(s.terminate.map_or(0, |t| code(&TERMINATIONS, &t)));
+    // a NOTIFY in flight may never have arrived: the restored subscription resyncs in full
+    w.bool(s.in_flight.is_some());
+    w.u64(s.notifies_sent);
+    w.u32(s.seen.len() as u32);
+    for seen in s.seen.iter() {
+        w.u8(seen.status.map_or(0, |st| code(&STATUSES, &st)));
+        w.u32(seen.nick_tag);
+        w.u32(seen.endpoint_tag);
+        w.u32(seen.departure_tag);
+        w.bool(seen.delete_pending);
+    }
+}
+
+/// The subscription `encode_subscription` wrote, with id `id`, idle (nothing in flight, no
+/// hold, not queued), its expiry back on the caller's clock (`wall_offset_ms` as then). One
+/// whose NOTIFY was in flight when it was written sends full state next.
+pub fn decode_subscription<A: Allocator + Clone>(
+    bytes: &[u8],
+    id: u32,
+    wall_offset_ms: i64,
+    alloc: A,
+) -> Result<Subscription<A>, DecodeError> {
+    let r = &mut Reader { b: bytes };
+    header(r, SUBSCRIPTION_TAG)?;
+    let session = r.owned(alloc.clone())?;
+    let subscriber = r.owned(alloc.clone())?;
+    let asserted = r.owned(alloc.clone())?;
+    let anonymous = r.bool()?;
+    let dialog = Dialog {
+        call_id: r.owned(alloc.clone())?,
+        local_tag: r.owned(alloc.clone())?,
+        remote_tag: r.owned(alloc.clone())?,
+        local_uri: r.owned(alloc.clone())?,
+        remote_uri: r.owned(alloc.clone())?,
+        remote_target: r.owned(alloc.clone())?,
+        route_set: r.owned(alloc.clone())?,
+        socket: r.owned(alloc.clone())?,
+        event_id: r.opt_owned(alloc.clone())?,
+        remote_cseq: r.u32()?,
+        local_cseq: r.u32()?,
+    };
+    let expires_at = r
+        .u64()?
+        .saturating_add_signed(wall_offset_ms.saturating_neg());
+    let version = r.u32()?;
+    let dirty = r.bool()?;
+    let needs_full = r.bool()?;
+    let terminate = opt_from_code(&TERMINATIONS, r.u8()?, "termination")?;
+    let unconfirmed = r.bool()?;
+    let notifies_sent = r.u64()?;
+    let n = r.u32()? as usize;
+    const SEEN_BYTES: usize = 14;
+    if n > r.b.len() / SEEN_BYTES {
+        return Err(DecodeError::Malformed("seen count"));
+    }
+    let mut seen = AVec::new_in(alloc.clone());
+    seen.try_reserve_exact(n).map_err(|_| OutOfMemory)?;
+    for _ in 0..n {
+        let s = Seen {
+            status: opt_from_code(&STATUSES, r.u8()?, "seen status")?,
+            nick_tag: r.u32()?,
+            endpoint_tag: r.u32()?,
+            departure_tag: r.u32()?,
+            delete_pending: r.bool()?,
+        };
+        try_push(&mut seen, s)?;
+    }
+    r.end()?;
+    Ok(Subscription {
+        id,
+        session,
+        subscriber,
+        asserted,
+        anonymous,
+        dialog,
+        expires_at,
+        version,
+        seen,
+        dirty,
+        needs_full: needs_full || unconfirmed,
+        terminate,
+        in_flight: None,
+        held_since: None,
+        waiting: false,
+        last_notify_at: None,
+        notifies_sent,
+    })
+}

@@ -1,0 +1,271 @@
+//! Persistence records (issue 7): a session and a subscription survive encode -> decode whole,
+//! the process-only state of a subscription does not, and no byte string makes decoding panic.
+use allocator_api2::alloc::Global;
+use allocator_api2::vec::Vec as AVec;
+use imconf::core::bytes::try_bytes;
+use imconf::core::conference_info::{DisconnectionMethod, EndpointStatus};
+use imconf::core::persist::{
+    decode_session, decode_subscription, encode_session, encode_subscription, DecodeError,
+};
+use imconf::core::session::{ParticipantUpdate, Role, Session, SessionKind};
+use imconf::core::subscription::{Dialog, Seen, Subscription, Termination};
+use proptest::prelude::*;
+
+const SEED: u64 = 11;
+
+fn b(s: &str) -> AVec<u8, Global> {
+    try_bytes(s.as_bytes(), Global).unwrap()
+}
+
+/// A chat session with every kind of participant record.
+fn session() -> Session<Global> {
+    let mut s = Session::try_new(
+        b"sip:chat-9@im.example.net",
+        SessionKind::Chat,
+        Some(b"sip:friends@im.example.net"),
+        SEED,
+        Global,
+    )
+    .unwrap();
+    s.max_user_count = Some(20);
+    let updates = [
+        ParticipantUpdate {
+            role: Role::Originator,
+            nick: Some(b"Ana"),
+            contact: Some(b"<sip:ana@192.0.2.1;gr=x>"),
+            ..ParticipantUpdate::new(b"sip:ana@example.net", EndpointStatus::Connected)
+        },
+        ParticipantUpdate {
+            role: Role::Invited,
+            privacy: true,
+            ..ParticipantUpdate::new(b"sip:raj@example.net", EndpointStatus::Alerting)
+        },
+        ParticipantUpdate {
+            role: Role::Invited,
+            ..ParticipantUpdate::new(b"sip:omar@example.net", EndpointStatus::Alerting)
+        },
+        ParticipantUpdate {
+            role: Role::Invited,
+            disconnection_method: Some(DisconnectionMethod::Failed),
+            disconnection_reason: Some(b"603 Decline"),
+            ..ParticipantUpdate::new(b"sip:omar@example.net", EndpointStatus::Disconnected)
+        },
+        ParticipantUpdate::new(b"sip:lee@example.net", EndpointStatus::DialingOut),
+    ];
+    for u in &updates {
+        s.apply(u, Global).unwrap();
+    }
+    s
+}
+
+fn subscription(id: u32) -> Subscription<Global> {
+    let mut seen = AVec::new_in(Global);
+    seen.push(Seen {
+        status: Some(EndpointStatus::Connected),
+        nick_tag: 7,
+        endpoint_tag: 9,
+        departure_tag: 0,
+        delete_pending: false,
+    });
+    seen.push(Seen::default());
+    seen.push(Seen {
+        status: Some(EndpointStatus::Disconnected),
+        departure_tag: 3,
+        delete_pending: true,
+        ..Seen::default()
+    });
+    Subscription {
+        id,
+        session: b("sip:chat-9@im.example.net"),
+        subscriber: b("sip:ana@example.net"),
+        asserted: b("sip:ana@example.net;user=phone"),
+        anonymous: true,
+        dialog: Dialog {
+            call_id: b("c-1@192.0.2.1"),
+            local_tag: b("i3f-0011223344556677"),
+            remote_tag: b("ft-1"),
+            local_uri: b("sip:chat-9@im.example.net"),
+            remote_uri: b("sip:ana@example.net"),
+            remote_target: b("sip:ana@192.0.2.1:5060"),
+            route_set: b("<sip:p1.example.net;lr>,<sip:p2.example.net;lr>"),
+            socket: b("udp:192.0.2.100:5060"),
+            event_id: Some(b("42")),
+            remote_cseq: 5,
+            local_cseq: 17,
+        },
+        expires_at: 5_000_000,
+        version: 12,
+        seen,
+        dirty: true,
+        needs_full: false,
+        terminate: Some(Termination::NoResource),
+        in_flight: None,
+        held_since: Some(4_000_000),
+        waiting: true,
+        last_notify_at: Some(4_100_000),
+        notifies_sent: 12,
+    }
+}
+
+fn session_bytes(s: &Session<Global>) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_session(s, &mut out);
+    out
+}
+
+fn sub_bytes(s: &Subscription<Global>, offset: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_subscription(s, offset, &mut out);
+    out
+}
+
+#[test]
+fn session_round_trips_with_every_participant_field() {
+    let s = session();
+    let back = decode_session(&session_bytes(&s), SEED, Global).unwrap();
+    assert_eq!(back.uri, s.uri);
+    assert_eq!(back.kind, SessionKind::Chat);
+    assert_eq!(back.group, s.group);
+    assert_eq!(back.max_user_count, Some(20));
+    assert_eq!(back.participants.len(), 4);
+    for (a, b) in s.participants.iter().zip(back.participants.iter()) {
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+    assert!(
+        back.subs.is_empty(),
+        "subscriptions are records of their own"
+    );
+    // R76: the anonymous numbering goes on where it was, so entities stay unique
+    let mut s2 = back;
+    s2.apply(
+        &ParticipantUpdate {
+            role: Role::Invited,
+            privacy: true,
+            ..ParticipantUpdate::new(b"sip:kim@example.net", EndpointStatus::Alerting)
+        },
+        Global,
+    )
+    .unwrap();
+    let mut orig = session();
+    orig.apply(
+        &ParticipantUpdate {
+            role: Role::Invited,
+            privacy: true,
+            ..ParticipantUpdate::new(b"sip:kim@example.net", EndpointStatus::Alerting)
+        },
+        Global,
+    )
+    .unwrap();
+    assert_eq!(s2.participants[4].entity, orig.participants[4].entity);
+}
+
+#[test]
+fn session_without_group_or_maximum_round_trips() {
+    let s = Session::try_new(
+        b"sip:adhoc@im.example.net",
+        SessionKind::AdHoc,
+        None,
+        SEED,
+        Global,
+    )
+    .unwrap();
+    let back = decode_session(&session_bytes(&s), SEED, Global).unwrap();
+    assert_eq!(back.group, None);
+    assert_eq!(back.max_user_count, None);
+    assert!(back.participants.is_empty());
+}
+
+#[test]
+fn subscription_round_trips_and_comes_back_idle() {
+    let s = subscription(3);
+    // written by a process whose clock is 1000 s behind the wall clock, read by one 5000 s behind
+    let back = decode_subscription(&sub_bytes(&s, 1_000_000), 77, 5_000_000, Global).unwrap();
+    assert_eq!(back.id, 77, "ids belong to the process");
+    assert_eq!(back.expires_at, s.expires_at + 1_000_000 - 5_000_000);
+    assert_eq!(back.session, s.session);
+    assert_eq!(back.subscriber, s.subscriber);
+    assert_eq!(back.asserted, s.asserted);
+    assert!(back.anonymous);
+    assert_eq!(format!("{:?}", back.dialog), format!("{:?}", s.dialog));
+    assert_eq!(back.version, 12);
+    assert_eq!(back.seen.as_slice(), s.seen.as_slice());
+    assert!(back.dirty);
+    assert!(!back.needs_full);
+    assert_eq!(back.terminate, Some(Termination::NoResource));
+    assert_eq!(back.notifies_sent, 12);
+    assert_eq!(back.in_flight, None);
+    assert_eq!(back.held_since, None);
+    assert!(!back.waiting);
+    assert_eq!(back.last_notify_at, None);
+}
+
+#[test]
+fn subscription_with_a_notify_in_flight_resyncs_in_full() {
+    let mut s = subscription(3);
+    s.in_flight = Some(17);
+    let back = decode_subscription(&sub_bytes(&s, 0), 1, 0, Global).unwrap();
+    assert!(
+        back.needs_full,
+        "the NOTIFY in flight may never have arrived"
+    );
+    assert_eq!(back.dialog.local_cseq, 17, "CSeq goes on (R40)");
+}
+
+#[test]
+fn records_are_refused_not_misread() {
+    let good = session_bytes(&session());
+    let sub = sub_bytes(&subscription(1), 0);
+    // the other kind of record
+    assert!(matches!(
+        decode_session(&sub, SEED, Global),
+        Err(DecodeError::Malformed(_))
+    ));
+    assert!(matches!(
+        decode_subscription(&good, 1, 0, Global),
+        Err(DecodeError::Malformed(_))
+    ));
+    // another format
+    let mut other = good.clone();
+    other[0] = 2;
+    assert!(decode_session(&other, SEED, Global).is_err());
+    // every truncation, and a trailing byte
+    for n in 0..good.len() {
+        assert!(decode_session(&good[..n], SEED, Global).is_err(), "{n}");
+    }
+    for n in 0..sub.len() {
+        assert!(decode_subscription(&sub[..n], 1, 0, Global).is_err(), "{n}");
+    }
+    let mut long = good.clone();
+    long.push(0);
+    assert!(decode_session(&long, SEED, Global).is_err());
+}
+
+#[test]
+fn a_huge_count_is_refused_before_anything_is_reserved() {
+    let s = Session::try_new(b"sip:x@h", SessionKind::AdHoc, None, SEED, Global).unwrap();
+    let mut bytes = session_bytes(&s);
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes()); // the participant count
+    assert_eq!(
+        decode_session(&bytes, SEED, Global).err(),
+        Some(DecodeError::Malformed("participant count"))
+    );
+}
+
+proptest! {
+    #[test]
+    fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = decode_session(&bytes, SEED, Global);
+        let _ = decode_subscription(&bytes, 1, 0, Global);
+    }
+
+    #[test]
+    fn decoding_damaged_records_never_panics(i in 0usize..400, v in any::<u8>()) {
+        for mut bytes in [session_bytes(&session()), sub_bytes(&subscription(1), 0)] {
+            let i = i % bytes.len();
+            bytes[i] = v;
+            let _ = decode_session(&bytes, SEED, Global);
+            let _ = decode_subscription(&bytes, 1, 0, Global);
+        }
+    }
+}
