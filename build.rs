@@ -64,6 +64,7 @@ fn main() {
         "shim_rpc.c",
         "shim_kemi.c",
         "shim_stats.c",
+        "shim_db.c",
     ] {
         b.file(root.join("c-shim").join(f));
     }
@@ -79,6 +80,14 @@ fn main() {
         b.flag(&tok);
     }
     b.compile("imconf_shim");
+
+    // shim_db.c calls Kamailio's libsrdb1, which DB-using modules link and find by runpath
+    let kam_lib =
+        env::var("KAMAILIO_LIBDIR").unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/kamailio".into());
+    println!("cargo:rustc-link-search=native={kam_lib}");
+    println!("cargo:rustc-link-lib=dylib=srdb1");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-rpath,{kam_lib}");
+    println!("cargo:rerun-if-env-changed=KAMAILIO_LIBDIR");
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     bindgen::Builder::default()

@@ -111,6 +111,15 @@ void shim_lock_release(void *lock);
 /* 0: taken; otherwise held by someone else (not waited for) */
 int shim_lock_try(void *lock);
 
+/* ---- database (srdb1), persistence with db_url (shim_db.c) ---- */
+/* Binds the DB module serving `url` (mod_init; its module must be loaded). 0 ok, -1 error. */
+int shim_db_bind(const char *url);
+/* A connection of this process (after shim_db_bind), or NULL. */
+void *shim_db_open(const char *url);
+void shim_db_close(void *conn);
+/* Runs one SQL statement, discarding any rows. 0 ok, -1 error (logged by the DB module). */
+int shim_db_exec(void *conn, shim_str_t sql);
+
 /* ---- the SUBSCRIBE being handled ---- */
 typedef struct shim_header
 {

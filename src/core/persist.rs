@@ -390,3 +390,52 @@ pub fn decode_subscription<A: Allocator + Clone>(
         notifies_sent,
     })
 }
+
+// ------------------------------------------------------------------ tables
+
+const SQLITE: &str = include_str!("../../sql/imconf-sqlite.sql");
+const POSTGRES: &str = include_str!("../../sql/imconf-postgres.sql");
+
+/// The table definitions for the database `url` names, if this build ships them.
+pub fn schema_for(url: &str) -> Option<&'static str> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => Some(SQLITE),
+        "postgres" | "postgresql" => Some(POSTGRES),
+        _ => None,
+    }
+}
+
+/// The statements of a schema file, comments dropped.
+pub fn statements(schema: &str) -> impl Iterator<Item = String> + '_ {
+    schema.split(';').filter_map(|stmt| {
+        let text: Vec<&str> = stmt
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect();
+        let text = text.join("\n");
+        (!text.trim().is_empty()).then_some(text)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_schema_has_both_tables_as_separate_statements() {
+        for schema in [SQLITE, POSTGRES] {
+            let s: Vec<String> = statements(schema).collect();
+            assert_eq!(s.len(), 2);
+            assert!(s[0].contains("CREATE TABLE IF NOT EXISTS imconf_sessions"));
+            assert!(s[1].contains("CREATE TABLE IF NOT EXISTS imconf_subscriptions"));
+            assert!(s.iter().all(|x| !x.contains("--")));
+        }
+        assert_eq!(schema_for("sqlite:///tmp/x.db"), Some(SQLITE));
+        assert_eq!(
+            schema_for("postgres://u:p@127.0.0.1/imconf"),
+            Some(POSTGRES)
+        );
+        assert_eq!(schema_for("mysql://u@h/db"), None);
+    }
+}

@@ -1,6 +1,7 @@
 //! The safe wrapper around Kamailio: the only `unsafe` code of the crate.
 //! Each file wraps one subsystem of the C shim (c-shim/shim.h).
 pub mod clock;
+pub mod db;
 pub mod entry;
 pub mod guard;
 pub mod lock;

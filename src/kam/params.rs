@@ -14,6 +14,8 @@ pub struct ModuleParams {
     pub groups_dir: Option<String>,
     /// R86: `tel:+N` equals `sip:+N@host;user=phone` in group documents.
     pub tel_sip_equivalence: bool,
+    /// Where sessions and subscriptions are persisted (docs/persistence.md); None: memory only.
+    pub db_url: Option<String>,
 }
 
 fn text(p: *const std::os::raw::c_char) -> Option<String> {
@@ -142,5 +144,6 @@ pub fn read() -> Result<ModuleParams, BadParam> {
         max_inflight_notifies,
         groups_dir,
         tel_sip_equivalence: flag("tel_sip_equivalence", p.tel_sip_equivalence)?,
+        db_url: text(p.db_url).filter(|u| !u.is_empty()),
     })
 }

@@ -5,6 +5,7 @@ mod extra;
 mod feed;
 mod groups;
 mod notify;
+mod persist;
 mod rpc;
 mod state;
 mod subscribe;
@@ -22,6 +23,12 @@ pub fn mod_init() -> i32 {
             return -1;
         }
     };
+    if let Some(url) = &p.db_url {
+        if let Err(e) = persist::init(url) {
+            kerr!("{e}");
+            return -1;
+        }
+    }
     let slots = p.hash_slots;
     if let Err(why) = state::init(p, clock::random_u64()) {
         kerr!("cannot start: {why}");

@@ -874,6 +874,41 @@ def t_bad_modparam(ctx):
     expect(not bad, "a crash instead of a clean failure: %s" % bad)
 
 
+@test("persistence_tables_created", "INTERFACE(db_url) issue 7", standin="skip")
+def t_db_tables(ctx):
+    """db_url=sqlite://<rundir>/imconf.db with db_sqlite loaded: the first start creates the tables
+    of sql/imconf-sqlite.sql, a second start finds them and starts as well. A db_url that no
+    loaded module serves stops the start with a log line naming db_url."""
+    import sqlite3
+    db = ctx.rundir / "imconf.db"
+    mp = [("imconf", "db_url", "sqlite:///%s" % db)]   # db_sqlite: sqlite:/// + an absolute path
+    for attempt in ("first", "second"):
+        srv = ctx.start_server(defines=["IMCONF_DB_SQLITE"], modparams=mp)
+        ctx.rpc_ok("imconf.stats")
+        complaints = srv.stop()
+        expect(not complaints, "%s start: stop: %s" % (attempt, complaints))
+        expect(srv.proc.returncode == 0, "%s start: kamailio exit status %s" % (attempt, srv.proc.returncode))
+        con = sqlite3.connect(str(db))
+        cols = {t: [r[1] for r in con.execute("PRAGMA table_info(%s)" % t)]
+                for t in ("imconf_sessions", "imconf_subscriptions")}
+        con.close()
+        expect(cols["imconf_sessions"] == ["session_uri", "kind", "group_uri", "state"],
+               "%s start: imconf_sessions columns %s" % (attempt, cols["imconf_sessions"]))
+        expect(cols["imconf_subscriptions"] == ["call_id", "local_tag", "session_uri", "subscriber", "expires", "state"],
+               "%s start: imconf_subscriptions columns %s" % (attempt, cols["imconf_subscriptions"]))
+    ctx.log_allow = r"(?i)db_url|db_bind|module|init"
+    srv = KamailioServer(ctx, modparams=[("imconf", "db_url", "postgres://imconf@127.0.0.1/imconf")])
+    ctx.servers.append(srv)
+    srv.expect_exit = True
+    srv.start(expect_ready=False)
+    try:
+        srv.proc.wait(timeout=10)
+    except Exception:
+        raise TestFailure("kamailio kept running with a db_url no loaded module serves")
+    expect(srv.proc.returncode != 0, "kamailio exited 0 with an unserved db_url")
+    expect('"db_url"' in srv.log_text(), "INTERFACE: no log line names db_url:\n%s" % tail(srv.log_path, 20))
+
+
 @test("rpc_contract", "INTERFACE(RPC)")
 def t_rpc(ctx):
     """The RPC commands of INTERFACE.md: listings, and errors that name the bad argument and change
