@@ -119,6 +119,30 @@ void *shim_db_open(const char *url);
 void shim_db_close(void *conn);
 /* Runs one SQL statement, discarding any rows. 0 ok, -1 error (logged by the DB module). */
 int shim_db_exec(void *conn, shim_str_t sql);
+/* One typed column value (at most 16 columns per call). */
+enum shim_db_type
+{
+	SHIM_DB_NULL = 0,
+	SHIM_DB_BIGINT = 1,
+	SHIM_DB_STR = 2,
+	SHIM_DB_BLOB = 3
+};
+typedef struct shim_db_val
+{
+	int type;
+	long long n;
+	shim_str_t s;
+} shim_db_val_t;
+/* INSERT one row. 0 ok, -1 error. */
+int shim_db_insert(void *conn, const char *table, const char *const *cols,
+		const shim_db_val_t *vals, int n);
+/* DELETE the rows whose columns equal `vals` (n == 0: every row). 0 ok, -1 error. */
+int shim_db_delete(void *conn, const char *table, const char *const *cols,
+		const shim_db_val_t *vals, int n);
+/* SELECT `cols` of every row, calling `row` once per row; the values live during that call. */
+typedef void (*shim_db_row_cb)(void *ctx, const shim_db_val_t *vals, int n);
+int shim_db_select(void *conn, const char *table, const char *const *cols, int ncols,
+		shim_db_row_cb row, void *ctx);
 
 /* ---- the SUBSCRIBE being handled ---- */
 typedef struct shim_header
@@ -154,8 +178,11 @@ enum shim_request_status
 int shim_request_view(void *msg, shim_request_t *req, shim_header_t *headers, int max);
 void shim_request_release(shim_request_t *req);
 
-/* Ensures msg has a tm transaction: 1 new, 0 retransmission (already answered by tm), -1 error. */
+/* Ensures msg has a tm transaction: 1 new, 0 retransmission (already answered by tm), -1 error,
+ * -2 tm refused the request as malformed (e.g. an unparsable Request-URI: R14). */
 int shim_transaction_begin(void *msg);
+/* Replies statelessly through sl (when tm could not create a transaction). 1 sent, -1 error. */
+int shim_reply_stateless(void *msg, int code, shim_str_t reason);
 /* Replies statefully with our To-tag; headers are CRLF-terminated lines. 1 sent, -1 error. */
 int shim_reply(void *msg, int code, shim_str_t reason, shim_str_t headers, shim_str_t to_tag);
 
