@@ -14,3 +14,7 @@ CREATE TABLE IF NOT EXISTS imconf_subscriptions (
     state BYTEA NOT NULL,
     PRIMARY KEY (call_id, local_tag)
 );
+CREATE TABLE IF NOT EXISTS imconf_meta (
+    name VARCHAR(64) PRIMARY KEY NOT NULL,
+    value VARCHAR(255) NOT NULL
+);

@@ -1,8 +1,10 @@
 //! The notifier, sans-IO: sessions, participants, subscriptions, conference-info XML.
 //! Nothing here knows Kamailio; every operation takes the time and returns actions.
 pub mod bytes;
+pub mod changes;
 pub mod conference_info;
 pub mod config;
+pub mod deadlines;
 pub mod gate;
 pub mod groups;
 pub mod headers;

@@ -4,13 +4,16 @@
 //! the caller sends it. One `Notifier` holds a share of all sessions (the module keeps one per
 //! hash slot, each behind its own cross-process lock); it allocates only through `A`.
 use super::bytes::{try_bytes, Bytes, OutOfMemory};
+use super::changes::{ChangeLog, Pending};
 use super::conference_info::{
     self, DisconnectionMethod, DocState, Document, EndpointStatus, UserEntry,
 };
 use super::config::Config;
+use super::deadlines::Deadlines;
 use super::gate::{SendGate, Unlimited};
 use super::headers::{self, HeaderName};
 use super::key::{dialog_key, new_map, new_set, Key, Map, Set};
+use super::persist;
 use super::policy::{GroupAuth, GroupPolicy, NoGroupPolicy};
 use super::reply::{Reply, SubscribeError};
 use super::session::{Participant, ParticipantUpdate, Session, SessionError, SessionKind};
@@ -145,6 +148,97 @@ pub struct SubscriptionInfo {
     pub notify_in_flight: bool,
 }
 
+/// CSeq numbers skipped by a subscription restored after a crash: more than one flush interval
+/// of NOTIFYs can have used (R40 needs only that they grow).
+const CRASH_CSEQ_MARGIN: u32 = 1000;
+
+/// One row of `imconf_sessions` (sql/imconf-*.sql).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub uri: Vec<u8>,
+    pub kind: &'static str,
+    pub group: Option<Vec<u8>>,
+    pub state: Vec<u8>,
+}
+
+/// One row of `imconf_subscriptions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRow {
+    pub call_id: Vec<u8>,
+    pub local_tag: Vec<u8>,
+    pub session_uri: Vec<u8>,
+    pub subscriber: Vec<u8>,
+    pub expires_wall_ms: u64,
+    pub state: Vec<u8>,
+}
+
+/// What to write back: rows to (re)write and keys of rows to delete. `overflow`: a change
+/// was not recorded, so these are every row and the tables' other rows are stale.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub overflow: bool,
+    pub sessions: Vec<SessionRow>,
+    pub subs: Vec<SubscriptionRow>,
+    pub gone_sessions: Vec<Vec<u8>>,
+    pub gone_subs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+            && self.subs.is_empty()
+            && self.gone_sessions.is_empty()
+            && self.gone_subs.is_empty()
+    }
+}
+
+/// Why a stored record was not restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreError {
+    Malformed(&'static str),
+    /// Already there (the same row twice).
+    Duplicate,
+    /// A subscription whose session was not restored.
+    NoSession,
+    OutOfMemory,
+}
+
+impl From<persist::DecodeError> for RestoreError {
+    fn from(e: persist::DecodeError) -> Self {
+        match e {
+            persist::DecodeError::Malformed(w) => RestoreError::Malformed(w),
+            persist::DecodeError::OutOfMemory => RestoreError::OutOfMemory,
+        }
+    }
+}
+
+impl From<OutOfMemory> for RestoreError {
+    fn from(_: OutOfMemory) -> Self {
+        RestoreError::OutOfMemory
+    }
+}
+
+impl From<SessionError> for RestoreError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::UnknownSession => RestoreError::Malformed("group URI"),
+            SessionError::AlreadyOpen => RestoreError::Duplicate,
+            SessionError::OutOfMemory => RestoreError::OutOfMemory,
+        }
+    }
+}
+
+fn session_row<A: Allocator>(s: &Session<A>) -> SessionRow {
+    let mut state = Vec::new();
+    persist::encode_session(s, &mut state);
+    SessionRow {
+        uri: s.uri.to_vec(),
+        kind: s.kind.as_str(),
+        group: s.group.as_ref().map(|g| g.to_vec()),
+        state,
+    }
+}
+
 /// A share of the sessions and subscriptions, all allocated in `A`.
 pub struct Notifier<A: Allocator + Clone, G: SendGate = Unlimited> {
     alloc: A,
@@ -164,6 +258,13 @@ pub struct Notifier<A: Allocator + Clone, G: SendGate = Unlimited> {
     /// notifier (the module keeps one per hash slot); see `resolve`.
     aliases: Map<Key<A>, Bytes<A>, A>,
     next_id: u32,
+    /// When the timer must look at a subscription again (R30, R61, R25); see `tick`.
+    deadlines: Deadlines<A>,
+    /// A deadline could not be recorded (out of memory): the next tick looks at every
+    /// subscription, as a timer without deadlines would.
+    rescan: bool,
+    /// What to write back to the database (`db_url`); records nothing unless enabled.
+    changes: ChangeLog<A>,
     pub stats: Stats,
 }
 
@@ -190,9 +291,12 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             subs: new_map(seed, alloc.clone()),
             dialogs: new_map(seed, alloc.clone()),
             aliases: new_map(seed, alloc.clone()),
-            alloc,
             seed,
             next_id: 1,
+            deadlines: Deadlines::new_in(seed, alloc.clone()),
+            rescan: false,
+            changes: ChangeLog::new_in(seed, alloc.clone()),
+            alloc,
             stats: Stats::default(),
         }
     }
@@ -218,6 +322,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             // in the group URI's own slot when that is another notifier)
             self.add_alias(g, session_uri)?;
         }
+        self.changes.session(&key.0);
         self.sessions.insert(key, session);
         Ok(())
     }
@@ -238,6 +343,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         if let Some(g) = &session.group {
             self.remove_alias(g, session_uri);
         }
+        self.changes.session_gone(&session.uri);
         drop(session);
         let mut out = Vec::new();
         for id in ids {
@@ -355,6 +461,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             return Ok(Vec::new());
         }
         let ids: Vec<u32> = session.subs.iter().copied().collect();
+        self.changes.session(&key);
         let leaving = update.status == EndpointStatus::Disconnected && cfg.terminate_on_leave;
         let leaver = uri::identity_key(update.aoia);
         let mut out = Vec::new();
@@ -390,7 +497,10 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             .sessions
             .get_mut(key.as_slice())
             .ok_or(SessionError::UnknownSession)?;
-        session.max_user_count = max;
+        if session.max_user_count != max {
+            session.max_user_count = max;
+            self.changes.session(&key);
+        }
         Ok(())
     }
 
@@ -620,7 +730,10 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         session.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
         session.subs.insert(id);
         self.dialogs.insert(dkey, id);
+        let expires_at = sub.expires_at;
         self.subs.insert(id, sub);
+        self.wake_at(id, expires_at); // R30
+        self.changes.sub(id);
         Ok(id)
     }
 
@@ -712,6 +825,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             });
         }
         sub.dialog.remote_cseq = req.cseq;
+        self.changes.sub(id);
         let granted = expires.min(cfg.max_expires);
         if granted == 0 {
             sub.terminate = Some(Termination::TimeoutWithState); // R28
@@ -721,6 +835,8 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
                 sub.dialog.remote_target = try_bytes(req.contact, self.alloc.clone())?;
             }
             sub.needs_full = true; // R27
+            let expires_at = sub.expires_at;
+            self.wake_at(id, expires_at); // R30 (a shorter interval than before)
         }
         let notifies: Vec<Notify> = self.poll(cfg, now, id).into_iter().collect();
         // R25, R32: the NOTIFY this request calls for waits for one in flight; whoever sees that
@@ -764,6 +880,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             Some(c) if c & ((1 << CSEQ_BITS) - 1) == cseq_low => sub.in_flight = None,
             _ => return Vec::new(), // a repeated or stale completion
         }
+        self.changes.sub(id); // confirmed: a restart need not resend it in full
         self.gate.release();
         let mut out: Vec<Notify> = if (200..300).contains(&code) {
             self.stats.notify_ok += 1;
@@ -810,10 +927,14 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             return true;
         }
         if let Some(sub) = self.subs.get_mut(&id) {
-            // if the queue cannot grow, the timer's scan still finds the subscription due
-            if !sub.waiting && self.waiting.try_reserve(1).is_ok() {
-                sub.waiting = true;
-                self.waiting.push(id);
+            if !sub.waiting {
+                if self.waiting.try_reserve(1).is_ok() {
+                    sub.waiting = true;
+                    self.waiting.push(id);
+                } else {
+                    // the queue cannot grow: the next tick's full scan finds it due
+                    self.rescan = true;
+                }
             }
         }
         false
@@ -828,21 +949,54 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         self.poll(cfg, now, id).into_iter().collect()
     }
 
-    /// Timer: R30 expiries and NOTIFYs held back by the rate limit (R61).
+    /// Timer: R30 expiries, NOTIFYs held back by the rate limit (R61) or by a reply that never
+    /// reported leaving (R25), and NOTIFYs that waited for a place under the cap (R66).
+    ///
+    /// It looks only at the subscriptions whose deadline has come (`Deadlines`), not at every
+    /// subscription: O(due log n) rather than O(n) every `timer_interval_ms`. Only after an
+    /// allocation failure (a deadline or a queue place that could not be recorded) does it
+    /// scan them all once.
     pub fn tick(&mut self, cfg: &Config, now: u64) -> Vec<Notify> {
         let mut out = self.kick(cfg, now);
-        let mut due = Vec::new();
-        for (id, sub) in self.subs.iter_mut() {
+        let due: Vec<u32> = if std::mem::take(&mut self.rescan) {
+            self.subs.keys().copied().collect()
+        } else {
+            // collected first: what handling them arms for `now` waits for the next tick
+            std::iter::from_fn(|| self.deadlines.pop_due(now)).collect()
+        };
+        for id in due {
+            let Some(sub) = self.subs.get_mut(&id) else {
+                continue;
+            };
             if sub.terminate.is_none() && sub.expires_at <= now {
                 sub.terminate = Some(Termination::Timeout);
             }
             let has_work = sub.dirty || sub.terminate.is_some() || sub.needs_full;
             if sub.in_flight.is_none() && !sub.waiting && has_work {
-                due.push(*id);
+                out.extend(self.poll(cfg, now, id));
+            }
+            // while it lives, a subscription stays armed for its expiry
+            if let Some(sub) = self.subs.get(&id) {
+                if sub.terminate.is_none() {
+                    let expires_at = sub.expires_at;
+                    self.wake_at(id, expires_at);
+                }
             }
         }
-        out.extend(due.into_iter().filter_map(|id| self.poll(cfg, now, id)));
         out
+    }
+
+    /// Arms the timer for subscription `id` at `at` (or keeps an earlier deadline).
+    fn wake_at(&mut self, id: u32, at: u64) {
+        if self.deadlines.arm(id, at).is_err() {
+            self.rescan = true;
+        }
+    }
+
+    /// Subscriptions with a timer deadline, and the deadline structure's entries (dead ones
+    /// included): for tests of its bounds.
+    pub fn timer_load(&self) -> (usize, usize) {
+        (self.deadlines.armed(), self.deadlines.entries())
     }
 
     pub fn subscription_count(&self) -> usize {
@@ -855,8 +1009,11 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         if sub.in_flight.is_some() {
             return None;
         }
-        if sub.held_since.is_some_and(|t| now < t + HOLD_LIMIT_MS) {
-            return None; // the reply to a SUBSCRIBE of this dialog has not left yet (R25)
+        if let Some(t) = sub.held_since.filter(|t| now < t + HOLD_LIMIT_MS) {
+            // the reply to a SUBSCRIBE of this dialog has not left yet (R25): `reply_sent`
+            // polls again, the timer at the latest when the hold lapses
+            self.wake_at(id, t + HOLD_LIMIT_MS);
+            return None;
         }
         sub.held_since = None;
         if sub.terminate.is_some() {
@@ -865,13 +1022,12 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         if !sub.needs_full && !sub.dirty {
             return None;
         }
-        if !sub.needs_full
-            && now
-                < sub
-                    .last_notify_at
-                    .map_or(0, |t| t + cfg.min_notify_interval_ms)
-        {
-            return None; // R61: the timer sends it later
+        let earliest = sub
+            .last_notify_at
+            .map_or(0, |t| t + cfg.min_notify_interval_ms);
+        if !sub.needs_full && now < earliest {
+            self.wake_at(id, earliest); // R61: the timer sends it then
+            return None;
         }
         if !self.admit(id) {
             return None;
@@ -916,7 +1072,10 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
                 sub.dirty = false; // R55: nothing to say
                 return None;
             }
-            Err(OutOfMemory) => return None, // retried at the next tick
+            Err(OutOfMemory) => {
+                self.rescan = true; // retried at the next tick
+                return None;
+            }
         };
         let kind = if body.full {
             NotifyKind::Full
@@ -930,18 +1089,153 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             NotifyKind::Full => self.stats.notifies_full += 1,
             _ => self.stats.notifies_partial += 1,
         }
-        Some(build_notify(sub, cfg, now, kind, &state, Some(body)))
+        let n = build_notify(sub, cfg, now, kind, &state, Some(body));
+        self.changes.sub(id); // CSeq, version and what the subscriber was told
+        Some(n)
     }
 
     fn remove(&mut self, id: u32) {
         let Some(sub) = self.subs.remove(&id) else {
             return;
         };
+        self.deadlines.cancel(id);
+        self.changes
+            .sub_gone(&sub.dialog.call_id, &sub.dialog.local_tag);
         let dkey = dialog_key(&sub.dialog.call_id, &sub.dialog.local_tag);
         self.dialogs.remove(dkey.as_slice());
         if let Some(s) = self.sessions.get_mut(sub.session.as_slice()) {
             s.subs.remove(&id);
         }
+    }
+
+    // ------------------------------------------------------------ persistence
+
+    /// Starts recording what changes, for `take_changes` (`db_url`).
+    pub fn enable_persistence(&mut self) {
+        self.changes.enable();
+    }
+
+    /// What changed since the last call, as rows to write and keys to delete. `all` (or a
+    /// change that could not be recorded, `Changes::overflow`) gives every row instead.
+    /// `wall_offset_ms` turns this clock into wall-clock time (see persist.rs).
+    pub fn take_changes(&mut self, wall_offset_ms: i64, all: bool) -> Changes {
+        let Pending {
+            overflow,
+            sessions,
+            subs,
+            gone_sessions,
+            gone_subs,
+        } = self.changes.take();
+        let mut out = Changes {
+            overflow,
+            gone_sessions,
+            gone_subs,
+            ..Changes::default()
+        };
+        if all || overflow {
+            out.sessions = self.sessions.values().map(session_row).collect();
+            out.subs = self
+                .subs
+                .values()
+                .filter_map(|sub| self.sub_row(sub, wall_offset_ms))
+                .collect();
+            return out;
+        }
+        out.sessions = sessions
+            .iter()
+            .filter_map(|k| self.sessions.get(k.as_slice()))
+            .map(session_row)
+            .collect();
+        out.subs = subs
+            .iter()
+            .filter_map(|id| self.subs.get(id))
+            .filter_map(|sub| self.sub_row(sub, wall_offset_ms))
+            .collect();
+        out
+    }
+
+    fn sub_row(&self, sub: &Subscription<A>, wall_offset_ms: i64) -> Option<SubscriptionRow> {
+        // a terminated subscription is gone the moment its last NOTIFY leaves (R69)
+        let session = self.sessions.get(sub.session.as_slice())?;
+        let mut state = Vec::new();
+        persist::encode_subscription(sub, wall_offset_ms, &mut state);
+        Some(SubscriptionRow {
+            call_id: sub.dialog.call_id.to_vec(),
+            local_tag: sub.dialog.local_tag.to_vec(),
+            session_uri: session.uri.to_vec(),
+            subscriber: sub.subscriber.to_vec(),
+            expires_wall_ms: sub.expires_at.saturating_add_signed(wall_offset_ms),
+            state,
+        })
+    }
+
+    /// Restores a session `take_changes` wrote (with its group alias here); returns its URI and
+    /// group, for the caller to alias the group in another notifier as `open_session` does.
+    pub fn restore_session(
+        &mut self,
+        state: &[u8],
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), RestoreError> {
+        let session = persist::decode_session(state, self.seed, self.alloc.clone())?;
+        let key = uri::session_key(&session.uri).ok_or(RestoreError::Malformed("session URI"))?;
+        if self.sessions.contains_key(key.as_slice()) {
+            return Err(RestoreError::Duplicate);
+        }
+        let found = (
+            session.uri.to_vec(),
+            session.group.as_ref().map(|g| g.to_vec()),
+        );
+        let key = Key::try_new(&key, self.alloc.clone())?;
+        self.sessions.try_reserve(1).map_err(|_| OutOfMemory)?;
+        if let Some(g) = &found.1 {
+            self.add_alias(g, &found.0)?;
+        }
+        self.sessions.insert(key, session);
+        Ok(found)
+    }
+
+    /// Restores a subscription into its (restored) session. After a crash (`crashed`) the
+    /// stored CSeq and version may be behind what was sent: the CSeq jumps ahead and the next
+    /// NOTIFY carries full state, which a subscriber accepts at any higher version (RFC 4575).
+    pub fn restore_subscription(
+        &mut self,
+        now: u64,
+        state: &[u8],
+        wall_offset_ms: i64,
+        crashed: bool,
+    ) -> Result<(), RestoreError> {
+        let id = self.allocate_id();
+        let mut sub = persist::decode_subscription(state, id, wall_offset_ms, self.alloc.clone())?;
+        if !self.sessions.contains_key(sub.session.as_slice()) {
+            return Err(RestoreError::NoSession);
+        }
+        let dkey = Key::try_new(
+            &dialog_key(&sub.dialog.call_id, &sub.dialog.local_tag),
+            self.alloc.clone(),
+        )?;
+        if self.dialogs.contains_key(dkey.0.as_slice()) {
+            return Err(RestoreError::Duplicate);
+        }
+        if crashed {
+            sub.dialog.local_cseq = sub.dialog.local_cseq.saturating_add(CRASH_CSEQ_MARGIN);
+            sub.needs_full = true;
+        }
+        let wake = if sub.needs_full || sub.dirty || sub.terminate.is_some() {
+            now
+        } else {
+            sub.expires_at
+        };
+        self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
+        self.dialogs.try_reserve(1).map_err(|_| OutOfMemory)?;
+        let session = self
+            .sessions
+            .get_mut(sub.session.as_slice())
+            .ok_or(RestoreError::NoSession)?;
+        session.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
+        session.subs.insert(id);
+        self.dialogs.insert(dkey, id);
+        self.subs.insert(id, sub);
+        self.wake_at(id, wake);
+        Ok(())
     }
 
     // ------------------------------------------------------------- inspection

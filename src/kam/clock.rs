@@ -13,6 +13,15 @@ pub fn now_ms() -> u64 {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32).as_millis() as u64
 }
 
+/// Wall-clock milliseconds minus `now_ms()`: what turns a deadline on this clock into a time
+/// that means the same after a restart (persistence).
+pub fn wall_offset_ms() -> i64 {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    wall - now_ms() as i64
+}
+
 /// 64 random bits from the kernel (for hash seeds and tags).
 pub fn random_u64() -> u64 {
     let mut v = 0u64;

@@ -21,6 +21,9 @@ pub fn bind(url: &str) -> Result<(), KamError> {
 /// A connection of this process; closed when dropped.
 pub struct Conn(*mut c_void);
 
+// SAFETY: a Kamailio process has one thread; the handle only moves into a process-local static.
+unsafe impl Send for Conn {}
+
 impl Conn {
     pub fn open(url: &str) -> Result<Conn, KamError> {
         let u = c_url(url)?;

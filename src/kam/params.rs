@@ -16,6 +16,8 @@ pub struct ModuleParams {
     pub tel_sip_equivalence: bool,
     /// Where sessions and subscriptions are persisted (docs/persistence.md); None: memory only.
     pub db_url: Option<String>,
+    /// How often changes are written back to `db_url`.
+    pub db_flush_interval_ms: u64,
 }
 
 fn text(p: *const std::os::raw::c_char) -> Option<String> {
@@ -102,7 +104,8 @@ pub fn read() -> Result<ModuleParams, BadParam> {
     config.validate()?;
     // Parameters whose behaviour later issues add: their values are still checked now.
     flag("enable_dmq", p.enable_dmq)?;
-    if non_negative("db_flush_interval_ms", p.db_flush_interval_ms)? == 0 {
+    let db_flush_interval_ms = non_negative("db_flush_interval_ms", p.db_flush_interval_ms)?;
+    if db_flush_interval_ms == 0 {
         return Err(BadParam {
             name: "db_flush_interval_ms",
             why: "must be at least 1".into(),
@@ -145,5 +148,6 @@ pub fn read() -> Result<ModuleParams, BadParam> {
         groups_dir,
         tel_sip_equivalence: flag("tel_sip_equivalence", p.tel_sip_equivalence)?,
         db_url: text(p.db_url).filter(|u| !u.is_empty()),
+        db_flush_interval_ms: db_flush_interval_ms.into(),
     })
 }

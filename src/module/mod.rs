@@ -39,6 +39,12 @@ pub fn mod_init() -> i32 {
     if let Err(e) = groups::reload() {
         kerr!("groups_dir: {}", e.0);
     }
+    if let Some(url) = &state::params().db_url {
+        if let Err(e) = persist::restore(url) {
+            kerr!("{e}");
+            return -1;
+        }
+    }
     groups::prime();
     kinfo!("imconf ready: {slots} hash slots in shared memory");
     0
@@ -51,7 +57,13 @@ pub fn child_init(_rank: i32) -> i32 {
 }
 
 pub fn mod_destroy() {
-    if state::is_initialised() {
+    if !state::is_initialised() {
+        return;
+    }
+    if state::params().db_url.is_some() {
+        // R72: the subscriptions outlive this stop; subscribers see only a pause
+        persist::stop();
+    } else {
         notify::shutdown();
     }
 }

@@ -59,6 +59,7 @@ pub fn tick() {
         };
         send_all(slot, due);
     }
+    super::persist::tick();
 }
 
 /// mod_destroy: R72 without persistence or cluster peers, `deactivated` to every subscriber.
