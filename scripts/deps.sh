@@ -6,7 +6,8 @@ set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="$top/.deps"
 pkgs=(kamailio kamailio-extra-modules kamailio-presence-modules kamailio-sqlite-modules
-      kamailio-xml-modules kamailio-lua-modules sip-tester clang libclang-dev dpkg-dev python3 curl)
+      kamailio-xml-modules kamailio-lua-modules kamailio-postgres-modules postgresql
+      sip-tester clang libclang-dev dpkg-dev python3 curl)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -29,9 +30,17 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 	fi
 	apt-get update -qq
-	[ ${#missing[@]} -gt 0 ] && apt-get install -y -qq --no-install-recommends "${missing[@]}"
-	# the packaged Kamailio must not run as a system service: tests start their own
-	systemctl disable --now kamailio >/dev/null 2>&1 || true
+	# packages must not start system services (Kamailio, PostgreSQL): tests start their own,
+	# bounded and on loopback; policy-rc.d 101 forbids starts during the install
+	policy=/usr/sbin/policy-rc.d
+	had_policy=0
+	[ -e "$policy" ] && had_policy=1
+	[ $had_policy = 1 ] || { printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"; }
+	rc=0
+	[ ${#missing[@]} -gt 0 ] && { apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?; }
+	[ $had_policy = 1 ] || rm -f "$policy"
+	[ $rc = 0 ] || exit $rc
+	systemctl disable --now kamailio postgresql >/dev/null 2>&1 || true
 fi
 
 if [ $need_src = 1 ]; then

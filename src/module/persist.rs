@@ -54,12 +54,17 @@ pub fn restore(url: &str) -> Result<(), String> {
             .map_err(|e| format!("db_url {url}: reading {}: {e}", table.to_string_lossy()))
     };
     let meta = read(META, &[c"name"])?;
-    let crashed = !meta.iter().any(|r| bytes(r.first()) == Some(CLEAN_STOP));
+    let session_rows = read(SESSIONS, &[c"session_uri", c"state"])?;
+    let sub_rows = read(SUBSCRIPTIONS, &[c"session_uri", c"state", c"call_id"])?;
+    let clean = meta.iter().any(|r| bytes(r.first()) == Some(CLEAN_STOP));
+    // state without the clean-stop mark was left by a crash (an empty store by nothing)
+    let empty = session_rows.is_empty() && sub_rows.is_empty();
+    let crashed = !clean && !empty;
     let s = shared();
     let now = clock::now_ms();
     let offset = clock::wall_offset_ms();
     let (mut sessions, mut subs, mut refused) = (0usize, 0usize, 0usize);
-    for row in read(SESSIONS, &[c"session_uri", c"state"])? {
+    for row in session_rows {
         let (Some(uri), Some(state)) = (bytes(row.first()), bytes(row.get(1))) else {
             refused += 1;
             continue;
@@ -84,7 +89,7 @@ pub fn restore(url: &str) -> Result<(), String> {
             }
         }
     }
-    for row in read(SUBSCRIPTIONS, &[c"session_uri", c"state", c"call_id"])? {
+    for row in sub_rows {
         let (Some(uri), Some(state)) = (bytes(row.first()), bytes(row.get(1))) else {
             refused += 1;
             continue;
@@ -105,7 +110,7 @@ pub fn restore(url: &str) -> Result<(), String> {
             }
         }
     }
-    if !crashed {
+    if clean {
         let _ = conn.delete(META, &[c"name"], &[Value::Str(CLEAN_STOP)]);
     }
     for slot in s.slots.iter() {

@@ -461,6 +461,7 @@ class Ctx:
         self.log_allow = None          # regex of alarming log lines this test expects
         self.body_profile = "oma"      # what NOTIFY bodies must look like: "oma" or "rcs" (rcs_compat=1)
         self.trace_allow = None        # regex of trace-check findings this test expects
+        self.cleanups = []             # callables run after the servers stopped (e.g. a database)
         self.traces_checked = set()
 
     # --- notes shown on failure
@@ -1152,6 +1153,11 @@ def run_test(opts, name, fn):
     died = [s for s in ctx.servers if s.proc is not None and s.proc.poll() is not None
             and not s.stopped and not s.expect_exit]
     complaints = ctx.stop_servers()
+    for fn_ in reversed(ctx.cleanups):
+        try:
+            fn_()
+        except Exception as e:  # a cleanup that fails is reported, the others still run
+            complaints.append("cleanup: %s" % e)
     if failure is None and skipped is None:
         if died:
             failure = "; ".join("%s: the server exited by itself during the test (status %s)"
