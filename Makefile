@@ -4,7 +4,7 @@ CARGO ?= cargo
 PORT ?= 5060
 MODULE := build/imconf.so
 
-.PHONY: all deps build run test test-unit lint bench bench-smoke clean
+.PHONY: all deps build run test test-unit lint bench bench-smoke fuzz soak clean
 
 all: build
 
@@ -33,6 +33,20 @@ bench: build
 
 bench-smoke: build
 	./bench/smoke.sh
+
+# the long robustness corpus: FUZZ_N (10^5) malformed SUBSCRIBEs, bad RPC calls, parser proptests
+# (docs/robustness.md); `make test` runs 10^3
+fuzz: build
+	./scripts/fuzz.sh
+
+# SOAK_MIN minutes (10) at 70% of the measured max rate with fan-out changes; prints the memory slopes
+soak: build
+	./scripts/soak.sh
+
+# the Debian package build/kamailio-imconf-modules_<version>_<arch>.deb (dpkg-deb; docs/packaging.md)
+.PHONY: deb
+deb: build
+	./packaging/build-deb.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

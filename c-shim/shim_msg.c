@@ -12,6 +12,8 @@
 #include "core/parser/contact/parse_contact.h"
 #include "core/parser/parse_rr.h"
 #include "core/socket_info.h"
+#include "core/error.h"
+#include "modules/sl/sl.h"
 
 #include "shim.h"
 #include "shim_int.h"
@@ -109,9 +111,33 @@ int shim_transaction_begin(void *m)
 	ret = shim_tmb.t_newtran(msg);
 	if(ret < 0) {
 		LM_ERR("cannot create a transaction for the SUBSCRIBE (%d)\n", ret);
+		/* E_BAD_REQ: tm could not parse the headers or the Request-URI; tm also says
+		 * E_OUT_OF_MEM for a request whose header section has no end (no empty line) */
+		if(ret == E_BAD_REQ || ret == E_BAD_URI || (ret == E_OUT_OF_MEM && msg->eoh == NULL))
+			return -2;
 		return -1;
 	}
 	return ret == 0 ? 0 : 1;
+}
+
+/* sl is bound on first use, in whichever process needs it: 0 not tried, 1 bound, -1 absent */
+static sl_api_t shim_slb;
+static int shim_sl_state = 0;
+
+int shim_reply_stateless(void *m, int code, shim_str_t reason)
+{
+	struct sip_msg *msg = (struct sip_msg *)m;
+	str r = {(char *)reason.s, reason.len};
+
+	if(shim_sl_state == 0)
+		shim_sl_state = sl_load_api(&shim_slb) == 0 ? 1 : -1;
+	if(shim_sl_state < 0)
+		return -1;
+	if(shim_slb.sreply(msg, code, &r) < 0) {
+		LM_ERR("failed to send the stateless %d reply\n", code);
+		return -1;
+	}
+	return 1;
 }
 
 int shim_reply(void *m, int code, shim_str_t reason, shim_str_t headers, shim_str_t to_tag)

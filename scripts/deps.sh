@@ -9,6 +9,9 @@ pkgs=(kamailio kamailio-extra-modules kamailio-presence-modules kamailio-sqlite-
       kamailio-xml-modules kamailio-lua-modules kamailio-postgres-modules postgresql
       sip-tester clang libclang-dev dpkg-dev python3 curl)
 
+# (make deb, issue 8: dpkg-deb is in dpkg, dpkg-shlibdeps in dpkg-dev; the examples' xhttp_prom,
+# xhttp, jsonrpcs, htable and ipops modules ship in the kamailio package itself)
+
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -501,6 +501,10 @@ struct Element {
     text: String,
 }
 
+/// How deep `read_tree` lets elements nest; deeper input would overflow the stack when the tree
+/// is dropped (regression test: tests/core_fuzz_parsers.rs, deep nesting).
+const MAX_DEPTH: usize = 32;
+
 /// Reads the whole document into a tree, checking well-formedness, the encoding, and that every
 /// element is in the conference-info namespace (the writer emits no extensions).
 fn read_tree(xml: &[u8]) -> Result<Element, String> {
@@ -531,7 +535,13 @@ fn read_tree(xml: &[u8]) -> Result<Element, String> {
                     }
                 }
             }
-            Event::Start(start) => open.push(element(&start, in_namespace)?),
+            Event::Start(start) => {
+                // the tree is dropped recursively: bound its depth (an RFC 4575 document is ~6 deep)
+                if open.len() >= MAX_DEPTH {
+                    return Err(format!("elements nested deeper than {MAX_DEPTH}"));
+                }
+                open.push(element(&start, in_namespace)?)
+            }
             Event::Empty(start) => {
                 let el = element(&start, in_namespace)?;
                 attach(el, &mut open, &mut root)?;

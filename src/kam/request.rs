@@ -25,13 +25,28 @@ impl Msg {
     }
 
     /// Creates the tm transaction unless there is one (R22). Ok(false): a retransmission that
-    /// tm has already answered.
-    pub fn begin_transaction(&self) -> Result<bool, KamError> {
+    /// tm has already answered. Err(Malformed): tm refused the request as unparsable (R14),
+    /// Err(Internal): anything else (e.g. shm is full).
+    pub fn begin_transaction(&self) -> Result<bool, ViewError> {
         // SAFETY: raw is the current message.
         match unsafe { sys::shim_transaction_begin(self.raw) } {
             1 => Ok(true),
             0 => Ok(false),
-            _ => Err(KamError("cannot create the transaction")),
+            -2 => Err(ViewError::Malformed),
+            _ => Err(ViewError::Internal),
+        }
+    }
+
+    /// Replies statelessly (sl): for a request tm could not take a transaction for.
+    pub fn reply_stateless(&self, code: u16, reason: &str) -> Result<(), KamError> {
+        // SAFETY: raw is the current message; sl copies what it keeps.
+        let rc = unsafe {
+            sys::shim_reply_stateless(self.raw, i32::from(code), view(reason.as_bytes()))
+        };
+        if rc == 1 {
+            Ok(())
+        } else {
+            Err(KamError("sl could not send the reply"))
         }
     }
 

@@ -15,7 +15,23 @@ pub fn handle(msg: &Msg) -> i32 {
     match msg.begin_transaction() {
         Ok(true) => {}
         Ok(false) => return 1, // a retransmission: tm resent our reply (R22)
-        Err(_) => return -1,
+        Err(e) => {
+            // no transaction: tm found the request unparsable (R14: 400) or could not allocate
+            // one (shm full: 500); answer statelessly, or leave it to the script if even that fails
+            let r = match e {
+                ViewError::Malformed => SubscribeError::Malformed,
+                ViewError::Internal => SubscribeError::Internal,
+            }
+            .reply();
+            kinfo!(
+                "SUBSCRIBE refused with {} before a transaction existed",
+                r.code
+            );
+            return match msg.reply_stateless(r.code, r.reason) {
+                Ok(()) => 1,
+                Err(_) => -1,
+            };
+        }
     }
     let result = catch_unwind(AssertUnwindSafe(|| process(msg)));
     let (slot, outcome, tag) = match result {
@@ -42,6 +58,9 @@ pub fn handle(msg: &Msg) -> i32 {
         &outcome.reply.headers,
         &tag,
     );
+    if rc < 0 {
+        return reply_failed(msg, slot, outcome);
+    }
     // R25: the NOTIFYs leave after the response
     send_all(slot, outcome.notifies);
     if let Some(id) = outcome.held {
@@ -51,6 +70,38 @@ pub fn handle(msg: &Msg) -> i32 {
         send_all(slot, next);
     }
     rc
+}
+
+/// tm could not send the reply (shm is full). A subscriber answered nothing (or, by the script,
+/// an error) must not keep a subscription it was never told about: its NOTIFYs fail as if tm had
+/// refused them, which ends it (R31); then the module's own error goes out statelessly (sl needs
+/// no shm). Regression test: robustness_shm_exhaustion (tests/integration/run.py).
+fn reply_failed(msg: &Msg, slot: usize, outcome: SubscribeOutcome) -> i32 {
+    let cfg = &params().config;
+    let mut failed = outcome.notifies;
+    if let Some(id) = outcome.held {
+        failed.extend(
+            shared().slots[slot]
+                .lock()
+                .reply_sent(cfg, clock::now_ms(), id),
+        );
+    }
+    for n in failed {
+        let more = shared().slots[slot]
+            .lock()
+            .notify_completed(cfg, clock::now_ms(), n.token, 500);
+        send_all(slot, more);
+    }
+    let (code, reason) = if outcome.reply.code < 300 {
+        (500, "Server Internal Error")
+    } else {
+        (outcome.reply.code, outcome.reply.reason)
+    };
+    kinfo!("SUBSCRIBE: tm could not send the reply; answered {code} statelessly");
+    match msg.reply_stateless(code, reason) {
+        Ok(()) => 1,
+        Err(_) => -1,
+    }
 }
 
 fn reply_or_fail(msg: &Msg, code: u16, reason: &str, headers: &[u8], tag: &[u8]) -> i32 {

@@ -18,7 +18,10 @@ See tests/integration/README.md.
 """
 
 import argparse
+import json
+import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import (ALICE, BOB, CAROL, DAVE, FACTORY, GROUP, KAMCMD, KAMAILIO, LOG_ALARM, PANIC_USER,  # noqa: E402
                      ROOT, SESSION, SIPP, SPORTS, TIMING, KamailioServer, TestFailure, check_trace,
-                     lint_scenarios, parse_kamcmd, parse_trace, received_notifies, run_test, tail)
+                     lint_scenarios, parse_kamcmd, parse_trace, pids_in_group, received_notifies, run_test, tail)
+import corpus  # noqa: E402
+import sipua  # noqa: E402
 import uac  # noqa: E402
 
 TESTS = []
@@ -1454,6 +1459,626 @@ def t_kamailio_stats(ctx):
            "statistics values differ from imconf.stats after traffic:\n  kamailio: %s\n  rpc:      %s" % (k1, r1))
     one = ctx.rpc_ok("stats.get_statistics", "subscribe_200")
     expect(re.search(r"imconf:subscribe_200\s*=\s*2", one.text), "one statistic by name: %s" % one.text)
+
+
+# ============================================================================ robustness: corpus, shm exhaustion, leaks
+# docs/robustness.md. Helpers: corpus.py (the generated malformed SUBSCRIBEs and bad RPC calls),
+# sipua.py (a many-dialog UDP UA: NOTIFYs answered 200, 481, never, or too late).
+# IMCONF_CORPUS_N / IMCONF_CORPUS_SEED / IMCONF_RPC_N size the corpus (`make fuzz` raises them).
+
+CORPUS_N = int(os.environ.get("IMCONF_CORPUS_N", "1000"))
+CORPUS_SEED = int(os.environ.get("IMCONF_CORPUS_SEED", "20261125"))
+RPC_N = int(os.environ.get("IMCONF_RPC_N", "150"))
+
+
+def all_pids(srv):
+    """Every process of the server: core.psx, and the process group (they must agree)."""
+    r = srv.rpc("core.psx")
+    psx = sorted(int(s["PID"]) for s in r.structs() if "PID" in s)
+    return psx, sorted(pids_in_group(srv.proc.pid))
+
+
+def stat(ctx, name):
+    r = ctx.rpc_ok("imconf.stats")
+    for s in r.structs():
+        if name in s:
+            return int(s[name])
+    raise TestFailure("imconf.stats has no %s: %s" % (name, r.text))
+
+
+def settle_shm(ctx, want=None, timeout=20, tolerance=0, stable_s=2.0):
+    """shm_bytes_in_use once it has not moved for `stable_s` (tm frees a transaction wt_timer after
+    its final reply: a test that measures sets tm's wt_timer below stable_s), or as soon as it is
+    back to `want` (+ tolerance). Returns the last value."""
+    deadline = time.time() + timeout
+    last, since = None, time.time()
+    while time.time() < deadline:
+        v = stat(ctx, "shm_bytes_in_use")
+        if want is not None and v <= want + tolerance:
+            return v
+        if v != last:
+            last, since = v, time.time()
+        elif want is None and time.time() - since >= stable_s:
+            return v
+        time.sleep(0.25)
+    return last
+
+
+def survived(ctx, srv, pids_before, sessions_before, rule):
+    """The checks after any abuse: same processes, nothing subscribed, the sessions as before,
+    and a normal subscription (SIPp) still works."""
+    expect(srv.alive(), "%s: kamailio died" % rule)
+    after = all_pids(srv)
+    expect(after == pids_before, "%s: the processes changed (a worker died and was replaced?): core.psx/pgid "
+           "%s before, %s after" % (rule, pids_before, after))
+    ctx.wait_for("%s: imconf.subscriptions empty" % rule, lambda: not ctx.subscriptions(), timeout=8)
+    ctx.assert_subscriptions_empty(rule)
+    now = ctx.rpc_ok("imconf.sessions").text
+    expect(now == sessions_before, "%s: imconf.sessions changed:\n%s\nbefore:\n%s" % (rule, now, sessions_before))
+    ctx.sipp("subscribe_unsubscribe.xml", "normal-after")
+    bad = [l for l in srv.log_text().splitlines() if re.search(r"exited by a signal|terminating due to SIGCHLD", l)]
+    expect(not bad, "%s: a process died: %s" % (rule, bad[:5]))
+
+
+@test("robustness_corpus_sip", "R1-R14 INTERFACE(never kills a worker)", standin="skip")
+def t_corpus_sip(ctx):
+    """IMCONF_CORPUS_N (1000; `make fuzz`: 10^5) generated SUBSCRIBEs, each a fetch with one or two
+    mutations (corpus.py: broken Event/Expires/Accept/Accept-Contact/PAI, huge and repeated
+    headers, invalid URIs, bad CSeq, in-dialog requests for unknown dialogs, bodies, non-UTF-8,
+    structural damage): every must-answer case gets a final response among its allowed codes
+    (never the cfg's `500 Script Fallback`), the may-drop ones get an allowed code or nothing;
+    then the same processes, no subscription, the sessions unchanged, and SIPp subscribes."""
+    srv = ctx.start_server()
+    ctx.open_session()
+    pids = all_pids(srv)
+    expect(pids[0] and pids[0] == pids[1], "core.psx %s and the process group %s disagree" % pids)
+    sessions = ctx.rpc_ok("imconf.sessions").text
+    shm0 = settle_shm(ctx)
+    port = SPORTS.take()
+    cases = corpus.sip_cases(CORPUS_SEED, CORPUS_N, port)
+    ua = sipua.Ua(srv.port, port)
+    t0 = time.time()
+    try:
+        results = corpus.run_sip(ua, cases)
+    finally:
+        ua.close()
+    secs = time.time() - t0
+    verdict = corpus.judge(cases, results)
+    reasons = {}
+    for key, resp in ua.responses.items():
+        for code, reason, _ in resp:
+            if code >= 200:
+                reasons["%d %s" % (code, reason)] = reasons.get("%d %s" % (code, reason), 0) + 1
+    summary = {"seed": CORPUS_SEED, "requests": len(cases), "must_answer": sum(c.must_answer for c in cases),
+               "answered": sum(verdict["answered"].values()), "by_code": verdict["answered"],
+               "by_reason": reasons, "dropped_may_drop": len(verdict["dropped_ok"]),
+               "dropped_by_mutation": sorted({c.names for c in verdict["dropped_ok"]}),
+               "unanswered_must": [c.names for c in verdict["unanswered"]],
+               "wrong": [(c.names, code) for c, code in verdict["wrong"]],
+               "by_category": {k: {str(c): n for c, n in v.items()} for k, v in verdict["by_category"].items()},
+               "seconds": round(secs, 1), "shm_before": shm0}
+    ctx.note("corpus: %d requests (seed %d) in %.1fs: answered %d %s; may-drop cases dropped %d"
+             % (len(cases), CORPUS_SEED, secs, summary["answered"], sorted(verdict["answered"].items()),
+                summary["dropped_may_drop"]))
+    try:
+        expect(not verdict["unanswered"], "must-answer cases without a final response (%d): %s" % (
+            len(verdict["unanswered"]), [c.names for c in verdict["unanswered"][:20]]))
+        expect(not verdict["wrong"], "answers outside the allowed codes (%d): %s" % (
+            len(verdict["wrong"]), ["%s -> %s (allowed %s)" % (c.names, code, sorted(c.allowed))
+                                    for c, code in verdict["wrong"][:20]]))
+        fallback = reasons.get("500 Script Fallback", 0)
+        expect(not fallback, "INTERFACE: %d requests got the cfg's 500 Script Fallback (the module could not reply)"
+               % fallback)
+        active = [cid for cid, ns in ua.notifies.items() if ns and not ns[-1][1].startswith("terminated")]
+        expect(not active, "fetches must end terminated; still active: %s" % active[:10])
+        survived(ctx, srv, pids, sessions, "corpus")
+        shm1 = settle_shm(ctx, want=shm0, tolerance=64 * 1024)
+        summary["shm_after"] = shm1
+        ctx.note("shm_bytes_in_use %d before, %d after" % (shm0, shm1))
+        expect(shm1 <= shm0 + 64 * 1024, "shm_bytes_in_use %d before the corpus, %d after it settled" % (shm0, shm1))
+    finally:
+        (ctx.rundir / "corpus-summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
+
+
+@test("robustness_corpus_rpc", "INTERFACE(RPC errors)", standin="skip")
+def t_corpus_rpc(ctx):
+    """IMCONF_RPC_N (150) RPC calls, each with at least one invalid argument (corpus.rpc_cases:
+    malformed/huge/non-UTF-8 URIs, unknown words, missing and extra arguments, out-of-range
+    flags): each answered (no kamcmd timeout), every state-changing one with an RPC error; the
+    processes, sessions and subscriptions unchanged, and SIPp subscribes afterwards."""
+    srv = ctx.start_server()
+    ctx.open_session()
+    pids = all_pids(srv)
+    sessions = ctx.rpc_ok("imconf.sessions").text
+    calls = corpus.rpc_cases(CORPUS_SEED, RPC_N)
+    ok_listing, errors, problems = 0, 0, []
+    for cmd, args in calls:
+        argv = [KAMCMD, "-s", "unix:%s" % srv.ctl, cmd] + [a if isinstance(a, bytes) else a.encode() for a in args]
+        try:
+            r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=5)
+        except subprocess.TimeoutExpired:
+            problems.append("%s %.160r: no answer within 5 s" % (cmd, args))
+            continue
+        out = r.stdout.decode("utf-8", "replace")
+        if r.returncode != 0 and not out.strip():
+            problems.append("harness: kamcmd refused %s %.80r itself (exit %d; its argument size limit?)"
+                            % (cmd, args, r.returncode))
+        elif out.startswith("error:"):
+            errors += 1
+        elif cmd in ("imconf.sessions", "imconf.subscriptions", "imconf.stats"):
+            ok_listing += 1
+        else:
+            problems.append("%s %.160r: accepted: %.160r" % (cmd, args, out.strip()))
+    ctx.note("rpc corpus: %d calls, %d errors, %d listings answered" % (len(calls), errors, ok_listing))
+    expect(not problems, "INTERFACE: bad RPC calls must be answered with an error:\n  " + "\n  ".join(problems[:20]))
+    survived(ctx, srv, pids, sessions, "rpc corpus")
+
+
+def count_codes(results):
+    out = {}
+    for c in results.values():
+        out[c] = out.get(c, 0) + 1
+    return out
+
+
+@test("robustness_shm_exhaustion", "INTERFACE(shm full -> 500) R31", standin="skip")
+def t_shm_exhaustion(ctx):
+    """Kamailio with `-m 8` (8 MB of shm, 2.5 MB used at start): alice holds 100 subscriptions,
+    then opens more in bursts until SUBSCRIBEs are answered 500 (the module's own `Server Internal
+    Error`, never the cfg's fallback; nothing but 200 and 500). Then the 100 (and whatever of the
+    burst survived) keep working: refreshes get 200 and a full NOTIFY, a participant change
+    reaches every one; once they all end shm is back near its start, a new SUBSCRIBE gets 200,
+    and no process died. (A burst's own subscriptions whose initial NOTIFY found shm full are
+    ended, R31: counted, not failed.)"""
+    # tm keeps a finished transaction wt_timer (5 s) for retransmissions: 1 s here, so that the
+    # memory a burst of transactions takes comes back within the test's settle window
+    srv = ctx.start_server(extra_args=["-m", "8"], modparams=[
+        ("imconf", "max_subs_per_session", 1000000), ("imconf", "max_subs_per_user_per_session", 1000000),
+        ("tm", "wt_timer", 1000)])
+    ctx.open_session()
+    pids = all_pids(srv)
+    shm0 = settle_shm(ctx)
+    ua = sipua.Ua(srv.port, SPORTS.take())
+    base = sipua.Dialogs(ua, SESSION, ALICE, ctx.name + "-base")
+    burst = sipua.Dialogs(ua, SESSION, ALICE, ctx.name + "-burst")
+    try:
+        codes = count_codes(base.open(100, window=4))
+        expect(codes == {200: 100}, "the 100 subscriptions made before the burst: %s" % codes)
+        ctx.wait_subscriptions(100)
+        seen, batches = {}, 0
+        while batches < 40:
+            batches += 1
+            codes = count_codes(burst.open(200, window=32))
+            for c, n in codes.items():
+                seen[c] = seen.get(c, 0) + n
+            if any(c != 200 for c in codes):
+                break
+        reasons = {}
+        for rs in ua.responses.values():
+            for r in rs:
+                if r[0] >= 200:
+                    reasons["%d %s" % (r[0], r[1])] = reasons.get("%d %s" % (r[0], r[1]), 0) + 1
+        ctx.note("burst: %d batches of 200, answers %s, reasons %s" % (batches, seen, reasons))
+        expect(seen.get(500), "shm never ran out: %d subscriptions with -m 8 (answers %s)" % (len(burst.dialogs), seen))
+        expect(set(seen) <= {200, 500}, "while shm is full, SUBSCRIBEs get 200 or 500: %s" % seen)
+        expect(set(reasons) <= {"200 OK", "500 Server Internal Error"},
+               "INTERFACE: the module answers 500 itself when shm is full (never the cfg's fallback): %s" % reasons)
+        full = settle_shm(ctx)
+        listed = {x.get("call_id") for x in ctx.subscriptions()}
+        expect(set(base.dialogs) <= listed, "R31/INTERFACE: subscriptions made before shm ran out were lost: %d of 100"
+               % len(set(base.dialogs) - listed))
+        lost = sorted(set(burst.dialogs) - listed)
+        for cid in lost:
+            del burst.dialogs[cid]
+        ctx.note("after the burst: %d subscriptions listed; %d of the burst's were ended (initial NOTIFY found shm full)"
+                 % (len(listed), len(lost)))
+        expect(listed == set(base.dialogs) | set(burst.dialogs), "the server lists subscriptions alice does not hold")
+        everyone = [(d, cid) for d in (base, burst) for cid in d.dialogs]
+        # existing subscriptions keep working: refreshes, and a change that reaches all of them
+        some = sorted(base.dialogs)[:20]
+        before = {cid: len(ua.notifies.get(cid, [])) for _, cid in everyone}
+        codes = count_codes(base.refresh(some, expires=300, window=4))
+        expect(codes == {200: len(some)}, "refreshes of existing subscriptions after the burst: %s" % codes)
+        ctx.rpc_ok("imconf.participant", SESSION, CAROL, "connected")
+        ctx.wait_for("every subscription notified of carol (and each refreshed one of its refresh)",
+                     lambda: all(len(ua.notifies.get(cid, [])) >= before[cid] + (2 if cid in some else 1)
+                                 for _, cid in everyone), timeout=20)
+        expect(len(ctx.subscriptions()) == len(everyone), "a subscription was lost after the burst")
+        # they end (slowly: each unsubscribe is two transactions; a 500 is retried, as a subscriber
+        # would): shm back, service back
+        tries = []
+        while (base.dialogs or burst.dialogs) and len(tries) < 6:
+            for d in (base, burst):
+                if d.dialogs:
+                    tries.append(count_codes(d.refresh(sorted(d.dialogs), expires=0, window=8)))
+                    expect(set(tries[-1]) <= {200, 500}, "unsubscribing: %s" % tries)
+            if base.dialogs or burst.dialogs:
+                time.sleep(1.5)
+        ctx.note("unsubscribe rounds: %s" % tries)
+        expect(not base.dialogs and not burst.dialogs, "unsubscribing everything: %s" % tries)
+        ctx.wait_for("imconf.subscriptions empty", lambda: not ctx.subscriptions(), timeout=10)
+        shm_end = settle_shm(ctx)
+        ctx.note("shm_bytes_in_use: %d at start, %d after the burst settled, %d after everything ended"
+                 % (shm0, full, shm_end))
+        (ctx.rundir / "shm-figures.json").write_text(json.dumps(
+            {"shm_start": shm0, "shm_after_burst_settled": full, "shm_end": shm_end, "listed": len(listed),
+             "burst_lost": len(lost), "answers": seen, "reasons": reasons, "unsubscribe_rounds": tries}))
+        expect(shm_end - shm0 < 512 * 1024, "shm did not come back: %d at start, %d at the end" % (shm0, shm_end))
+    finally:
+        ua.close()
+    ctx.sipp("subscribe_unsubscribe.xml", "after-recovery")
+    expect(all_pids(srv) == pids, "a process died or was replaced: %s -> %s" % (pids, all_pids(srv)))
+
+
+@test("robustness_notify_failures_no_leak", "R31 INTERFACE(shm_bytes_in_use)", standin="skip")
+def t_notify_failures_leak(ctx):
+    """tm fr_timer 1 s. Three rounds of 3 x 30 subscriptions whose NOTIFYs are never answered,
+    answered 481, or answered 200 only after 2 s (after tm's timeout): every subscription is
+    removed (imconf.subscriptions empty, notify_responses_failed grows by 90 a round), and
+    shm_bytes_in_use after rounds 2 and 3 equals its value after round 1 (the first round grows
+    tables that keep their capacity)."""
+    srv = ctx.start_server(modparams=[("tm", "fr_timer", 1000), ("tm", "wt_timer", 1000),
+                                      ("imconf", "max_subs_per_user_per_session", 1000)])
+    ctx.open_session()
+    pids = all_pids(srv)
+    policies = {}
+    shm = [settle_shm(ctx)]
+    ua = sipua.Ua(srv.port, SPORTS.take(), notify_policy=lambda cid: policies.get(cid, "200"))
+    try:
+        for rnd in range(3):
+            failed0 = stat(ctx, "notify_responses_failed")
+            for kind, pol in (("ignore", "ignore"), ("481", "481"), ("late", ("late", 2.0))):
+                d = sipua.Dialogs(ua, SESSION, ALICE, "%s-r%d-%s" % (ctx.name, rnd, kind))
+                # the policy must be known before the first NOTIFY arrives: name the Call-IDs ahead
+                for i in range(1, 31):
+                    policies["%s-r%d-%s-%d@127.0.0.1" % (ctx.name, rnd, kind, i)] = pol
+                codes = count_codes(d.open(30, window=30))
+                expect(codes == {200: 30}, "round %d %s: SUBSCRIBEs %s" % (rnd, kind, codes))
+            ctx.wait_for("round %d: every subscription removed" % rnd, lambda: not ctx.subscriptions(), timeout=15)
+            failed = stat(ctx, "notify_responses_failed") - failed0
+            expect(failed == 90, "round %d: want 90 failed NOTIFY transactions (30 x 408, 30 x 481, 30 x 408), "
+                   "counted %d" % (rnd, failed))
+            shm.append(settle_shm(ctx, want=shm[1] if rnd else None, stable_s=3.0))
+        ctx.note("shm_bytes_in_use: start %d, after rounds 1-3: %s" % (shm[0], shm[1:]))
+        (ctx.rundir / "shm-figures.json").write_text(json.dumps({"shm_start": shm[0], "after_rounds": shm[1:]}))
+        expect(shm[2] <= shm[1] and shm[3] <= shm[1],
+               "shm leaks: %d after round 1, %d after round 2, %d after round 3" % tuple(shm[1:]))
+        expect(shm[1] - shm[0] < 256 * 1024, "round 1 kept %d bytes of shm (tables grow, but not by that much)"
+               % (shm[1] - shm[0]))
+    finally:
+        ua.close()
+    ctx.assert_subscriptions_empty("R31")
+    ctx.sipp("subscribe_unsubscribe.xml", "after-failures")
+    expect(all_pids(srv) == pids, "a process died or was replaced")
+
+
+@test("shutdown_deactivates_every_subscriber", "R72 R70", standin="skip")
+def t_shutdown_many(ctx):
+    """Without db_url: 3 sessions (hashed to different slots), 20 subscriptions each held by a
+    UA that answers every NOTIFY; SIGTERM to Kamailio: every one of the 60 gets exactly one
+    `terminated;reason=deactivated` NOTIFY, and Kamailio exits 0."""
+    srv = ctx.start_server(modparams=[("imconf", "max_subs_per_user_per_session", 100)])
+    sessions = ["sip:conf%d@127.0.0.1" % i for i in (1, 2, 3)]
+    for s in sessions:
+        ctx.open_session(uri=s)
+    ua = sipua.Ua(srv.port, SPORTS.take())
+    held = []
+    try:
+        for s in sessions:
+            d = sipua.Dialogs(ua, s, ALICE, "%s-%s" % (ctx.name, s[4:9]))
+            codes = count_codes(d.open(20))
+            expect(codes == {200: 20}, "subscribing to %s: %s" % (s, codes))
+            held += list(d.dialogs)
+        ctx.wait_for("60 subscriptions, initial NOTIFYs answered",
+                     lambda: (lambda subs: len(subs) == 60 and all(str(x.get("notify_in_flight")) == "0" for x in subs))(
+                         ctx.subscriptions()), timeout=10)
+        complaints = srv.stop()
+        expect(not complaints, "stop: %s" % complaints)
+        expect(srv.proc.returncode == 0, "kamailio exit status %s after SIGTERM" % srv.proc.returncode)
+        time.sleep(0.3)
+    finally:
+        ua.close()
+    last = {cid: [n for n in ua.notifies.get(cid, []) if n[1].startswith("terminated")] for cid in held}
+    missing = [cid for cid, ns in last.items() if not ns]
+    expect(not missing, "R72: %d of 60 subscribers got no terminating NOTIFY: %s" % (len(missing), missing[:5]))
+    wrong = {cid: ns for cid, ns in last.items() if [n[1].replace(" ", "") for n in ns] != ["terminated;reason=deactivated"]}
+    expect(not wrong, "R72: want exactly one terminated;reason=deactivated each: %s" % list(wrong.items())[:5])
+
+
+# ============================================================================ operator ecosystem
+# (issue 8) The shipped example configurations run as shipped (kamailio-cfg/imconf-ims*.cfg, not
+# the test template), the SIPp scenarios an operator uses (tests/sipp/ims_*.xml), the Prometheus
+# export through xhttp_prom, and the Debian package installed on this machine with dpkg.
+
+import harness as H  # noqa: E402
+
+IMS_SESSION = "sip:chat1@127.0.0.1"
+PKG = "kamailio-imconf-modules"
+
+
+class ExampleServer(KamailioServer):
+    """A shipped example cfg as it is (kamailio-cfg/<cfg>, or an installed copy), configured only
+    through its documented defines: LISTEN_SIP (the same address as the harness's -l), LISTEN_HTTP
+    (a free TCP port on 127.0.0.1), SERVER_CONTACT, CTL_SOCK in the run directory, IMCONF_SO
+    (the module under test, unless `module` is None: then the cfg's default, "imconf.so")."""
+
+    def __init__(self, ctx, cfg, *, module="test", defines=()):
+        super().__init__(ctx)
+        self.example = Path(cfg)
+        self.http_port = free_tcp_port()
+        self.cfg_path = self.example
+        d = ['LISTEN_SIP=udp:127.0.0.1:%d' % self.port, 'LISTEN_HTTP=tcp:127.0.0.1:%d' % self.http_port,
+             'SERVER_CONTACT="%s"' % self.server_contact, 'CTL_SOCK="unix:%s"' % self.ctl]
+        if module is not None:
+            d.append('IMCONF_SO="%s"' % ctx.opts.module)
+        self.defines = d + list(defines)
+
+    def render(self):
+        return self.example
+
+
+def start_example(ctx, cfg, **kw):
+    srv = ExampleServer(ctx, cfg, **kw)
+    ctx.servers.append(srv)
+    srv.start(timeout=15)
+    ctx.server = srv
+    return srv
+
+
+def sipp_for(ctx, scenario, name, keys, duration_ms=None, timeout=30):
+    """ctx.sipp_start, plus SIPp's -d (the pause of ims_participant.xml) when duration_ms is given:
+    the same command line (ports, traces, keys), registered the same way (stopped by pid at the
+    end, its trace checked by ctx.sipp_wait)."""
+    if duration_ms is None:
+        return ctx.sipp_start(scenario, name, keys=keys, timeout=timeout, recv_timeout_ms=15000)
+    real_popen = subprocess.Popen
+
+    def popen_with_d(cmd, *a, **kw):
+        return real_popen(list(cmd) + ["-d", str(duration_ms)], *a, **kw)
+    H.subprocess.Popen = popen_with_d
+    try:
+        run = ctx.sipp_start(scenario, name, keys=keys, timeout=timeout, recv_timeout_ms=15000)
+    finally:
+        H.subprocess.Popen = real_popen
+    run.cmd = list(run.cmd) + ["-d", str(duration_ms)]
+    return run
+
+
+def ims_keys(ctx, who, **over):
+    user = who.split(":", 1)[1].split("@", 1)[0]
+    k = dict(session=IMS_SESSION, ruri=IMS_SESSION, subscriber=who, subscriber_user=user,
+             pai_hdr="P-Asserted-Identity: <%s>" % who, expires_hdr="Expires: 600",
+             extra_hdr="X-Omitted: 1")
+    k.update(over)
+    return ctx.keys(**k)
+
+
+def scrape(ctx, port):
+    """GET http://127.0.0.1:<port>/metrics (xhttp_prom) with curl: {name: value} of the
+    kamailio_imconf_* samples (`name value timestamp` lines)."""
+    r = subprocess.run(["curl", "-sS", "--max-time", "5", "http://127.0.0.1:%d/metrics" % port],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+    text = r.stdout.decode("utf-8", "replace")
+    expect(r.returncode == 0, "curl /metrics failed (exit %s): %s" % (r.returncode, text[:300]))
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^kamailio_imconf_(\w+)\s+(-?\d+)(\s+\d+)?\s*$", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def moved(before, after, *names):
+    return {n: after.get(n, 0) - before.get(n, 0) for n in names}
+
+
+@test("ims_example_scenario_and_metrics", "issue 8 R6 R26 R67 R68 R79 (examples, Prometheus)", standin="skip")
+def t_ims_example(ctx):
+    """kamailio-cfg/imconf-ims.cfg as shipped, then its KEMI twin (imconf-ims-kemi.cfg +
+    imconf-ims.lua): SIPp participants INVITE the session URI (alice opens it, bob joins with
+    `Privacy: id` and leaves, alice's BYE closes it), alice watches with ims_watch.xml; the
+    NOTIFYs show alice, bob appearing and leaving (never bob's identity: privacy from the INVITE),
+    then the end; a non-participant gets 403, an unknown session 404; and the imconf counters
+    scraped from xhttp_prom's /metrics move accordingly (sessions, subscriptions, subscribe_200 /
+    403 / 404, notifies_full / partial / terminated, notify_responses_2xx)."""
+    if not __import__("shutil").which("curl"):
+        raise TestFailure("curl is missing (scripts/deps.sh installs it)")
+    # Kamailio's TCP main process logs this when its TCP workers exit first on SIGTERM
+    ctx.log_allow = r"receive_fd\(\): EOF on [0-9]+"
+    for variant, cfg, defines in (
+            ("native", "imconf-ims.cfg", []),
+            ("kemi", "imconf-ims-kemi.cfg", ['IMCONF_LUA="%s"' % (ROOT / "kamailio-cfg" / "imconf-ims.lua")])):
+        in_variant(ctx, variant)
+        srv = start_example(ctx, ROOT / "kamailio-cfg" / cfg, defines=defines)
+        ctx.wait_for("xhttp_prom on tcp:127.0.0.1:%d" % srv.http_port,
+                     lambda: "sessions" in scrape(ctx, srv.http_port), timeout=8)
+        m0 = scrape(ctx, srv.http_port)
+        expect(m0.get("sessions") == 0 and m0.get("subscribe_200") == 0 and len(m0) >= 20,
+               "%s: fresh server: want the imconf counters at 0 in /metrics: %s" % (variant, m0))
+        alice = sipp_for(ctx, "ims_participant.xml", "alice", ims_keys(ctx, ALICE), duration_ms=10000)
+        ctx.wait_for("alice's INVITE opened the session",
+                     lambda: [s for s in ctx.rpc_ok("imconf.sessions").structs()
+                              if s.get("uri") == IMS_SESSION and str(s.get("participants")) == "1"], timeout=8)
+        ctx.sipp("reject_403.xml", "carol-403", keys=ims_keys(ctx, CAROL))
+        ctx.sipp("reject_404.xml", "unknown-404", keys=ims_keys(ctx, ALICE, ruri="sip:nosuch@127.0.0.1"))
+        watch = sipp_for(ctx, "ims_watch.xml", "watch", ims_keys(ctx, ALICE))
+        ctx.wait_for("alice's subscription answered", lambda: [s for s in ctx.subscriptions()
+                                                               if str(s.get("notify_in_flight")) == "0"], timeout=8)
+        m1 = scrape(ctx, srv.http_port)
+        d1 = moved(m0, m1, "subscribe_200", "subscribe_403", "subscribe_404", "notifies_full", "subscriptions",
+                   "sessions")
+        ctx.note("%s: after join + subscribe: %s" % (variant, d1))
+        expect(d1 == {"subscribe_200": 1, "subscribe_403": 1, "subscribe_404": 1, "notifies_full": 1,
+                      "subscriptions": 1, "sessions": 1},
+               "%s: /metrics after alice joined and subscribed, carol 403, unknown 404: %s" % (variant, d1))
+        # bob asks for privacy as a UE does: Privacy: id and an anonymous From (R78: his entity)
+        bob = sipp_for(ctx, "ims_participant.xml", "bob", ims_keys(ctx, BOB, extra_hdr="Privacy: id",
+                                                                    subscriber="sip:anonymous@anonymous.invalid"),
+                       duration_ms=1500)
+        ctx.sipp_wait(bob)
+        ctx.wait_for("two partial NOTIFYs (bob appeared, bob left) answered",
+                     lambda: scrape(ctx, srv.http_port).get("notifies_partial", 0) - m0.get("notifies_partial", 0) >= 2
+                     and scrape(ctx, srv.http_port).get("notifies_in_flight") == 0, timeout=8)
+        m2 = scrape(ctx, srv.http_port)
+        ctx.sipp_wait(alice)
+        ctx.sipp_wait(watch)
+        ctx.wait_for("the session closed by the last BYE", lambda: scrape(ctx, srv.http_port).get("sessions") == 0)
+        m3 = scrape(ctx, srv.http_port)
+        d2 = moved(m0, m2, "notifies_partial", "notifies_terminated", "subscriptions")
+        d3 = moved(m0, m3, "notifies_full", "notifies_partial", "notifies_terminated", "subscriptions", "sessions",
+                   "notify_responses_2xx", "subscribe_200")
+        ctx.note("%s: after bob: %s; at the end: %s" % (variant, d2, d3))
+        expect(d2 == {"notifies_partial": 2, "notifies_terminated": 0, "subscriptions": 1},
+               "%s: /metrics after bob joined and left: want 2 partial NOTIFYs, none terminated: %s" % (variant, d2))
+        expect(d3 == {"notifies_full": 1, "notifies_partial": 2, "notifies_terminated": 1, "subscriptions": 0,
+                      "sessions": 0, "notify_responses_2xx": 3, "subscribe_200": 1},
+               "%s: /metrics at the end: want 1 full, 2 partial, 1 terminated NOTIFY, nothing left: %s" % (variant, d3))
+        # what alice saw: herself; bob (anonymous: he asked for privacy) connected, then disconnected; the end
+        notes = received_notifies(watch.paths["msg"])
+        seen = [(m.get("subscription-state").split(";")[0].strip(), info.get("state"),
+                 dict(info.get("users") or {})) for m, info in notes]
+        ctx.note("%s: alice saw %s" % (variant, seen))
+        expect(len(seen) == 4, "%s: want 4 NOTIFYs (full, bob in, bob out, end), got %s" % (variant, seen))
+        expect(seen[0][:2] == ("active", "full") and seen[0][2] == {ALICE: "connected"},
+               "%s: the first NOTIFY: want full state with alice connected: %s" % (variant, seen[0]))
+        anon = [e for e in seen[1][2] if e != ALICE]
+        expect(seen[1][1] == "partial" and len(anon) == 1 and "anonymous" in anon[0]
+               and seen[1][2][anon[0]] == "connected",
+               "%s: bob joined with Privacy: id: want a partial NOTIFY with one anonymous user connected: %s"
+               % (variant, seen[1]))
+        expect(seen[2][1] == "partial" and seen[2][2] == {anon[0]: "disconnected"},
+               "%s: bob left: want a partial NOTIFY with %s disconnected: %s" % (variant, anon[0], seen[2]))
+        expect(seen[3][0] == "terminated", "%s: alice left: want her subscription terminated: %s" % (variant, seen[3]))
+        raw = Path(watch.paths["msg"]).read_bytes()
+        expect(b"sip:bob@" not in raw, "%s: R79: bob's identity appears in a NOTIFY although he asked for privacy"
+               % variant)
+        expect(b">alice<" in raw, "%s: R49: alice's nick (her From display name) is not her display-text" % variant)
+        complaints = srv.stop()
+        expect(not complaints, "%s: stopping: %s" % (variant, complaints))
+
+
+def dpkg_status(pkg):
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, timeout=30)
+    return r.stdout.decode().strip() if r.returncode == 0 else ""
+
+
+def try_lock(fcntl, f):
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+class InstalledModuleServer(KamailioServer):
+    """The test template with `loadmodule "imconf.so"`: no path, found in Kamailio's module dir."""
+
+    def render(self):
+        path = super().render()
+        text = path.read_text()
+        want = 'loadmodule "%s"' % self.ctx.opts.module
+        if want not in text:
+            raise TestFailure("harness: the rendered cfg has no line %s" % want)
+        path.write_text(text.replace(want, 'loadmodule "imconf.so"'))
+        return path
+
+
+@test("deb_install_subscribe", "issue 8 (make deb, dpkg -i, loadmodule \"imconf.so\")", standin="skip")
+def t_deb(ctx):
+    """packaging/build-deb.sh builds kamailio-imconf-modules_<version>_<arch>.deb from the module
+    under test: its control fields (Depends kamailio (= the installed version), Suggests) and files
+    (imconf.so in Kamailio's module dir, README and examples under /usr/share/doc/<package>/).
+    `dpkg -i` installs it; Kamailio starts with `loadmodule "imconf.so"` (no path), a session is
+    opened over RPC and alice's SUBSCRIBE gets its 200 and full NOTIFY; the installed example
+    imconf-ims.cfg passes `kamailio -c` with its default module path. `dpkg -r` removes the
+    package afterwards, whatever happened (a cleanup), and the module file is gone."""
+    if os.geteuid() != 0:
+        raise H.Skip("needs root for dpkg -i / dpkg -r")
+    # two suites at once (two engineers) must not install and remove the package under each other:
+    # one at a time, from the check below until after dpkg -r (the lock is released by the cleanups)
+    import fcntl
+    lock = open(os.path.join(tempfile.gettempdir(), "imconf-deb-test.lock"), "w")
+    ctx.cleanups.append(lock.close)
+    ctx.wait_for("the deb test lock (another suite is installing the package)",
+                 lambda: try_lock(fcntl, lock), timeout=180, interval=0.5)
+    before = dpkg_status(PKG)
+    if "installed" in before and "not-installed" not in before:
+        raise H.Skip("%s is already installed (%s): not touching it" % (PKG, before))
+    r = subprocess.run([str(ROOT / "packaging" / "build-deb.sh"), "--module", str(ctx.opts.module),
+                        "--out", str(ctx.rundir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    out = r.stdout.decode("utf-8", "replace").strip()
+    expect(r.returncode == 0, "packaging/build-deb.sh failed:\n%s" % out)
+    deb = Path(out.splitlines()[-1])
+    kver = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "kamailio"], stdout=subprocess.PIPE,
+                          timeout=30).stdout.decode().strip()
+    expect(re.match(r"^%s_[0-9][^_]*_[a-z0-9]+\.deb$" % PKG, deb.name), "package file name: %s" % deb.name)
+    info = subprocess.run(["dpkg-deb", "-f", str(deb)], stdout=subprocess.PIPE, timeout=30).stdout.decode()
+    ctx.note("control:\n" + info)
+    fields = dict(re.findall(r"(?m)^([A-Za-z-]+): (.*)$", info))
+    expect(fields.get("Package") == PKG, "Package: %s" % fields.get("Package"))
+    expect(re.search(r"(^|, )kamailio \(= %s\)(,|$)" % re.escape(kver), fields.get("Depends", "")),
+           "Depends must pin kamailio (= %s): %s" % (kver, fields.get("Depends")))
+    suggests = fields.get("Suggests", "")
+    expect("kamailio-sqlite-modules" in suggests and "kamailio-lua-modules" in suggests, "Suggests: %s" % suggests)
+    listing = subprocess.run(["dpkg-deb", "-c", str(deb)], stdout=subprocess.PIPE, timeout=30).stdout.decode()
+    files = set(re.findall(r"\s\./(\S+)$", listing, re.M))
+    moddir = Path(subprocess.run(["dpkg", "-L", "kamailio"], stdout=subprocess.PIPE, timeout=30).stdout.decode()
+                  .split("/modules/tm.so")[0].splitlines()[-1] + "/modules")
+    so = moddir / "imconf.so"
+    doc = "usr/share/doc/%s/" % PKG
+    for f in [str(so)[1:], doc + "README", doc + "imconf.md", doc + "copyright", doc + "examples/imconf.cfg",
+              doc + "examples/imconf-ims.cfg", doc + "examples/imconf-ims-kemi.cfg", doc + "examples/imconf-ims.lua",
+              doc + "sipp/ims_participant.xml", doc + "sipp/ims_watch.xml", doc + "operator-testing.md",
+              "usr/share/doc/kamailio/modules/README.imconf.gz"]:
+        expect(f in files, "the package lacks %s:\n%s" % (f, listing))
+    expect(not so.exists(), "%s exists before the install" % so)
+    # from here on the package is removed at the end whatever happens (after the servers stopped)
+
+    def remove():
+        rr = subprocess.run(["dpkg", "-r", PKG], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        ctx.note("dpkg -r: %s" % rr.stdout.decode("utf-8", "replace").strip())
+        left = dpkg_status(PKG)
+        if rr.returncode != 0 or so.exists() or ("installed" in left and "not-installed" not in left):
+            raise RuntimeError("dpkg -r %s: exit %s, status %r, %s %s" % (
+                PKG, rr.returncode, left, so, "still there" if so.exists() else "gone"))
+    ctx.cleanups.append(remove)
+    try:
+        installed_checks(ctx, deb, so, doc)
+    except (KeyboardInterrupt, SystemExit):
+        # run_test's cleanups do not run then: stop our Kamailio and remove the package here
+        ctx.stop_servers()
+        ctx.cleanups.remove(remove)
+        remove()
+        raise
+
+
+def installed_checks(ctx, deb, so, doc):
+    """deb_install_subscribe, once the package is to be removed whatever happens."""
+    r = subprocess.run(["dpkg", "-i", str(deb)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    ctx.note("dpkg -i: %s" % r.stdout.decode("utf-8", "replace").strip())
+    expect(r.returncode == 0, "dpkg -i failed: %s" % r.stdout.decode("utf-8", "replace"))
+    expect(so.exists() and dpkg_status(PKG) == "install ok installed", "after dpkg -i: %s, %s" % (so, dpkg_status(PKG)))
+    # the plain-text README in the shape of Kamailio's module READMEs (packaging/md2txt.py)
+    readme = (Path("/") / doc / "README").read_text()
+    for section in ("1. Overview", "2. Dependencies", "3. Parameters", "3.1. server_contact (str)", "4. Functions",
+                    "imconf_participant_extra(", "5. RPC Commands", "6. Statistics", "Example 1.1. Set server_contact"):
+        expect(section in readme, "the installed README lacks %r" % section)
+    # Kamailio with `loadmodule "imconf.so"` (the test template otherwise)
+    srv = InstalledModuleServer(ctx)
+    ctx.servers.append(srv)
+    srv.start()
+    ctx.server = srv
+    expect('loadmodule "imconf.so"' in srv.cfg_path.read_text(), "the cfg does not load imconf.so by name")
+    ctx.open_session()
+    ctx.sipp("subscribe_unsubscribe.xml")
+    # the installed example with its default module path ("imconf.so")
+    ex = Path("/") / doc / "examples" / "imconf-ims.cfg"
+    r = subprocess.run([KAMAILIO, "-c", "-f", str(ex), "-A", 'CTL_SOCK="unix:%s/ex.sock"' % ctx.rundir,
+                        "-A", "LISTEN_SIP=udp:127.0.0.1:%d" % srv.port], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=30)
+    text = r.stdout.decode("utf-8", "replace")
+    expect(r.returncode == 0 and "config file ok" in text, "kamailio -c %s:\n%s" % (ex, text[-1500:]))
 
 
 # ============================================================================ harness self-tests

@@ -479,6 +479,10 @@ fn line_at(bytes: &[u8], position: u64) -> usize {
     1 + bytes[..end].iter().filter(|&&b| b == b'\n').count()
 }
 
+/// How deep `read_tree` lets elements nest (a group document is ~10 deep, nested lists
+/// included); deeper input would overflow the stack (regression test: tests/core_fuzz_parsers.rs).
+const MAX_DEPTH: usize = 64;
+
 /// Reads the whole document into a tree, checking well-formedness (XML 1.0 and namespaces) and
 /// that it is UTF-8.
 fn read_tree(bytes: &[u8]) -> Result<Element, DocError> {
@@ -517,6 +521,10 @@ fn read_tree(bytes: &[u8]) -> Result<Element, DocError> {
                 None
             }
             Event::Start(tag) => {
+                // the tree is dropped and walked recursively: bound its depth
+                if open.len() >= MAX_DEPTH {
+                    return fail(&open, format!("elements nested deeper than {MAX_DEPTH}"));
+                }
                 open.push(element(&tag, ns, line_at(bytes, start))?);
                 None
             }
