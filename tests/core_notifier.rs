@@ -484,6 +484,34 @@ fn r07_subscriptions_per_user_are_limited() {
 }
 
 #[test]
+fn r07_an_ended_subscription_frees_its_place() {
+    let mut w = adhoc_with(
+        Config {
+            max_subs_per_user_per_session: 1,
+            ..cfg()
+        },
+        &[ANA],
+    );
+    let (mut d, n) = w.subscribed(ADHOC, ANA, "a1");
+    w.complete(&n, 200);
+    assert_eq!(
+        w.subscribe_as(&Req::initial(ADHOC, ANA, "a2"), "a2")
+            .reply
+            .code,
+        403
+    );
+    // unsubscribe: the terminating NOTIFY ends it (R28, R69), the count follows
+    assert_eq!(w.resubscribe(&mut d, "0").reply.code, 200);
+    assert_eq!(w.sub_count(), 0);
+    assert_eq!(
+        w.subscribe_as(&Req::initial(ADHOC, ANA, "a3"), "a3")
+            .reply
+            .code,
+        200
+    );
+}
+
+#[test]
 fn r07_subscriptions_per_session_are_limited() {
     let mut w = adhoc_with(
         Config {

@@ -623,16 +623,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         if session.subs.len() >= cfg.max_subs_per_session {
             return Err(SubscribeError::PolicyLimit);
         }
-        let own = session
-            .subs
-            .iter()
-            .filter(|id| {
-                self.subs
-                    .get(*id)
-                    .is_some_and(|s| s.subscriber.as_slice() == aoia_key.as_slice())
-            })
-            .count();
-        if own >= cfg.max_subs_per_user_per_session {
+        if session.subs_of(&aoia_key) >= cfg.max_subs_per_user_per_session {
             return Err(SubscribeError::PolicyLimit);
         }
         // P7 (R11)
@@ -723,12 +714,11 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             last_notify_at: None,
             notifies_sent: 0,
         };
-        let dkey = Key::try_new(&dialog_key(req.call_id, local_tag), a)?;
+        let dkey = Key::try_new(&dialog_key(req.call_id, local_tag), a.clone())?;
         self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
         self.dialogs.try_reserve(1).map_err(|_| OutOfMemory)?;
         let session = self.sessions.get_mut(session_key).ok_or(OutOfMemory)?;
-        session.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
-        session.subs.insert(id);
+        session.add_sub(id, who.key, a.clone())?;
         self.dialogs.insert(dkey, id);
         let expires_at = sub.expires_at;
         self.subs.insert(id, sub);
@@ -1104,7 +1094,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         let dkey = dialog_key(&sub.dialog.call_id, &sub.dialog.local_tag);
         self.dialogs.remove(dkey.as_slice());
         if let Some(s) = self.sessions.get_mut(sub.session.as_slice()) {
-            s.subs.remove(&id);
+            s.remove_sub(id, &sub.subscriber);
         }
     }
 
@@ -1230,8 +1220,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             .sessions
             .get_mut(sub.session.as_slice())
             .ok_or(RestoreError::NoSession)?;
-        session.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
-        session.subs.insert(id);
+        session.add_sub(id, &sub.subscriber, self.alloc.clone())?;
         self.dialogs.insert(dkey, id);
         self.subs.insert(id, sub);
         self.wake_at(id, wake);

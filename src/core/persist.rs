@@ -8,7 +8,7 @@
 //! idle and gets a new id.
 use super::bytes::{try_bytes, try_push, Bytes, OutOfMemory};
 use super::conference_info::{DisconnectionMethod, EndpointStatus};
-use super::key::new_set;
+use super::key::{new_map, new_set};
 use super::session::{Participant, Session, SessionKind};
 use super::subscription::{Dialog, Seen, Subscription, Termination};
 use allocator_api2::alloc::Allocator;
@@ -259,7 +259,8 @@ pub fn decode_session<A: Allocator + Clone>(
         kind,
         group,
         participants,
-        subs: new_set(seed, alloc),
+        subs: new_set(seed, alloc.clone()),
+        subs_per_user: new_map(seed, alloc),
         max_user_count,
         next_anonymous,
     })

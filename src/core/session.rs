@@ -1,7 +1,7 @@
 //! IM sessions and their participants, as fed by the script or RPC.
 use super::bytes::{try_assign, try_bytes, try_push, Bytes, OutOfMemory};
 use super::conference_info::{DisconnectionMethod, EndpointStatus};
-use super::key::{new_set, Set};
+use super::key::{new_map, new_set, Key, Map, Set};
 use super::uri;
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec;
@@ -179,6 +179,9 @@ pub struct Session<A: Allocator> {
     pub participants: Vec<Participant<A>, A>,
     /// Ids of the subscriptions to this session.
     pub subs: Set<u32, A>,
+    /// R7: how many of them each subscriber (AOIA key) holds; kept with `subs` by
+    /// `add_sub`/`remove_sub` so the limit is a lookup, not a scan of the session.
+    pub(crate) subs_per_user: Map<Key<A>, u32, A>,
     /// R52, R88: `maximum-user-count` (from the group's `<max-participant-count>`), if known.
     pub max_user_count: Option<u32>,
     pub(crate) next_anonymous: u32,
@@ -214,10 +217,44 @@ impl<A: Allocator + Clone> Session<A> {
                 None => None,
             },
             participants: Vec::new_in(alloc.clone()),
-            subs: new_set(seed, alloc),
+            subs: new_set(seed, alloc.clone()),
+            subs_per_user: new_map(seed, alloc),
             max_user_count: None,
             next_anonymous: 1,
         })
+    }
+
+    /// R7: the subscriptions `subscriber` (an AOIA key) holds to this session.
+    pub fn subs_of(&self, subscriber: &[u8]) -> usize {
+        self.subs_per_user
+            .get(subscriber)
+            .map_or(0, |&n| n as usize)
+    }
+
+    /// Records subscription `id` of `subscriber`; nothing changes when memory runs out.
+    pub fn add_sub(&mut self, id: u32, subscriber: &[u8], alloc: A) -> Result<(), OutOfMemory> {
+        self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
+        if let Some(n) = self.subs_per_user.get_mut(subscriber) {
+            *n += 1;
+        } else {
+            let key = Key::try_new(subscriber, alloc)?;
+            self.subs_per_user.try_reserve(1).map_err(|_| OutOfMemory)?;
+            self.subs_per_user.insert(key, 1);
+        }
+        self.subs.insert(id);
+        Ok(())
+    }
+
+    pub fn remove_sub(&mut self, id: u32, subscriber: &[u8]) {
+        if !self.subs.remove(&id) {
+            return;
+        }
+        if let Some(n) = self.subs_per_user.get_mut(subscriber) {
+            *n -= 1;
+            if *n == 0 {
+                self.subs_per_user.remove(subscriber);
+            }
+        }
     }
 
     /// R45: the group identity for group sessions, else the session identity.
