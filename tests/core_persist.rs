@@ -104,6 +104,7 @@ fn subscription(id: u32) -> Subscription<Global> {
         waiting: true,
         last_notify_at: Some(4_100_000),
         notifies_sent: 12,
+        unsent: 2,
     }
 }
 

@@ -148,6 +148,11 @@ pub struct SubscriptionInfo {
     pub notify_in_flight: bool,
 }
 
+/// A NOTIFY tm refused to send is tried again this much later (`notify_unsent`)...
+const UNSENT_RETRY_MS: u64 = 1000;
+/// ...at most this many times in a row before its subscription is given up.
+const MAX_UNSENT: u8 = 5;
+
 /// CSeq numbers skipped by a subscription restored after a crash: more than one flush interval
 /// of NOTIFYs can have used (R40 needs only that they grow).
 const CRASH_CSEQ_MARGIN: u32 = 1000;
@@ -713,6 +718,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             waiting: false,
             last_notify_at: None,
             notifies_sent: 0,
+            unsent: 0,
         };
         let dkey = Key::try_new(&dialog_key(req.call_id, local_tag), a.clone())?;
         self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
@@ -874,6 +880,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         self.gate.release();
         let mut out: Vec<Notify> = if (200..300).contains(&code) {
             self.stats.notify_ok += 1;
+            sub.unsent = 0;
             self.poll(cfg, now, id).into_iter().collect()
         } else {
             // 481 MUST, 408 SHOULD, any other failure [ENG]: the subscription is removed
@@ -883,6 +890,42 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         };
         out.extend(self.kick(cfg, now));
         out
+    }
+
+    /// tm could not send the NOTIFY of `token` (no shared memory for its transaction, say):
+    /// nothing reached the subscriber. The subscription stays and sends its state again, in
+    /// full and with the same CSeq and version, after `UNSENT_RETRY_MS` (or with the next
+    /// change); after `MAX_UNSENT` refusals in a row it is removed like a
+    /// failed one (R31). A refused terminating NOTIFY only frees its place.
+    pub fn notify_unsent(&mut self, cfg: &Config, now: u64, token: u64) -> Vec<Notify> {
+        let id = ((token & ((1u64 << TOKEN_BITS) - 1)) >> CSEQ_BITS) as u32;
+        let cseq_low = (token & ((1u64 << CSEQ_BITS) - 1)) as u32;
+        let core_token = token & ((1u64 << TOKEN_BITS) - 1);
+        if self.final_tokens.remove(&core_token) {
+            self.gate.release();
+            return self.kick(cfg, now);
+        }
+        let Some(sub) = self.subs.get_mut(&id) else {
+            return Vec::new();
+        };
+        match sub.in_flight {
+            Some(c) if c & ((1 << CSEQ_BITS) - 1) == cseq_low => sub.in_flight = None,
+            _ => return Vec::new(),
+        }
+        self.gate.release();
+        // it never left: its CSeq and version are used again (R40, R33 stay gapless)
+        sub.dialog.local_cseq = sub.dialog.local_cseq.wrapping_sub(1);
+        sub.version = sub.version.saturating_sub(1);
+        sub.unsent = sub.unsent.saturating_add(1);
+        if sub.unsent >= MAX_UNSENT {
+            self.stats.notify_failed += 1;
+            self.remove(id);
+        } else {
+            // what the subscriber was told is unknown now: a full document puts it right
+            sub.needs_full = true;
+            self.wake_at(id, now + UNSENT_RETRY_MS);
+        }
+        self.kick(cfg, now)
     }
 
     /// R66: NOTIFYs that waited for a place, oldest first, while places are free.

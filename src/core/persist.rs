@@ -389,6 +389,7 @@ pub fn decode_subscription<A: Allocator + Clone>(
         waiting: false,
         last_notify_at: None,
         notifies_sent,
+        unsent: 0,
     })
 }
 

@@ -102,6 +102,9 @@ pub struct Subscription<A: Allocator> {
     pub waiting: bool,
     pub last_notify_at: Option<u64>,
     pub notifies_sent: u64,
+    /// NOTIFYs in a row that tm refused to send (no transaction could be made); see
+    /// `Notifier::notify_unsent`.
+    pub unsent: u8,
 }
 
 impl<A: Allocator> Subscription<A> {

@@ -18,15 +18,13 @@ pub fn send_all(slot: usize, notifies: Vec<Notify>) {
             continue;
         }
         kwarn!(
-            "NOTIFY to {} not sent by tm; ending its subscription",
+            "NOTIFY to {} not sent by tm; its state goes again shortly",
             String::from_utf8_lossy(&n.remote_target)
         );
-        let more = shared().slots[slot].lock().notify_completed(
-            &params().config,
-            clock::now_ms(),
-            n.token,
-            500,
-        );
+        let more =
+            shared().slots[slot]
+                .lock()
+                .notify_unsent(&params().config, clock::now_ms(), n.token);
         queue.extend(more);
     }
 }
