@@ -27,9 +27,11 @@ test: build
 test-unit:
 	$(CARGO) test
 
-# the benchmark: imconf vs presence_conference vs the ceiling (bench/README.md); QUICK=1 for ~3 min
+# the benchmark: imconf vs presence_conference vs the ceiling (bench/README.md); QUICK=1 for < 5 min.
+# bench/setup.sh: the plot's matplotlib venv (.deps/bench-venv) and perf/valgrind for profiling
 bench: build
-	./bench/run.sh
+	./bench/setup.sh
+	QUICK=$(QUICK) ./bench/run.sh
 
 bench-smoke: build
 	./bench/smoke.sh

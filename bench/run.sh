@@ -60,17 +60,27 @@ SETUPS=${SETUPS:-"A_presence_conference B_ceiling C_imconf"}
 CEILING=${CEILING:-B_ceiling}           # reference for the ratios
 BASELINE=${BASELINE:-A_presence_conference}   # second reference for the ratios
 REPS=${REPS:-3}                         # repetitions of every measurement
-STEP_SECS=${STEP_SECS:-20}              # duration of one rate step (max phase)
+STEP_SECS=${STEP_SECS:-10}              # duration of one rate step (max phase; the reference harness: 20)
 CAL_SECS=${CAL_SECS:-5}                 # duration of a calibration step
 CAL_START=${CAL_START:-200}             # first calibration rate (cps), doubled until failure
 RATE_MAX=${RATE_MAX:-20000}             # never offer more than this (cps)
 RES=${RES:-0.07}                        # stop the search when fail/pass <= 1+RES
-MAX_STEPS=${MAX_STEPS:-7}               # max steps of one search
+MAX_STEPS=${MAX_STEPS:-6}               # max steps of one search
 FIXED_RATE=${FIXED_RATE:-300}           # same-load comparison rate (cps)
 FIXED_SECS=${FIXED_SECS:-10}
-FANOUT_NS=${FANOUT_NS:-"100 1000"}      # subscribers held on the conference
+FANOUT_NS=${FANOUT_NS:-"100 1000 10000"} # subscribers held on the conference (capped by a setup's FANOUT_MAX_N)
 FANOUT_REPS=${FANOUT_REPS:-$REPS}
-FANOUT_SUB_RATE=${FANOUT_SUB_RATE:-300} # SUBSCRIBE/s while building the N subscriptions
+FANOUT_SUB_RATE=${FANOUT_SUB_RATE:-300} # SUBSCRIBE/s while building the N subscriptions (N <= 1000)
+FANOUT_BIG_SUB_RATE=${FANOUT_BIG_SUB_RATE:-1000}   # ... and for N > 1000
+SCENARIO=${SCENARIO:-"$BENCH/scen/subscribe_notify.xml"}   # the call (experiments: another scenario)
+SIPP_EXTRA=${SIPP_EXTRA:-}               # more SIPp arguments for the load steps (experiments), e.g. "-inf f.csv"
+KAM_ARGS=${KAM_ARGS:-}                   # extra kamailio arguments, e.g. "-x tlsf" (experiments)
+KAM_DEFINES=${KAM_DEFINES:-}             # extra kamailio -A defines, e.g. "MAX_INFLIGHT=1024" (experiments)
+FANOUT_SHM=${FANOUT_SHM:-1}             # shm per idle subscription (waits ~6 s per fan-out for tm to settle)
+MEM_SETUPS=${MEM_SETUPS:-""}            # phase mem: setups (default: all of SETUPS)
+MEM_CALLS=${MEM_CALLS:-100000}          # phase mem: calls measured, after MEM_WARM_CALLS
+MEM_WARM_CALLS=${MEM_WARM_CALLS:-10000}
+MEM_RATE=${MEM_RATE:-1000}              # phase mem: calls/s (at most 60 % of the setup's max of this run)
 PROBE_RATE=${PROBE_RATE:-20}            # us-resolution probe calls/s during every step
 NOISE_PCT=${NOISE_PCT:-50}              # a FAIL while other processes used > this % of a core is repeated once
 MAX_P95_MS=${MAX_P95_MS:-500}           # a step also fails if p95 SUBSCRIBE->2xx exceeds this (0 = off)
@@ -79,7 +89,7 @@ PKG_MB=${PKG_MB:-32}                    # kamailio -M (same for every setup)
 CONF_USER=${CONF_USER:-conf1}           # the conference URI: sip:$CONF_USER@$CONF_DOMAIN
 CONF_DOMAIN=${CONF_DOMAIN:-127.0.0.1}
 SUB_EXPIRES=${SUB_EXPIRES:-600}
-PHASES=${PHASES:-"cal fixed max fanout"}
+PHASES=${PHASES:-"cal fixed max fanout mem"}
 RT=${RT:-/tmp/imconf-bench}             # runtime dirs, logs, sqlite files
 PY=${PY:-$(command -v /usr/bin/python3 || command -v python3)}
 SIPP=${SIPP:-sipp}
@@ -89,10 +99,16 @@ KAMCMD=${KAMCMD:-kamcmd}
 # PORT_OVERRIDE replaces that of every setup, for a run of a single setup)
 SIPP_PORT=${SIPP_PORT:-5081}; SEED_PORT=${SEED_PORT:-5082}; PROBE_PORT=${PROBE_PORT:-5083}; FANOUT_PORT=${FANOUT_PORT:-5090}
 STRICT=${STRICT:-0}
+# STOP_AT=<epoch s>: a hard end for the run. The max search takes no new step after
+# STOP_AT - STOP_RESERVE_S (left for fan-out and memory), and the memory phase shortens its
+# measured step to fit (at least 2x10^4 calls); both are logged. Unset: no limit.
+STOP_AT=${STOP_AT:-0}; STOP_RESERVE_S=${STOP_RESERVE_S:-900}
 
 if [ "${QUICK:-0}" = 1 ]; then
 	REPS=${QUICK_REPS:-1}; STEP_SECS=5; CAL_SECS=2; FIXED_SECS=5; FANOUT_REPS=1
 	MAX_STEPS=4; RES=0.15; CAL_START=${QUICK_CAL_START:-800}
+	MEM_CALLS=${QUICK_MEM_CALLS:-10000}; MEM_WARM_CALLS=3000; MEM_RATE=${QUICK_MEM_RATE:-1000}
+	MEM_SETUPS=${QUICK_MEM_SETUPS:-C_imconf}
 	NOISE_PCT=${QUICK_NOISE_PCT:-1000}   # no repeated steps: stay within ~5 minutes on a shared box
 fi
 
@@ -133,7 +149,7 @@ load_setup() {
 	[ -d "$SDIR" ] || [ -z "${EXTRA_SETUPS_DIR:-}" ] || SDIR="$EXTRA_SETUPS_DIR/$1"
 	[ -f "$SDIR/setup.env" ] || { log "no $SDIR/setup.env"; return 1; }
 	CFG=kamailio.cfg; PORT=""; DB=none; SQLITE_JOURNAL=WAL; SEED=publish; FANOUT=0; CONF_BODY=0
-	FANOUT_TRIGGER=publish; CTL_SOCK=ctl.sock
+	FANOUT_TRIGGER=publish; CTL_SOCK=ctl.sock; FANOUT_MAX_N=1000
 	# shellcheck disable=SC1090
 	. "$SDIR/setup.env"
 	[ -n "${PORT_OVERRIDE:-}" ] && PORT=$PORT_OVERRIDE
@@ -162,6 +178,12 @@ k_start() {
 		args+=(-A "DBURL=\"sqlite:///$rundir/presence.sqlite\"")
 	fi
 	[ "$CONF_BODY" = 1 ] && args+=(-A "CONF_BODY=$CONF_BODY_DEF")
+	# every setup loads ctl on this socket: memory statistics (and imconf's RPCs)
+	args+=(-A "CTL_SOCK=\"unix:$rundir/$CTL_SOCK\"")
+	# extra -A defines for experiments, e.g. KAM_DEFINES="MAX_INFLIGHT=20000" (C_imconf)
+	for d in $KAM_DEFINES; do args+=(-A "$d"); done
+	# and extra kamailio arguments, e.g. KAM_ARGS="-x tlsf" (another shm allocator; experiments)
+	for d in $KAM_ARGS; do args+=("$d"); done
 	if [ -x "$SDIR/prepare.sh" ]; then
 		local extra=()
 		mapfile -t extra < <("$SDIR/prepare.sh" "$rundir" "$PORT") || { log "$name: prepare.sh failed"; return 2; }
@@ -260,12 +282,14 @@ run_step() {
 		local sdir="$RT/steps/$s-$ph-$rep-$rate-$attempt" retry=()
 		rm -rf "$sdir"
 		[ "$attempt" = 1 ] && retry=(--retry-on-noise)
+		local sipp_extra=() x
+		for x in $SIPP_EXTRA; do sipp_extra+=("--sipp-arg=$x"); done
 		"$PY" "$BENCH/tools/bench.py" step --setup "$s" --phase "$ph" --rep "$rep" \
 			--port "$PORT" --kpid "$KPID" --rate "$rate" --secs "$secs" \
-			--scenario "$BENCH/scen/subscribe_notify.xml" --outdir "$sdir" --results "$RESULTS" \
+			--scenario "$SCENARIO" --outdir "$sdir" --results "$RESULTS" \
 			--key "conf_user=$CONF_USER" --key "conf_domain=$CONF_DOMAIN" --key "expires=$SUB_EXPIRES" \
 			--sipp "$SIPP" --sipp-port "$SIPP_PORT" --probe-port "$PROBE_PORT" --probe-rate "$PROBE_RATE" \
-			--noise-pct "$NOISE_PCT" --max-p95-ms "$MAX_P95_MS" "${retry[@]}"
+			--noise-pct "$NOISE_PCT" --max-p95-ms "$MAX_P95_MS" --ctl "$KRUNDIR/$CTL_SOCK" "${retry[@]}" "${sipp_extra[@]}"
 		rc=$?
 		CUR_TAG="$s-$ph-rep$rep-${rate}cps-try$attempt"
 		poststep "$CUR_TAG"
@@ -299,35 +323,46 @@ calibrate() {
 	log "calibration $s: passes $lo cps, fails $hi cps (${CAL_SECS}s steps)"
 }
 
-# search_max SETUP REP L H: bisection (geometric) for the highest passing rate.
-# L is presumed to pass and H to fail until tested; the bracket widens if wrong.
-search_max() {
-	local s=$1 rep=$2 plo=$3 phi=$4 lo=0 hi=0 n=0 r a b rc
-	while [ $n -lt "$MAX_STEPS" ]; do
-		a=$plo; [ $lo -gt 0 ] && a=$lo
-		b=$phi; [ $hi -gt 0 ] && b=$hi
-		if awk -v a="$a" -v b="$b" -v res="$RES" 'BEGIN { exit !(b <= a * (1 + res)) }'; then
-			if [ $lo = 0 ]; then r=$a
-			elif [ $hi = 0 ]; then r=$b
-			else break; fi
-		else
-			r=$(nice_rate "$(calc "sqrt($a * $b)")")
-			if [ "$r" -le "$a" ] || [ "$r" -ge "$b" ]; then   # rounding ate the gap
-				if [ $lo = 0 ]; then r=$a; elif [ $hi = 0 ]; then r=$b; else break; fi
-			fi
+# The search for the highest passing rate: a geometric bisection per setup.  L is presumed to
+# pass and H to fail until tested; the bracket widens if wrong.  The setups' searches advance
+# in lockstep (one step of A, one of B, one of C, ...), so that each sees the same stretch of
+# a shared, noisy machine (run_step starts a fresh kamailio per step anyway).
+declare -A S_LO S_HI S_PLO S_PHI S_N S_DONE
+search_init() { S_LO[$1]=0; S_HI[$1]=0; S_PLO[$1]=$2; S_PHI[$1]=$3; S_N[$1]=0; S_DONE[$1]=0; }
+# search_next SETUP: NEXT_RATE = the next rate to try, or S_DONE[SETUP]=1
+search_next() {
+	local s=$1 lo=${S_LO[$1]} hi=${S_HI[$1]} a b r
+	NEXT_RATE=0
+	if [ "${S_N[$s]}" -ge "$MAX_STEPS" ]; then S_DONE[$s]=1; return; fi
+	a=${S_PLO[$s]}; [ "$lo" -gt 0 ] && a=$lo
+	b=${S_PHI[$s]}; [ "$hi" -gt 0 ] && b=$hi
+	if awk -v a="$a" -v b="$b" -v res="$RES" 'BEGIN { exit !(b <= a * (1 + res)) }'; then
+		if [ "$lo" = 0 ]; then r=$a
+		elif [ "$hi" = 0 ]; then r=$b
+		else S_DONE[$s]=1; return; fi
+	else
+		r=$(nice_rate "$(calc "sqrt($a * $b)")")
+		if [ "$r" -le "$a" ] || [ "$r" -ge "$b" ]; then   # rounding ate the gap
+			if [ "$lo" = 0 ]; then r=$a; elif [ "$hi" = 0 ]; then r=$b; else S_DONE[$s]=1; return; fi
 		fi
-		[ "$r" -gt "$RATE_MAX" ] && { hi=$r; break; }
-		run_step "$s" max "$rep" "$r" "$STEP_SECS"; rc=$?; n=$((n + 1))
-		if [ $rc = 0 ]; then
-			lo=$r; [ "$r" -ge "$phi" ] && phi=$(nice_rate "$(calc "$r * 1.3")")
-		elif [ $rc = 1 ]; then
-			hi=$r; [ "$r" -le "$plo" ] && plo=$(nice_rate "$(calc "$r * 0.7")")
-		else
-			return 2
-		fi
-	done
-	MAXES[$s]="${MAXES[$s]:-} $lo"
-	log "max $s rep $rep: highest passing rate $lo cps (lowest failing $hi cps, $n steps)"
+	fi
+	if [ "$r" -gt "$RATE_MAX" ]; then S_HI[$s]=$r; S_DONE[$s]=1; return; fi
+	NEXT_RATE=$r
+}
+# search_record SETUP RATE RC
+search_record() {
+	local s=$1 r=$2 rc=$3
+	S_N[$s]=$((S_N[$s] + 1))
+	if [ "$rc" = 0 ]; then
+		S_LO[$s]=$r; [ "$r" -ge "${S_PHI[$s]}" ] && S_PHI[$s]=$(nice_rate "$(calc "$r * 1.3")")
+	else
+		S_HI[$s]=$r; [ "$r" -le "${S_PLO[$s]}" ] && S_PLO[$s]=$(nice_rate "$(calc "$r * 0.7")")
+	fi
+}
+search_done() {
+	local s=$1 rep=$2
+	MAXES[$s]="${MAXES[$s]:-} ${S_LO[$s]}"
+	log "max $s rep $rep: highest passing rate ${S_LO[$s]} cps (lowest failing ${S_HI[$s]} cps, ${S_N[$s]} steps)"
 }
 
 median_of() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -379,8 +414,17 @@ CONF_BODY_DEF=$("$PY" "$BENCH/tools/bench.py" body --doc "$BENCH/scen/conference
 	echo "run_id: $RUN_ID"; date -u +"date_utc: %F %T"; echo "host: $(uname -srm), $(nproc) cpus, $(awk '/MemTotal/ {print $2" kB"}' /proc/meminfo)"
 	echo "kamailio: $("$KAMAILIO" -v 2>&1 | head -1)"; echo "sipp: $("$SIPP" -v 2>&1 | grep -m1 SIPp | sed 's/^ *//')"
 	echo "python: $("$PY" -V 2>&1)"; echo "sqlite schema: $SQLDIR"; echo "loadavg at start: $(cat /proc/loadavg)"
+	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(grep -m1 'cpu MHz' /proc/cpuinfo | sed 's/.*: //') MHz"
+	# the speed of this box right now (a shared VM's varies): one core, a fixed Python loop,
+	# best of 3; compare with other runs' to tell a slower box from a slower build
+	echo "cpu_calib_ms: $("$PY" -c 'import time
+def f():
+    t = time.perf_counter(); x = 0
+    for i in range(2000000): x += i & 7
+    return (time.perf_counter() - t) * 1000
+print("%.0f" % min(f() for _ in range(3)))')"
 	for v in SETUPS CEILING BASELINE REPS STEP_SECS CAL_SECS CAL_START RATE_MAX RES MAX_STEPS FIXED_RATE FIXED_SECS FANOUT_NS \
-		FANOUT_REPS FANOUT_SUB_RATE PROBE_RATE NOISE_PCT MAX_P95_MS SHM_MB PKG_MB CONF_USER CONF_DOMAIN SUB_EXPIRES PHASES RT; do
+		SCENARIO SIPP_EXTRA KAM_ARGS KAM_DEFINES STOP_AT STOP_RESERVE_S FANOUT_REPS FANOUT_SUB_RATE FANOUT_BIG_SUB_RATE MEM_SETUPS MEM_CALLS MEM_WARM_CALLS MEM_RATE PROBE_RATE NOISE_PCT MAX_P95_MS SHM_MB PKG_MB CONF_USER CONF_DOMAIN SUB_EXPIRES PHASES RT; do
 		echo "$v=${!v}"
 	done
 } >"$OUT/env.txt"
@@ -391,13 +435,13 @@ has_phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # ----------------------------------------------------- 1. calibration ----
 if has_phase cal || has_phase max; then
-	log "phase 1/4: calibration (rate doubled from $CAL_START cps, ${CAL_SECS}s steps)"
+	log "phase 1/5: calibration (rate doubled from $CAL_START cps, ${CAL_SECS}s steps)"
 	for s in $SETUPS; do calibrate "$s" || die "calibration of $s failed"; done
 fi
 
 # ----------------------------------------------- 2. same offered load ----
 if has_phase fixed; then
-	log "phase 2/4: every setup at $FIXED_RATE cps for ${FIXED_SECS}s, $REPS reps (interleaved)"
+	log "phase 2/5: every setup at $FIXED_RATE cps for ${FIXED_SECS}s, $REPS reps (interleaved)"
 	for rep in $(seq 1 "$REPS"); do
 		for s in $(ordered_setups "$rep"); do
 			run_step "$s" fixed "$rep" "$FIXED_RATE" "$FIXED_SECS"; [ $? = 2 ] && die "fixed step of $s failed to run"
@@ -407,9 +451,10 @@ fi
 
 # ------------------------------------------------------ 3. max rate ------
 if has_phase max; then
-	log "phase 3/4: highest rate with 0 failed calls, ${STEP_SECS}s steps, $REPS reps (interleaved)"
+	log "phase 3/5: highest rate with 0 failed calls, ${STEP_SECS}s steps, $REPS reps (setups in lockstep)"
 	for rep in $(seq 1 "$REPS"); do
-		for s in $(ordered_setups "$rep"); do
+		order=$(ordered_setups "$rep")
+		for s in $order; do
 			lo=${CAL_LO[$s]:-0}; hi=${CAL_HI[$s]:-0}
 			[ "$lo" -gt 0 ] || lo=$CAL_START
 			[ "$hi" -gt 0 ] || hi=$RATE_MAX
@@ -421,19 +466,37 @@ if has_phase max; then
 			else
 				L=$(nice_rate "$(calc "$lo * 0.75")"); H=$hi
 			fi
-			search_max "$s" "$rep" "$L" "$H" || die "max search of $s failed to run"
+			search_init "$s" "$L" "$H"
+		done
+		busy=1
+		while [ $busy = 1 ]; do
+			busy=0
+			for s in $order; do
+				[ "${S_DONE[$s]}" = 1 ] && continue
+				if [ "$STOP_AT" -gt 0 ] && [ $(( $(date +%s) + STOP_RESERVE_S )) -gt "$STOP_AT" ]; then
+					log "time budget (STOP_AT): no further max step for $s"; S_DONE[$s]=1; search_done "$s" "$rep"; continue
+				fi
+				search_next "$s"
+				if [ "${S_DONE[$s]}" = 1 ]; then search_done "$s" "$rep"; continue; fi
+				busy=1
+				run_step "$s" max "$rep" "$NEXT_RATE" "$STEP_SECS"; rc=$?
+				[ $rc = 2 ] && die "max search of $s failed to run"
+				search_record "$s" "$NEXT_RATE" "$rc"
+			done
 		done
 	done
 fi
 
 # -------------------------------------------------------- 4. fan-out -----
 if has_phase fanout; then
-	log "phase 4/4: fan-out (N = $FANOUT_NS), $FANOUT_REPS reps"
+	log "phase 4/5: fan-out (N = $FANOUT_NS), $FANOUT_REPS reps"
 	for n in $FANOUT_NS; do
 		for rep in $(seq 1 "$FANOUT_REPS"); do
 			for s in $SETUPS; do
 				load_setup "$s" || continue
 				[ "$FANOUT" = 1 ] || continue
+				[ "$n" -le "$FANOUT_MAX_N" ] || continue
+				srate=$FANOUT_SUB_RATE; [ "$n" -gt 1000 ] && srate=$FANOUT_BIG_SUB_RATE
 				if [ "$FANOUT_TRIGGER" = rpc ]; then
 					# the state comes from seed.sh, the change from one RPC call
 					k_start "$s" || die "start of $s failed"
@@ -443,8 +506,9 @@ if has_phase fanout; then
 					k_start "$s" noseed || die "start of $s failed"
 					trigger=publish
 				fi
+				fctl=(); [ "$FANOUT_SHM" = 1 ] && fctl=(--ctl "$KRUNDIR/$CTL_SOCK")
 				"$PY" "$BENCH/tools/bench.py" fanout --setup "$s" --rep "$rep" --port "$PORT" --kpid "$KPID" \
-					--n "$n" --local-port "$FANOUT_PORT" --sub-rate "$FANOUT_SUB_RATE" --trigger "$trigger" \
+					--n "$n" --local-port "$FANOUT_PORT" --sub-rate "$srate" --trigger "$trigger" "${fctl[@]}" \
 					--doc "$BENCH/scen/conference-info.xml" --conf-user "$CONF_USER" --conf-domain "$CONF_DOMAIN" \
 					--results "$RESULTS" || { log "fan-out $s N=$n rep $rep did not complete"; FANOUT_FAILED=1; }
 				CUR_TAG="$s-fanout-N$n-rep$rep"
@@ -456,11 +520,68 @@ if has_phase fanout; then
 	done
 fi
 
+# --------------------------------------------------------- 5. memory -----
+# One kamailio per setup: MEM_WARM_CALLS calls (warm-up: pools, caches, hash tables reach their
+# working size), then MEM_CALLS calls; shm / pkg / private memory in use before and after the
+# second step, each taken once tm has freed the step's transactions (bench.py --settle-mem).
+if has_phase mem; then
+	log "phase 5/5: memory, $MEM_WARM_CALLS + $MEM_CALLS calls at $MEM_RATE cps per setup"
+	msetups=${MEM_SETUPS:-$SETUPS}; nleft=$(echo $msetups | wc -w)
+	for s in $msetups; do
+		nleft=$((nleft - 1))
+		# at most MEM_RATE, and at most 60 % of the setup's highest passing rate of this run
+		mrate=$MEM_RATE
+		if [ -n "${MAXES[$s]:-}" ]; then
+			# shellcheck disable=SC2086
+			m=$(median_of ${MAXES[$s]}); cap=$(nice_rate "$(calc "$m * 0.6")")
+			[ "${m%.*}" -gt 0 ] && [ "$cap" -lt "$mrate" ] && mrate=$cap
+		fi
+		log "memory $s: $MEM_WARM_CALLS + $MEM_CALLS calls at $mrate cps"
+		k_start "$s" || die "start of $s failed"
+		for ph in memwarm mem; do
+			calls=$MEM_WARM_CALLS; [ $ph = mem ] && calls=$MEM_CALLS
+			if [ $ph = mem ] && [ "$STOP_AT" -gt 0 ]; then
+				# what is left of the budget, shared with the setups still to come, 40 s each for the rest
+				left=$(( STOP_AT - $(date +%s) - 40 * nleft ))
+				fit=$(( left * mrate * 10 / 13 / (nleft + 1) ))
+				if [ "$fit" -lt "$calls" ]; then
+					[ "$fit" -lt 20000 ] && fit=20000
+					log "time budget (STOP_AT): $s memory step shortened to $fit calls"; calls=$fit
+				fi
+			fi
+			secs=$(( (calls + mrate - 1) / mrate ))
+			sdir="$RT/steps/$s-$ph"; rm -rf "$sdir"
+			"$PY" "$BENCH/tools/bench.py" step --setup "$s" --phase "$ph" --rep 1 \
+				--port "$PORT" --kpid "$KPID" --rate "$mrate" --secs "$secs" \
+				--scenario "$BENCH/scen/subscribe_notify.xml" --outdir "$sdir" --results "$RESULTS" \
+				--key "conf_user=$CONF_USER" --key "conf_domain=$CONF_DOMAIN" --key "expires=$SUB_EXPIRES" \
+				--sipp "$SIPP" --sipp-port "$SIPP_PORT" --probe-port "$PROBE_PORT" --probe-rate "$PROBE_RATE" \
+				--noise-pct 1000 --max-p95-ms "$MAX_P95_MS" --ctl "$KRUNDIR/$CTL_SOCK" --settle-mem 20
+			[ $? = 2 ] && die "memory step of $s failed to run"
+			CUR_TAG="$s-$ph-${mrate}cps"
+			save_step_artifacts "$sdir" "$CUR_TAG"
+			rm -rf "$sdir"
+		done
+		poststep "$s-mem"
+		k_stop
+	done
+fi
+
 # --------------------------------------------------------- report --------
 log "done in $(( $(date +%s) - T_START ))s; loadavg now $(cat /proc/loadavg)"
+echo "loadavg at end: $(cat /proc/loadavg)" >>"$OUT/env.txt"
 echo
 [ -s "$RESULTS" ] && "$PY" "$BENCH/tools/bench.py" report --results "$RESULTS" --ceiling "$CEILING" \
-	--baseline "$BASELINE" --raw "$OUT/raw" --out "$OUT/summary.md"
+	--baseline "$BASELINE" --raw "$OUT/raw" --out "$OUT/summary.md" --ratios-out "$OUT/ratios.json" --env "$OUT/env.txt"
+# the plot needs matplotlib: the bench venv (setup.sh); without it, everything else still works
+VPY=${VPY:-"$BENCH/../.deps/bench-venv/bin/python"}
+if [ "${PLOT:-1}" = 0 ]; then :
+elif [ -s "$RESULTS" ] && [ -x "$VPY" ] && "$VPY" -c 'import matplotlib' 2>/dev/null; then
+	"$VPY" "$BENCH/tools/bench.py" plot --results "$RESULTS" --out "$OUT/latency_vs_load.png" --title "$RUN_ID" \
+		|| log "plot failed"
+else
+	log "no plot: $VPY with matplotlib not found (bench/setup.sh creates it)"
+fi
 echo
 log "raw data: $RESULTS ; tables: $OUT/summary.md ; log: $OUT/run.log"
 [ -s "$OUT/raw/crashes.txt" ] && { log "kamailio CRASHED in this run:"; cat "$OUT/raw/crashes.txt"; }

@@ -20,7 +20,7 @@ rm -rf "$RT/out"   # keep only the latest smoke run's output
 SETUPS=C_imconf PHASES="fixed fanout" REPS=1 FANOUT_REPS=1 \
 	FIXED_RATE=${SMOKE_RATE:-100} FIXED_SECS=${SMOKE_SECS:-5} FANOUT_NS=${SMOKE_FANOUT_N:-20} \
 	PORT_OVERRIDE=${SMOKE_PORT:-5075} SIPP_PORT=5084 SEED_PORT=5085 PROBE_PORT=5086 FANOUT_PORT=5091 \
-	NOISE_PCT=1000 \
+	NOISE_PCT=1000 FANOUT_SHM=0 PLOT=0 \
 	"$BENCH/run.sh"
 rc=$?
 [ "$rc" = 0 ] || { echo "smoke: run.sh failed (rc=$rc); see $OUT/run.log"; exit 2; }

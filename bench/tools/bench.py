@@ -18,6 +18,8 @@ Sub-commands
   check    exit 1 unless every step of the given phases passed with 0 failed
            calls (SIPp and probe) and every fan-out completed (smoke.sh).
   rpc      call one RPC command over binrpc and print the reply (debugging).
+  plot     PNG of probe latency against offered load per setup (matplotlib: the
+           bench venv, setup.sh; everything else here is standard library only).
 
 Every SUBSCRIBE (SIPp scenario, probe, fan-out) asserts the same identity,
 P-Asserted-Identity <sip:bench@127.0.0.1>, with Accept-Contact *;+g.oma.sip-im:
@@ -33,12 +35,14 @@ import re
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # Linux; SCM_TIMESTAMPNS has the same value
 NCPU = os.cpu_count() or 1
 
 
@@ -229,8 +233,15 @@ def _hdr(msg, *names):
 
 
 class Uac:
-    def __init__(self, port, dst_port, conf_user, conf_domain, rcvbuf=16 << 20):
+    def __init__(self, port, dst_port, conf_user, conf_domain, rcvbuf=16 << 20, kernel_ts=False):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # kernel_ts: recv() returns the time the datagram reached the socket (SO_TIMESTAMPNS,
+        # CLOCK_REALTIME, compare with time.time()), not when this Python loop got to it: the
+        # fan-out then measures the server's delivery, not how fast this receiver keeps up
+        self.kernel_ts = kernel_ts
+        self.raw = False         # recv() returns bytes, NOTIFYs not answered (see notify_fast)
+        if kernel_ts:
+            self.s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
             try:
                 self.s.setsockopt(socket.SOL_SOCKET, opt, rcvbuf)
@@ -244,16 +255,23 @@ class Uac:
         self.tag = "py%d" % os.getpid()
         self.nb = 0
 
-    def request(self, method, cid, ftag, cseq, extra, body="", to_tag=None, user="x"):
-        self.nb += 1
+    def request(self, method, cid, ftag, cseq, extra, body="", to_tag=None, user="x", branch=None):
+        """Sends a request; `branch` (an int) repeats an earlier one: a retransmission."""
+        if branch is None:
+            self.nb += 1
+            branch = self.nb
         to = "<%s>" % self.conf + (";tag=%s" % to_tag if to_tag else "")
         m = ("%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s-%d\r\n"
              "From: <sip:%s@127.0.0.1>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\n"
              "CSeq: %d %s\r\nMax-Forwards: 70\r\nContact: <sip:%s@%s>\r\n%s"
              "Content-Length: %d\r\n\r\n%s" % (
-                 method, self.conf, self.me, self.tag, self.nb, user, ftag, to, cid, cseq, method,
+                 method, self.conf, self.me, self.tag, branch, user, ftag, to, cid, cseq, method,
                  user, self.me, extra, len(body.encode()), body))
         self.s.sendto(m.encode(), self.dst)
+
+    @property
+    def tail200(self):
+        return ("\r\nContact: <sip:py@%s>\r\nContent-Length: 0\r\n\r\n" % self.me).encode()
 
     def reply200(self, msg, src):
         head = msg.split("\r\n\r\n", 1)[0].split("\r\n")
@@ -265,14 +283,42 @@ class Uac:
         """-> (t, msg, src) or None.  NOTIFYs are answered 200 right away."""
         self.s.settimeout(max(0.0001, timeout))
         try:
-            data, src = self.s.recvfrom(65535)
+            if self.kernel_ts:
+                data, anc, _, src = self.s.recvmsg(65535, socket.CMSG_SPACE(16))
+                t = None
+                for lvl, typ, cd in anc:
+                    if lvl == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(cd) >= 16:
+                        sec, nsec = struct.unpack("qq", cd[:16])
+                        t = sec + nsec / 1e9
+                if t is None:
+                    t = time.time()
+            else:
+                data, src = self.s.recvfrom(65535)
+                t = time.perf_counter()
         except (socket.timeout, BlockingIOError):
             return None
-        t = time.perf_counter()
+        if self.raw:
+            return t, data, src
         msg = data.decode("utf-8", "replace")
         if msg.startswith("NOTIFY "):
             self.reply200(msg, src)
         return t, msg, src
+
+    def notify_fast(self, data, src):
+        """The fan-out's NOTIFY path in bytes (no decode, no regex): answers 200 and returns
+        (Call-ID, Subscription-State); a cheap receiver leaves the CPU to the server."""
+        head = data[:data.find(b"\r\n\r\n")].split(b"\r\n")
+        keep, cid, state = [], b"", b""
+        for line in head[1:]:
+            name = line[:line.find(b":")].strip().lower()
+            if name in _REPLY_KEEP:
+                keep.append(line)
+                if name in (b"call-id", b"i"):
+                    cid = line[line.find(b":") + 1:].strip()
+            elif name == b"subscription-state":
+                state = line[line.find(b":") + 1:].strip()
+        self.s.sendto(b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + self.tail200, src)
+        return cid.decode(), state.decode()
 
 
 SUB_HDRS = ("Event: conference\r\nAccept: application/conference-info+xml\r\nAccept-Contact: *;+g.oma.sip-im\r\n"
@@ -344,6 +390,56 @@ def binrpc_call(path, method, *args, timeout=5.0):
         else:
             vals.append(raw)
     return (buf[1] >> 4) != 3, vals
+def kam_mem(sock):
+    """Kamailio's own memory accounting over binrpc: shm (core.shmmem) and the sum over all
+    processes of pkg (kex pkg.stats), in bytes; None where the RPC is not available."""
+    out = {"shm_used": None, "shm_real_used": None, "pkg_used": None, "pkg_real_used": None}
+    if not sock:
+        return out
+    try:
+        ok, v = binrpc_call(sock, "core.shmmem")
+        if ok:
+            d = dict(zip(v[1:-1:2], v[2:-1:2]))
+            out["shm_used"], out["shm_real_used"] = d.get("used"), d.get("real_used")
+        ok, v = binrpc_call(sock, "pkg.stats")
+        if ok:
+            used = real = 0
+            flat = [x for x in v if not isinstance(x, tuple)]
+            for k, x in zip(flat[0::2], flat[1::2]):
+                if k == "used":
+                    used += x
+                elif k == "real_used":
+                    real += x
+            out["pkg_used"], out["pkg_real_used"] = used, real
+    except (OSError, ValueError, IndexError) as e:
+        out["error"] = "%s: %s" % (type(e).__name__, e)
+    return out
+
+
+def kam_mem_settled(sock, max_wait, step=0.5, min_wait=0.0, stable=1):
+    """kam_mem once shm and pkg in use stop changing for `stable` consecutive readings `step`
+    apart (tm frees a transaction ~5 s after its final response: its wait timer), no sooner
+    than min_wait and no later than max_wait seconds."""
+    t0 = time.monotonic()
+    if min_wait > 0:
+        time.sleep(min_wait)
+    last = kam_mem(sock)
+    same = 0
+    while time.monotonic() < t0 + max_wait and last["shm_real_used"] is not None:
+        time.sleep(step)
+        cur = kam_mem(sock)
+        if cur["shm_real_used"] == last["shm_real_used"] and cur["pkg_real_used"] == last["pkg_real_used"]:
+            same += 1
+            if same >= stable:
+                return cur
+        else:
+            same = 0
+        last = cur
+    return last
+
+
+_REPLY_KEEP = (b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i", b"cseq")
+BODY_NS = b"urn:ietf:params:xml:ns:conference-info"
 BODY_RE = re.compile(r"<conference-info[^>]*urn:ietf:params:xml:ns:conference-info")
 
 
@@ -463,12 +559,14 @@ def cmd_step(a):
            "-trace_err", "-error_file", "errors.log"]
     for k, v in keys.items():
         cmd += ["-key", k, v]
+    cmd += a.sipp_arg or []
 
     probe = None
     if a.probe_rate > 0:
         probe = Probe(a.probe_port, a.port, keys.get("conf_user", "conf1"),
                       keys.get("conf_domain", "127.0.0.1"), rate=a.probe_rate)
 
+    mem0 = kam_mem(a.ctl)
     k0 = tree_usage(a.kpid)
     m0 = machine_idle()
     u0 = udp_counters()
@@ -491,6 +589,13 @@ def cmd_step(a):
     d1 = udp_port_drops(a.port)
     rc = _child.returncode
     _child = None
+    anon_after = k1[1]
+    if a.settle_mem > 0:
+        # memory after the step: once tm has freed the step's transactions
+        mem1 = kam_mem_settled(a.ctl, a.settle_mem, min_wait=min(6.0, a.settle_mem / 2), stable=3)
+        anon_after = tree_usage(a.kpid)[1]
+    else:
+        mem1 = kam_mem(a.ctl)
 
     try:
         st = parse_stat(os.path.join(a.outdir, "stat.csv"))
@@ -513,7 +618,9 @@ def cmd_step(a):
         "machine_busy_pct": round(mbusy, 1) if mbusy is not None else None,   # % of all cores
         # everything else on the box (other users' jobs, this harness+probe), % of one core
         "other_cpu_pct": round(max(0.0, (mbusy or 0) * NCPU - 100.0 * (kcpu_s + sipp_cpu_s) / wall), 1),
-        "kam_anon_kb_before": k0[1], "kam_anon_kb_after": k1[1], "kam_nproc": k1[2],
+        "kam_anon_kb_before": k0[1], "kam_anon_kb_after": anon_after, "kam_nproc": k1[2],
+        # kamailio's own accounting (bytes): shm in use, pkg in use summed over its processes
+        "mem_before": mem0, "mem_after": mem1,
         "udp_rcvbuf_errors": u1.get("RcvbufErrors", 0) - u0.get("RcvbufErrors", 0),
         "udp_in_errors": u1.get("InErrors", 0) - u0.get("InErrors", 0),
         "udp_drops_kamailio_socket": d1 - d0,   # the rest of udp_rcvbuf_errors: SIPp's / probe's sockets
@@ -589,7 +696,9 @@ def cmd_fanout(a):
         doc2 = doc2.replace('version="1"', 'version="2"', 1)
         assert marker in doc2
 
-    u = Uac(a.local_port, a.port, a.conf_user, a.conf_domain)
+    u = Uac(a.local_port, a.port, a.conf_user, a.conf_domain, rcvbuf=64 << 20, kernel_ts=True)
+    u.raw = True
+    marker_b = marker.encode()
     st = {"pub_etag": None, "pub_200_t": None, "sub_ok": {}, "init_notify": set(),
           "change_notify": {}, "notifies": 0, "errors": []}
 
@@ -603,7 +712,18 @@ def cmd_fanout(a):
             r = u.recv(min(left, 0.05))
             if r is None:
                 continue
-            t, msg, _ = r
+            t, data, src = r
+            if data.startswith(b"NOTIFY "):
+                cid, state = u.notify_fast(data, src)
+                st["notifies"] += 1
+                if marker_b in data:
+                    st["change_notify"].setdefault(cid, t)
+                elif BODY_NS in data:
+                    st["init_notify"].add(cid)
+                if state.startswith("terminated"):
+                    st["errors"].append("NOTIFY terminated: " + state)
+                continue
+            msg = data.decode("utf-8", "replace")
             cid = _hdr(msg, "Call-ID", "i") or ""
             if msg.startswith("SIP/2.0 "):
                 code = int(msg.split()[1])
@@ -620,14 +740,6 @@ def cmd_fanout(a):
                         st["sub_ok"][cid] = tt.group(1) if tt else None
                     elif code >= 300:
                         st["errors"].append("SUBSCRIBE %d" % code)
-            elif msg.startswith("NOTIFY "):
-                st["notifies"] += 1
-                if marker in msg:
-                    st["change_notify"].setdefault(cid, t)
-                elif BODY_RE.search(msg):
-                    st["init_notify"].add(cid)
-                if "terminated" in (_hdr(msg, "Subscription-State") or ""):
-                    st["errors"].append("NOTIFY terminated: " + (_hdr(msg, "Subscription-State") or ""))
 
     pub_hdrs = "Event: conference\r\nExpires: 3600\r\nContent-Type: application/conference-info+xml\r\n"
     pub_cid = "fo-pub-%d@127.0.0.1" % os.getpid()
@@ -643,13 +755,27 @@ def cmd_fanout(a):
 
     # 2. N subscriptions, paced at sub_rate/s
     n = a.n
+    mem0 = kam_mem_settled(a.ctl, 10) if a.ctl else None
     t_start = time.perf_counter()
+    def fo_subscribe(i):
+        # branch 10^6 + i: the same branch each time, so a resend is a retransmission (tm absorbs
+        # it when the first copy arrived); the UAC is no full SIP stack, this is its timer E
+        u.request("SUBSCRIBE", "fo-%d-%d@127.0.0.1" % (i, os.getpid()), "%s-%d" % (u.tag, i), 1,
+                  SUB_HDRS % (BENCH_IDENTITY, 3600), user="f%d" % i, branch=1000000 + i)
     for i in range(n):
         due = t_start + i / a.sub_rate
         if time.perf_counter() < due:
             pump(due)
-        u.request("SUBSCRIBE", "fo-%d-%d@127.0.0.1" % (i, os.getpid()), "%s-%d" % (u.tag, i), 1,
-                  SUB_HDRS % (BENCH_IDENTITY, 3600), user="f%d" % i)
+        fo_subscribe(i)
+    resent = 0
+    for _ in range(int(a.timeout)):
+        pump(time.perf_counter() + 1.0, lambda: len(st["sub_ok"]) >= n and len(st["init_notify"]) >= n)
+        if len(st["sub_ok"]) >= n:
+            break
+        for i in range(n):   # a SUBSCRIBE lost in a full socket buffer (UDP): send it again
+            if "fo-%d-%d@127.0.0.1" % (i, os.getpid()) not in st["sub_ok"]:
+                fo_subscribe(i)
+                resent += 1
     pump(time.perf_counter() + a.timeout, lambda: len(st["sub_ok"]) >= n and len(st["init_notify"]) >= n)
     if len(st["sub_ok"]) < n or len(st["init_notify"]) < n:
         print("fanout: only %d/%d subscriptions, %d initial NOTIFYs (errors: %s)" % (
@@ -657,12 +783,27 @@ def cmd_fanout(a):
         return 2
     t_subscribed = time.perf_counter() - t_start
     pump(time.perf_counter() + a.settle)     # let tm finish the initial NOTIFY transactions
+    mem1 = None
+    if a.ctl:
+        # shm held by N idle subscriptions: once tm has freed the initial NOTIFYs' transactions
+        # (wait timer ~5 s); answer retransmissions meanwhile
+        pump(time.perf_counter() + 6)
+        end = time.perf_counter() + 8
+        last = kam_mem(a.ctl)
+        while time.perf_counter() < end:
+            pump(time.perf_counter() + 1)
+            cur = kam_mem(a.ctl)
+            if cur["shm_real_used"] == last["shm_real_used"]:
+                break
+            last = cur
+        mem1 = last
 
     # 3. one change -> N NOTIFYs
     k0 = tree_usage(a.kpid) if a.kpid else (0, 0, 0)
     before = st["notifies"]
     rpc_res = {}
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()   # deadlines
+    t0w = time.time()          # times: the receive timestamps are the kernel's (CLOCK_REALTIME)
     if rpc_sock:
         # the RPC runs in a thread so that NOTIFYs are timestamped while it is in progress
         def do_rpc():
@@ -670,7 +811,7 @@ def cmd_fanout(a):
                 rpc_res["reply"] = binrpc_call(rpc_sock, "imconf.participant", conf_uri, marker, "connected")
             except OSError as e:
                 rpc_res["reply"] = (False, [str(e)])
-            rpc_res["t"] = time.perf_counter()
+            rpc_res["t"] = time.time()
         th = threading.Thread(target=do_rpc, daemon=True)
         th.start()
     else:
@@ -695,11 +836,21 @@ def cmd_fanout(a):
         "publish_if_match": bool(etag),
         "subscribe_phase_s": round(t_subscribed, 3),
         # time until the trigger was acknowledged: PUBLISH 200, or the RPC reply
-        "t_publish_200_ms": round(1000 * (t_trigger - t0), 2) if t_trigger else None,
-        "t_first_ms": round(1000 * (times[0] - t0), 2) if times else None,
-        "t_median_ms": round(1000 * (pct(times, 0.5) - t0), 2) if times else None,
-        "t_all_ms": round(1000 * (times[-1] - t0), 2) if got >= n else None,
-        "notify_per_s": round(got / (times[-1] - t0), 1) if got >= 2 else None,
+        "t_publish_200_ms": round(1000 * (t_trigger - t0w), 2) if t_trigger else None,
+        "t_first_ms": round(1000 * (times[0] - t0w), 2) if times else None,
+        "t_median_ms": round(1000 * (pct(times, 0.5) - t0w), 2) if times else None,
+        "t_all_ms": round(1000 * (times[-1] - t0w), 2) if got >= n else None,
+        "notify_per_s": round(got / (times[-1] - t0w), 1) if got >= 2 else None,
+        "lost_notifies": n - got,
+        "subscribes_resent": resent,
+        "sub_rate": a.sub_rate,
+        "mem_before_subs": mem0, "mem_after_subs": mem1,
+        # real_used: what the allocator gave out, its per-fragment overhead included (`used`
+        # is a 32-bit signed counter in the binrpc reply and wraps with large pools)
+        "shm_bytes_per_idle_sub": (round((mem1["shm_real_used"] - mem0["shm_real_used"]) / n, 1)
+                                   if mem0 and mem1 and mem0["shm_real_used"] is not None
+                                   and mem1["shm_real_used"] is not None else None),
+        "timestamps": "kernel SO_TIMESTAMPNS",
         "kam_cpu_s": round(k1[0] - k0[0], 4),
         "kam_cpu_us_per_notify": round(1e6 * (k1[0] - k0[0]) / max(1, got), 1),
         "duplicate_notifies": st["notifies"] - before - got,
@@ -712,6 +863,9 @@ def cmd_fanout(a):
               a.setup, n, a.rep, got, n, rec["t_all_ms"], rec["t_first_ms"], rec["t_median_ms"],
               "RPC ok" if rpc_sock else "PUBLISH 200", rec["t_publish_200_ms"], rec["notify_per_s"],
               rec["kam_cpu_s"], (" errors: " + "; ".join(rec["errors"])) if rec["errors"] else ""), flush=True)
+    if rec["shm_bytes_per_idle_sub"] is not None:
+        print("  %-24s fanout N=%-5d rep%s: shm per idle subscription %s bytes" % (
+            a.setup, n, a.rep, rec["shm_bytes_per_idle_sub"]), flush=True)
     return 0 if rec["complete"] and not rec["errors"] else 1
 
 
@@ -756,6 +910,85 @@ def early(r):
     return "%d (%.2f%%)" % (n, 100.0 * n / calls) if calls else "%d" % n
 
 
+def _kb(b):
+    return None if b is None else b / 1024.0
+
+
+def _growth(r, key):
+    b, e = g(r, "mem_before", key), g(r, "mem_after", key)
+    calls = (g(r, "sipp", "success") or 0) + (g(r, "probe", "cycles") or 0)
+    return None if b is None or e is None or not calls else (e - b) / calls
+
+
+def _anon_growth(r):
+    calls = (g(r, "sipp", "success") or 0) + (g(r, "probe", "cycles") or 0)
+    return (r["kam_anon_kb_after"] - r["kam_anon_kb_before"]) / calls if calls else None
+
+
+# (ratios.json key, target as text, test)
+TARGETS = [
+    ("max_cps_vs_ceiling", ">= 0.9", lambda v: v >= 0.9),
+    ("max_cps_vs_presence_conference", ">= 2.5", lambda v: v >= 2.5),
+    ("cpu_per_call_vs_ceiling", "<= 1.2", lambda v: v <= 1.2),
+    ("fanout_1000_time_vs_presence_conference", "<= 0.333", lambda v: v <= 1 / 3),
+    ("fanout_10000_lost_notifies", "0", lambda v: v == 0),
+    ("fanout_10000_vs_1000_time_per_notify", "<= 1.2 (linear)", lambda v: v <= 1.2),
+    ("mem_growth_kb_per_call", "0 (< 0.01)", lambda v: v < 0.01),
+    ("shm_growth_bytes_per_call", "0 (< 1)", lambda v: v < 1),
+]
+
+
+def compute_ratios(steps, fans, best, a):
+    """ratios.json (medians over repetitions) and the per-repetition values behind them."""
+    subj, ceil, base = a.subject, a.ceiling, a.baseline
+    detail, ratios = {}, {}
+
+    def put(key, vals):
+        vals = [v for v in vals if v is not None]
+        detail[key] = [round(v, 4) for v in vals]
+        if vals:
+            ratios[key] = round(statistics.median(vals), 4)
+
+    reps = sorted({k[1] for k in best}, key=lambda x: int(x))
+    for ref, key in ((ceil, "max_cps_vs_ceiling"), (base, "max_cps_vs_presence_conference")):
+        put(key, [best[(subj, r)]["rate"] / best[(ref, r)]["rate"] for r in reps
+                  if (subj, r) in best and (ref, r) in best])
+    fixed = {(r["setup"], r["rep"]): r for r in steps if r["phase"] == "fixed"}
+    put("cpu_per_call_vs_ceiling", [
+        fixed[(subj, r)]["kam_cpu_ms_per_call"] / fixed[(ceil, r)]["kam_cpu_ms_per_call"]
+        for (s_, r) in fixed if s_ == subj and (ceil, r) in fixed and fixed[(ceil, r)]["kam_cpu_ms_per_call"]])
+    put("cpu_per_call_vs_presence_conference", [
+        fixed[(subj, r)]["kam_cpu_ms_per_call"] / fixed[(base, r)]["kam_cpu_ms_per_call"]
+        for (s_, r) in fixed if s_ == subj and (base, r) in fixed and fixed[(base, r)]["kam_cpu_ms_per_call"]])
+    fo = {(r["setup"], r["n"], r["rep"]): r for r in fans}
+    put("fanout_1000_time_vs_presence_conference", [
+        fo[(subj, 1000, r)]["t_all_ms"] / fo[(base, 1000, r)]["t_all_ms"]
+        for (s_, n_, r) in fo if s_ == subj and n_ == 1000 and (base, 1000, r) in fo
+        and fo[(subj, 1000, r)]["t_all_ms"] and fo[(base, 1000, r)]["t_all_ms"]])
+    put("fanout_10000_lost_notifies", [fo[k]["lost_notifies"] if "lost_notifies" in fo[k]
+                                       else fo[k]["n"] - fo[k]["received"]
+                                       for k in fo if k[0] == subj and k[1] == 10000])
+    per = {}
+    for (s_, n_, r), rec in fo.items():
+        if s_ == subj and rec["t_all_ms"]:
+            per.setdefault(n_, []).append(1000.0 * rec["t_all_ms"] / n_)
+    if per:
+        detail["fanout_time_per_notify_us"] = {str(n_): round(statistics.median(v), 1) for n_, v in sorted(per.items())}
+    if 10000 in per and 1000 in per:
+        put("fanout_10000_vs_1000_time_per_notify", [statistics.median(per[10000]) / statistics.median(per[1000])])
+    mems = [r for r in steps if r["phase"] == "mem" and r["setup"] == subj]
+    put("mem_growth_kb_per_call", [_anon_growth(r) for r in mems])
+    put("shm_growth_bytes_per_call", [_growth(r, "shm_real_used") for r in mems])
+    put("pkg_growth_bytes_per_call", [_growth(r, "pkg_real_used") for r in mems])
+    idle = [r["shm_bytes_per_idle_sub"] for r in fans if r["setup"] == subj and r.get("shm_bytes_per_idle_sub") is not None]
+    put("shm_bytes_per_idle_subscription", idle)
+    # keep the info entries out of the per-repetition table
+    for key in ("pkg_growth_bytes_per_call", "shm_bytes_per_idle_subscription"):
+        if key in detail:
+            detail[key] = ratios.get(key)
+    return ratios, detail
+
+
 def cmd_report(a):
     recs = [json.loads(l) for l in open(a.results) if l.strip()]
     steps = [r for r in recs if r["kind"] == "step" and not r.get("retried")]
@@ -767,6 +1000,18 @@ def cmd_report(a):
             setups.append(r["setup"])
     out = []
     w = out.append
+
+    if a.env and os.path.exists(a.env):
+        env = dict(l.rstrip("\n").split(": ", 1) for l in open(a.env) if ": " in l and "=" not in l.split(": ", 1)[0])
+        allsteps = [r for r in steps if r.get("other_cpu_pct") is not None]
+        oth = sorted(r["other_cpu_pct"] for r in allsteps)
+        w("Run %s, %s UTC, %s; cpu: %s, cpu_calib_ms %s; loadavg at start %s, at end %s; CPU used by "
+          "other processes during the steps (%% of one core): median %s, p90 %s, max %s (%d steps)." % (
+              env.get("run_id", "?"), env.get("date_utc", "?"), env.get("host", "?"), env.get("cpu", "?"),
+              env.get("cpu_calib_ms", "?"), " ".join(env.get("loadavg at start", "?").split()[:3]),
+              " ".join(env.get("loadavg at end", "?").split()[:3]), fmt(pct(oth, 0.5), 0),
+              fmt(pct(oth, 0.9), 0), fmt(oth[-1] if oth else None, 0), len(oth)))
+        w("")
 
     maxsteps = [r for r in steps if r["phase"] == "max"]
     reps = sorted({r["rep"] for r in maxsteps}, key=lambda x: int(x))
@@ -914,6 +1159,63 @@ def cmd_report(a):
                 fmt(tall / ball, 2) if tall and ball else "-"))
         w("")
 
+    # ---------------------------------------------------------------- memory
+    mems = [r for r in steps if r["phase"] == "mem"]
+    if mems:
+        w("### %d. Memory: %s calls after a warm-up, on one kamailio (phase 'mem')" % (nsec + 1, mems[0]["planned"]))
+        nsec += 1
+        w("")
+        w("Growth from the start to the end of the measured step, the end taken once tm has freed the "
+          "step's transactions (at least 6 s after the load, then shm and pkg in use unchanged over 1.5 s). shm and pkg: kamailio's own accounting "
+          "(`core.shmmem` real_used, `pkg.stats` real_used summed over all processes: what the allocators handed out, their per-fragment overhead included); private: RssAnon of the "
+          "kamailio process tree (first-touched pkg pool pages count here too).")
+        w("")
+        w("| setup | calls | rate cps | failed | shm in use before kB | shm growth bytes/call | pkg in use before kB | pkg growth bytes/call | private growth kB/call |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for r in mems:
+            w("| %s | %d | %d | %s | %s | %s | %s | %s | %s |" % (
+                r["setup"], r["planned"], r["rate"], g(r, "sipp", "failed"),
+                fmt(_kb(g(r, "mem_before", "shm_real_used")), 0), fmt(_growth(r, "shm_real_used"), 3),
+                fmt(_kb(g(r, "mem_before", "pkg_real_used")), 0), fmt(_growth(r, "pkg_real_used"), 3),
+                fmt(_anon_growth(r), 3)))
+        w("")
+    idle = [r for r in fans if r.get("shm_bytes_per_idle_sub") is not None]
+    if idle:
+        w("shm in use per idle subscription (fan-out phase: shm in use after the N subscriptions, once "
+          "tm freed the initial NOTIFYs' transactions, minus before, divided by N), bytes: " + "; ".join(
+              "%s N=%d: %s" % (s_, n_, fmt(med([r["shm_bytes_per_idle_sub"] for r in idle
+                                                if r["setup"] == s_ and r["n"] == n_]), 0))
+              for s_, n_ in sorted({(r["setup"], r["n"]) for r in idle})))
+        w("")
+
+    # ---------------------------------------------------------- ratios.json
+    ratios, detail = compute_ratios(steps, fans, best, a)
+    if ratios:
+        w("### %d. Targets (issue 6): `%s` against `%s` and `%s`, ratios computed within each "
+          "repetition, then the median (spread = min..max over repetitions)" % (nsec + 1, a.subject, a.ceiling, a.baseline))
+        nsec += 1
+        w("")
+        w("| figure | per repetition | median | target | met |")
+        w("|---|---|---|---|---|")
+        for key, target, ok in TARGETS:
+            v = ratios.get(key)
+            per = detail.get(key) or []
+            w("| `%s` | %s | %s | %s | %s |" % (
+                key, ", ".join(fmt(x, 3) for x in per) or "-", fmt(v, 3), target,
+                "-" if v is None else ("yes" if ok(v) else "**no**")))
+        for key in ("fanout_time_per_notify_us", "shm_bytes_per_idle_subscription",
+                    "pkg_growth_bytes_per_call"):
+            if detail.get(key) is not None:
+                w("| `%s` (info) | %s | | | |" % (key, detail[key]))
+        w("")
+        if a.ratios_out:
+            with open(a.ratios_out, "w") as fo:
+                json.dump(ratios, fo, indent=1, sort_keys=True)
+                fo.write("\n")
+            with open(os.path.join(os.path.dirname(a.ratios_out) or ".", "ratios_detail.json"), "w") as fo:
+                json.dump(detail, fo, indent=1, sort_keys=True)
+                fo.write("\n")
+
     if retried:
         w("Steps repeated because they failed while other processes used > the noise threshold of CPU: %d (%s)" % (
             len(retried), ", ".join("%s %s@%d" % (r["setup"], r["phase"], r["rate"]) for r in retried)))
@@ -956,6 +1258,56 @@ def cmd_report(a):
     if a.out:
         with open(a.out, "w") as fo:
             fo.write(text + "\n")
+    return 0
+
+
+def cmd_plot(a):
+    """PNG: latency (probe, us) against offered load, one series per setup (needs matplotlib:
+    run with the bench venv's python, see setup.sh)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    recs = [json.loads(l) for l in open(a.results) if l.strip()]
+    steps = [r for r in recs if r["kind"] == "step" and not r.get("retried") and r["phase"] != "mem"]
+    setups = []
+    for r in steps:
+        if r["setup"] not in setups:
+            setups.append(r["setup"])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharex=True)
+    panels = (("sub_notify_us", "SUBSCRIBE -> first NOTIFY"), ("sub_2xx_us", "SUBSCRIBE -> 200"))
+    for ax, (key, title) in zip(axes, panels):
+        for i, s_ in enumerate(setups):
+            col = "C%d" % i
+            by_rate = {}
+            for r in steps:
+                if r["setup"] != s_:
+                    continue
+                m = g(r, "probe", key, "median")
+                if m is None:
+                    continue
+                by_rate.setdefault(r["rate"], []).append((m, g(r, "probe", key, "p95"), r["pass"]))
+            rates = sorted(by_rate)
+            if not rates:
+                continue
+            meds = [statistics.median(x[0] for x in by_rate[q]) for q in rates]
+            p95s = [statistics.median(x[1] for x in by_rate[q] if x[1] is not None) for q in rates]
+            ax.plot(rates, meds, "-o", color=col, ms=4, label="%s median" % s_)
+            ax.plot(rates, p95s, ":", color=col, lw=1, label="%s p95" % s_)
+            bad = [(q, statistics.median(x[0] for x in by_rate[q])) for q in rates
+                   if not all(x[2] for x in by_rate[q])]
+            if bad:
+                ax.plot([b[0] for b in bad], [b[1] for b in bad], "x", color=col, ms=9, mew=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("offered load, calls/s (SIPp)")
+        ax.set_ylabel("probe latency, us (log)")
+        ax.set_title(title + " (x: step with failed calls)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("imconf bench %s: latency of a 20 calls/s probe vs offered load (medians over repetitions)"
+                 % (a.title or ""), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(a.out, dpi=110)
+    print("plot: %s" % a.out)
     return 0
 
 
@@ -1018,6 +1370,7 @@ def main():
     s.add_argument("--probe-port", type=int, default=5083)
     s.add_argument("--probe-rate", type=float, default=20.0)
     s.add_argument("--key", action="append", help="k=v, passed to SIPp as -key k v")
+    s.add_argument("--sipp-arg", action="append", help="one more SIPp argument (repeatable)")
     s.add_argument("--recv-timeout-ms", type=int, default=5000)
     s.add_argument("--drain-secs", type=int, default=25)
     s.add_argument("--max-inflight-secs", type=float, default=3.0)
@@ -1025,6 +1378,9 @@ def main():
     s.add_argument("--max-p95-ms", type=int, default=500)
     s.add_argument("--noise-pct", type=float, default=50.0)
     s.add_argument("--retry-on-noise", action="store_true")
+    s.add_argument("--ctl", help="kamailio's binrpc socket: shm/pkg in use before and after")
+    s.add_argument("--settle-mem", type=float, default=0,
+                   help="after the load, wait up to this many s for shm in use to settle")
 
     s = sp.add_parser("fanout")
     s.add_argument("--setup", required=True)
@@ -1042,6 +1398,7 @@ def main():
     s.add_argument("--conf-user", default="conf1")
     s.add_argument("--conf-domain", default="127.0.0.1")
     s.add_argument("--results", required=True)
+    s.add_argument("--ctl", help="kamailio's binrpc socket: shm in use before/after the N subscriptions")
 
     s = sp.add_parser("body")
     s.add_argument("--doc", required=True)
@@ -1052,6 +1409,14 @@ def main():
     s.add_argument("--baseline", default="A_presence_conference")
     s.add_argument("--raw", help="raw/ dir of the run: summarise the kamailio ERROR/WARNING lines")
     s.add_argument("--out")
+    s.add_argument("--subject", default="C_imconf", help="the setup the targets are about")
+    s.add_argument("--ratios-out", help="write ratios.json here (and ratios_detail.json beside it)")
+    s.add_argument("--env", help="env.txt of the run: machine and load lines at the top")
+
+    s = sp.add_parser("plot")
+    s.add_argument("--results", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--title", default="")
 
     s = sp.add_parser("check")
     s.add_argument("--results", required=True)
@@ -1066,7 +1431,7 @@ def main():
 
     a = p.parse_args()
     return {"step": cmd_step, "fanout": cmd_fanout, "body": cmd_body, "report": cmd_report,
-            "check": cmd_check, "rpc": cmd_rpc}[a.cmd](a)
+            "check": cmd_check, "rpc": cmd_rpc, "plot": cmd_plot}[a.cmd](a)
 
 
 if __name__ == "__main__":

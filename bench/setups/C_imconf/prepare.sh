@@ -25,5 +25,4 @@ if [ ! -f "$so" ]; then
 	echo "prepare.sh: module $src copied to $so (sha256 $(sha256sum "$so" | cut -c1-16), built $(date -r "$src" '+%F %T'))" >&2
 fi
 echo "-A"; echo "IMCONF_SO=\"$so\""
-echo "-A"; echo "CTL_SOCK=\"unix:$rundir/ctl.sock\""
 echo "-A"; echo "SERVER_CONTACT=\"sip:imconf@127.0.0.1:$port\""

@@ -10,7 +10,11 @@ kamcmd=${KAMCMD:-kamcmd}
 rpc() { timeout 10 "$kamcmd" -s "unix:$rundir/ctl.sock" "$@"; }
 # the ctl socket appears a little after the SIP socket
 for _ in $(seq 1 50); do [ -S "$rundir/ctl.sock" ] && break; sleep 0.1; done
-rpc imconf.session_open "$conf" ad-hoc
-rpc imconf.participant "$conf" sip:bench@127.0.0.1 connected
-rpc imconf.participant "$conf" sip:alice@127.0.0.1 connected
+# EXTRA_CONF_USERS="conf2 conf3 ...": more sessions like it (experiments: load over several slots)
+for user in "${CONF_USER:-conf1}" ${EXTRA_CONF_USERS:-}; do
+	conf="sip:$user@${CONF_DOMAIN:-127.0.0.1}"
+	rpc imconf.session_open "$conf" ad-hoc
+	rpc imconf.participant "$conf" sip:bench@127.0.0.1 connected
+	rpc imconf.participant "$conf" sip:alice@127.0.0.1 connected
+done
 rpc imconf.sessions
