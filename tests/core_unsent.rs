@@ -4,7 +4,7 @@
 mod common;
 
 use allocator_api2::alloc::Global;
-use common::{alice_subscribe, connected, ALICE, ALICE_HEADERS, SESSION};
+use common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, NotifyKind};
 use imconf::core::session::SessionKind;
@@ -12,12 +12,7 @@ use imconf::core::session::SessionKind;
 const BOB: &[u8] = b"sip:bob@example.net";
 
 fn cfg() -> Config {
-    Config {
-        server_contact: "sip:imconf@192.0.2.1".into(),
-        conference_factory_uri: "sip:factory@im.example.net".into(),
-        min_notify_interval_ms: 0,
-        ..Config::default()
-    }
+    unthrottled_cfg()
 }
 
 fn version_of(body: &[u8]) -> u32 {

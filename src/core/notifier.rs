@@ -853,6 +853,26 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
 
     // ---------------------------------------------------------------- NOTIFYs
 
+    /// The NOTIFY of `token` is over (answered, or refused by tm): its place under the cap is
+    /// freed and its subscription's NOTIFY in flight cleared. Returns that subscription, or
+    /// None for a terminating NOTIFY (R69: gone already) and for late or repeated tokens.
+    fn settle(&mut self, token: u64) -> Option<u32> {
+        let id = ((token & ((1u64 << TOKEN_BITS) - 1)) >> CSEQ_BITS) as u32;
+        let cseq_low = (token & ((1u64 << CSEQ_BITS) - 1)) as u32;
+        let core_token = token & ((1u64 << TOKEN_BITS) - 1);
+        if self.final_tokens.remove(&core_token) {
+            self.gate.release();
+            return None;
+        }
+        let sub = self.subs.get_mut(&id)?;
+        match sub.in_flight {
+            Some(c) if c & ((1 << CSEQ_BITS) - 1) == cseq_low => sub.in_flight = None,
+            _ => return None,
+        }
+        self.gate.release();
+        Some(id)
+    }
+
     /// R31: the final response of a NOTIFY. Returns the next NOTIFY of that subscription, if due.
     pub fn notify_completed(
         &mut self,
@@ -861,33 +881,21 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         token: u64,
         code: u16,
     ) -> Vec<Notify> {
-        let id = ((token & ((1u64 << TOKEN_BITS) - 1)) >> CSEQ_BITS) as u32;
-        let cseq_low = (token & ((1u64 << CSEQ_BITS) - 1)) as u32;
-        let core_token = token & ((1u64 << TOKEN_BITS) - 1);
-        if self.final_tokens.remove(&core_token) {
-            // a terminating NOTIFY: its subscription is gone (R69); only its place is freed
-            self.gate.release();
-            return self.kick(cfg, now);
+        let mut out = Vec::new();
+        if let Some(id) = self.settle(token) {
+            self.changes.sub(id); // confirmed: a restart need not resend it in full
+            if (200..300).contains(&code) {
+                self.stats.notify_ok += 1;
+                if let Some(sub) = self.subs.get_mut(&id) {
+                    sub.unsent = 0;
+                }
+                out.extend(self.poll(cfg, now, id));
+            } else {
+                // 481 MUST, 408 SHOULD, any other failure [ENG]: the subscription is removed
+                self.stats.notify_failed += 1;
+                self.remove(id);
+            }
         }
-        let Some(sub) = self.subs.get_mut(&id) else {
-            return Vec::new(); // already gone (R69): late responses are ignored
-        };
-        match sub.in_flight {
-            Some(c) if c & ((1 << CSEQ_BITS) - 1) == cseq_low => sub.in_flight = None,
-            _ => return Vec::new(), // a repeated or stale completion
-        }
-        self.changes.sub(id); // confirmed: a restart need not resend it in full
-        self.gate.release();
-        let mut out: Vec<Notify> = if (200..300).contains(&code) {
-            self.stats.notify_ok += 1;
-            sub.unsent = 0;
-            self.poll(cfg, now, id).into_iter().collect()
-        } else {
-            // 481 MUST, 408 SHOULD, any other failure [ENG]: the subscription is removed
-            self.stats.notify_failed += 1;
-            self.remove(id);
-            Vec::new()
-        };
         out.extend(self.kick(cfg, now));
         out
     }
@@ -895,35 +903,24 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
     /// tm could not send the NOTIFY of `token` (no shared memory for its transaction, say):
     /// nothing reached the subscriber. The subscription stays and sends its state again, in
     /// full and with the same CSeq and version, after `UNSENT_RETRY_MS` (or with the next
-    /// change); after `MAX_UNSENT` refusals in a row it is removed like a
-    /// failed one (R31). A refused terminating NOTIFY only frees its place.
+    /// change); after `MAX_UNSENT` refusals in a row it is removed like a failed one (R31).
+    /// A refused terminating NOTIFY only frees its place.
     pub fn notify_unsent(&mut self, cfg: &Config, now: u64, token: u64) -> Vec<Notify> {
-        let id = ((token & ((1u64 << TOKEN_BITS) - 1)) >> CSEQ_BITS) as u32;
-        let cseq_low = (token & ((1u64 << CSEQ_BITS) - 1)) as u32;
-        let core_token = token & ((1u64 << TOKEN_BITS) - 1);
-        if self.final_tokens.remove(&core_token) {
-            self.gate.release();
-            return self.kick(cfg, now);
-        }
-        let Some(sub) = self.subs.get_mut(&id) else {
-            return Vec::new();
-        };
-        match sub.in_flight {
-            Some(c) if c & ((1 << CSEQ_BITS) - 1) == cseq_low => sub.in_flight = None,
-            _ => return Vec::new(),
-        }
-        self.gate.release();
-        // it never left: its CSeq and version are used again (R40, R33 stay gapless)
-        sub.dialog.local_cseq = sub.dialog.local_cseq.wrapping_sub(1);
-        sub.version = sub.version.saturating_sub(1);
-        sub.unsent = sub.unsent.saturating_add(1);
-        if sub.unsent >= MAX_UNSENT {
-            self.stats.notify_failed += 1;
-            self.remove(id);
-        } else {
-            // what the subscriber was told is unknown now: a full document puts it right
-            sub.needs_full = true;
-            self.wake_at(id, now + UNSENT_RETRY_MS);
+        if let Some(id) = self.settle(token) {
+            if let Some(sub) = self.subs.get_mut(&id) {
+                // it never left: its CSeq and version are used again (R40, R33 stay gapless)
+                sub.dialog.local_cseq = sub.dialog.local_cseq.wrapping_sub(1);
+                sub.version = sub.version.saturating_sub(1);
+                sub.unsent = sub.unsent.saturating_add(1);
+                if sub.unsent >= MAX_UNSENT {
+                    self.stats.notify_failed += 1;
+                    self.remove(id);
+                } else {
+                    // what the subscriber was told is unknown now: a full document puts it right
+                    sub.needs_full = true;
+                    self.wake_at(id, now + UNSENT_RETRY_MS);
+                }
+            }
         }
         self.kick(cfg, now)
     }

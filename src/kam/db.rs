@@ -1,7 +1,7 @@
 //! Kamailio's database API (srdb1) for persistence (`db_url`): bind the DB module once in
 //! mod_init, then one connection per process that writes.
 use super::{sys, view, KamError};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::raw::c_void;
 
 fn c_url(url: &str) -> Result<CString, KamError> {
@@ -84,7 +84,7 @@ fn to_c(v: &Value<'_>) -> sys::shim_db_val_t {
     }
 }
 
-fn names(cols: &[&std::ffi::CStr]) -> Vec<*const std::os::raw::c_char> {
+fn names(cols: &[&CStr]) -> Vec<*const std::os::raw::c_char> {
     cols.iter().map(|c| c.as_ptr()).collect()
 }
 
@@ -108,43 +108,36 @@ extern "C" fn collect_row(ctx: *mut c_void, vals: *const sys::shim_db_val_t, n: 
 
 impl Conn {
     /// INSERT one row of `cols` = `vals` into `table`.
-    pub fn insert(
-        &self,
-        table: &std::ffi::CStr,
-        cols: &[&std::ffi::CStr],
-        vals: &[Value<'_>],
-    ) -> Result<(), KamError> {
-        let c = names(cols);
-        let v: Vec<sys::shim_db_val_t> = vals.iter().map(to_c).collect();
-        // SAFETY: a live connection; names and values valid for the call; same lengths.
-        let rc = unsafe {
-            sys::shim_db_insert(
-                self.0,
-                table.as_ptr(),
-                c.as_ptr(),
-                v.as_ptr(),
-                v.len().min(c.len()) as i32,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(KamError("the database refused an insert"))
-        }
+    pub fn insert(&self, table: &CStr, cols: &[&CStr], vals: &[Value<'_>]) -> Result<(), KamError> {
+        self.keyed(sys::shim_db_insert, table, cols, vals)
+            .map_err(|_| KamError("the database refused an insert"))
     }
 
     /// DELETE the rows of `table` whose `cols` equal `vals` (no columns: every row).
-    pub fn delete(
+    pub fn delete(&self, table: &CStr, cols: &[&CStr], vals: &[Value<'_>]) -> Result<(), KamError> {
+        self.keyed(sys::shim_db_delete, table, cols, vals)
+            .map_err(|_| KamError("the database refused a delete"))
+    }
+
+    /// Runs an insert or delete of the shim with `cols` = `vals`.
+    fn keyed(
         &self,
-        table: &std::ffi::CStr,
-        cols: &[&std::ffi::CStr],
+        op: unsafe extern "C" fn(
+            *mut c_void,
+            *const std::os::raw::c_char,
+            *const *const std::os::raw::c_char,
+            *const sys::shim_db_val_t,
+            i32,
+        ) -> i32,
+        table: &CStr,
+        cols: &[&CStr],
         vals: &[Value<'_>],
-    ) -> Result<(), KamError> {
+    ) -> Result<(), ()> {
         let c = names(cols);
         let v: Vec<sys::shim_db_val_t> = vals.iter().map(to_c).collect();
-        // SAFETY: as in `insert`.
+        // SAFETY: a live connection; names and values valid for the call; n within both.
         let rc = unsafe {
-            sys::shim_db_delete(
+            op(
                 self.0,
                 table.as_ptr(),
                 c.as_ptr(),
@@ -155,16 +148,12 @@ impl Conn {
         if rc == 0 {
             Ok(())
         } else {
-            Err(KamError("the database refused a delete"))
+            Err(())
         }
     }
 
     /// Every row of `table`, as the values of `cols`.
-    pub fn select(
-        &self,
-        table: &std::ffi::CStr,
-        cols: &[&std::ffi::CStr],
-    ) -> Result<Vec<Vec<Read>>, KamError> {
+    pub fn select(&self, table: &CStr, cols: &[&CStr]) -> Result<Vec<Vec<Read>>, KamError> {
         let c = names(cols);
         let mut rows: Vec<Vec<Read>> = Vec::new();
         // SAFETY: a live connection; `collect_row` only runs during the call, with `rows`.

@@ -65,11 +65,7 @@ pub fn restore(url: &str) -> Result<(), String> {
     let offset = clock::wall_offset_ms();
     let (mut sessions, mut subs, mut refused) = (0usize, 0usize, 0usize);
     for row in session_rows {
-        let (Some(uri), Some(state)) = (bytes(row.first()), bytes(row.get(1))) else {
-            refused += 1;
-            continue;
-        };
-        let Some(slot) = s.slot_of_uri(uri) else {
+        let Some((slot, uri, state)) = placed(&row) else {
             refused += 1;
             continue;
         };
@@ -90,11 +86,7 @@ pub fn restore(url: &str) -> Result<(), String> {
         }
     }
     for row in sub_rows {
-        let (Some(uri), Some(state)) = (bytes(row.first()), bytes(row.get(1))) else {
-            refused += 1;
-            continue;
-        };
-        let Some(slot) = s.slot_of_uri(uri) else {
+        let Some((slot, _, state)) = placed(&row) else {
             refused += 1;
             continue;
         };
@@ -125,6 +117,12 @@ pub fn restore(url: &str) -> Result<(), String> {
         }
     );
     Ok(())
+}
+
+/// A stored row (session URI, state, ...) with the hash slot its session lives in.
+fn placed(row: &[Read]) -> Option<(usize, &[u8], &[u8])> {
+    let (uri, state) = (bytes(row.first())?, bytes(row.get(1))?);
+    Some((shared().slot_of_uri(uri)?, uri, state))
 }
 
 fn lossy(b: &[u8]) -> String {

@@ -1,6 +1,7 @@
 //! Small builders shared by the core test files that drive `Notifier` directly.
 #![allow(dead_code)]
 use imconf::core::conference_info::EndpointStatus;
+use imconf::core::config::Config;
 use imconf::core::notifier::SubscribeRequest;
 use imconf::core::session::ParticipantUpdate;
 
@@ -33,5 +34,15 @@ pub fn alice_subscribe<'a>(
         contact: b"sip:alice@192.0.2.1",
         headers,
         ..Default::default()
+    }
+}
+
+/// A configuration for notifier tests: the required identities, no NOTIFY throttle (R61).
+pub fn unthrottled_cfg() -> Config {
+    Config {
+        server_contact: "sip:imconf@192.0.2.1".into(),
+        conference_factory_uri: "sip:factory@im.example.net".into(),
+        min_notify_interval_ms: 0,
+        ..Config::default()
     }
 }
