@@ -106,6 +106,8 @@ unsigned long shim_shm_free_size(void);
 #define SHIM_LOCK_SIZE 64
 #define SHIM_LOCK_ALIGN 8
 int shim_lock_init(void *lock);
+/* While this process holds any of these locks, SIGTERM and SIGINT wait (shim_sys.c): a child
+ * never exits with a slot locked. */
 void shim_lock_get(void *lock);
 void shim_lock_release(void *lock);
 /* 0: taken; otherwise held by someone else (not waited for) */

@@ -5,6 +5,8 @@
 #include "core/mem/shm_mem.h"
 #include "core/locking.h"
 
+#include <signal.h>
+
 #include "shim.h"
 
 _Static_assert(sizeof(gen_lock_t) <= SHIM_LOCK_SIZE, "gen_lock_t larger than SHIM_LOCK_SIZE");
@@ -60,17 +62,48 @@ int shim_lock_init(void *lock)
 	return lock_init((gen_lock_t *)lock) == NULL ? -1 : 0;
 }
 
+/* Kamailio's children _exit() from their SIGTERM/SIGINT handler at once. A child stopped
+ * while it holds a slot lock would leave that slot locked for the main process's final
+ * write-back (mod_destroy), so the two signals wait while this process holds any imconf lock:
+ * the pending one is taken right after the last release. Process-local: workers are
+ * single-threaded. */
+static int held_locks;
+static sigset_t mask_before;
+
+static void stop_signals_wait(void)
+{
+	if(held_locks++ == 0) {
+		sigset_t stop;
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGTERM);
+		sigaddset(&stop, SIGINT);
+		sigprocmask(SIG_BLOCK, &stop, &mask_before);
+	}
+}
+
+static void stop_signals_resume(void)
+{
+	if(held_locks > 0 && --held_locks == 0)
+		sigprocmask(SIG_SETMASK, &mask_before, NULL);
+}
+
 void shim_lock_get(void *lock)
 {
+	stop_signals_wait();
 	lock_get((gen_lock_t *)lock);
 }
 
 void shim_lock_release(void *lock)
 {
 	lock_release((gen_lock_t *)lock);
+	stop_signals_resume();
 }
 
 int shim_lock_try(void *lock)
 {
-	return lock_try((gen_lock_t *)lock) == 0 ? 0 : -1;
+	stop_signals_wait();
+	if(lock_try((gen_lock_t *)lock) == 0)
+		return 0;
+	stop_signals_resume();
+	return -1;
 }

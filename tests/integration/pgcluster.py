@@ -1,5 +1,7 @@
-"""A throwaway PostgreSQL cluster for the persistence tests: its own data directory under the
-test's run directory, listening on 127.0.0.1 only (and a unix socket in that directory), trust
+"""A throwaway PostgreSQL cluster for the persistence tests: its own data directory under /tmp
+(the `postgres` user cannot always traverse the test's run directory; the log stays there),
+removed at stop, listening on 127.0.0.1 only (no unix socket: its path under a deep run directory can pass the
+107-byte limit of sun_path, which made postgres exit at start in CI), trust
 authentication, run as the `postgres` system user (PostgreSQL refuses root), stopped by its pid.
 """
 
@@ -10,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 
@@ -39,7 +42,7 @@ def free_port():
 
 class PgCluster:
     def __init__(self, base, port=None):
-        self.dir = os.path.join(str(base), "pgdata")
+        self.dir = tempfile.mkdtemp(prefix="imconf-pg-")
         self.port = port or free_port()
         self.proc = None
         self.log = os.path.join(str(base), "postgres.log")
@@ -52,7 +55,6 @@ class PgCluster:
         u = _user()
         os.makedirs(self.dir, exist_ok=True)
         os.chown(self.dir, u.pw_uid, u.pw_gid)
-        os.chmod(os.path.dirname(self.dir), 0o755)
         env = dict(os.environ, HOME=self.dir, LC_ALL="C")
         subprocess.run(self._as_postgres([os.path.join(bindir(), "initdb"), "-D", self.dir, "-A", "trust",
                                           "-U", "postgres", "-E", "UTF8", "--no-sync"]),
@@ -60,7 +62,7 @@ class PgCluster:
         logf = open(self.log, "wb")
         self.proc = subprocess.Popen(
             self._as_postgres([os.path.join(bindir(), "postgres"), "-D", self.dir, "-h", "127.0.0.1",
-                               "-p", str(self.port), "-k", self.dir, "-F", "-c", "fsync=off"]),
+                               "-p", str(self.port), "-k", "", "-F", "-c", "fsync=off"]),
             stdout=logf, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         logf.close()
         deadline = time.time() + timeout
@@ -70,11 +72,18 @@ class PgCluster:
             if r.returncode == 0:
                 break
             if self.proc.poll() is not None:
-                raise RuntimeError("postgres exited: see %s" % self.log)
+                raise RuntimeError("postgres exited: see %s:\n%s" % (self.log, self._log_tail()))
             time.sleep(0.2)
         else:
-            raise RuntimeError("postgres not ready within %ss: see %s" % (timeout, self.log))
+            raise RuntimeError("postgres not ready within %ss: see %s:\n%s" % (timeout, self.log, self._log_tail()))
         self.psql("CREATE DATABASE imconf")
+
+    def _log_tail(self, lines=15):
+        try:
+            with open(self.log, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-lines:]).decode(errors="replace")
+        except OSError as e:
+            return "(no log: %s)" % e
 
     def psql(self, sql, db="postgres"):
         r = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", db,
@@ -87,12 +96,13 @@ class PgCluster:
         return "postgres://postgres@127.0.0.1:%d/imconf" % self.port
 
     def stop(self):
-        """SIGTERM to the postmaster's pid (a smart shutdown), SIGKILL to it after 20 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
+        """SIGTERM to the postmaster's pid (a smart shutdown), SIGKILL to it after 20 s; then the
+        data directory goes."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
