@@ -65,6 +65,7 @@ fn main() {
         "shim_kemi.c",
         "shim_stats.c",
         "shim_db.c",
+        "shim_dmq.c",
     ] {
         b.file(root.join("c-shim").join(f));
     }
@@ -75,7 +76,9 @@ fn main() {
         .define("KSR_PTHREAD_MUTEX_SHARED", None)
         .flag("-pthread")
         .flag("-std=gnu11")
-        .warnings(false);
+        .warnings(false)
+        // a missing include would otherwise link against a symbol Kamailio does not export
+        .flag("-Werror=implicit-function-declaration");
     for tok in split_keep_quotes(&defs) {
         b.flag(&tok);
     }

@@ -146,6 +146,14 @@ typedef void (*shim_db_row_cb)(void *ctx, const shim_db_val_t *vals, int n);
 int shim_db_select(void *conn, const char *table, const char *const *cols, int ncols,
 		shim_db_row_cb row, void *ctx);
 
+/* ---- cluster bus over dmq, with enable_dmq (shim_dmq.c) ---- */
+/* Binds dmq and registers the DMQ peer "imconf" (mod_init; dmq must be loaded). 0 ok, -1 error. */
+int shim_dmq_bind(void);
+/* Sends body to every active peer node. 0 sent, -1 error. */
+int shim_dmq_broadcast(shim_str_t body);
+/* Sends body to one node: the handle rs_dmq_receive was given (valid during that call). */
+int shim_dmq_send(void *node, shim_str_t body);
+
 /* ---- the SUBSCRIBE being handled ---- */
 typedef struct shim_header
 {
@@ -258,6 +266,10 @@ int rs_mod_init(void);
 int rs_child_init(int rank);
 void rs_mod_destroy(void);
 int rs_handle_subscribe(void *msg);
+/* A KDMQ request for peer "imconf" (dmq worker process); returns the response code. */
+int rs_dmq_receive(shim_str_t body, void *node);
+/* dmq has this node's peer list: request a full sync. */
+void rs_dmq_ready(void);
 int rs_script_call(int fn_id, const shim_msg_ref_t *msg, const shim_str_t *args, int argc);
 void rs_rpc_call(int fn_id, void *rpc, void *ctx);
 void rs_notify_completed(uint64_t token, int code);

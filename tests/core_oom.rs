@@ -89,3 +89,44 @@ fn full_memory_gives_500_and_service_recovers() {
     budget.set(usize::MAX / 2);
     assert_eq!(subscribe(&mut n, &cfg, 99_999), 200);
 }
+
+#[test]
+fn a_target_refresh_without_memory_keeps_the_old_target() {
+    let cfg = common::unthrottled_cfg();
+    let budget = Rc::new(Cell::new(usize::MAX / 2));
+    let mut n = Notifier::new_in(7, Budget(budget.clone()));
+    n.open_session(SESSION, SessionKind::AdHoc, None).unwrap();
+    join(&mut n, &cfg, "sip:alice@example.net").unwrap();
+    let first = n.subscribe(&cfg, 0, &alice_subscribe(b"c1", &ALICE_HEADERS), b"t1");
+    assert_eq!(first.reply.code, 200);
+    n.notify_completed(&cfg, 0, first.notifies[0].token, 200);
+
+    // R27: a new Contact rebuilds the subscription's block of strings; with no memory the
+    // refresh is answered 500 and the dialog still targets the old Contact
+    let refresh = |cseq: u32| imconf::core::notifier::SubscribeRequest {
+        to_tag: b"t1",
+        cseq,
+        contact: b"sip:alice@198.51.100.7:5070",
+        ..alice_subscribe(b"c1", &ALICE_HEADERS)
+    };
+    budget.set(0);
+    assert_eq!(n.subscribe(&cfg, 1000, &refresh(2), b"").reply.code, 500);
+    budget.set(usize::MAX / 2);
+    let same_target = imconf::core::notifier::SubscribeRequest {
+        contact: b"",
+        ..refresh(3)
+    };
+    let out = n.subscribe(&cfg, 2000, &same_target, b"");
+    assert_eq!(out.reply.code, 200);
+    assert_eq!(out.notifies[0].remote_target, b"sip:alice@192.0.2.1");
+    n.notify_completed(&cfg, 2000, out.notifies[0].token, 200);
+
+    let out = n.subscribe(&cfg, 3000, &refresh(4), b"");
+    assert_eq!(out.reply.code, 200);
+    let sent = &out.notifies[0];
+    assert_eq!(sent.remote_target, b"sip:alice@198.51.100.7:5070");
+    assert_eq!(
+        (&sent.call_id[..], &sent.remote_uri[..]),
+        (&b"c1"[..], common::ALICE)
+    );
+}

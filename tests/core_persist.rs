@@ -2,20 +2,17 @@
 //! the process-only state of a subscription does not, and no byte string makes decoding panic.
 use allocator_api2::alloc::Global;
 use allocator_api2::vec::Vec as AVec;
-use imconf::core::bytes::try_bytes;
 use imconf::core::conference_info::{DisconnectionMethod, EndpointStatus};
 use imconf::core::persist::{
     decode_session, decode_subscription, encode_session, encode_subscription, DecodeError,
 };
 use imconf::core::session::{ParticipantUpdate, Role, Session, SessionKind};
-use imconf::core::subscription::{Dialog, Seen, Subscription, Termination};
+use imconf::core::subscription::{
+    Dialog, Seen, SeenList, Subscription, SubscriptionStrings, Termination,
+};
 use proptest::prelude::*;
 
 const SEED: u64 = 11;
-
-fn b(s: &str) -> AVec<u8, Global> {
-    try_bytes(s.as_bytes(), Global).unwrap()
-}
 
 /// A chat session with every kind of participant record.
 fn session() -> Session<Global> {
@@ -59,40 +56,43 @@ fn session() -> Session<Global> {
 }
 
 fn subscription(id: u32) -> Subscription<Global> {
-    let mut seen = AVec::new_in(Global);
-    seen.push(Seen {
-        status: Some(EndpointStatus::Connected),
-        nick_tag: 7,
-        endpoint_tag: 9,
-        departure_tag: 0,
-        delete_pending: false,
-    });
-    seen.push(Seen::default());
-    seen.push(Seen {
-        status: Some(EndpointStatus::Disconnected),
-        departure_tag: 3,
-        delete_pending: true,
-        ..Seen::default()
-    });
+    let mut seen = SeenList::new_in(Global);
+    for s in [
+        Seen {
+            status: Some(EndpointStatus::Connected),
+            nick_tag: 7,
+            endpoint_tag: 9,
+            departure_tag: 0,
+            delete_pending: false,
+        },
+        Seen::default(),
+        Seen {
+            status: Some(EndpointStatus::Disconnected),
+            departure_tag: 3,
+            delete_pending: true,
+            ..Seen::default()
+        },
+    ] {
+        seen.try_push(s).unwrap();
+    }
+    let strings = SubscriptionStrings {
+        session: b"sip:chat-9@im.example.net",
+        subscriber: b"sip:ana@example.net",
+        asserted: b"sip:ana@example.net;user=phone",
+        call_id: b"c-1@192.0.2.1",
+        local_tag: b"i3f-0011223344556677",
+        remote_tag: b"ft-1",
+        local_uri: b"sip:chat-9@im.example.net",
+        remote_uri: b"sip:ana@example.net",
+        remote_target: b"sip:ana@192.0.2.1:5060",
+        route_set: b"<sip:p1.example.net;lr>,<sip:p2.example.net;lr>",
+        socket: b"udp:192.0.2.100:5060",
+        event_id: Some(b"42"),
+    };
     Subscription {
         id,
-        session: b("sip:chat-9@im.example.net"),
-        subscriber: b("sip:ana@example.net"),
-        asserted: b("sip:ana@example.net;user=phone"),
         anonymous: true,
-        dialog: Dialog {
-            call_id: b("c-1@192.0.2.1"),
-            local_tag: b("i3f-0011223344556677"),
-            remote_tag: b("ft-1"),
-            local_uri: b("sip:chat-9@im.example.net"),
-            remote_uri: b("sip:ana@example.net"),
-            remote_target: b("sip:ana@192.0.2.1:5060"),
-            route_set: b("<sip:p1.example.net;lr>,<sip:p2.example.net;lr>"),
-            socket: b("udp:192.0.2.100:5060"),
-            event_id: Some(b("42")),
-            remote_cseq: 5,
-            local_cseq: 17,
-        },
+        dialog: Dialog::try_new(&strings, AVec::new_in(Global), 5, 17).unwrap(),
         expires_at: 5_000_000,
         version: 12,
         seen,
@@ -183,9 +183,9 @@ fn subscription_round_trips_and_comes_back_idle() {
     let back = decode_subscription(&sub_bytes(&s, 1_000_000), 77, 5_000_000, Global).unwrap();
     assert_eq!(back.id, 77, "ids belong to the process");
     assert_eq!(back.expires_at, s.expires_at + 1_000_000 - 5_000_000);
-    assert_eq!(back.session, s.session);
-    assert_eq!(back.subscriber, s.subscriber);
-    assert_eq!(back.asserted, s.asserted);
+    assert_eq!(back.session(), s.session());
+    assert_eq!(back.subscriber(), s.subscriber());
+    assert_eq!(back.asserted(), s.asserted());
     assert!(back.anonymous);
     assert_eq!(format!("{:?}", back.dialog), format!("{:?}", s.dialog));
     assert_eq!(back.version, 12);
@@ -210,6 +210,46 @@ fn subscription_with_a_notify_in_flight_resyncs_in_full() {
         "the NOTIFY in flight may never have arrived"
     );
     assert_eq!(back.dialog.local_cseq, 17, "CSeq goes on (R40)");
+}
+
+/// `subscription(3)` with a NOTIFY in flight, as written by the build before a subscription's
+/// strings were packed into one block: the record format did not change with it.
+const RECORD_BEFORE_PACKING: &[&str] = &[
+    "0144190000007369703a636861742d3940696d2e6578616d706c652e6e6574130000007369703a616e614065",
+    "78616d706c652e6e65741e0000007369703a616e61406578616d706c652e6e65743b757365723d70686f6e65",
+    "010d000000632d31403139322e302e322e31140000006933662d303031313232333334343535363637370400",
+    "000066742d31190000007369703a636861742d3940696d2e6578616d706c652e6e6574130000007369703a61",
+    "6e61406578616d706c652e6e6574160000007369703a616e61403139322e302e322e313a353036302f000000",
+    "3c7369703a70312e6578616d706c652e6e65743b6c723e2c3c7369703a70322e6578616d706c652e6e65743b",
+    "6c723e140000007564703a3139322e302e322e3130303a35303630010200000034320500000011000000808d",
+    "5b00000000000c000000010003010c0000000000000003000000010700000009000000000000000000000000",
+    "000000000000000000000200000000000000000300000001",
+];
+
+#[test]
+fn records_written_before_the_strings_were_packed_read_the_same() {
+    let hex: String = RECORD_BEFORE_PACKING.concat();
+    let old: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let mut s = subscription(3);
+    s.in_flight = Some(17);
+    assert_eq!(
+        sub_bytes(&s, 1_000_000),
+        old,
+        "written byte for byte as before"
+    );
+    let back = decode_subscription(&old, 3, 1_000_000, Global).unwrap();
+    assert_eq!(format!("{:?}", back.dialog), format!("{:?}", s.dialog));
+    assert_eq!(
+        (back.session(), back.subscriber(), back.asserted()),
+        (s.session(), s.subscriber(), s.asserted())
+    );
+    assert_eq!(back.dialog.event_id(), Some(&b"42"[..]));
+    assert_eq!(back.dialog.route_set(), s.dialog.route_set());
+    assert_eq!(back.seen.as_slice(), s.seen.as_slice());
+    assert!(back.needs_full, "its NOTIFY was in flight");
 }
 
 #[test]

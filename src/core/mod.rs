@@ -2,6 +2,7 @@
 //! Nothing here knows Kamailio; every operation takes the time and returns actions.
 pub mod bytes;
 pub mod changes;
+pub mod cluster;
 pub mod conference_info;
 pub mod config;
 pub mod deadlines;
@@ -12,7 +13,9 @@ pub mod key;
 pub mod notifier;
 pub mod persist;
 pub mod policy;
+pub mod replicas;
 pub mod reply;
 pub mod session;
+pub mod strpack;
 pub mod subscription;
 pub mod uri;

@@ -12,15 +12,17 @@ use super::config::Config;
 use super::deadlines::Deadlines;
 use super::gate::{SendGate, Unlimited};
 use super::headers::{self, HeaderName};
-use super::key::{dialog_key, new_map, new_set, Key, Map, Set};
+use super::key::{new_map, new_set, FixedState, Key, Map, Set};
 use super::persist;
 use super::policy::{GroupAuth, GroupPolicy, NoGroupPolicy};
 use super::reply::{Reply, SubscribeError};
 use super::session::{Participant, ParticipantUpdate, Session, SessionError, SessionKind};
-use super::subscription::{Dialog, Seen, Subscription, Termination};
+use super::subscription::{Dialog, Seen, SeenList, Subscription, SubscriptionStrings, Termination};
 use super::uri;
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec as AVec;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 
 /// Bits of a NOTIFY token used by the core; the caller may use the bits above.
 pub const TOKEN_BITS: u32 = 52;
@@ -257,8 +259,10 @@ pub struct Notifier<A: Allocator + Clone, G: SendGate = Unlimited> {
     seed: u64,
     sessions: Map<Key<A>, Session<A>, A>,
     subs: Map<u32, Subscription<A>, A>,
-    /// (Call-ID, local tag) -> subscription id, for in-dialog SUBSCRIBEs.
-    dialogs: Map<Key<A>, u32, A>,
+    /// (Call-ID, local tag) -> subscription id, for in-dialog SUBSCRIBEs: ids only, hashed and
+    /// compared by their subscription's own strings (no copy of them, no allocation of its own
+    /// per subscription); see `find_dialog`.
+    dialogs: HashTable<u32, A>,
     /// Group identity key -> URI of its open session, when that session lives in another
     /// notifier (the module keeps one per hash slot); see `resolve`.
     aliases: Map<Key<A>, Bytes<A>, A>,
@@ -294,7 +298,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             final_tokens: new_set(seed, alloc.clone()),
             sessions: new_map(seed, alloc.clone()),
             subs: new_map(seed, alloc.clone()),
-            dialogs: new_map(seed, alloc.clone()),
+            dialogs: HashTable::new_in(alloc.clone()),
             aliases: new_map(seed, alloc.clone()),
             seed,
             next_id: 1,
@@ -387,13 +391,13 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             if sub.terminate.is_some() {
                 continue;
             }
-            let Some(session) = self.sessions.get(sub.session.as_slice()) else {
+            let Some(session) = self.sessions.get(sub.session()) else {
                 continue;
             };
             let Some(group) = session.group.as_ref().filter(|_| session.kind.is_group()) else {
                 continue;
             };
-            if policy.authorize(group, &sub.asserted, sub.anonymous) == Some(GroupAuth::Deny) {
+            if policy.authorize(group, sub.asserted(), sub.anonymous) == Some(GroupAuth::Deny) {
                 revoked.push(*id);
             }
         }
@@ -457,13 +461,33 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         session_uri: &[u8],
         update: &ParticipantUpdate<'_>,
     ) -> Result<Vec<Notify>, SessionError> {
+        self.participant_stamped(cfg, now, session_uri, update, 0)
+    }
+
+    /// `participant` with a cluster stamp (docs/cluster.md): a change stamped at or below the
+    /// one that last changed this user is older and changes nothing (last writer wins), so
+    /// nodes that apply the same changes in different orders end in the same state.
+    pub fn participant_stamped(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        session_uri: &[u8],
+        update: &ParticipantUpdate<'_>,
+        stamp: u64,
+    ) -> Result<Vec<Notify>, SessionError> {
         let key = uri::session_key(session_uri).ok_or(SessionError::UnknownSession)?;
         let session = self
             .sessions
             .get_mut(key.as_slice())
             .ok_or(SessionError::UnknownSession)?;
-        if session.apply(update, self.alloc.clone())?.is_none() {
+        if stamp != 0 && session.stamp_of(update.aoia) >= stamp {
             return Ok(Vec::new());
+        }
+        let Some(idx) = session.apply(update, self.alloc.clone())? else {
+            return Ok(Vec::new());
+        };
+        if let Some(p) = session.participants.get_mut(idx) {
+            p.stamp = stamp;
         }
         let ids: Vec<u32> = session.subs.iter().copied().collect();
         self.changes.session(&key);
@@ -474,8 +498,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             let Some(sub) = self.subs.get_mut(&id) else {
                 continue;
             };
-            if leaving && sub.subscriber.as_slice() == leaver.as_slice() && sub.terminate.is_none()
-            {
+            if leaving && sub.subscriber() == leaver.as_slice() && sub.terminate.is_none() {
                 // R68: the leaver's own subscriptions end; the others hear of the departure (R57)
                 sub.terminate = Some(Termination::NoResource);
             } else if sub.dirty || sub.in_flight.is_some() {
@@ -533,7 +556,22 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         local_tag: &[u8],
         policy: &dyn GroupPolicy,
     ) -> SubscribeOutcome {
-        let outcome = match self.try_subscribe(cfg, now, req, local_tag, policy) {
+        self.subscribe_in_block(cfg, now, req, local_tag, policy, &mut None)
+    }
+
+    /// `subscribe_with`, where a new subscription's strings go into `block` (taken from it)
+    /// when it is big enough: see `strings_block`. A block left in `block` is the caller's to
+    /// free (after its lock, too).
+    pub fn subscribe_in_block(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        req: &SubscribeRequest<'_>,
+        local_tag: &[u8],
+        policy: &dyn GroupPolicy,
+        block: &mut Option<Bytes<A>>,
+    ) -> SubscribeOutcome {
+        let outcome = match self.try_subscribe(cfg, now, req, local_tag, policy, block) {
             Ok(o) => o,
             Err(e) => {
                 if matches!(
@@ -560,6 +598,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         req: &SubscribeRequest<'_>,
         local_tag: &[u8],
         policy: &dyn GroupPolicy,
+        block: &mut Option<Bytes<A>>,
     ) -> Result<SubscribeOutcome, SubscribeError> {
         let h = RequestHeaders::collect(req.headers);
         // P1 (R10, R14)
@@ -602,11 +641,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             return Err(SubscribeError::MissingImFeatureTag);
         }
         // P5 (R5, R6)
-        let aoia = match headers::pick_asserted_identity(&h.asserted_identity) {
-            Some(a) => a,
-            None if cfg.trust_from_header && !req.from_uri.is_empty() => req.from_uri,
-            None => return Err(SubscribeError::NoAssertedIdentity),
-        };
+        let aoia = asserted_identity(cfg, req, &h).ok_or(SubscribeError::NoAssertedIdentity)?;
         let aoia_key = uri::identity_key(aoia);
         let anonymous = headers::privacy_requested(&h.privacy);
         let by_group = match &session.group {
@@ -654,7 +689,11 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             asserted: aoia,
             anonymous,
         };
-        let id = self.create(now, req, &key, &who, event.id, local_tag, granted)?;
+        let strings = new_strings(req, &key, &who, event.id, local_tag);
+        let block = block
+            .take()
+            .unwrap_or_else(|| AVec::new_in(self.alloc.clone()));
+        let id = self.create(now, &strings, block, req.cseq, who.anonymous, granted)?;
         let sub = self.subs.get_mut(&id).ok_or(SubscribeError::Internal)?;
         if granted == 0 {
             sub.terminate = Some(Termination::TimeoutWithState); // R29 fetch
@@ -670,46 +709,27 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A new subscription with `strings`, copied into `block` (R24, R30).
     fn create(
         &mut self,
         now: u64,
-        req: &SubscribeRequest<'_>,
-        session_key: &[u8],
-        who: &Subscriber<'_>,
-        event_id: Option<&[u8]>,
-        local_tag: &[u8],
+        strings: &SubscriptionStrings<'_>,
+        block: Bytes<A>,
+        remote_cseq: u32,
+        anonymous: bool,
         granted: u32,
     ) -> Result<u32, OutOfMemory> {
         let a = self.alloc.clone();
         let id = self.allocate_id();
-        let dialog = Dialog {
-            call_id: try_bytes(req.call_id, a.clone())?,
-            local_tag: try_bytes(local_tag, a.clone())?,
-            remote_tag: try_bytes(req.from_tag, a.clone())?,
-            local_uri: try_bytes(req.to_uri, a.clone())?,
-            remote_uri: try_bytes(req.from_uri, a.clone())?,
-            remote_target: try_bytes(req.contact, a.clone())?,
-            route_set: try_bytes(req.record_route, a.clone())?,
-            socket: try_bytes(req.socket, a.clone())?,
-            event_id: match event_id {
-                Some(e) => Some(try_bytes(e, a.clone())?),
-                None => None,
-            },
-            remote_cseq: req.cseq,
-            // R40: any start value; 0 makes the first NOTIFY CSeq 1
-            local_cseq: 0,
-        };
+        // R40: any start value; 0 makes the first NOTIFY CSeq 1
+        let dialog = Dialog::try_new(strings, block, remote_cseq, 0)?;
         let sub = Subscription {
             id,
-            session: try_bytes(session_key, a.clone())?,
-            subscriber: try_bytes(who.key, a.clone())?,
-            asserted: try_bytes(who.asserted, a.clone())?,
-            anonymous: who.anonymous,
+            anonymous,
             dialog,
             expires_at: now + u64::from(granted) * 1000,
             version: 0,
-            seen: AVec::new_in(a.clone()),
+            seen: SeenList::new_in(a.clone()),
             dirty: false,
             needs_full: false,
             terminate: None,
@@ -720,17 +740,47 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             notifies_sent: 0,
             unsent: 0,
         };
-        let dkey = Key::try_new(&dialog_key(req.call_id, local_tag), a.clone())?;
         self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
-        self.dialogs.try_reserve(1).map_err(|_| OutOfMemory)?;
-        let session = self.sessions.get_mut(session_key).ok_or(OutOfMemory)?;
-        session.add_sub(id, who.key, a.clone())?;
-        self.dialogs.insert(dkey, id);
+        self.reserve_dialog()?;
+        let session = self.sessions.get_mut(sub.session()).ok_or(OutOfMemory)?;
+        session.add_sub(id, sub.subscriber(), a)?;
         let expires_at = sub.expires_at;
+        self.insert_dialog(&sub);
         self.subs.insert(id, sub);
         self.wake_at(id, expires_at); // R30
         self.changes.sub(id);
         Ok(id)
+    }
+
+    /// Room in `dialogs` for one more, so that `insert_dialog` cannot fail.
+    fn reserve_dialog(&mut self) -> Result<(), OutOfMemory> {
+        let (subs, seed) = (&self.subs, self.seed);
+        self.dialogs
+            .try_reserve(1, |id| {
+                subs.get(id).map_or(0, |s| dialog_hash(seed, &s.dialog))
+            })
+            .map_err(|_| OutOfMemory)
+    }
+
+    /// Records the dialog of `sub` (after `reserve_dialog`).
+    fn insert_dialog(&mut self, sub: &Subscription<A>) {
+        let (subs, seed) = (&self.subs, self.seed);
+        self.dialogs
+            .insert_unique(dialog_hash(seed, &sub.dialog), sub.id, |id| {
+                subs.get(id).map_or(0, |s| dialog_hash(seed, &s.dialog))
+            });
+    }
+
+    /// The subscription of dialog (Call-ID, local tag), comparing the strings themselves.
+    fn find_dialog(&self, call_id: &[u8], local_tag: &[u8]) -> Option<u32> {
+        let hash = FixedState::with_seed(self.seed).hash_one((call_id, local_tag));
+        self.dialogs
+            .find(hash, |id| {
+                self.subs.get(id).is_some_and(|s| {
+                    s.dialog.call_id() == call_id && s.dialog.local_tag() == local_tag
+                })
+            })
+            .copied()
     }
 
     /// The group URI of an open session, if it has one.
@@ -801,14 +851,12 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         event_id: Option<&[u8]>,
         expires: Option<u32>,
     ) -> Result<SubscribeOutcome, SubscribeError> {
-        let dkey = dialog_key(req.call_id, req.to_tag);
-        let id = *self
-            .dialogs
-            .get(dkey.as_slice())
+        let id = self
+            .find_dialog(req.call_id, req.to_tag)
             .ok_or(SubscribeError::NoSuchDialog)?;
         let sub = self.subs.get_mut(&id).ok_or(SubscribeError::NoSuchDialog)?;
-        let same_id = sub.dialog.event_id.as_ref().map(|e| e.as_slice()) == event_id;
-        if sub.terminate.is_some() || sub.dialog.remote_tag.as_slice() != req.from_tag || !same_id {
+        let same_id = sub.dialog.event_id() == event_id;
+        if sub.terminate.is_some() || sub.dialog.remote_tag() != req.from_tag || !same_id {
             return Err(SubscribeError::NoSuchDialog);
         }
         if req.cseq <= sub.dialog.remote_cseq {
@@ -827,8 +875,8 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             sub.terminate = Some(Termination::TimeoutWithState); // R28
         } else {
             sub.expires_at = now + u64::from(granted) * 1000;
-            if !req.contact.is_empty() && req.contact != sub.dialog.remote_target.as_slice() {
-                sub.dialog.remote_target = try_bytes(req.contact, self.alloc.clone())?;
+            if !req.contact.is_empty() {
+                sub.dialog.set_remote_target(req.contact)?;
             }
             sub.needs_full = true; // R27
             let expires_at = sub.expires_at;
@@ -1076,7 +1124,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         }
         let sub = self.subs.get_mut(&id)?;
         let t = sub.terminate?;
-        let body = match self.sessions.get(sub.session.as_slice()) {
+        let body = match self.sessions.get(sub.session()) {
             Some(s) if t.with_state() => document(s, sub, cfg, true).ok().flatten(),
             _ => None,
         };
@@ -1095,7 +1143,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
     /// A NOTIFY with state, once it has a place under the cap.
     fn poll_admitted(&mut self, cfg: &Config, now: u64, id: u32) -> Option<Notify> {
         let sub = self.subs.get_mut(&id)?;
-        let session = self.sessions.get(sub.session.as_slice())?;
+        let session = self.sessions.get(sub.session())?;
         let body = match document(session, sub, cfg, sub.needs_full) {
             Ok(Some(b)) => b,
             Ok(None) => {
@@ -1130,11 +1178,15 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         };
         self.deadlines.cancel(id);
         self.changes
-            .sub_gone(&sub.dialog.call_id, &sub.dialog.local_tag);
-        let dkey = dialog_key(&sub.dialog.call_id, &sub.dialog.local_tag);
-        self.dialogs.remove(dkey.as_slice());
-        if let Some(s) = self.sessions.get_mut(sub.session.as_slice()) {
-            s.remove_sub(id, &sub.subscriber);
+            .sub_gone(sub.dialog.call_id(), sub.dialog.local_tag());
+        if let Ok(entry) = self
+            .dialogs
+            .find_entry(dialog_hash(self.seed, &sub.dialog), |&x| x == id)
+        {
+            entry.remove();
+        }
+        if let Some(s) = self.sessions.get_mut(sub.session()) {
+            s.remove_sub(id, sub.subscriber());
         }
     }
 
@@ -1184,16 +1236,49 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         out
     }
 
+    /// Every session as a record (`persist::encode_session`), for a cluster peer's sync.
+    pub fn session_rows(&self) -> Vec<SessionRow> {
+        self.sessions.values().map(session_row).collect()
+    }
+
+    /// Every subscription as a record, for a cluster peer's sync (nothing is drained).
+    pub fn subscription_rows(&self, wall_offset_ms: i64) -> Vec<SubscriptionRow> {
+        self.subs
+            .values()
+            .filter_map(|sub| self.sub_row(sub, wall_offset_ms))
+            .collect()
+    }
+
+    /// A cluster peer's subscription, taken over because the peer left (docs/cluster.md): as
+    /// `restore_subscription`, and its next NOTIFY, due now, carries full state, so that the
+    /// subscriber learns our Contact (a target refresh) and, after a crash (`crashed`, the
+    /// peer's last state may be behind), everything it may have missed.
+    pub fn take_over(
+        &mut self,
+        now: u64,
+        state: &[u8],
+        wall_offset_ms: i64,
+        crashed: bool,
+    ) -> Result<(), RestoreError> {
+        let id = self.restore_sub(now, state, wall_offset_ms, crashed)?;
+        if let Some(sub) = self.subs.get_mut(&id) {
+            sub.needs_full = true;
+            self.changes.sub(id);
+            self.wake_at(id, now);
+        }
+        Ok(())
+    }
+
     fn sub_row(&self, sub: &Subscription<A>, wall_offset_ms: i64) -> Option<SubscriptionRow> {
         // a terminated subscription is gone the moment its last NOTIFY leaves (R69)
-        let session = self.sessions.get(sub.session.as_slice())?;
+        let session = self.sessions.get(sub.session())?;
         let mut state = Vec::new();
         persist::encode_subscription(sub, wall_offset_ms, &mut state);
         Some(SubscriptionRow {
-            call_id: sub.dialog.call_id.to_vec(),
-            local_tag: sub.dialog.local_tag.to_vec(),
+            call_id: sub.dialog.call_id().to_vec(),
+            local_tag: sub.dialog.local_tag().to_vec(),
             session_uri: session.uri.to_vec(),
-            subscriber: sub.subscriber.to_vec(),
+            subscriber: sub.subscriber().to_vec(),
             expires_wall_ms: sub.expires_at.saturating_add_signed(wall_offset_ms),
             state,
         })
@@ -1233,16 +1318,27 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         wall_offset_ms: i64,
         crashed: bool,
     ) -> Result<(), RestoreError> {
+        self.restore_sub(now, state, wall_offset_ms, crashed)
+            .map(|_| ())
+    }
+
+    /// `restore_subscription`, returning the new subscription's id.
+    fn restore_sub(
+        &mut self,
+        now: u64,
+        state: &[u8],
+        wall_offset_ms: i64,
+        crashed: bool,
+    ) -> Result<u32, RestoreError> {
         let id = self.allocate_id();
         let mut sub = persist::decode_subscription(state, id, wall_offset_ms, self.alloc.clone())?;
-        if !self.sessions.contains_key(sub.session.as_slice()) {
+        if !self.sessions.contains_key(sub.session()) {
             return Err(RestoreError::NoSession);
         }
-        let dkey = Key::try_new(
-            &dialog_key(&sub.dialog.call_id, &sub.dialog.local_tag),
-            self.alloc.clone(),
-        )?;
-        if self.dialogs.contains_key(dkey.0.as_slice()) {
+        if self
+            .find_dialog(sub.dialog.call_id(), sub.dialog.local_tag())
+            .is_some()
+        {
             return Err(RestoreError::Duplicate);
         }
         if crashed {
@@ -1255,16 +1351,16 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             sub.expires_at
         };
         self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
-        self.dialogs.try_reserve(1).map_err(|_| OutOfMemory)?;
+        self.reserve_dialog()?;
         let session = self
             .sessions
-            .get_mut(sub.session.as_slice())
+            .get_mut(sub.session())
             .ok_or(RestoreError::NoSession)?;
-        session.add_sub(id, &sub.subscriber, self.alloc.clone())?;
-        self.dialogs.insert(dkey, id);
+        session.add_sub(id, sub.subscriber(), self.alloc.clone())?;
+        self.insert_dialog(&sub);
         self.subs.insert(id, sub);
         self.wake_at(id, wake);
-        Ok(())
+        Ok(id)
     }
 
     // ------------------------------------------------------------- inspection
@@ -1290,14 +1386,14 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
     ) -> Vec<SubscriptionInfo> {
         self.subs
             .values()
-            .filter(|s| session_key.is_none_or(|k| s.session.as_slice() == k))
+            .filter(|s| session_key.is_none_or(|k| s.session() == k))
             .map(|s| SubscriptionInfo {
                 session: self
                     .sessions
-                    .get(s.session.as_slice())
-                    .map_or_else(|| lossy(&s.session), |x| lossy(&x.uri)),
-                subscriber: lossy(&s.subscriber),
-                call_id: lossy(&s.dialog.call_id),
+                    .get(s.session())
+                    .map_or_else(|| lossy(s.session()), |x| lossy(&x.uri)),
+                subscriber: lossy(s.subscriber()),
+                call_id: lossy(s.dialog.call_id()),
                 expires_in: (s.expires_at.saturating_sub(now) / 1000) as u32,
                 version: s.version,
                 notifies_sent: s.notifies_sent,
@@ -1345,6 +1441,79 @@ impl<'a> RequestHeaders<'a> {
         }
         h
     }
+}
+
+/// P5 (R5, R6): the subscriber's AOIA, as asserted (or its From URI where trusted).
+fn asserted_identity<'a>(
+    cfg: &Config,
+    req: &SubscribeRequest<'a>,
+    h: &RequestHeaders<'a>,
+) -> Option<&'a [u8]> {
+    match headers::pick_asserted_identity(&h.asserted_identity) {
+        Some(a) => Some(a),
+        None if cfg.trust_from_header && !req.from_uri.is_empty() => Some(req.from_uri),
+        None => None,
+    }
+}
+
+/// What a subscription created from the initial SUBSCRIBE `req` keeps (R24).
+fn new_strings<'a>(
+    req: &SubscribeRequest<'a>,
+    session_key: &'a [u8],
+    who: &Subscriber<'a>,
+    event_id: Option<&'a [u8]>,
+    local_tag: &'a [u8],
+) -> SubscriptionStrings<'a> {
+    SubscriptionStrings {
+        session: session_key,
+        subscriber: who.key,
+        asserted: who.asserted,
+        call_id: req.call_id,
+        local_tag,
+        remote_tag: req.from_tag,
+        local_uri: req.to_uri,
+        remote_uri: req.from_uri,
+        remote_target: req.contact,
+        route_set: req.record_route,
+        socket: req.socket,
+        event_id,
+    }
+}
+
+/// The block the strings of the subscription that `req` would create take, allocated in
+/// `alloc`, for `Notifier::subscribe_in_block`; None when `req` creates none (in-dialog, or
+/// refused before P5). The module allocates it before taking the slot lock, so that lock is
+/// never held waiting for the shm allocator's (docs/performance.md, lever 2). A block too
+/// small (the Request-URI was a group identity, R3) is grown under the lock instead.
+pub fn strings_block<A: Allocator>(
+    cfg: &Config,
+    req: &SubscribeRequest<'_>,
+    local_tag: &[u8],
+    alloc: A,
+) -> Option<Bytes<A>> {
+    if !req.to_tag.is_empty() {
+        return None;
+    }
+    let h = RequestHeaders::collect(req.headers);
+    let event = headers::parse_event(h.event?).ok()?;
+    let session_key = uri::session_key(req.ruri)?;
+    let asserted = asserted_identity(cfg, req, &h)?;
+    let key = uri::identity_key(asserted);
+    let who = Subscriber {
+        key: &key,
+        asserted,
+        anonymous: false,
+    };
+    let size = new_strings(req, &session_key, &who, event.id, local_tag).block_size();
+    let mut block = AVec::new_in(alloc);
+    block.try_reserve_exact(size).ok()?;
+    Some(block)
+}
+
+/// Where the dialog of a subscription is in `Notifier::dialogs`: by Call-ID and local tag,
+/// which never change (a target refresh changes only the remote target).
+fn dialog_hash<A: Allocator>(seed: u64, d: &Dialog<A>) -> u64 {
+    FixedState::with_seed(seed).hash_one((d.call_id(), d.local_tag()))
 }
 
 /// R15-R21: the 200 to a SUBSCRIBE (the To-tag and Record-Route are added by the caller / tm).
@@ -1467,6 +1636,11 @@ fn document<A: Allocator + Clone>(
     if !full && changed.is_empty() {
         return Ok(None);
     }
+    if full {
+        // a full document records (nearly) every participant: room for all at once, not a
+        // reallocation per doubling (each one a trip to the shm allocator's lock)
+        sub.reserve_seen(session.participants.len())?;
+    }
     let mut delete_follows = false;
     for &(i, report) in &changed {
         let seen = match report {
@@ -1569,7 +1743,7 @@ fn build_notify<A: Allocator>(
     let d = &sub.dialog;
     let mut headers = Vec::with_capacity(200);
     headers.extend_from_slice(b"Event: conference");
-    if let Some(id) = &d.event_id {
+    if let Some(id) = d.event_id() {
         headers.extend_from_slice(b";id=");
         headers.extend_from_slice(id);
     }
@@ -1585,14 +1759,14 @@ fn build_notify<A: Allocator>(
     Notify {
         token: (u64::from(sub.id) << CSEQ_BITS) | u64::from(cseq & ((1 << CSEQ_BITS) - 1)),
         kind,
-        call_id: d.call_id.to_vec(),
-        local_tag: d.local_tag.to_vec(),
-        remote_tag: d.remote_tag.to_vec(),
-        local_uri: d.local_uri.to_vec(),
-        remote_uri: d.remote_uri.to_vec(),
-        remote_target: d.remote_target.to_vec(),
-        route_set: d.route_set.to_vec(),
-        socket: d.socket.to_vec(),
+        call_id: d.call_id().to_vec(),
+        local_tag: d.local_tag().to_vec(),
+        remote_tag: d.remote_tag().to_vec(),
+        local_uri: d.local_uri().to_vec(),
+        remote_uri: d.remote_uri().to_vec(),
+        remote_target: d.remote_target().to_vec(),
+        route_set: d.route_set().to_vec(),
+        socket: d.socket().to_vec(),
         cseq,
         headers,
         body,

@@ -6,11 +6,11 @@
 //! bytes are `Malformed`, a full allocator `OutOfMemory`. What only matters while the process
 //! lives (NOTIFY in flight, holds, queue places, ids) is not kept: a restored subscription is
 //! idle and gets a new id.
-use super::bytes::{try_bytes, try_push, Bytes, OutOfMemory};
+use super::bytes::{try_bytes, Bytes, OutOfMemory};
 use super::conference_info::{DisconnectionMethod, EndpointStatus};
 use super::key::{new_map, new_set};
 use super::session::{Participant, Session, SessionKind};
-use super::subscription::{Dialog, Seen, Subscription, Termination};
+use super::subscription::{Dialog, Seen, SeenList, Subscription, SubscriptionStrings, Termination};
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec as AVec;
 
@@ -250,6 +250,7 @@ pub fn decode_session<A: Allocator + Clone>(
             disconnection_method: opt_from_code(&METHODS, r.u8()?, "disconnection method")?,
             disconnection_reason: r.opt_owned(alloc.clone())?,
             departure_tag: r.u32()?,
+            stamp: 0,
         };
         participants.push(p);
     }
@@ -278,24 +279,24 @@ pub fn encode_subscription<A: Allocator>(
     let mut w = Writer(out);
     w.u8(FORMAT);
     w.u8(SUBSCRIPTION_TAG);
-    w.bytes(&s.session);
-    w.bytes(&s.subscriber);
-    w.bytes(&s.asserted);
+    w.bytes(s.session());
+    w.bytes(s.subscriber());
+    w.bytes(s.asserted());
     w.bool(s.anonymous);
     let d = &s.dialog;
     for b in [
-        &d.call_id,
-        &d.local_tag,
-        &d.remote_tag,
-        &d.local_uri,
-        &d.remote_uri,
-        &d.remote_target,
-        &d.route_set,
-        &d.socket,
+        d.call_id(),
+        d.local_tag(),
+        d.remote_tag(),
+        d.local_uri(),
+        d.remote_uri(),
+        d.remote_target(),
+        d.route_set(),
+        d.socket(),
     ] {
         w.bytes(b);
     }
-    w.opt_bytes(d.event_id.as_deref());
+    w.opt_bytes(d.event_id());
     w.u32(d.remote_cseq);
     w.u32(d.local_cseq);
     w.u64(s.expires_at.saturating_add_signed(wall_offset_ms));
@@ -307,7 +308,7 @@ pub fn encode_subscription<A: Allocator>(
     w.bool(s.in_flight.is_some());
     w.u64(s.notifies_sent);
     w.u32(s.seen.len() as u32);
-    for seen in s.seen.iter() {
+    for seen in s.seen.as_slice() {
         w.u8(seen.status.map_or(0, |st| code(&STATUSES, &st)));
         w.u32(seen.nick_tag);
         w.u32(seen.endpoint_tag);
@@ -327,23 +328,28 @@ pub fn decode_subscription<A: Allocator + Clone>(
 ) -> Result<Subscription<A>, DecodeError> {
     let r = &mut Reader { b: bytes };
     header(r, SUBSCRIPTION_TAG)?;
-    let session = r.owned(alloc.clone())?;
-    let subscriber = r.owned(alloc.clone())?;
-    let asserted = r.owned(alloc.clone())?;
-    let anonymous = r.bool()?;
-    let dialog = Dialog {
-        call_id: r.owned(alloc.clone())?,
-        local_tag: r.owned(alloc.clone())?,
-        remote_tag: r.owned(alloc.clone())?,
-        local_uri: r.owned(alloc.clone())?,
-        remote_uri: r.owned(alloc.clone())?,
-        remote_target: r.owned(alloc.clone())?,
-        route_set: r.owned(alloc.clone())?,
-        socket: r.owned(alloc.clone())?,
-        event_id: r.opt_owned(alloc.clone())?,
-        remote_cseq: r.u32()?,
-        local_cseq: r.u32()?,
+    // read in record order (struct fields are evaluated in the order written)
+    let mut strings = SubscriptionStrings {
+        session: r.bytes()?,
+        subscriber: r.bytes()?,
+        asserted: r.bytes()?,
+        ..SubscriptionStrings::default()
     };
+    let anonymous = r.bool()?;
+    strings = SubscriptionStrings {
+        call_id: r.bytes()?,
+        local_tag: r.bytes()?,
+        remote_tag: r.bytes()?,
+        local_uri: r.bytes()?,
+        remote_uri: r.bytes()?,
+        remote_target: r.bytes()?,
+        route_set: r.bytes()?,
+        socket: r.bytes()?,
+        event_id: r.opt_bytes()?,
+        ..strings
+    };
+    let remote_cseq = r.u32()?;
+    let local_cseq = r.u32()?;
     let expires_at = r
         .u64()?
         .saturating_add_signed(wall_offset_ms.saturating_neg());
@@ -358,8 +364,8 @@ pub fn decode_subscription<A: Allocator + Clone>(
     if n > r.b.len() / SEEN_BYTES {
         return Err(DecodeError::Malformed("seen count"));
     }
-    let mut seen = AVec::new_in(alloc.clone());
-    seen.try_reserve_exact(n).map_err(|_| OutOfMemory)?;
+    let mut seen = SeenList::new_in(alloc.clone());
+    seen.try_reserve(n)?;
     for _ in 0..n {
         let s = Seen {
             status: opt_from_code(&STATUSES, r.u8()?, "seen status")?,
@@ -368,14 +374,13 @@ pub fn decode_subscription<A: Allocator + Clone>(
             departure_tag: r.u32()?,
             delete_pending: r.bool()?,
         };
-        try_push(&mut seen, s)?;
+        seen.try_push(s)?;
     }
     r.end()?;
+    // one block for every string, allocated once the record is known to be whole
+    let dialog = Dialog::try_new(&strings, AVec::new_in(alloc), remote_cseq, local_cseq)?;
     Ok(Subscription {
         id,
-        session,
-        subscriber,
-        asserted,
         anonymous,
         dialog,
         expires_at,

@@ -38,6 +38,9 @@ pub enum SubscribeError {
     IntervalTooBrief { min_expires: u32 },
     /// Shared memory is full (or another internal failure): 500, never an abort.
     Internal,
+    /// A cluster node still waiting for its peers' sessions (docs/cluster.md): 503 with
+    /// Retry-After, so the subscriber tries again in a moment (RFC 3261 §21.5.4).
+    Starting,
 }
 
 impl SubscribeError {
@@ -63,6 +66,9 @@ impl SubscribeError {
             ),
             SubscribeError::Internal | SubscribeError::PolicyUnavailable => {
                 (500, "Server Internal Error", vec![])
+            }
+            SubscribeError::Starting => {
+                (503, "Service Unavailable", b"Retry-After: 1\r\n".to_vec())
             }
         };
         Reply {

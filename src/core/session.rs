@@ -127,6 +127,8 @@ pub struct Participant<A: Allocator> {
     /// R91: a digest of the method and reason of its departure (0 while in the session), so
     /// a merging client can be told when how the user left changes (R55).
     pub departure_tag: u32,
+    /// The cluster stamp of the change last applied (0: unstamped); see `stamp_of`.
+    pub stamp: u64,
 }
 
 impl<A: Allocator> Participant<A> {
@@ -271,6 +273,19 @@ impl<A: Allocator + Clone> Session<A> {
     }
 
     /// R6: a current participant (connected or alerting).
+    /// The stamp of the latest change applied to this user, over all its records (R78): a
+    /// cluster peer's change stamped at or below it is older and is dropped (last writer wins,
+    /// docs/cluster.md).
+    pub fn stamp_of(&self, aoia: &[u8]) -> u64 {
+        let key = uri::identity_key(aoia);
+        self.participants
+            .iter()
+            .filter(|p| p.aoia.as_slice() == key.as_slice())
+            .map(|p| p.stamp)
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn is_current_participant(&self, aoia: &[u8]) -> bool {
         self.participants
             .iter()
@@ -320,6 +335,7 @@ impl<A: Allocator + Clone> Session<A> {
                     disconnection_method: None,
                     disconnection_reason: None,
                     departure_tag: 0,
+                    stamp: 0,
                 };
                 try_push(&mut self.participants, p)?;
                 if generated {

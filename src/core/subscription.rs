@@ -2,6 +2,7 @@
 //! has been told so far.
 use super::bytes::{Bytes, OutOfMemory};
 use super::conference_info::EndpointStatus;
+use super::strpack::{self, StrPack};
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec;
 
@@ -49,44 +50,262 @@ pub struct Seen {
     pub delete_pending: bool,
 }
 
+/// Where each string of a subscription sits in its block (`Dialog::strings`).
+#[derive(Clone, Copy)]
+enum Str {
+    Session,
+    Subscriber,
+    Asserted,
+    CallId,
+    LocalTag,
+    RemoteTag,
+    LocalUri,
+    RemoteUri,
+    RemoteTarget,
+    RouteSet,
+    Socket,
+    EventId,
+}
+const STRINGS: usize = Str::EventId as usize + 1;
+
+/// The strings of a new subscription, as views; `Dialog::try_new` copies them into one block.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SubscriptionStrings<'a> {
+    /// Key of the session (see uri::session_key).
+    pub session: &'a [u8],
+    /// The subscriber's AOIA (R5) in comparison form, for R7 limits and R68.
+    pub subscriber: &'a [u8],
+    /// The AOIA as asserted: what the group policy is asked again when its documents change
+    /// (R71).
+    pub asserted: &'a [u8],
+    pub call_id: &'a [u8],
+    pub local_tag: &'a [u8],
+    pub remote_tag: &'a [u8],
+    /// The SUBSCRIBE's To URI: From of our NOTIFYs.
+    pub local_uri: &'a [u8],
+    /// The SUBSCRIBE's From URI: To of our NOTIFYs.
+    pub remote_uri: &'a [u8],
+    pub remote_target: &'a [u8],
+    pub route_set: &'a [u8],
+    pub socket: &'a [u8],
+    /// R34: the Event `id` parameter, echoed in every NOTIFY.
+    pub event_id: Option<&'a [u8]>,
+}
+
+impl<'a> SubscriptionStrings<'a> {
+    fn parts(&self) -> [&'a [u8]; STRINGS] {
+        let mut p: [&[u8]; STRINGS] = [b""; STRINGS];
+        p[Str::Session as usize] = self.session;
+        p[Str::Subscriber as usize] = self.subscriber;
+        p[Str::Asserted as usize] = self.asserted;
+        p[Str::CallId as usize] = self.call_id;
+        p[Str::LocalTag as usize] = self.local_tag;
+        p[Str::RemoteTag as usize] = self.remote_tag;
+        p[Str::LocalUri as usize] = self.local_uri;
+        p[Str::RemoteUri as usize] = self.remote_uri;
+        p[Str::RemoteTarget as usize] = self.remote_target;
+        p[Str::RouteSet as usize] = self.route_set;
+        p[Str::Socket as usize] = self.socket;
+        p[Str::EventId as usize] = self.event_id.unwrap_or_default();
+        p
+    }
+
+    /// The bytes of the block these strings take: a caller that allocates it beforehand
+    /// (outside its lock) hands it to `Dialog::try_new`.
+    pub fn block_size(&self) -> usize {
+        strpack::block_size(&self.parts())
+    }
+}
+
+/// What a subscriber was told of so many participants needs no allocation of its own: a
+/// subscription to a small session is then one shm block (its strings), made and freed under
+/// Kamailio's one allocator lock (docs/performance.md, "The missed targets").
+const INLINE_SEEN: usize = 4;
+
+/// What a subscriber believes of each participant, indexed like the session's participants:
+/// inline up to `INLINE_SEEN` of them, in a block of its own beyond.
+#[derive(Debug)]
+pub struct SeenList<A: Allocator> {
+    inline: [Seen; INLINE_SEEN],
+    inline_len: u8,
+    /// Every entry once there were more than fit inline (allocated: `spilled()`).
+    spilled: Vec<Seen, A>,
+}
+
+impl<A: Allocator> SeenList<A> {
+    pub fn new_in(alloc: A) -> Self {
+        SeenList {
+            inline: [Seen::default(); INLINE_SEEN],
+            inline_len: 0,
+            spilled: Vec::new_in(alloc),
+        }
+    }
+
+    fn spilled(&self) -> bool {
+        self.spilled.capacity() > 0
+    }
+
+    pub fn as_slice(&self) -> &[Seen] {
+        if self.spilled() {
+            &self.spilled
+        } else {
+            &self.inline[..usize::from(self.inline_len)]
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entry `idx`; the default (never told) beyond the end.
+    pub fn get(&self, idx: usize) -> Seen {
+        self.as_slice().get(idx).copied().unwrap_or_default()
+    }
+
+    /// Room for `n` entries in all; unchanged when memory runs out.
+    pub fn try_reserve(&mut self, n: usize) -> Result<(), OutOfMemory> {
+        if !self.spilled() {
+            if n <= INLINE_SEEN {
+                return Ok(());
+            }
+            self.spilled.try_reserve(n).map_err(|_| OutOfMemory)?;
+            self.spilled
+                .extend_from_slice(&self.inline[..usize::from(self.inline_len)]);
+            self.inline_len = 0;
+            return Ok(());
+        }
+        let extra = n.saturating_sub(self.spilled.len());
+        self.spilled.try_reserve(extra).map_err(|_| OutOfMemory)
+    }
+
+    /// Sets entry `idx`, growing the list with defaults; a default past the end is not stored.
+    pub fn set(&mut self, idx: usize, s: Seen) -> Result<(), OutOfMemory> {
+        if idx >= self.len() {
+            if s == Seen::default() {
+                return Ok(());
+            }
+            self.try_reserve(idx + 1)?;
+            if self.spilled() {
+                self.spilled.resize(idx + 1, Seen::default());
+            } else {
+                self.inline_len = (idx + 1) as u8; // <= INLINE_SEEN: try_reserve kept it inline
+            }
+        }
+        if self.spilled() {
+            self.spilled[idx] = s;
+        } else {
+            self.inline[idx] = s;
+        }
+        Ok(())
+    }
+
+    /// Appends `s`, a default one too (as a stored record has it).
+    pub fn try_push(&mut self, s: Seen) -> Result<(), OutOfMemory> {
+        let n = self.len();
+        self.try_reserve(n + 1)?;
+        if self.spilled() {
+            self.spilled.push(s);
+        } else {
+            self.inline[n] = s;
+            self.inline_len += 1;
+        }
+        Ok(())
+    }
+}
+
 /// The dialog of the subscription (R24, R39).
 #[derive(Debug)]
 pub struct Dialog<A: Allocator> {
-    pub call_id: Bytes<A>,
-    pub local_tag: Bytes<A>,
-    pub remote_tag: Bytes<A>,
-    /// The SUBSCRIBE's To URI: From of our NOTIFYs.
-    pub local_uri: Bytes<A>,
-    /// The SUBSCRIBE's From URI: To of our NOTIFYs.
-    pub remote_uri: Bytes<A>,
-    pub remote_target: Bytes<A>,
-    pub route_set: Bytes<A>,
-    pub socket: Bytes<A>,
-    /// R34: the Event `id` parameter, echoed in every NOTIFY.
-    pub event_id: Option<Bytes<A>>,
+    /// The dialog's strings and the subscription's own (session, subscriber, asserted AOIA),
+    /// in one allocation: shm allocations take Kamailio's one allocator lock.
+    strings: StrPack<A, STRINGS>,
+    /// R34: the SUBSCRIBE had an Event `id` (possibly empty).
+    has_event_id: bool,
     pub remote_cseq: u32,
     /// The CSeq of the last NOTIFY sent (R40), kept here so it survives any process.
     pub local_cseq: u32,
 }
 
+impl<A: Allocator> Dialog<A> {
+    /// Copies `s` into `block` (which then allocates only if it is smaller than
+    /// `s.block_size()`).
+    pub fn try_new(
+        s: &SubscriptionStrings<'_>,
+        block: Bytes<A>,
+        remote_cseq: u32,
+        local_cseq: u32,
+    ) -> Result<Self, OutOfMemory> {
+        Ok(Dialog {
+            strings: StrPack::try_new_in(block, s.parts())?,
+            has_event_id: s.event_id.is_some(),
+            remote_cseq,
+            local_cseq,
+        })
+    }
+
+    fn get(&self, s: Str) -> &[u8] {
+        self.strings.get(s as usize)
+    }
+
+    pub fn call_id(&self) -> &[u8] {
+        self.get(Str::CallId)
+    }
+    pub fn local_tag(&self) -> &[u8] {
+        self.get(Str::LocalTag)
+    }
+    pub fn remote_tag(&self) -> &[u8] {
+        self.get(Str::RemoteTag)
+    }
+    /// The SUBSCRIBE's To URI: From of our NOTIFYs.
+    pub fn local_uri(&self) -> &[u8] {
+        self.get(Str::LocalUri)
+    }
+    /// The SUBSCRIBE's From URI: To of our NOTIFYs.
+    pub fn remote_uri(&self) -> &[u8] {
+        self.get(Str::RemoteUri)
+    }
+    pub fn remote_target(&self) -> &[u8] {
+        self.get(Str::RemoteTarget)
+    }
+    pub fn route_set(&self) -> &[u8] {
+        self.get(Str::RouteSet)
+    }
+    pub fn socket(&self) -> &[u8] {
+        self.get(Str::Socket)
+    }
+    /// R34: the Event `id` parameter, echoed in every NOTIFY.
+    pub fn event_id(&self) -> Option<&[u8]> {
+        self.has_event_id.then(|| self.get(Str::EventId))
+    }
+
+    /// R27 target refresh: a new Contact. Rebuilds the block (rare); unchanged when memory
+    /// runs out.
+    pub fn set_remote_target(&mut self, target: &[u8]) -> Result<(), OutOfMemory>
+    where
+        A: Clone,
+    {
+        self.strings.try_set(Str::RemoteTarget as usize, target)
+    }
+}
+
 #[derive(Debug)]
 pub struct Subscription<A: Allocator> {
     pub id: u32,
-    /// Key of the session (see uri::session_key).
-    pub session: Bytes<A>,
-    /// The subscriber's AOIA (R5) in comparison form, for R7 limits and R68.
-    pub subscriber: Bytes<A>,
-    /// The AOIA as asserted and whether the SUBSCRIBE requested privacy: what the group
-    /// policy is asked again when its documents change (R71, R82 anonymous-request).
-    pub asserted: Bytes<A>,
+    /// Whether the SUBSCRIBE requested privacy (R82 anonymous-request, asked again with
+    /// `asserted` under R71).
     pub anonymous: bool,
+    /// Its strings, the subscription's own (`session`, `subscriber`, `asserted`) included.
     pub dialog: Dialog<A>,
     /// Absolute expiry, ms on the caller's clock.
     pub expires_at: u64,
     /// R33: the version of the last document sent; 0 before the first.
     pub version: u32,
     /// Indexed like the session's participants (R24 `seen_users`, R57).
-    pub seen: Vec<Seen, A>,
+    pub seen: SeenList<A>,
     /// Participant state changed since the last NOTIFY (R26).
     pub dirty: bool,
     /// The next NOTIFY must carry full state (R27, R63).
@@ -108,25 +327,76 @@ pub struct Subscription<A: Allocator> {
 }
 
 impl<A: Allocator> Subscription<A> {
+    /// Key of the session (see uri::session_key).
+    pub fn session(&self) -> &[u8] {
+        self.dialog.get(Str::Session)
+    }
+    /// The subscriber's AOIA (R5) in comparison form, for R7 limits and R68.
+    pub fn subscriber(&self) -> &[u8] {
+        self.dialog.get(Str::Subscriber)
+    }
+    /// The AOIA as asserted: what the group policy is asked again when its documents change
+    /// (R71, with `anonymous`: R82 anonymous-request).
+    pub fn asserted(&self) -> &[u8] {
+        self.dialog.get(Str::Asserted)
+    }
+
     pub fn seen(&self, idx: usize) -> Seen {
-        self.seen.get(idx).copied().unwrap_or_default()
+        self.seen.get(idx)
     }
 
     pub fn set_seen(&mut self, idx: usize, s: Seen) -> Result<(), OutOfMemory> {
-        if idx >= self.seen.len() {
-            if s == Seen::default() {
-                return Ok(());
-            }
-            let extra = idx + 1 - self.seen.len();
-            self.seen.try_reserve(extra).map_err(|_| OutOfMemory)?;
-            self.seen.resize(idx + 1, Seen::default());
-        }
-        self.seen[idx] = s;
-        Ok(())
+        self.seen.set(idx, s)
+    }
+
+    /// Room for what `n` participants were told.
+    pub fn reserve_seen(&mut self, n: usize) -> Result<(), OutOfMemory> {
+        self.seen.try_reserve(n)
     }
 
     /// Seconds left, rounded down, at least 1 while active (R42).
     pub fn expires_in(&self, now: u64) -> u32 {
         (self.expires_at.saturating_sub(now) / 1000).max(1) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::conference_info::EndpointStatus;
+    use allocator_api2::alloc::Global;
+
+    fn told(tag: u32) -> Seen {
+        Seen {
+            status: Some(EndpointStatus::Connected),
+            nick_tag: tag,
+            ..Seen::default()
+        }
+    }
+
+    #[test]
+    fn seen_list_moves_to_a_block_of_its_own_past_the_inline_entries() {
+        let mut l = SeenList::new_in(Global);
+        l.set(7, Seen::default()).unwrap();
+        assert!(l.is_empty(), "a default past the end is not stored");
+        l.set(2, told(2)).unwrap();
+        assert_eq!(l.as_slice(), &[Seen::default(), Seen::default(), told(2)]);
+        assert_eq!(l.spilled.capacity(), 0, "inline: no allocation");
+        l.set(INLINE_SEEN + 1, told(9)).unwrap();
+        assert_eq!(l.len(), INLINE_SEEN + 2);
+        assert_eq!((l.get(2), l.get(INLINE_SEEN + 1)), (told(2), told(9)));
+        assert_eq!(l.get(100), Seen::default());
+        l.set(0, told(1)).unwrap();
+        assert_eq!(l.get(0), told(1));
+    }
+
+    #[test]
+    fn seen_list_reserved_while_empty_spills_cleanly() {
+        let mut l = SeenList::new_in(Global);
+        l.try_reserve(INLINE_SEEN * 3).unwrap();
+        assert!(l.is_empty());
+        l.set(1, told(1)).unwrap();
+        l.try_push(Seen::default()).unwrap();
+        assert_eq!(l.as_slice(), &[Seen::default(), told(1), Seen::default()]);
     }
 }

@@ -1,6 +1,7 @@
 //! The `rs_*` functions C calls (declared in c-shim/shim.h). Each turns raw pointers into safe
 //! views and hands them to the module inside `ffi_guard`: a panic never unwinds into Kamailio.
 //! Those taking pointers are `unsafe`: only Kamailio (through the shim) calls them, with valid ones.
+use super::dmq::Node;
 use super::guard::{ffi_guard, install_panic_hook};
 use super::request::Msg;
 use super::rpc::Rpc;
@@ -76,6 +77,23 @@ pub extern "C" fn rs_notify_completed(token: u64, code: c_int) {
     ffi_guard("NOTIFY completion", (), || {
         module::notify_completed(token, code.clamp(0, 999) as u16)
     });
+}
+
+/// # Safety
+/// `body` is the KDMQ request's body and `node` its sender's `dmq_node_t*` (or NULL), both
+/// valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn rs_dmq_receive(body: sys::shim_str_t, node: *mut c_void) -> c_int {
+    // SAFETY: dmq passes views of the message it is handling.
+    let (body, node) = unsafe { (bytes(body), Node::from_raw(node)) };
+    ffi_guard("dmq message", 500, || {
+        c_int::from(module::dmq_receive(body, &node))
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn rs_dmq_ready() {
+    ffi_guard("dmq ready", (), module::dmq_ready);
 }
 
 #[no_mangle]

@@ -2,6 +2,7 @@
 //! Each file wraps one subsystem of the C shim (c-shim/shim.h).
 pub mod clock;
 pub mod db;
+pub mod dmq;
 pub mod entry;
 pub mod guard;
 pub mod lock;

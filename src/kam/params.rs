@@ -18,6 +18,8 @@ pub struct ModuleParams {
     pub db_url: Option<String>,
     /// How often changes are written back to `db_url`.
     pub db_flush_interval_ms: u64,
+    /// Replicate session state to the other nodes over dmq (docs/cluster.md).
+    pub enable_dmq: bool,
 }
 
 fn text(p: *const std::os::raw::c_char) -> Option<String> {
@@ -102,8 +104,6 @@ pub fn read() -> Result<ModuleParams, BadParam> {
         debug_panic_user: text(p.debug_panic_user),
     };
     config.validate()?;
-    // Parameters whose behaviour later issues add: their values are still checked now.
-    flag("enable_dmq", p.enable_dmq)?;
     let db_flush_interval_ms = non_negative("db_flush_interval_ms", p.db_flush_interval_ms)?;
     if db_flush_interval_ms == 0 {
         return Err(BadParam {
@@ -149,5 +149,6 @@ pub fn read() -> Result<ModuleParams, BadParam> {
         tel_sip_equivalence: flag("tel_sip_equivalence", p.tel_sip_equivalence)?,
         db_url: text(p.db_url).filter(|u| !u.is_empty()),
         db_flush_interval_ms: db_flush_interval_ms.into(),
+        enable_dmq: flag("enable_dmq", p.enable_dmq)?,
     })
 }

@@ -22,6 +22,7 @@ static STAGED: Mutex<Option<Staged>> = Mutex::new(None);
 
 fn refuse(why: String) -> FeedError {
     FeedError {
+        session: None,
         arg: "arguments",
         why,
     }

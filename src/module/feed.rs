@@ -1,8 +1,10 @@
 //! Session state fed by the script or over RPC (INTERFACE.md): the same arguments, the same
 //! checks, the same effects. A bad argument is an error naming it; nothing changes then.
+use super::cluster;
 use super::groups::{self, DocumentPolicy};
 use super::notify::send_all;
 use super::state::{params, shared};
+use crate::core::cluster::Op;
 use crate::core::conference_info::{DisconnectionMethod, EndpointStatus};
 use crate::core::session::{ParticipantUpdate, Role, SessionError, SessionKind};
 use crate::core::{headers, uri};
@@ -13,6 +15,8 @@ use crate::kam::clock;
 pub struct FeedError {
     pub arg: &'static str,
     pub why: String,
+    /// The core's refusal, when that was the cause (a peer's change may be one already made).
+    pub session: Option<SessionError>,
 }
 
 impl std::fmt::Display for FeedError {
@@ -25,6 +29,7 @@ fn err(arg: &'static str, why: impl Into<String>) -> FeedError {
     FeedError {
         arg,
         why: why.into(),
+        session: None,
     }
 }
 
@@ -116,10 +121,14 @@ fn check_arity(args: &[&[u8]], max: usize) -> Result<(), FeedError> {
 }
 
 fn session_error(e: SessionError) -> FeedError {
-    match e {
+    let fe = match e {
         SessionError::UnknownSession => err("session_uri", "no such session"),
         SessionError::AlreadyOpen => err("session_uri", "session already open"),
         SessionError::OutOfMemory => err("shm", "shared memory is full"),
+    };
+    FeedError {
+        session: Some(e),
+        ..fe
     }
 }
 
@@ -129,8 +138,20 @@ fn slot_of(session_uri: &[u8]) -> Result<usize, FeedError> {
         .ok_or_else(|| err("session_uri", "not a sip/sips/tel URI"))
 }
 
-/// `session_open(session_uri, kind[, group_uri])`
+/// `session_open(session_uri, kind[, group_uri])` fed on this node: applied, then sent to
+/// the cluster's peers (enable_dmq).
 pub fn session_open(args: &[&[u8]]) -> Result<(), FeedError> {
+    open(args)?;
+    let stamp = cluster::stamp();
+    cluster::replicate(Op::Open {
+        stamp,
+        args: cluster::owned(args),
+    });
+    Ok(())
+}
+
+/// `session_open` without replication (a peer's, or this node's before replicating).
+pub fn open(args: &[&[u8]]) -> Result<(), FeedError> {
     check_arity(args, 3)?;
     let session_uri = uri_arg(args, 0, "session_uri")?;
     let kind_arg = required(args, 1, "kind")?;
@@ -174,13 +195,20 @@ pub fn session_open(args: &[&[u8]]) -> Result<(), FeedError> {
     Ok(())
 }
 
-/// `session_close(session_uri)`: R67.
+/// `session_close(session_uri)`: R67, on this node and its peers.
 pub fn session_close(args: &[&[u8]]) -> Result<(), FeedError> {
     check_arity(args, 1)?;
-    close(uri_arg(args, 0, "session_uri")?)
+    let session_uri = uri_arg(args, 0, "session_uri")?;
+    close(session_uri)?;
+    cluster::replicate(Op::Close {
+        stamp: cluster::stamp(),
+        session_uri: session_uri.to_vec(),
+    });
+    Ok(())
 }
 
-/// Releases a session (R67) and its group alias; also used when its group document goes.
+/// Releases a session (R67) and its group alias, on this node only: also used when its group
+/// document goes (each node reads its own groups_dir) and for a peer's close.
 pub fn close(session_uri: &[u8]) -> Result<(), FeedError> {
     let slot = slot_of(session_uri)?;
     let (notifies, group) = {
@@ -201,8 +229,20 @@ pub fn close(session_uri: &[u8]) -> Result<(), FeedError> {
 }
 
 /// `participant(session_uri, aoia, status[, role[, listed_uri[, from_uri[, privacy[, nick
-/// [, disconnection_method[, disconnection_reason[, contact]]]]]]]])`
+/// [, disconnection_method[, disconnection_reason[, contact]]]]]]]])` fed on this node:
+/// applied, then sent to the peers with its stamp.
 pub fn participant(args: &[&[u8]]) -> Result<(), FeedError> {
+    let stamp = cluster::stamp();
+    participant_at(args, stamp)?;
+    cluster::replicate(Op::Participant {
+        stamp,
+        args: cluster::owned(args),
+    });
+    Ok(())
+}
+
+/// A participant change stamped `stamp` (0: unstamped, without a cluster), not replicated.
+pub fn participant_at(args: &[&[u8]], stamp: u64) -> Result<(), FeedError> {
     check_arity(args, 11)?;
     let session_uri = uri_arg(args, 0, "session_uri")?;
     let aoia = uri_arg(args, 1, "aoia")?;
@@ -270,8 +310,14 @@ pub fn participant(args: &[&[u8]]) -> Result<(), FeedError> {
             nick: nick.or(fallback.as_deref().map(str::as_bytes)),
             ..update
         };
-        n.participant(&params().config, clock::now_ms(), session_uri, &update)
-            .map_err(session_error)?
+        n.participant_stamped(
+            &params().config,
+            clock::now_ms(),
+            session_uri,
+            &update,
+            stamp,
+        )
+        .map_err(session_error)?
     };
     send_all(slot, notifies);
     Ok(())

@@ -1,5 +1,6 @@
 //! The glue from Kamailio events (script calls, RPC, timer, tm callbacks) into the core.
 //! Entered only through kam/entry.rs, which guards every call against panics.
+mod cluster;
 mod exports;
 mod extra;
 mod feed;
@@ -30,6 +31,12 @@ pub fn mod_init() -> i32 {
         }
     }
     let slots = p.hash_slots;
+    if p.enable_dmq {
+        if let Err(e) = cluster::init(p.db_url.as_deref()) {
+            kerr!("{e}");
+            return -1;
+        }
+    }
     if let Err(why) = state::init(p, clock::random_u64()) {
         kerr!("cannot start: {why}");
         return -1;
@@ -45,6 +52,7 @@ pub fn mod_init() -> i32 {
             return -1;
         }
     }
+    cluster::start_recording();
     groups::prime();
     kinfo!("imconf ready: {slots} hash slots in shared memory");
     0
@@ -63,7 +71,8 @@ pub fn mod_destroy() {
     if state::params().db_url.is_some() {
         // R72: the subscriptions outlive this stop; subscribers see only a pause
         persist::stop();
-    } else {
+    } else if !cluster::stop() {
+        // (with cluster peers alive, they took the subscriptions over: nothing is sent)
         notify::shutdown();
     }
 }
@@ -117,6 +126,14 @@ pub fn stat_value(id: usize) -> i64 {
 
 pub fn notify_completed(token: u64, code: u16) {
     notify::completed(token, code)
+}
+
+pub fn dmq_receive(body: &[u8], node: &crate::kam::dmq::Node<'_>) -> u16 {
+    cluster::receive(body, node)
+}
+
+pub fn dmq_ready() {
+    cluster::ready()
 }
 
 pub fn timer_tick() {

@@ -22,6 +22,7 @@ pub fn call(fn_id: u32, rpc: &Rpc) {
         sys::shim_rpc_fn_SHIM_RPC_SUBSCRIPTIONS => return subscriptions(rpc, &args),
         sys::shim_rpc_fn_SHIM_RPC_STATS => return stats(rpc),
         _ => Err(FeedError {
+            session: None,
             arg: "command",
             why: "unknown".into(),
         }),

@@ -17,7 +17,6 @@ use std::sync::OnceLock;
 pub type Slot = ShmMutex<Notifier<ShmAlloc, &'static InFlightCap>>;
 
 pub struct Shared {
-    pub seed: u64,
     /// The group documents in force (R81-R88) and their generation (see groups.rs).
     pub groups: ShmMutex<GroupStore>,
     pub groups_generation: AtomicU64,
@@ -25,6 +24,10 @@ pub struct Shared {
     pub in_flight: &'static InFlightCap,
     pub slots: AVec<Slot, ShmAlloc>,
 }
+
+/// The slot hash's seed: fixed (see `slot_of_uri`). The maps inside each slot keep a random
+/// seed per run; a slot itself is only a lock, so predictable placement costs nothing.
+const SLOT_SEED: u64 = 0x696d_636f_6e66_0001;
 
 static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
 /// Read-only after mod_init; each forked process inherits its copy.
@@ -50,7 +53,6 @@ pub fn init(params: ModuleParams, seed: u64) -> Result<(), &'static str> {
         return Err("cannot initialise the slot locks");
     }
     let shared = leak_in_shm(Shared {
-        seed,
         groups: ShmMutex::new(GroupStore::new()),
         groups_generation: AtomicU64::new(0),
         in_flight,
@@ -82,10 +84,13 @@ pub fn params() -> &'static ModuleParams {
 }
 
 impl Shared {
-    /// The slot of a session (or of anything keyed by a session URI); the same in every process.
+    /// The slot of a session (or of anything keyed by a session URI); the same in every process,
+    /// and in every run and node with the same `hash_slots`: our To-tags name the slot
+    /// (`new_local_tag`), and a dialog restored after a restart (db_url) or taken over by a
+    /// cluster peer (enable_dmq) must be found where its tag says.
     pub fn slot_of_uri(&self, session_uri: &[u8]) -> Option<usize> {
         let key = uri::session_key(session_uri)?;
-        let h = crate::core::key::FixedState::with_seed(self.seed).hash_one(key.as_slice());
+        let h = crate::core::key::FixedState::with_seed(SLOT_SEED).hash_one(key.as_slice());
         Some((h % self.slots.len() as u64) as usize)
     }
 

@@ -1,12 +1,14 @@
 //! `imconf_handle_subscribe()`: one SUBSCRIBE, end to end (RULES.md §2-§4).
+use super::cluster;
 use super::groups::DocumentPolicy;
 use super::notify::send_all;
 use super::state::{new_local_tag, params, shared, slot_of_tag};
-use crate::core::notifier::{SubscribeOutcome, SubscribeRequest};
+use crate::core::notifier::{strings_block, SubscribeOutcome, SubscribeRequest};
 use crate::core::reply::SubscribeError;
 use crate::core::uri;
 use crate::kam::clock;
 use crate::kam::request::{Msg, ViewError};
+use crate::kam::shm::ShmAlloc;
 use crate::{kerr, kinfo};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -120,6 +122,16 @@ fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
         let cfg = &params().config;
         let now = clock::now_ms();
         let initial = req.to_tag.is_empty();
+        if initial && !cluster::serving() {
+            let reply = SubscribeError::Starting.reply();
+            kinfo!("SUBSCRIBE refused with 503: waiting for the cluster's sessions");
+            let outcome = SubscribeOutcome {
+                reply,
+                notifies: Vec::new(),
+                held: None,
+            };
+            return (0, outcome, new_local_tag(0));
+        }
         let mut slot = if initial {
             s.slot_of_uri(req.ruri).unwrap_or(0)
         } else {
@@ -128,6 +140,14 @@ fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
                 .filter(|&i| i < s.slots.len())
                 .unwrap_or(0)
         };
+        let mut tag = if initial {
+            new_local_tag(slot)
+        } else {
+            req.to_tag.to_vec()
+        };
+        // a new subscription's strings take one shm block: allocated before the slot lock, so
+        // that lock is never held waiting for the shm allocator's (docs/performance.md)
+        let mut block = strings_block(cfg, req, &tag, ShmAlloc);
         let mut notifier = s.slots[slot].lock();
         if let Some(user) = &cfg.debug_panic_user {
             if uri::user_part(req.ruri) == Some(user.as_bytes()) {
@@ -145,20 +165,17 @@ fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
             if home != slot {
                 drop(notifier); // never hold two slot locks
                 slot = home;
+                tag = new_local_tag(slot);
                 notifier = s.slots[slot].lock();
             }
         }
-        let tag = if initial {
-            new_local_tag(slot)
-        } else {
-            req.to_tag.to_vec()
-        };
         let routed = SubscribeRequest {
             ruri: resolved.as_deref().unwrap_or(req.ruri),
             ..*req
         };
-        let outcome = notifier.subscribe_with(cfg, now, &routed, &tag, &policy);
+        let outcome = notifier.subscribe_in_block(cfg, now, &routed, &tag, &policy, &mut block);
         drop(notifier);
+        drop(block); // unused (refused, in-dialog): freed outside the lock too
         if outcome.reply.code >= 300 {
             kinfo!(
                 "SUBSCRIBE to {} refused with {} {}",

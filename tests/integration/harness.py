@@ -243,21 +243,24 @@ class KamailioServer:
     """Kamailio started by the test: `-DD -E` (no fork into background, log to stderr), own run
     directory, own ctl socket; stopped by its pid."""
 
-    def __init__(self, ctx, *, alloc=None, defines=(), standin=False, extra_args=(), timing=None, modparams=()):
+    def __init__(self, ctx, *, alloc=None, defines=(), standin=False, extra_args=(), timing=None, modparams=(),
+                 node=None, port=None):
         self.ctx = ctx
         self.timing = dict(TIMING, **(timing or {}))  # per-test overrides of the module's timing knobs
         # the test's own modparams: [(module, name, value)], rendered at @EXTRA_MODPARAMS@
         # (an int value is written bare, a str quoted), e.g. ("tm", "fr_timer", 1000)
         self.modparams = list(modparams)
-        self.port = KPORTS.take()
+        # `node`: a name for one of several servers of a test (cluster tests): its own files
+        self.port = port or KPORTS.take()
         self.alloc = alloc
         self.defines = list(defines) + (["IMCONF_STANDIN"] if standin else [])
         self.standin = standin
         self.extra_args = list(extra_args)
-        tag = "kamailio" + ("-" + alloc if alloc else "")
+        tag = "kamailio" + ("-" + alloc if alloc else "") + ("-" + node if node else "")
         self.log_path = ctx.rundir / (tag + ".log")
         self.cfg_path = ctx.rundir / (tag + ".cfg")
-        self.ctl = ctx.rundir / "ctl.sock"
+        self.ctl = ctx.rundir / ("ctl-%s.sock" % node if node else "ctl.sock")
+        self.pid_path = ctx.rundir / ("k-%s.pid" % node if node else "k.pid")
         self.proc = None
         self.logf = None
         self.stopped = False       # stop() was called (exiting afterwards is expected)
@@ -272,7 +275,7 @@ class KamailioServer:
         text = CFG_TEMPLATE.read_text()
         extra = "\n".join(self.modparam_lines()) or "# (this test adds no modparam)"
         text = re.sub(r"(?m)^@EXTRA_MODPARAMS@$", lambda m: extra, text)
-        values = dict(self.timing, RUNDIR=str(self.ctx.rundir), PORT=str(self.port),
+        values = dict(self.timing, RUNDIR=str(self.ctx.rundir), PORT=str(self.port), CTL=str(self.ctl),
                       MODULE=str(self.ctx.opts.module), EXTRA_MODPARAMS="(the test's modparams)")
         for k, v in values.items():
             text = text.replace("@%s@" % k, str(v))
@@ -301,7 +304,7 @@ class KamailioServer:
         if self.ctl.exists():
             self.ctl.unlink()
         cmd = [KAMAILIO] + self.base_args() + [
-            "-DD", "-E", "-P", str(self.ctx.rundir / "k.pid"), "-Y", str(self.ctx.rundir),
+            "-DD", "-E", "-P", str(self.pid_path), "-Y", str(self.ctx.rundir),
             "-w", str(self.ctx.rundir), "-l", "udp:127.0.0.1:%d" % self.port, "-m", "64", "-M", "16"]
         if self.alloc:
             cmd += ["-x", self.alloc]
@@ -709,7 +712,7 @@ def session_root():
 
 def rundir_for(name):
     d = session_root() / name
-    if len(str(d / "ctl.sock")) > 100:  # unix socket path limit
+    if len(str(d / "ctl-node1.sock")) > 100:  # unix socket path limit (cluster nodes: ctl-<node>)
         d = Path(tempfile.mkdtemp(prefix="imconf-it-")) / name
     if d.exists():
         shutil.rmtree(d)

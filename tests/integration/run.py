@@ -1025,6 +1025,30 @@ def t_db_crash_sqlite(ctx):
     crash_restart(ctx, "sqlite")
 
 
+@test("persistence_refresh_after_restart", "R13 R27 issue 7 (sqlite)", standin="skip")
+def t_db_refresh_after_restart(ctx):
+    """db_url: 20 subscriptions over 5 sessions; a graceful restart; then each subscriber refreshes
+    in its dialog: every refresh gets 200 (not 481: the To-tag names the hash slot, which must be
+    the same in the new run) and a full NOTIFY with the next version."""
+    sessions = ["sip:refresh%d@127.0.0.1" % i for i in range(5)]
+    srv = db_server(ctx, "sqlite")
+    for s in sessions:
+        ctx.open_session(uri=s)
+    ua = sipua.Ua(srv.port, SPORTS.take())
+    ctx.cleanups.append(ua.close)
+    groups = [sipua.Dialogs(ua, s, ALICE, "r%d" % i) for i, s in enumerate(sessions)]
+    for g in groups:
+        codes = g.open(4, expires=300)
+        expect(all(c == 200 for c in codes.values()), "initial SUBSCRIBEs: %s" % codes)
+    ctx.wait_for("every initial NOTIFY answered", lambda: all_at(ctx, sessions, 4, 1), timeout=10)
+    srv = ctx.restart_server(srv)
+    ua.server = ("127.0.0.1", srv.port)
+    for g in groups:
+        codes = g.refresh(list(g.dialogs), expires=300)
+        expect(all(c == 200 for c in codes.values()), "refreshes after the restart: %s" % codes)
+    ctx.wait_for("a full NOTIFY, version 2, for every refresh", lambda: all_at(ctx, sessions, 4, 2), timeout=10)
+
+
 @test("persistence_postgres_graceful_restart", "R72 R33 R40 issue 7 (PostgreSQL)", standin="skip")
 def t_db_graceful_pg(ctx):
     graceful_restart(ctx, "postgres")
@@ -1802,8 +1826,8 @@ class ExampleServer(KamailioServer):
     (a free TCP port on 127.0.0.1), SERVER_CONTACT, CTL_SOCK in the run directory, IMCONF_SO
     (the module under test, unless `module` is None: then the cfg's default, "imconf.so")."""
 
-    def __init__(self, ctx, cfg, *, module="test", defines=()):
-        super().__init__(ctx)
+    def __init__(self, ctx, cfg, *, module="test", defines=(), node=None, port=None):
+        super().__init__(ctx, node=node, port=port)
         self.example = Path(cfg)
         self.http_port = free_tcp_port()
         self.cfg_path = self.example
@@ -2142,6 +2166,180 @@ def t_harness_negative(ctx):
 
 
 # ============================================================================ main
+
+# ============================================================================ cluster (enable_dmq)
+
+def cluster_feed_round(cl, session, changes, truth):
+    """Feeds (node index, aoia, status) one after another, 0.2 s apart (so that each node has
+    heard of the previous change), and keeps `truth` up to date."""
+    for i, aoia, status in changes:
+        cl.feed(i, "imconf.participant", session, aoia, status)
+        if status == "disconnected":
+            truth.pop(aoia, None)
+        else:
+            truth[aoia] = status
+        time.sleep(0.2)
+
+
+@test("cluster_changes_reach_every_node", "issue 9 (enable_dmq) R26 R33 R40 R57", standin="skip")
+def t_cluster_changes(ctx):
+    """Three nodes on one DMQ bus. A session opened on node 1, its participants fed on nodes 1, 2
+    and 3; one subscriber through each node. Changes fed to different nodes reach every subscriber:
+    each one's merged view equals the truth, versions gapless, CSeqs increasing. Then the same
+    participant changed on all three nodes at once: every node settles on one state (last writer
+    wins), which every subscriber sees. Then node 3 restarts: it asks its peers for their sessions
+    before serving, and a new subscription through it gets the state changed while it was down."""
+    import cluster
+    ctx.log_allow = r"DEBUG|enable_dmq"
+    cl = cluster.Cluster(ctx)
+    cl.start()
+    s = "sip:cluster-chat@127.0.0.1"
+    people = ["sip:%s@127.0.0.1" % n for n in ("alice", "bob", "carol", "dave", "erin", "gina", "harry")]
+    alice, bob, carol, dave, erin, gina, harry = people
+    cl.feed(0, "imconf.session_open", s, "ad-hoc")
+    truth = {}
+    cluster_feed_round(cl, s, [(0, alice, "connected"), (1, bob, "connected"), (2, carol, "connected")], truth)
+    cl.wait_everywhere(s, 3)
+    subs = [cluster.Subscriber(ctx, cl.nodes[i], s, who, "c%d" % i) for i, who in enumerate((alice, bob, carol))]
+    for sub in subs:
+        sub.subscribe()
+    time.sleep(0.5)
+    cluster_feed_round(cl, s, [(1, dave, "connected"), (2, erin, "alerting"), (0, erin, "connected"),
+                               (2, dave, "disconnected"), (0, bob, "alerting"), (1, bob, "connected")], truth)
+    time.sleep(1.0)
+    problems = [p for sub in subs for p in sub.check(truth, "after changes on every node")]
+    expect(not problems, "\n".join(problems))
+    for sub in subs:
+        expect(len(sub.notifies()) >= 3, "%s got %d NOTIFYs" % (sub.aor, len(sub.notifies())))
+
+    # conflict: gina changed on the three nodes at once
+    import threading
+    threads = [threading.Thread(target=cl.feed, args=(i, "imconf.participant", s, gina, st))
+               for i, st in enumerate(("connected", "alerting", "alerting"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    time.sleep(1.5)
+    views = [sub.view()[0] for sub in subs]
+    expect(views[0] == views[1] == views[2],
+           "after concurrent changes of %s the subscribers disagree: %s" % (gina, views))
+    expect(gina in views[0], "%s missing after concurrent changes: %s" % (gina, views[0]))
+    truth[gina] = views[0][gina]
+    problems = [p for sub in subs for p in sub.check(truth, "after concurrent changes")]
+    expect(not problems, "\n".join(problems))
+
+    # node 3 restarts; harry joins meanwhile; a new subscriber through node 3 sees him
+    cl.nodes[2].stop()
+    cluster_feed_round(cl, s, [(0, harry, "connected")], truth)
+    cl.restart(2)
+    late = cluster.Subscriber(ctx, cl.nodes[2], s, carol, "c-late")
+    late.subscribe()
+    time.sleep(0.5)
+    problems = late.check(truth, "after node 3 restarted") + [
+        p for sub in subs[:2] for p in sub.check(truth, "after node 3 restarted")]
+    expect(not problems, "\n".join(problems))
+    expect(re.search(r"synced with a peer", cl.nodes[2].log_text()),
+           "the restarted node did not report a sync from its peers")
+
+
+
+@test("cluster_takeover_graceful_and_crash", "issue 9 (enable_dmq) R72 R33 R40 R25", standin="skip")
+def t_cluster_takeover(ctx):
+    """Three nodes, three subscriptions through each. Node 3 stops (SIGTERM): it sends its
+    subscribers nothing (R72) and hands their state to the peers, which notify them in the same
+    dialogs with the next version and CSeq and their own Contact; a refresh sent there is
+    accepted. Then node 2 is killed (SIGKILL): after its silence the last node takes over its
+    subscriptions too (full state, the CSeq jumping ahead, R40). After each step a change fed to
+    node 1 reaches all nine: merged views equal the truth, versions gapless, CSeqs increasing."""
+    import cluster
+    ctx.log_allow = r"DEBUG|enable_dmq"
+    cl = cluster.Cluster(ctx)
+    cl.start()
+    s = "sip:takeover@127.0.0.1"
+    users = ["sip:%s@127.0.0.1" % n for n in ("alice", "bob", "carol", "dave", "erin", "frank")]
+    alice, bob, carol, dave, erin, frank = users
+    cl.feed(0, "imconf.session_open", s, "ad-hoc")
+    truth = {}
+    cluster_feed_round(cl, s, [(0, alice, "connected"), (1, bob, "connected"), (2, carol, "connected")], truth)
+    cl.wait_everywhere(s, 3)
+    subs = [cluster.Subscriber(ctx, cl.nodes[i], s, who, "t%d-%d" % (i, k))
+            for i, who in enumerate((alice, bob, carol)) for k in range(3)]
+    for sub in subs:
+        sub.subscribe()
+    time.sleep(1.0)  # the subscriptions reach the peers (timer, 100 ms) and everyone settles
+
+    def settle_and_check(what, timeout=8):
+        deadline = time.time() + timeout
+        while True:
+            problems = [p for sub in subs for p in sub.check(truth, what)]
+            if not problems or time.time() > deadline:
+                expect(not problems, "\n".join(problems))
+                return
+            time.sleep(0.2)
+
+    settle_and_check("before any node left")
+    before = {sub.call_id: len(sub.notifies()) for sub in subs}
+    cl.nodes[2].stop()
+    time.sleep(0.5)
+    for sub in subs[6:]:
+        got = sub.notifies()[before[sub.call_id]:]
+        expect(got, "%s: no NOTIFY from the peer that took the subscription over" % sub.call_id)
+        head = got[0][0]
+        expect("terminated" not in (sipua.header(head, "Subscription-State") or ""),
+               "%s: node 3 ended the subscription on stopping (R72: nothing is sent)" % sub.call_id)
+        expect(sub.target_port() in (cl.ports[0], cl.ports[1]),
+               "%s: the takeover NOTIFY's Contact is %s, not a live node" % (sub.call_id, sub.target_port()))
+    cluster_feed_round(cl, s, [(0, dave, "connected")], truth)
+    settle_and_check("after node 3 stopped")
+    for sub in subs[6:]:
+        code = sub.refresh()
+        expect(code == 200, "%s: refresh sent to the new target got %s" % (sub.call_id, code))
+    # a crash loses what changed in the last replication interval (100 ms timer, docs/cluster.md):
+    # the state the peers hold is the last NOTIFY's once that interval has passed
+    time.sleep(0.5)
+    cl.crash(1)
+    time.sleep(4.5)  # PEER_TIMEOUT_MS (3.5 s) and a timer tick
+    cluster_feed_round(cl, s, [(0, erin, "connected"), (0, frank, "alerting")], truth)
+    settle_and_check("after node 2 crashed")
+    for sub in subs:
+        expect(sub.target_port() == cl.ports[0],
+               "%s: last NOTIFY's Contact port %s, want node 1's %d" % (sub.call_id, sub.target_port(), cl.ports[0]))
+
+
+@test("cluster_example_config", "issue 9 (enable_dmq, kamailio-cfg/imconf.cfg -A WITH_DMQ)", standin="skip")
+def t_cluster_example(ctx):
+    """The shipped example as two cluster nodes (-A WITH_DMQ, DMQ_ADDRESS, DMQ_NOTIFY): a session
+    opened and fed on node 1, subscribers through both nodes, a change fed to node 2: both
+    subscribers' views equal the truth."""
+    import cluster
+
+    def make(ctx, name, port, notify_port):
+        srv = ExampleServer(ctx, ROOT / "kamailio-cfg" / "imconf.cfg", node=name, port=port, defines=[
+            "WITH_DMQ", 'DMQ_ADDRESS="sip:127.0.0.1:%d"' % port, 'DMQ_NOTIFY="sip:127.0.0.1:%d"' % notify_port])
+        ctx.servers.append(srv)
+        return srv
+
+    ctx.log_allow = r"DEBUG|enable_dmq"
+    cl = cluster.Cluster(ctx, n=2, make=make)
+    cl.start()
+    s = "sip:example-cluster@127.0.0.1"
+    alice, bob, carol = ("sip:%s@127.0.0.1" % n for n in ("alice", "bob", "carol"))
+    cl.feed(0, "imconf.session_open", s, "ad-hoc")
+    truth = {}
+    cluster_feed_round(cl, s, [(0, alice, "connected"), (0, bob, "connected")], truth)
+    cl.wait_everywhere(s, 2)
+    subs = [cluster.Subscriber(ctx, cl.nodes[0], s, alice, "x0"), cluster.Subscriber(ctx, cl.nodes[1], s, bob, "x1")]
+    for sub in subs:
+        sub.subscribe(expires=600)
+    cluster_feed_round(cl, s, [(1, carol, "connected")], truth)
+    deadline = time.time() + 5  # the example's min_notify_interval_ms is 1000
+    while True:
+        problems = [p for sub in subs for p in sub.check(truth, "example cluster")]
+        if not problems or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    expect(not problems, "\n".join(problems))
 
 def main():
     p = argparse.ArgumentParser(description="imconf integration tests (real Kamailio + SIPp)")

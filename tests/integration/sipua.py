@@ -55,6 +55,7 @@ class Ua:
         self.responses = {}      # key -> [(code, reason, raw head)]
         self.final = {}          # key -> threading-free flag: first final code
         self.notifies = {}       # call-id -> [(cseq, subscription-state)]
+        self.notify_msgs = {}    # call-id -> [(head, body)] (retransmissions once)
         self._seen_notify = set()
         self.late = []           # (due time, bytes) of late NOTIFY answers
         self.stray = 0           # responses matching nothing
@@ -133,6 +134,8 @@ class Ua:
                 if k not in self._seen_notify:
                     self._seen_notify.add(k)
                     self.notifies.setdefault(call_id, []).append((cseq, header(head, "Subscription-State") or ""))
+                    body = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+                    self.notify_msgs.setdefault(call_id, []).append((head, body))
             policy = self.notify_policy(call_id)
             if policy == "ignore":
                 return

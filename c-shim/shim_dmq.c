@@ -1,0 +1,81 @@
+/*
+ * imconf shim: the cluster bus over Kamailio's dmq module (enable_dmq, docs/cluster.md).
+ * imconf registers the DMQ peer "imconf"; its KDMQ requests carry the text bodies of
+ * src/core/cluster.rs. Incoming ones reach rs_dmq_receive in the dmq worker process.
+ */
+#include "core/dprint.h"
+#include "core/parser/msg_parser.h"
+#include "core/parser/parse_content.h"
+#include "modules/dmq/bind_dmq.h"
+
+#include "shim.h"
+
+static dmq_api_t dmqb;
+static dmq_peer_t *imconf_peer;
+static str content_type = str_init("application/x-imconf-cluster");
+static str reason_ok = str_init("OK");
+static str reason_bad = str_init("Bad Request");
+static str reason_error = str_init("Server Internal Error");
+/* responses are not waited for: a lost message is repaired by the next sync (docs/cluster.md) */
+static dmq_resp_cback_t no_response_cb = {NULL, NULL};
+
+static int peer_callback(struct sip_msg *msg, peer_reponse_t *resp, dmq_node_t *node)
+{
+	shim_str_t body = {NULL, 0};
+	int code;
+
+	if(msg->content_length == NULL && parse_headers(msg, HDR_CONTENTLENGTH_F, 0) < 0) {
+		code = 400;
+	} else {
+		body.s = get_body(msg);
+		body.len = body.s ? get_content_length(msg) : 0;
+		code = rs_dmq_receive(body, node);
+	}
+	resp->resp_code = code;
+	resp->reason = code < 300 ? reason_ok : (code < 500 ? reason_bad : reason_error);
+	return 0;
+}
+
+/* dmq calls it once the node list has come from the notification address: time to sync */
+static int peer_ready(void)
+{
+	rs_dmq_ready();
+	return 0;
+}
+
+int shim_dmq_bind(void)
+{
+	dmq_peer_t peer;
+
+	if(dmq_load_api(&dmqb) < 0)
+		return -1;
+	memset(&peer, 0, sizeof(peer));
+	peer.peer_id.s = "imconf";
+	peer.peer_id.len = 6;
+	peer.description.s = "imconf conference state";
+	peer.description.len = 23;
+	peer.callback = peer_callback;
+	peer.init_callback = peer_ready;
+	imconf_peer = dmqb.register_dmq_peer(&peer);
+	return imconf_peer ? 0 : -1;
+}
+
+int shim_dmq_broadcast(shim_str_t body)
+{
+	str b = {(char *)body.s, body.len};
+
+	if(imconf_peer == NULL)
+		return -1;
+	return dmqb.bcast_message(imconf_peer, &b, NULL, &no_response_cb, 1, &content_type) < 0
+			? -1 : 0;
+}
+
+int shim_dmq_send(void *node, shim_str_t body)
+{
+	str b = {(char *)body.s, body.len};
+
+	if(imconf_peer == NULL || node == NULL)
+		return -1;
+	return dmqb.send_message(imconf_peer, &b, (dmq_node_t *)node, &no_response_cb, 1,
+				   &content_type) < 0 ? -1 : 0;
+}

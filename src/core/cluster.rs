@@ -1,0 +1,473 @@
+//! What the nodes of a cluster tell each other (`enable_dmq`, docs/cluster.md): the wire form
+//! of the messages and the stamps that order concurrent changes. The transport (Kamailio's
+//! dmq module) and the effects live in the module; this file knows neither.
+//!
+//! A message is UTF-8 text, one line per operation after a header line:
+//!
+//! ```text
+//! imconf-cluster/1 <node id, hex>
+//! O <stamp> <session_uri> <kind> <group_uri>       session_open (fields hex, "-": none)
+//! C <stamp> <session_uri>                          session_close
+//! P <stamp> <arg 1> ... <arg 11>                   participant (the INTERFACE.md arguments)
+//! S <session_uri> <session record>                 one session's full state (sync)
+//! Q                                                "send me everything" (a node starting)
+//! D                                                end of a sync
+//! U <call_id> <local_tag> <session_uri> <record>   one of the sender's subscriptions (its state)
+//! X <call_id> <local_tag>                          that subscription ended
+//! H                                                the sender is alive (every second)
+//! B                                                the sender stops; its subscriptions are yours
+//! ```
+//!
+//! Every byte string is hex, so no value can break the framing whatever it contains.
+
+const MAGIC: &str = "imconf-cluster/1";
+/// A body stays below what every transport of dmq carries in one datagram.
+pub const MAX_BODY: usize = 60_000;
+
+/// One replicated operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `session_open` arguments, as the feeding node received them.
+    Open {
+        stamp: u64,
+        args: Vec<Vec<u8>>,
+    },
+    Close {
+        stamp: u64,
+        session_uri: Vec<u8>,
+    },
+    /// `participant` arguments (up to 11), as the feeding node received them.
+    Participant {
+        stamp: u64,
+        args: Vec<Vec<u8>>,
+    },
+    /// A session record (`persist::encode_session`), for a node that asked for a sync.
+    Session {
+        uri: Vec<u8>,
+        record: Vec<u8>,
+    },
+    SyncRequest,
+    SyncDone,
+    /// One of the sender's subscriptions (`persist::encode_subscription`), for a takeover.
+    Sub {
+        call_id: Vec<u8>,
+        local_tag: Vec<u8>,
+        session_uri: Vec<u8>,
+        record: Vec<u8>,
+    },
+    SubGone {
+        call_id: Vec<u8>,
+        local_tag: Vec<u8>,
+    },
+    Heartbeat,
+    Bye,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The sending node (its random id for this run).
+    pub node: u64,
+    pub ops: Vec<Op>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadMessage(pub &'static str);
+
+fn hex(out: &mut String, b: &[u8]) {
+    if b.is_empty() {
+        out.push('-');
+        return;
+    }
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &c in b {
+        out.push(DIGITS[(c >> 4) as usize] as char);
+        out.push(DIGITS[(c & 15) as usize] as char);
+    }
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, BadMessage> {
+    if s == "-" {
+        return Ok(Vec::new());
+    }
+    if !s.len().is_multiple_of(2) {
+        return Err(BadMessage("odd hex field"));
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| {
+            let d = |c: u8| (c as char).to_digit(16).ok_or(BadMessage("bad hex digit"));
+            Ok((d(p[0])? * 16 + d(p[1])?) as u8)
+        })
+        .collect()
+}
+
+fn words(out: &mut String, tag: &str, fields: &[&Vec<u8>]) {
+    out.push_str(tag);
+    for f in fields {
+        out.push(' ');
+        hex(out, f);
+    }
+}
+
+fn encode_op(op: &Op, out: &mut String) {
+    let fields = |out: &mut String, tag: &str, stamp: u64, args: &[Vec<u8>]| {
+        out.push_str(&format!("{tag} {stamp:x}"));
+        for a in args {
+            out.push(' ');
+            hex(out, a);
+        }
+    };
+    match op {
+        Op::Open { stamp, args } => fields(out, "O", *stamp, args),
+        Op::Close { stamp, session_uri } => {
+            fields(out, "C", *stamp, std::slice::from_ref(session_uri))
+        }
+        Op::Participant { stamp, args } => fields(out, "P", *stamp, args),
+        Op::Session { uri, record } => {
+            out.push_str("S ");
+            hex(out, uri);
+            out.push(' ');
+            hex(out, record);
+        }
+        Op::SyncRequest => out.push('Q'),
+        Op::SyncDone => out.push('D'),
+        Op::Sub {
+            call_id,
+            local_tag,
+            session_uri,
+            record,
+        } => words(out, "U", &[call_id, local_tag, session_uri, record]),
+        Op::SubGone { call_id, local_tag } => words(out, "X", &[call_id, local_tag]),
+        Op::Heartbeat => out.push('H'),
+        Op::Bye => out.push('B'),
+    }
+    out.push('\n');
+}
+
+/// The bodies carrying `ops` from `node`, each at most `MAX_BODY` bytes unless a single
+/// operation is larger (it then travels alone).
+pub fn encode(node: u64, ops: &[Op]) -> Vec<Vec<u8>> {
+    let header = format!("{MAGIC} {node:x}\n");
+    let mut bodies = Vec::new();
+    let mut cur = header.clone();
+    for op in ops {
+        let mut line = String::new();
+        encode_op(op, &mut line);
+        if cur.len() > header.len() && cur.len() + line.len() > MAX_BODY {
+            bodies.push(std::mem::replace(&mut cur, header.clone()).into_bytes());
+        }
+        cur.push_str(&line);
+    }
+    if cur.len() > header.len() {
+        bodies.push(cur.into_bytes());
+    }
+    bodies
+}
+
+fn stamp_field(f: Option<&str>) -> Result<u64, BadMessage> {
+    u64::from_str_radix(f.ok_or(BadMessage("missing stamp"))?, 16)
+        .map_err(|_| BadMessage("bad stamp"))
+}
+
+fn decode_op(line: &str) -> Result<Op, BadMessage> {
+    let mut f = line.split(' ');
+    let tag = f.next().unwrap_or_default();
+    let args = |f: std::str::Split<'_, char>, min: usize, max: usize| {
+        let v = f.map(unhex).collect::<Result<Vec<_>, _>>()?;
+        if v.len() < min || v.len() > max {
+            return Err(BadMessage("wrong number of fields"));
+        }
+        Ok(v)
+    };
+    Ok(match tag {
+        "O" => {
+            let stamp = stamp_field(f.next())?;
+            Op::Open {
+                stamp,
+                args: args(f, 2, 3)?,
+            }
+        }
+        "C" => {
+            let stamp = stamp_field(f.next())?;
+            Op::Close {
+                stamp,
+                session_uri: args(f, 1, 1)?.remove(0),
+            }
+        }
+        "P" => {
+            let stamp = stamp_field(f.next())?;
+            Op::Participant {
+                stamp,
+                args: args(f, 3, 11)?,
+            }
+        }
+        "S" => {
+            let mut v = args(f, 2, 2)?;
+            let record = v.pop().unwrap_or_default();
+            Op::Session {
+                uri: v.pop().unwrap_or_default(),
+                record,
+            }
+        }
+        "Q" => Op::SyncRequest,
+        "D" => Op::SyncDone,
+        "U" => {
+            let mut v = args(f, 4, 4)?.into_iter();
+            let mut next = || v.next().unwrap_or_default();
+            Op::Sub {
+                call_id: next(),
+                local_tag: next(),
+                session_uri: next(),
+                record: next(),
+            }
+        }
+        "X" => {
+            let mut v = args(f, 2, 2)?.into_iter();
+            let mut next = || v.next().unwrap_or_default();
+            Op::SubGone {
+                call_id: next(),
+                local_tag: next(),
+            }
+        }
+        "H" => Op::Heartbeat,
+        "B" => Op::Bye,
+        _ => return Err(BadMessage("unknown operation")),
+    })
+}
+
+/// Reads one body. Any malformed line refuses the whole message (nothing is half applied).
+pub fn decode(body: &[u8]) -> Result<Message, BadMessage> {
+    let text = std::str::from_utf8(body).map_err(|_| BadMessage("not UTF-8"))?;
+    let mut lines = text.lines();
+    let mut head = lines.next().unwrap_or_default().split(' ');
+    if head.next() != Some(MAGIC) {
+        return Err(BadMessage("not an imconf-cluster/1 message"));
+    }
+    let node = u64::from_str_radix(head.next().ok_or(BadMessage("no node id"))?, 16)
+        .map_err(|_| BadMessage("bad node id"))?;
+    let ops = lines
+        .filter(|l| !l.is_empty())
+        .map(decode_op)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Message { node, ops })
+}
+
+/// Bits of a stamp that name its node: two nodes never make the same stamp.
+const NODE_BITS: u32 = 16;
+
+/// The next stamp of a hybrid logical clock: the wall clock in ms in the high bits, this node
+/// in the low ones, and always above `prev` (this node's last stamp or the highest it saw), so
+/// a change made after hearing of another orders after it whatever the clocks say.
+/// Last writer wins (docs/cluster.md): a change applies only over an older stamp.
+pub fn next_stamp(prev: u64, wall_ms: u64, node: u64) -> u64 {
+    let time = (wall_ms).max((prev >> NODE_BITS) + 1);
+    (time << NODE_BITS) | (node & ((1 << NODE_BITS) - 1))
+}
+
+/// The node, among `alive` (which includes the deciding node itself), that takes over a
+/// subscription of a node that left: the highest rendezvous hash of (node, Call-ID). Every
+/// node that agrees on who is alive picks the same one, and a node leaving moves only its
+/// own share of subscriptions (the others keep their successor).
+pub fn successor(call_id: &[u8], alive: &[u64]) -> Option<u64> {
+    alive.iter().copied().max_by_key(|&node| {
+        use std::hash::BuildHasher;
+        crate::core::key::FixedState::with_seed(node).hash_one(call_id)
+    })
+}
+
+/// Most peers a node keeps track of.
+pub const MAX_PEERS: usize = 64;
+
+/// The peers this node has heard from, and when (ms): fixed size, so it lives in shm as is.
+#[derive(Debug, Clone)]
+pub struct Peers {
+    nodes: [(u64, u64); MAX_PEERS],
+    len: usize,
+}
+
+impl Default for Peers {
+    fn default() -> Self {
+        Peers {
+            nodes: [(0, 0); MAX_PEERS],
+            len: 0,
+        }
+    }
+}
+
+impl Peers {
+    /// Notes that `node` spoke at `now`; false when it is new (or the table is full).
+    pub fn heard(&mut self, node: u64, now: u64) -> bool {
+        if let Some(e) = self.nodes[..self.len].iter_mut().find(|e| e.0 == node) {
+            e.1 = now;
+            return true;
+        }
+        if self.len < MAX_PEERS {
+            self.nodes[self.len] = (node, now);
+            self.len += 1;
+        }
+        false
+    }
+
+    /// Removes `node` (it said goodbye); true when it was known.
+    pub fn forget(&mut self, node: u64) -> bool {
+        match self.nodes[..self.len].iter().position(|e| e.0 == node) {
+            Some(i) => {
+                self.nodes[i] = self.nodes[self.len - 1];
+                self.len -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes and returns the peers not heard from since `now - timeout`.
+    pub fn expire(&mut self, now: u64, timeout: u64) -> Vec<u64> {
+        let mut gone = Vec::new();
+        let mut i = 0;
+        while i < self.len {
+            if self.nodes[i].1 + timeout < now {
+                gone.push(self.nodes[i].0);
+                self.nodes[i] = self.nodes[self.len - 1];
+                self.len -= 1;
+            } else {
+                i += 1;
+            }
+        }
+        gone
+    }
+
+    pub fn alive(&self) -> Vec<u64> {
+        self.nodes[..self.len].iter().map(|e| e.0).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_every_byte() {
+        let ops = vec![
+            Op::Open {
+                stamp: 7,
+                args: vec![b"sip:s@x".to_vec(), b"chat".to_vec(), b"sip:g@x".to_vec()],
+            },
+            Op::Close {
+                stamp: 8,
+                session_uri: b"sip:s@x".to_vec(),
+            },
+            Op::Participant {
+                stamp: u64::MAX,
+                args: vec![
+                    b"sip:s@x".to_vec(),
+                    b"sip:a@x".to_vec(),
+                    b"connected".to_vec(),
+                    Vec::new(),
+                    b"\x00\n \xff".to_vec(),
+                ],
+            },
+            Op::Session {
+                uri: b"sip:s@x".to_vec(),
+                record: vec![0, 1, 2, 255],
+            },
+            Op::SyncRequest,
+            Op::SyncDone,
+            Op::Sub {
+                call_id: b"c@x".to_vec(),
+                local_tag: b"i3-ab".to_vec(),
+                session_uri: b"sip:s@x".to_vec(),
+                record: vec![9; 40],
+            },
+            Op::SubGone {
+                call_id: b"c@x".to_vec(),
+                local_tag: b"i3-ab".to_vec(),
+            },
+            Op::Heartbeat,
+            Op::Bye,
+        ];
+        let bodies = encode(0xabc, &ops);
+        assert_eq!(bodies.len(), 1);
+        let m = decode(&bodies[0]).unwrap();
+        assert_eq!(m.node, 0xabc);
+        assert_eq!(m.ops, ops);
+    }
+
+    #[test]
+    fn large_syncs_are_split_below_the_datagram_limit() {
+        let ops: Vec<Op> = (0..100)
+            .map(|i| Op::Session {
+                uri: format!("sip:s{i}@x").into_bytes(),
+                record: vec![i as u8; 2000],
+            })
+            .collect();
+        let bodies = encode(1, &ops);
+        assert!(bodies.len() > 1);
+        assert!(bodies.iter().all(|b| b.len() <= MAX_BODY));
+        let back: Vec<Op> = bodies.iter().flat_map(|b| decode(b).unwrap().ops).collect();
+        assert_eq!(back, ops);
+    }
+
+    #[test]
+    fn malformed_messages_are_refused_whole() {
+        for bad in [
+            &b""[..],
+            b"hello 1\nQ\n",
+            b"imconf-cluster/1 zz\nQ\n",
+            b"imconf-cluster/1 1\nX\n",
+            b"imconf-cluster/1 1\nO 1 abc\n",
+            b"imconf-cluster/1 1\nP 1 61\n",
+            b"imconf-cluster/1 1\nC zz 61\n",
+            b"imconf-cluster/1 1\nQ\nS 61 6g\n",
+            b"imconf-cluster/1 1\nS 61\n",
+            b"imconf-cluster/1 1\n\xff\n",
+        ] {
+            assert!(decode(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn stamps_order_by_time_then_stay_above_what_was_seen() {
+        let a = next_stamp(0, 1000, 1);
+        let b = next_stamp(0, 1000, 2);
+        assert_ne!(a, b, "two nodes never make the same stamp");
+        // a clock behind what this node saw still moves forward
+        let later = next_stamp(b, 500, 1);
+        assert!(later > b && later > a);
+        assert!(next_stamp(later, 2000, 3) > later);
+    }
+
+    #[test]
+    fn one_successor_per_subscription_and_only_the_leavers_share_moves() {
+        let nodes = [11, 22, 33, 44];
+        let mut moved = 0;
+        for i in 0..1000 {
+            let cid = format!("call-{i}");
+            let before = successor(cid.as_bytes(), &nodes).unwrap();
+            let after = successor(cid.as_bytes(), &[11, 22, 44]).unwrap();
+            if before != 33 {
+                assert_eq!(before, after, "a subscription not on the leaver moved");
+            } else {
+                moved += 1;
+            }
+        }
+        assert!((150..350).contains(&moved), "uneven share: {moved}/1000");
+        assert_eq!(successor(b"x", &[]), None);
+    }
+
+    #[test]
+    fn peers_are_heard_forgotten_and_expire() {
+        let mut p = Peers::default();
+        assert!(!p.heard(1, 100));
+        assert!(p.heard(1, 200));
+        assert!(!p.heard(2, 150));
+        assert_eq!(p.expire(1200, 1000), vec![2]);
+        assert_eq!(p.alive(), vec![1]);
+        assert!(p.forget(1));
+        assert!(!p.forget(1));
+        assert!(p.alive().is_empty());
+        for n in 0..(MAX_PEERS as u64 + 5) {
+            p.heard(n + 10, 0);
+        }
+        assert_eq!(p.alive().len(), MAX_PEERS);
+    }
+}

@@ -1,0 +1,123 @@
+//! The cluster peers' subscriptions this node could take over (`enable_dmq`, docs/cluster.md):
+//! the latest state each peer sent of each of its subscriptions, keyed by dialog. Nothing here
+//! is notified; a replica becomes a live subscription only when its owner leaves.
+use super::bytes::{try_bytes, Bytes, OutOfMemory};
+use super::key::{dialog_key, new_map, Key, Map};
+use allocator_api2::alloc::Allocator;
+
+#[derive(Debug)]
+pub struct Replica<A: Allocator> {
+    pub owner: u64,
+    pub call_id: Bytes<A>,
+    pub session_uri: Bytes<A>,
+    /// `persist::encode_subscription`
+    pub record: Bytes<A>,
+}
+
+/// What a takeover needs of one replica, copied out of shm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    pub call_id: Vec<u8>,
+    pub session_uri: Vec<u8>,
+    pub record: Vec<u8>,
+}
+
+pub struct Replicas<A: Allocator + Clone> {
+    alloc: A,
+    by_dialog: Map<Key<A>, Replica<A>, A>,
+}
+
+impl<A: Allocator + Clone> Replicas<A> {
+    pub fn new_in(seed: u64, alloc: A) -> Self {
+        Replicas {
+            by_dialog: new_map(seed, alloc.clone()),
+            alloc,
+        }
+    }
+
+    /// Stores (or replaces) `owner`'s latest state of a subscription.
+    pub fn upsert(
+        &mut self,
+        owner: u64,
+        call_id: &[u8],
+        local_tag: &[u8],
+        session_uri: &[u8],
+        record: &[u8],
+    ) -> Result<(), OutOfMemory> {
+        let key = dialog_key(call_id, local_tag);
+        let a = self.alloc.clone();
+        let replica = Replica {
+            owner,
+            call_id: try_bytes(call_id, a.clone())?,
+            session_uri: try_bytes(session_uri, a.clone())?,
+            record: try_bytes(record, a.clone())?,
+        };
+        if let Some(r) = self.by_dialog.get_mut(key.as_slice()) {
+            *r = replica;
+            return Ok(());
+        }
+        self.by_dialog.try_reserve(1).map_err(|_| OutOfMemory)?;
+        self.by_dialog.insert(Key::try_new(&key, a)?, replica);
+        Ok(())
+    }
+
+    pub fn remove(&mut self, call_id: &[u8], local_tag: &[u8]) {
+        self.by_dialog
+            .remove(dialog_key(call_id, local_tag).as_slice());
+    }
+
+    /// Removes every replica `owner` sent, returning those `mine` picks (the rest are left to
+    /// the peers that take them, whose own state of them will arrive).
+    pub fn take_owned_by(&mut self, owner: u64, mine: impl Fn(&[u8]) -> bool) -> Vec<Orphan> {
+        let mut out = Vec::new();
+        self.by_dialog.retain(|_, r| {
+            if r.owner != owner {
+                return true;
+            }
+            if mine(&r.call_id) {
+                out.push(Orphan {
+                    call_id: r.call_id.to_vec(),
+                    session_uri: r.session_uri.to_vec(),
+                    record: r.record.to_vec(),
+                });
+            }
+            false
+        });
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_dialog.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_dialog.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use allocator_api2::alloc::Global;
+
+    #[test]
+    fn latest_state_wins_and_a_leavers_share_is_handed_out_once() {
+        let mut r = Replicas::new_in(1, Global);
+        r.upsert(7, b"a", b"t1", b"sip:s@x", b"v1").unwrap();
+        r.upsert(7, b"a", b"t1", b"sip:s@x", b"v2").unwrap();
+        r.upsert(7, b"b", b"t2", b"sip:s@x", b"w").unwrap();
+        r.upsert(8, b"c", b"t3", b"sip:s@x", b"z").unwrap();
+        assert_eq!(r.len(), 3);
+        let mine = r.take_owned_by(7, |cid| cid == b"a");
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].record, b"v2");
+        assert_eq!(
+            r.len(),
+            1,
+            "the leaver's other replica goes to its own successor"
+        );
+        assert!(r.take_owned_by(7, |_| true).is_empty());
+        r.remove(b"c", b"t3");
+        assert!(r.is_empty());
+    }
+}

@@ -1,0 +1,391 @@
+//! The cluster (`enable_dmq`, docs/cluster.md): session changes fed on this node go to every
+//! peer over Kamailio's dmq module, peers' changes are applied here as if fed here (each node
+//! notifies its own subscribers), and a starting node asks its peers for every session. Each
+//! node also sends the state of its own subscriptions; when a node says goodbye or goes
+//! silent, its subscriptions are taken over by the peers (each by one, `successor`).
+use super::feed;
+use super::state::shared;
+use crate::core::cluster::{decode, encode, next_stamp, successor, Op, Peers};
+use crate::core::notifier::{Changes, RestoreError};
+use crate::core::replicas::Replicas;
+use crate::core::session::SessionError;
+use crate::kam::clock;
+use crate::kam::dmq::{self, Node};
+use crate::kam::lock::{init_in_place, try_lock_for, ShmMutex};
+use crate::kam::shm::{leak_in_shm, ShmAlloc};
+use crate::{kdbg, kerr, kinfo, kwarn};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+
+/// Shared by the node's processes (in shm, created before the fork).
+struct ClusterState {
+    /// This node's id for this run: random, in every message and in the low bits of stamps.
+    node: u64,
+    /// The highest stamp made or seen (core::cluster::next_stamp).
+    clock: AtomicU64,
+    /// A peer has sent its sessions (or none answered in time): SUBSCRIBEs are served.
+    synced: AtomicBool,
+    started_ms: u64,
+    /// The peers heard from, and when.
+    peers: ShmMutex<Peers>,
+    /// The peers' subscriptions, as last sent: what a takeover restores.
+    replicas: ShmMutex<Replicas<ShmAlloc>>,
+}
+
+static STATE: AtomicPtr<ClusterState> = AtomicPtr::new(std::ptr::null_mut());
+
+/// How long a starting node waits for a peer's sessions before serving without them.
+const SYNC_WAIT_MS: u64 = 3000;
+/// Every node says it is alive this often (the timer process)...
+const HEARTBEAT_MS: u64 = 1000;
+/// ...and a peer silent this long has crashed: its subscriptions are taken over.
+const PEER_TIMEOUT_MS: u64 = 3500;
+
+fn state() -> Option<&'static ClusterState> {
+    let p = STATE.load(Ordering::Acquire);
+    // SAFETY: set once in mod_init to a value in shm that is never freed.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// mod_init with `enable_dmq`: binds dmq and registers the peer "imconf".
+pub fn init(db_url: Option<&str>) -> Result<(), String> {
+    if db_url.is_some() {
+        // both would drain the one change log of each slot (docs/cluster.md, "Limits")
+        return Err("modparam \"enable_dmq\": not supported together with db_url yet".into());
+    }
+    dmq::bind().map_err(|e| format!("modparam \"enable_dmq\": {e}"))?;
+    let st = leak_in_shm(ClusterState {
+        node: clock::random_u64(),
+        clock: AtomicU64::new(0),
+        synced: AtomicBool::new(false),
+        started_ms: clock::now_ms(),
+        peers: ShmMutex::new(Peers::default()),
+        replicas: ShmMutex::new(Replicas::new_in(clock::random_u64(), ShmAlloc)),
+    })
+    .ok_or("enable_dmq: no shared memory for the cluster state")?;
+    if !init_in_place(&st.peers) || !init_in_place(&st.replicas) {
+        return Err("enable_dmq: cannot initialise the cluster locks".into());
+    }
+    STATE.store(st as *const _ as *mut _, Ordering::Release);
+    kinfo!(
+        "enable_dmq: node {:016x} joins the dmq peer \"imconf\"",
+        st.node
+    );
+    Ok(())
+}
+
+/// mod_init, once the slots exist: they record what changes in their subscriptions, which
+/// `tick` sends to the peers.
+pub fn start_recording() {
+    if state().is_some() {
+        for slot in shared().slots.iter() {
+            slot.lock().enable_persistence();
+        }
+    }
+}
+
+fn wall_ms() -> u64 {
+    (clock::now_ms() as i64 + clock::wall_offset_ms()).max(0) as u64
+}
+
+/// The stamp of a change fed here (0 without a cluster: every change applies).
+pub fn stamp() -> u64 {
+    let Some(st) = state() else { return 0 };
+    let mut prev = st.clock.load(Ordering::Relaxed);
+    loop {
+        let next = next_stamp(prev, wall_ms(), st.node);
+        match st
+            .clock
+            .compare_exchange_weak(prev, next, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => return next,
+            Err(seen) => prev = seen,
+        }
+    }
+}
+
+fn observe(stamp: u64) {
+    if let Some(st) = state() {
+        st.clock.fetch_max(stamp, Ordering::AcqRel);
+    }
+}
+
+/// Whether SUBSCRIBEs may be served: false while a starting node waits for its peers' sessions.
+pub fn serving() -> bool {
+    state().is_none_or(|st| {
+        st.synced.load(Ordering::Acquire) || clock::now_ms() >= st.started_ms + SYNC_WAIT_MS
+    })
+}
+
+/// Sends a change fed on this node to every peer (after it was applied here, outside any
+/// slot lock: dmq sends through tm). A failure is logged: peers then catch up at their next sync.
+pub fn replicate(op: Op) {
+    if let Some(st) = state() {
+        broadcast(st, std::slice::from_ref(&op));
+    }
+}
+
+/// The arguments of a script or RPC call, owned, for `Op`.
+pub fn owned(args: &[&[u8]]) -> Vec<Vec<u8>> {
+    args.iter().map(|a| a.to_vec()).collect()
+}
+
+/// dmq has this node's peer list: ask the peers for their sessions.
+pub fn ready() {
+    let Some(st) = state() else { return };
+    kinfo!("enable_dmq: peers known, asking them for their sessions");
+    broadcast(st, &[Op::SyncRequest]);
+}
+
+/// A KDMQ message for "imconf" from `node`; the response code for dmq to send.
+pub fn receive(body: &[u8], node: &Node<'_>) -> u16 {
+    let Some(st) = state() else {
+        kwarn!("a cluster message arrived without enable_dmq; refused");
+        return 500;
+    };
+    let msg = match decode(body) {
+        Ok(m) => m,
+        Err(e) => {
+            kerr!("enable_dmq: malformed cluster message ({}); refused", e.0);
+            return 400;
+        }
+    };
+    if msg.node == st.node {
+        return 200; // our own broadcast, looped back
+    }
+    if !st.peers.lock().heard(msg.node, clock::now_ms()) {
+        kinfo!("enable_dmq: peer {:016x} joined", msg.node);
+    }
+    for op in msg.ops {
+        apply(st, msg.node, op, node);
+    }
+    200
+}
+
+fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
+    match op {
+        Op::Open { stamp, args } => {
+            observe(stamp);
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            ignore_known(feed::open(&args), "session_open");
+        }
+        Op::Close { stamp, session_uri } => {
+            observe(stamp);
+            ignore_known(feed::close(&session_uri), "session_close");
+        }
+        Op::Participant { stamp, args } => {
+            observe(stamp);
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            ignore_known(feed::participant_at(&args, stamp), "participant");
+        }
+        Op::Session { uri, record } => restore_session(&uri, &record),
+        Op::SyncRequest => send_sync(node),
+        Op::SyncDone => {
+            if !st.synced.swap(true, Ordering::AcqRel) {
+                kinfo!("enable_dmq: synced with a peer; serving");
+            }
+        }
+        Op::Sub {
+            call_id,
+            local_tag,
+            session_uri,
+            record,
+        } => {
+            let stored =
+                st.replicas
+                    .lock()
+                    .upsert(from, &call_id, &local_tag, &session_uri, &record);
+            if stored.is_err() {
+                kwarn!("enable_dmq: no shared memory for a peer's subscription; it cannot be taken over");
+            }
+        }
+        Op::SubGone { call_id, local_tag } => st.replicas.lock().remove(&call_id, &local_tag),
+        Op::Heartbeat => {}
+        Op::Bye => {
+            st.peers.lock().forget(from);
+            kinfo!("enable_dmq: peer {from:016x} stops and hands over its subscriptions");
+            take_over(st, from, false);
+        }
+    }
+}
+
+/// Restores the subscriptions of `gone` that fall to this node. `crashed`: its last state may
+/// be behind (the CSeq jumps, R40), else it is exact (the next CSeq and version follow).
+fn take_over(st: &ClusterState, gone: u64, crashed: bool) {
+    let mut alive = st.peers.lock().alive();
+    alive.push(st.node);
+    let orphans = st
+        .replicas
+        .lock()
+        .take_owned_by(gone, |cid| successor(cid, &alive) == Some(st.node));
+    let s = shared();
+    let (now, offset) = (clock::now_ms(), clock::wall_offset_ms());
+    let mut taken = 0;
+    for o in &orphans {
+        let Some(slot) = s.slot_of_uri(&o.session_uri) else {
+            continue;
+        };
+        let r = s.slots[slot]
+            .lock()
+            .take_over(now, &o.record, offset, crashed);
+        match r {
+            Ok(()) => taken += 1,
+            Err(e) => kwarn!(
+                "enable_dmq: subscription {} of peer {gone:016x} not taken over: {e:?}",
+                String::from_utf8_lossy(&o.call_id)
+            ),
+        }
+    }
+    kinfo!(
+        "enable_dmq: took over {taken} of {} subscriptions of peer {gone:016x}{}",
+        orphans.len(),
+        if crashed { " (it went silent)" } else { "" }
+    );
+}
+
+/// The ops that tell the peers what changed in this node's subscriptions.
+fn sub_ops(ch: Changes, ops: &mut Vec<Op>) {
+    for (call_id, local_tag) in ch.gone_subs {
+        ops.push(Op::SubGone { call_id, local_tag });
+    }
+    for row in ch.subs {
+        ops.push(Op::Sub {
+            call_id: row.call_id,
+            local_tag: row.local_tag,
+            session_uri: row.session_uri,
+            record: row.state,
+        });
+    }
+}
+
+fn broadcast(st: &ClusterState, ops: &[Op]) {
+    for body in encode(st.node, ops) {
+        if let Err(e) = dmq::broadcast(&body) {
+            kwarn!("enable_dmq: not sent to the peers: {e}");
+        }
+    }
+}
+
+/// The timer process: this node's subscription changes to the peers, the heartbeat, and the
+/// takeover of peers gone silent.
+pub fn tick() {
+    let Some(st) = state() else { return };
+    let now = clock::now_ms();
+    let offset = clock::wall_offset_ms();
+    let mut ops = Vec::new();
+    for slot in shared().slots.iter() {
+        let ch = slot.lock().take_changes(offset, false);
+        sub_ops(ch, &mut ops);
+    }
+    let last = LAST_HEARTBEAT.load(Ordering::Relaxed);
+    if now >= last + HEARTBEAT_MS {
+        LAST_HEARTBEAT.store(now, Ordering::Relaxed);
+        ops.push(Op::Heartbeat);
+    }
+    if !ops.is_empty() {
+        broadcast(st, &ops);
+    }
+    let silent = st.peers.lock().expire(now, PEER_TIMEOUT_MS);
+    for gone in silent {
+        kwarn!("enable_dmq: peer {gone:016x} silent for {PEER_TIMEOUT_MS} ms");
+        take_over(st, gone, true);
+    }
+}
+
+/// Timer process only.
+static LAST_HEARTBEAT: AtomicU64 = AtomicU64::new(0);
+
+/// mod_destroy: with peers alive, this node's subscriptions go to them in their latest state,
+/// then goodbye; no NOTIFY is sent (R72), the peers go on. False without peers (the caller
+/// then ends the subscriptions as a single node does).
+pub fn stop() -> bool {
+    let Some(st) = state() else { return false };
+    let alive = try_lock_for(&st.peers, 200).map(|p| p.alive());
+    if alive.is_none_or(|a| a.is_empty()) {
+        return false;
+    }
+    let offset = clock::wall_offset_ms();
+    let mut ops = Vec::new();
+    for slot in shared().slots.iter() {
+        match try_lock_for(slot, 200) {
+            Some(mut n) => sub_ops(n.take_changes(offset, true), &mut ops),
+            None => kwarn!("enable_dmq: a hash slot held by an exited process; its subscriptions are left to the peers' last copy"),
+        }
+    }
+    let count = ops.len();
+    ops.push(Op::Bye);
+    broadcast(st, &ops);
+    kinfo!("enable_dmq: stopping; {count} subscriptions handed to the peers");
+    true
+}
+
+/// A peer's change that this node already reflects (a session it opened or closed too) is
+/// no error; anything else is logged.
+fn ignore_known(r: Result<(), feed::FeedError>, what: &str) {
+    if let Err(e) = r {
+        if !matches!(
+            e.session,
+            Some(SessionError::AlreadyOpen | SessionError::UnknownSession)
+        ) {
+            kwarn!("enable_dmq: a peer's {what} not applied: {e}");
+        } else {
+            kdbg!("enable_dmq: a peer's {what} changed nothing here: {e}");
+        }
+    }
+}
+
+/// A session from a peer's sync, unless this node has it already.
+fn restore_session(uri: &[u8], record: &[u8]) {
+    let s = shared();
+    let Some(slot) = s.slot_of_uri(uri) else {
+        kwarn!("enable_dmq: synced session with a bad URI left out");
+        return;
+    };
+    let restored = s.slots[slot].lock().restore_session(record);
+    match restored {
+        Ok((session_uri, Some(group))) => {
+            // R3: the group identity leads here from its own slot too (as session_open)
+            if let Some(gslot) = s.slot_of_uri(&group).filter(|&g| g != slot) {
+                let _ = s.slots[gslot].lock().add_alias(&group, &session_uri);
+            }
+        }
+        Ok(_) => {}
+        Err(RestoreError::Duplicate) => {}
+        Err(e) => kwarn!(
+            "enable_dmq: synced session {} left out: {e:?}",
+            String::from_utf8_lossy(uri)
+        ),
+    }
+}
+
+/// Every session of this node to the node that asked, then the end mark.
+fn send_sync(node: &Node<'_>) {
+    let Some(st) = state() else { return };
+    let s = shared();
+    let mut ops = Vec::new();
+    for slot in s.slots.iter() {
+        let rows = slot.lock().session_rows();
+        ops.extend(rows.into_iter().map(|r| Op::Session {
+            uri: r.uri,
+            record: r.state,
+        }));
+    }
+    let count = ops.len();
+    let offset = clock::wall_offset_ms();
+    for slot in s.slots.iter() {
+        let rows = slot.lock().subscription_rows(offset);
+        ops.extend(rows.into_iter().map(|r| Op::Sub {
+            call_id: r.call_id,
+            local_tag: r.local_tag,
+            session_uri: r.session_uri,
+            record: r.state,
+        }));
+    }
+    ops.push(Op::SyncDone);
+    for body in encode(st.node, &ops) {
+        if let Err(e) = node.send(&body) {
+            kwarn!("enable_dmq: sync to a starting peer cut short: {e}");
+            return;
+        }
+    }
+    kinfo!("enable_dmq: sent {count} sessions to a starting peer");
+}

@@ -1,0 +1,154 @@
+//! The core's side of the cluster (`enable_dmq`, docs/cluster.md): stamped participant changes
+//! converge whatever order nodes apply them in (last writer wins), and a peer's subscription
+//! taken over continues its dialog: a full NOTIFY at once with the next version and CSeq (or,
+//! after a crash, the CSeq ahead).
+mod common;
+
+use allocator_api2::alloc::Global;
+use common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
+use imconf::core::conference_info::EndpointStatus;
+use imconf::core::notifier::{Notifier, NotifyKind};
+use imconf::core::session::{ParticipantUpdate, SessionKind};
+
+const BOB: &[u8] = b"sip:bob@example.net";
+const OFFSET: i64 = 1_700_000_000_000;
+
+fn node() -> Notifier<Global> {
+    let mut n = Notifier::new_in(9, Global);
+    n.open_session(SESSION, SessionKind::AdHoc, None).unwrap();
+    n.participant(&unthrottled_cfg(), 0, SESSION, &connected(ALICE))
+        .unwrap();
+    n
+}
+
+fn with_status(aoia: &[u8], status: EndpointStatus) -> ParticipantUpdate<'_> {
+    ParticipantUpdate {
+        status,
+        ..connected(aoia)
+    }
+}
+
+/// Two nodes receive the same two stamped changes of bob in opposite orders.
+#[test]
+fn stamped_changes_converge_in_any_order() {
+    let c = unthrottled_cfg();
+    let (mut a, mut b) = (node(), node());
+    let older = (with_status(BOB, EndpointStatus::Alerting), 100);
+    let newer = (with_status(BOB, EndpointStatus::Connected), 200);
+    for (u, st) in [&older, &newer] {
+        a.participant_stamped(&c, 0, SESSION, u, *st).unwrap();
+    }
+    for (u, st) in [&newer, &older] {
+        b.participant_stamped(&c, 0, SESSION, u, *st).unwrap();
+    }
+    let (ra, rb) = (a.session_rows(), b.session_rows());
+    assert_eq!(
+        ra[0].state, rb[0].state,
+        "the two nodes hold the same state"
+    );
+    // an older change is not applied at all (nothing to notify)
+    let out = b.subscribe(&c, 0, &alice_subscribe(b"c1", &ALICE_HEADERS), b"t1");
+    assert_eq!(out.reply.code, 200);
+    b.notify_completed(&c, 0, out.notifies[0].token, 200);
+    let mut alerting_at = |stamp| {
+        b.participant_stamped(
+            &c,
+            10,
+            SESSION,
+            &with_status(BOB, EndpointStatus::Alerting),
+            stamp,
+        )
+        .unwrap()
+    };
+    let stale = alerting_at(150);
+    assert!(
+        stale.is_empty(),
+        "a change older than the one in force was applied"
+    );
+    let fresh = alerting_at(250);
+    assert_eq!(fresh.len(), 1);
+    b.notify_completed(&c, 10, fresh[0].token, 200);
+    // unstamped changes (no cluster) always apply
+    let local = b
+        .participant(
+            &c,
+            20,
+            SESSION,
+            &with_status(BOB, EndpointStatus::Connected),
+        )
+        .unwrap();
+    assert_eq!(local.len(), 1);
+}
+
+/// Node A's subscription, its state as sent to the peers, taken over by node B.
+fn handed_over(crashed: bool) -> (u32, u32, Notifier<Global>) {
+    let c = unthrottled_cfg();
+    let mut a = node();
+    a.enable_persistence();
+    let out = a.subscribe(&c, 0, &alice_subscribe(b"c1", &ALICE_HEADERS), b"i5-t1");
+    let first = out.notifies[0].clone();
+    a.notify_completed(&c, 0, first.token, 200);
+    let change = a.participant(&c, 5, SESSION, &connected(BOB)).unwrap();
+    assert_eq!(change.len(), 1);
+    a.notify_completed(&c, 5, change[0].token, 200);
+    let last_cseq = change[0].cseq;
+    let last_version = imconf::core::conference_info::parse(&change[0].body)
+        .unwrap()
+        .version;
+    let rows = a.subscription_rows(OFFSET);
+    assert_eq!(rows.len(), 1);
+    let mut b = node();
+    b.participant(&c, 0, SESSION, &connected(BOB)).unwrap();
+    b.take_over(1000, &rows[0].state, OFFSET, crashed).unwrap();
+    (last_cseq, last_version, b)
+}
+
+#[test]
+fn a_takeover_notifies_at_once_with_the_next_version_and_cseq() {
+    let c = unthrottled_cfg();
+    let (cseq, version, mut b) = handed_over(false);
+    let due = b.tick(&c, 1000);
+    assert_eq!(
+        due.len(),
+        1,
+        "the new holder notifies at once (its Contact moves the target)"
+    );
+    let n = &due[0];
+    assert_eq!(n.kind, NotifyKind::Full);
+    assert_eq!(n.cseq, cseq + 1, "R40");
+    assert_eq!(n.call_id, b"c1");
+    assert_eq!(n.local_tag, b"i5-t1", "the same dialog");
+    let v = imconf::core::conference_info::parse(&n.body)
+        .unwrap()
+        .version;
+    assert_eq!(v, version + 1, "R33");
+    // the holder records it as its own, to be sent to its peers in turn
+    let ch = b.take_changes(OFFSET, false);
+    assert!(ch.subs.is_empty(), "changes are only recorded once enabled");
+}
+
+#[test]
+fn after_a_crash_the_cseq_jumps_ahead() {
+    let c = unthrottled_cfg();
+    let (cseq, _, mut b) = handed_over(true);
+    let due = b.tick(&c, 1000);
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].kind, NotifyKind::Full);
+    assert!(
+        due[0].cseq > cseq + 100,
+        "R40 across a crash: {}",
+        due[0].cseq
+    );
+}
+
+#[test]
+fn a_subscription_cannot_be_taken_over_twice() {
+    let (_, _, mut b) = handed_over(false);
+    let c = unthrottled_cfg();
+    let mut a = node();
+    let out = a.subscribe(&c, 0, &alice_subscribe(b"c1", &ALICE_HEADERS), b"i5-t1");
+    a.notify_completed(&c, 0, out.notifies[0].token, 200);
+    let rows = a.subscription_rows(OFFSET);
+    assert!(b.take_over(2000, &rows[0].state, OFFSET, false).is_err());
+    assert_eq!(b.subscription_count(), 1);
+}

@@ -1,0 +1,181 @@
+"""Several Kamailio+imconf nodes on 127.0.0.1 joined by one DMQ bus (enable_dmq, docs/cluster.md),
+and subscribers whose merged view of a session is compared with the truth.
+
+Node i listens on its own UDP port; dmq's server_address is that port and every node's
+notification_address is node 1's, as an operator would configure a cluster. Each node has its own
+ctl socket (ctl-<name>.sock) and log (kamailio-<name>.log) in the test's run directory.
+"""
+
+import re
+import time
+import xml.etree.ElementTree as ET
+
+import sipua
+from harness import KPORTS, SPORTS, KamailioServer, TestFailure
+
+NS = "{urn:ietf:params:xml:ns:conference-info}"
+
+
+class Cluster:
+    def __init__(self, ctx, n=3, modparams=(), make=None):
+        """`make(ctx, name, port, notify_port)`: a server other than the test cfg's (the example
+        cfg), already in ctx.servers."""
+        self.ctx = ctx
+        self.ports = [KPORTS.take() for _ in range(n)]
+        self.extra = list(modparams)
+        self.make = make
+        self.nodes = [self._node(i) for i in range(n)]
+        self.restarts = 0
+
+    def _node(self, i, name=None):
+        port = self.ports[i]
+        if self.make:
+            return self.make(self.ctx, name or "n%d" % (i + 1), port, self.ports[0])
+        mp = [("dmq", "server_address", "sip:127.0.0.1:%d" % port),
+              ("dmq", "notification_address", "sip:127.0.0.1:%d" % self.ports[0]),
+              ("imconf", "enable_dmq", 1)] + self.extra
+        srv = KamailioServer(self.ctx, defines=["IMCONF_DMQ"], modparams=mp, node=name or "n%d" % (i + 1),
+                             port=port)
+        self.ctx.servers.append(srv)
+        return srv
+
+    def start(self, timeout=20):
+        for srv in self.nodes:
+            srv.start()
+        self.wait_formed(timeout)
+
+    def active_peers(self, srv):
+        r = srv.rpc("dmq.list_nodes")
+        if not r.ok:
+            return -1
+        return sum(1 for s in r.structs() if s.get("status") == "active")
+
+    def wait_formed(self, timeout=20):
+        """Until every node's dmq lists every node active."""
+        deadline = time.time() + timeout
+        want = len(self.nodes)
+        while time.time() < deadline:
+            counts = [self.active_peers(s) for s in self.nodes]
+            if all(c >= want for c in counts):
+                return
+            time.sleep(0.2)
+        raise TestFailure("the DMQ bus did not form within %ss: active nodes seen per node %s"
+                          % (timeout, [self.active_peers(s) for s in self.nodes]))
+
+    def crash(self, i):
+        """SIGKILL to every process of node i (a crash: nothing is said to the peers)."""
+        import os
+        import signal
+        srv = self.nodes[i]
+        srv.stopped = True
+        os.killpg(srv.proc.pid, signal.SIGKILL)
+        srv.proc.wait(timeout=10)
+        srv.logf.close()
+
+    def restart(self, i):
+        """Stops node i (SIGTERM) and starts it again on the same port, with a new log."""
+        self.nodes[i].stop()
+        self.restarts += 1
+        srv = self._node(i, name="n%d-r%d" % (i + 1, self.restarts))
+        self.nodes[i] = srv
+        srv.start()
+        self.wait_formed()
+        return srv
+
+    def feed(self, i, cmd, *args):
+        r = self.nodes[i].rpc(cmd, *args)
+        if not r.ok:
+            raise TestFailure("node %d: %s" % (i + 1, r))
+        return r
+
+    def participants(self, i, session):
+        r = self.nodes[i].rpc("imconf.sessions")
+        for s in r.structs():
+            if s.get("uri") == session:
+                return int(s.get("participants", -1))
+        return None
+
+    def wait_everywhere(self, session, participants, timeout=10):
+        """Until every node holds `session` with that many participant records."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            seen = [self.participants(i, session) for i in range(len(self.nodes))]
+            if all(p == participants for p in seen):
+                return
+            time.sleep(0.1)
+        raise TestFailure("%s: participant records per node %s, want %d everywhere"
+                          % (session, seen, participants))
+
+
+class Subscriber:
+    """One subscription through one node, with every NOTIFY it got."""
+
+    def __init__(self, ctx, node, session, aor, name):
+        self.node, self.session, self.aor = node, session, aor
+        self.ua = sipua.Ua(node.port, SPORTS.take())
+        ctx.cleanups.append(self.ua.close)
+        self.dialogs = sipua.Dialogs(self.ua, session, aor, name)
+        self.call_id = None
+
+    def subscribe(self, expires=300, timeout=10):
+        """Subscribes, retrying after a 503 (a node still syncing asks for Retry-After: 1)."""
+        deadline = time.time() + timeout
+        while True:
+            res = self.dialogs.open(1, expires=expires)
+            (cid, code), = res.items()
+            if code == 503 and time.time() < deadline:
+                time.sleep(1)
+                continue
+            if code != 200:
+                raise TestFailure("SUBSCRIBE of %s through port %d: %s" % (self.aor, self.node.port, code))
+            self.call_id = cid
+            return cid
+
+    def target_port(self):
+        """The port of the Contact of the last NOTIFY (where in-dialog requests go now)."""
+        head = self.notifies()[-1][0]
+        m = re.search(r"@127\.0\.0\.1:(\d+)", sipua.header(head, "Contact", "m") or "")
+        return int(m.group(1)) if m else None
+
+    def refresh(self, expires=300):
+        """An in-dialog SUBSCRIBE to the current target; its final code."""
+        self.ua.server = ("127.0.0.1", self.target_port())
+        return self.dialogs.refresh([self.call_id], expires)[self.call_id]
+
+    def notifies(self):
+        return list(self.ua.notify_msgs.get(self.call_id, []))
+
+    def view(self):
+        """The merged view: {entity: status} of present users, after every NOTIFY in order, plus
+        the versions and CSeqs received. Full state replaces, partial updates (RFC 4575 §4.6)."""
+        users, versions, cseqs = {}, [], []
+        for head, body in self.notifies():
+            cseqs.append(int((sipua.header(head, "CSeq") or "0 NOTIFY").split()[0]))
+            if not body.strip():
+                continue
+            root = ET.fromstring(body)
+            versions.append(int(root.get("version")))
+            if root.get("state") == "full":
+                users = {}
+            for u in root.iter(NS + "user"):
+                ent = u.get("entity")
+                st = u.find(NS + "endpoint/" + NS + "status")
+                status = (st.text or "").strip() if st is not None else None
+                if u.get("state") == "deleted" or status == "disconnected":
+                    users.pop(ent, None)
+                else:
+                    users[ent] = status
+        return users, versions, cseqs
+
+    def check(self, truth, what):
+        """The merged view equals `truth`, versions are 1, 2, 3, ... and CSeqs increase."""
+        users, versions, cseqs = self.view()
+        problems = []
+        if users != truth:
+            problems.append("%s: %s sees %s, truth %s" % (what, self.aor, sorted(users.items()),
+                                                          sorted(truth.items())))
+        if versions != list(range(1, len(versions) + 1)):
+            problems.append("%s: %s got versions %s (R33: gapless from 1)" % (what, self.aor, versions))
+        if any(b <= a for a, b in zip(cseqs, cseqs[1:])):
+            problems.append("%s: %s got CSeqs %s (R40: increasing)" % (what, self.aor, cseqs))
+        return problems
