@@ -6,6 +6,8 @@
 #   A_presence_conference  Kamailio's stock presence + presence_conference (sqlite)
 #   B_ceiling              the least work that satisfies the scenario (upper bound)
 #   C_imconf               this repository's module, build/imconf.so
+# and, in the phase `cluster` only, D_imconf_cluster: 1 against 3 imconf nodes joined by
+# Kamailio's dmq (enable_dmq), N subscriptions spread over them, one change fed to node 1.
 # `make bench` runs it; `make bench-smoke` / smoke.sh is the short check of C.
 #
 # ASSUMES (Debian bookworm; all installed with apt, nothing built here):
@@ -89,7 +91,16 @@ PKG_MB=${PKG_MB:-32}                    # kamailio -M (same for every setup)
 CONF_USER=${CONF_USER:-conf1}           # the conference URI: sip:$CONF_USER@$CONF_DOMAIN
 CONF_DOMAIN=${CONF_DOMAIN:-127.0.0.1}
 SUB_EXPIRES=${SUB_EXPIRES:-600}
-PHASES=${PHASES:-"cal fixed max fanout mem"}
+PHASES=${PHASES:-"cal fixed max fanout mem cluster"}
+# phase cluster: imconf nodes joined by dmq (enable_dmq), 1 node against CLUSTER_SIZES' others
+CLUSTER_SETUP=${CLUSTER_SETUP:-D_imconf_cluster}   # the node's setup (setups/D_imconf_cluster)
+CLUSTER_SIZES=${CLUSTER_SIZES:-"1 3"}    # nodes per measurement, in this order within a repetition
+CLUSTER_N=${CLUSTER_N:-1000}             # subscriptions, spread evenly over the nodes
+CLUSTER_REPS=${CLUSTER_REPS:-$(( REPS > 5 ? REPS : 5 ))}   # at least 3 (medians, spread); 5: one change takes ~0.1 s, and the box is noisy
+CLUSTER_SUB_RATE=${CLUSTER_SUB_RATE:-$FANOUT_SUB_RATE}   # SUBSCRIBE/s (all nodes together)
+CLUSTER_PORT=${CLUSTER_PORT:-}           # node 1's port (node i: +i-1); default: the setup's PORT
+CLUSTER_SETTLE=${CLUSTER_SETTLE:-2}      # s between the last initial NOTIFY and the change (replication of the subscriptions settles)
+CLUSTER_SYNC_WAIT_MS=${CLUSTER_SYNC_WAIT_MS:-3500}   # after the last node started (503 while syncing, <= 3 s)
 RT=${RT:-/tmp/imconf-bench}             # runtime dirs, logs, sqlite files
 PY=${PY:-$(command -v /usr/bin/python3 || command -v python3)}
 SIPP=${SIPP:-sipp}
@@ -110,6 +121,7 @@ if [ "${QUICK:-0}" = 1 ]; then
 	MEM_CALLS=${QUICK_MEM_CALLS:-10000}; MEM_WARM_CALLS=3000; MEM_RATE=${QUICK_MEM_RATE:-1000}
 	MEM_SETUPS=${QUICK_MEM_SETUPS:-C_imconf}
 	NOISE_PCT=${QUICK_NOISE_PCT:-1000}   # no repeated steps: stay within ~5 minutes on a shared box
+	CLUSTER_N=${QUICK_CLUSTER_N:-300}; CLUSTER_REPS=${QUICK_CLUSTER_REPS:-3}
 fi
 
 RUN_ID=${RUN_ID:-$(date +%Y%m%d-%H%M%S)}
@@ -133,10 +145,12 @@ port_bound() { grep -qi ":$(port_hex "$1") " /proc/net/udp 2>/dev/null; }
 child_pids() { awk -v pp="$1" '$4 == pp { print $1 }' /proc/[0-9]*/stat 2>/dev/null; }
 
 KPID=""; KRUNDIR=""; KNAME=""
+CL_PIDS=(); CL_DIRS=(); CL_PORTS=()
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	[ -n "$KPID" ] && { log "cleanup: stopping kamailio $KNAME (pid $KPID)"; k_stop; }
+	[ ${#CL_PIDS[@]} -gt 0 ] && { log "cleanup: stopping the cluster's nodes (pids ${CL_PIDS[*]})"; cl_stop; }
 	exit $rc
 }
 trap cleanup EXIT
@@ -149,9 +163,10 @@ load_setup() {
 	[ -d "$SDIR" ] || [ -z "${EXTRA_SETUPS_DIR:-}" ] || SDIR="$EXTRA_SETUPS_DIR/$1"
 	[ -f "$SDIR/setup.env" ] || { log "no $SDIR/setup.env"; return 1; }
 	CFG=kamailio.cfg; PORT=""; DB=none; SQLITE_JOURNAL=WAL; SEED=publish; FANOUT=0; CONF_BODY=0
-	FANOUT_TRIGGER=publish; CTL_SOCK=ctl.sock; FANOUT_MAX_N=1000
+	FANOUT_TRIGGER=publish; CTL_SOCK=ctl.sock; FANOUT_MAX_N=1000; CLUSTER_NODES=1
 	# shellcheck disable=SC1090
 	. "$SDIR/setup.env"
+	SETUP_PORT=$PORT
 	[ -n "${PORT_OVERRIDE:-}" ] && PORT=$PORT_OVERRIDE
 	case "$CFG" in /*) ;; *) CFG="$SDIR/$CFG" ;; esac
 	[ -f "$CFG" ] || { log "$1: config $CFG missing"; return 1; }
@@ -159,12 +174,15 @@ load_setup() {
 	return 0
 }
 
-# k_start NAME [noseed]: start kamailio for setup NAME, wait for its socket, seed it
+# k_start NAME [noseed]: start kamailio for setup NAME, wait for its socket, seed it.
+# NODE_PORT / NODE_DIR (environment): another port and run dir (under $RT) than the setup's,
+# for the nodes of a cluster (cl_start).
 k_start() {
 	local name=$1 noseed=${2:-}
 	[ -n "$KPID" ] && k_stop
 	load_setup "$name" || return 2
-	local rundir="$RT/$name"
+	[ -n "${NODE_PORT:-}" ] && PORT=$NODE_PORT
+	local rundir="$RT/${NODE_DIR:-$name}"
 	rm -rf "$rundir"; mkdir -p "$rundir"
 	if port_bound "$PORT"; then log "$name: UDP port $PORT already in use"; return 2; fi
 	local args=(-f "$CFG" -DD -E -P "$rundir/kamailio.pid" -Y "$rundir" -w "$rundir"
@@ -219,11 +237,12 @@ k_start() {
 	return 0
 }
 
-# k_stop: stop the kamailio we started (only that pid and its own children)
+# k_stop [KIDS...]: stop the kamailio we started (only that pid and its own children; KIDS:
+# its children, listed by the caller before it sent TERM itself, see cl_stop)
 k_stop() {
 	[ -n "$KPID" ] || return 0
 	local kids k i
-	kids=$(child_pids "$KPID")
+	if [ $# -gt 0 ]; then kids="$*"; else kids=$(child_pids "$KPID"); fi
 	kill -TERM "$KPID" 2>/dev/null
 	for i in $(seq 1 150); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
 	local killed=0 st
@@ -259,6 +278,55 @@ poststep() {
 	mkdir -p "$OUT/raw"
 	timeout 20 "$SDIR/poststep.sh" "$KRUNDIR" "$PORT" >"$OUT/raw/$1.poststep.txt" 2>&1 \
 		|| log "$KNAME: poststep.sh failed (see $OUT/raw/$1.poststep.txt)"
+}
+
+# cl_start SIZE: nodes 1..SIZE of CLUSTER_SETUP (node i on port base+i-1, run dir
+# $RT/<setup>/n<i>, dmq's notification_address = node 1), then: until every node lists every
+# node active in dmq, the session seeded on node 1 (seed.sh) and held by every node, and 3.5 s
+# since the last node started (a starting node refuses SUBSCRIBEs with 503 until it has synced,
+# at most 3 s). Sets CL_PIDS CL_DIRS CL_PORTS; 2 on failure (nodes stopped).
+cl_start() {
+	local size=$1 i base t_last socks
+	load_setup "$CLUSTER_SETUP" || return 2
+	base=${CLUSTER_PORT:-$SETUP_PORT}   # not PORT_OVERRIDE: that is for the single-server setups
+	export CLUSTER_NODE1_PORT=$base
+	CL_PIDS=(); CL_DIRS=(); CL_PORTS=()
+	for i in $(seq 1 "$size"); do
+		NODE_PORT=$((base + i - 1)) NODE_DIR="$CLUSTER_SETUP/n$i" k_start "$CLUSTER_SETUP" noseed \
+			|| { log "$CLUSTER_SETUP: node $i of $size did not start"; cl_stop; return 2; }
+		CL_PIDS+=("$KPID"); CL_DIRS+=("$KRUNDIR"); CL_PORTS+=("$((base + i - 1))"); KPID=""
+	done
+	t_last=$(date +%s%N)
+	socks=$(printf '%s/'"$CTL_SOCK"',' "${CL_DIRS[@]}"); socks=${socks%,}
+	for i in $(seq 1 50); do [ -S "${CL_DIRS[$((size - 1))]}/$CTL_SOCK" ] && break; sleep 0.1; done
+	"$PY" "$BENCH/tools/bench.py" cluster-wait --ctl "$socks" --nodes "$size" --timeout 20 \
+		|| { log "$CLUSTER_SETUP: the dmq bus of $size nodes did not form"; cl_stop; return 2; }
+	"$SDIR/seed.sh" "${CL_DIRS[0]}" "$base" >"${CL_DIRS[0]}/seed.out" 2>&1 \
+		|| { log "$CLUSTER_SETUP: seed.sh on node 1 failed (see ${CL_DIRS[0]}/seed.out)"; cl_stop; return 2; }
+	"$PY" "$BENCH/tools/bench.py" cluster-wait --ctl "$socks" --session "sip:$CONF_USER@$CONF_DOMAIN" \
+		--participants 2 --timeout 10 \
+		|| { log "$CLUSTER_SETUP: the seeded session did not reach every node"; cl_stop; return 2; }
+	local wait_ms=$(( CLUSTER_SYNC_WAIT_MS - ($(date +%s%N) - t_last) / 1000000 ))
+	[ "$wait_ms" -gt 0 ] && sleep "$(calc "$wait_ms / 1000")"
+	return 0
+}
+
+# cl_stop: TERM to every node at once (a node that stops hands its subscriptions to the peers
+# still running: stopping them together keeps that short), then k_stop each (exit status,
+# leftovers); per node the poststep output and the log's ERROR/WARNING lines (tag CL_TAG)
+cl_stop() {
+	local j kids=()
+	[ ${#CL_PIDS[@]} -gt 0 ] || return 0
+	for j in "${!CL_PIDS[@]}"; do kids[$j]="$(child_pids "${CL_PIDS[$j]}" | tr '\n' ' ')"; done
+	for j in "${!CL_PIDS[@]}"; do kill -TERM "${CL_PIDS[$j]}" 2>/dev/null; done
+	for j in "${!CL_PIDS[@]}"; do
+		KPID=${CL_PIDS[$j]}; KRUNDIR=${CL_DIRS[$j]}; KNAME="$CLUSTER_SETUP/n$((j + 1))"
+		CUR_TAG="${CL_TAG:-$CLUSTER_SETUP}-n$((j + 1))"
+		# shellcheck disable=SC2086
+		k_stop ${kids[$j]}
+		save_step_artifacts /nonexistent "$CUR_TAG"
+	done
+	KRUNDIR=""; KNAME=""; CL_PIDS=(); CL_DIRS=(); CL_PORTS=()
 }
 
 # keep a compact trace of a step: SIPp stats + error head, kamailio error summary
@@ -424,6 +492,7 @@ def f():
     return (time.perf_counter() - t) * 1000
 print("%.0f" % min(f() for _ in range(3)))')"
 	for v in SETUPS CEILING BASELINE REPS STEP_SECS CAL_SECS CAL_START RATE_MAX RES MAX_STEPS FIXED_RATE FIXED_SECS FANOUT_NS \
+		CLUSTER_SETUP CLUSTER_SIZES CLUSTER_N CLUSTER_REPS CLUSTER_SUB_RATE CLUSTER_PORT CLUSTER_SETTLE CLUSTER_SYNC_WAIT_MS \
 		SCENARIO SIPP_EXTRA KAM_ARGS KAM_DEFINES STOP_AT STOP_RESERVE_S FANOUT_REPS FANOUT_SUB_RATE FANOUT_BIG_SUB_RATE MEM_SETUPS MEM_CALLS MEM_WARM_CALLS MEM_RATE PROBE_RATE NOISE_PCT MAX_P95_MS SHM_MB PKG_MB CONF_USER CONF_DOMAIN SUB_EXPIRES PHASES RT; do
 		echo "$v=${!v}"
 	done
@@ -567,6 +636,36 @@ if has_phase mem; then
 	done
 fi
 
+# --------------------------------------------------------- 6. cluster ----
+# imconf nodes joined by dmq (enable_dmq): CLUSTER_N subscriptions on one session, spread
+# evenly over the nodes (subscriber i through node i % size), one change fed to node 1 by RPC;
+# the time until all N NOTIFYs (from every node) arrived, and until the first one from a node
+# other than node 1 (replication). The fan-out's code (bench.py fanout --kind cluster).
+if has_phase cluster; then
+	log "phase cluster: $CLUSTER_SIZES imconf node(s) with enable_dmq, N = $CLUSTER_N, $CLUSTER_REPS reps (interleaved)"
+	command -v "$KAMCMD" >/dev/null || die "kamcmd not found (the cluster is seeded over RPC)"
+	load_setup "$CLUSTER_SETUP" || die "bad setup $CLUSTER_SETUP"
+	[ -x "$SDIR/seed.sh" ] || die "$CLUSTER_SETUP has no seed.sh"
+	for rep in $(seq 1 "$CLUSTER_REPS"); do
+		for size in $CLUSTER_SIZES; do
+			CL_TAG="$CLUSTER_SETUP-${size}nodes-N$CLUSTER_N-rep$rep"
+			cl_start "$size" || die "start of a $size-node cluster failed"
+			"$PY" "$BENCH/tools/bench.py" fanout --kind cluster --setup "$CLUSTER_SETUP" --rep "$rep" \
+				--port "${CL_PORTS[0]}" --node-ports "$(IFS=,; echo "${CL_PORTS[*]}")" \
+				--kpid "$(IFS=,; echo "${CL_PIDS[*]}")" --n "$CLUSTER_N" --local-port "$FANOUT_PORT" \
+				--sub-rate "$CLUSTER_SUB_RATE" --settle "$CLUSTER_SETTLE" --retry-503 --trigger "rpc:${CL_DIRS[0]}/$CTL_SOCK" \
+				--doc "$BENCH/scen/conference-info.xml" --conf-user "$CONF_USER" --conf-domain "$CONF_DOMAIN" \
+				--results "$RESULTS" || { log "cluster of $size, N=$CLUSTER_N, rep $rep did not complete"; CLUSTER_FAILED=1; }
+			for j in "${!CL_PIDS[@]}"; do
+				KPID=${CL_PIDS[$j]}; KRUNDIR=${CL_DIRS[$j]}; PORT=${CL_PORTS[$j]}
+				poststep "$CL_TAG-n$((j + 1))"
+			done
+			KPID=""
+			cl_stop
+		done
+	done
+fi
+
 # --------------------------------------------------------- report --------
 log "done in $(( $(date +%s) - T_START ))s; loadavg now $(cat /proc/loadavg)"
 echo "loadavg at end: $(cat /proc/loadavg)" >>"$OUT/env.txt"
@@ -586,8 +685,8 @@ echo
 log "raw data: $RESULTS ; tables: $OUT/summary.md ; log: $OUT/run.log"
 [ -s "$OUT/raw/crashes.txt" ] && { log "kamailio CRASHED in this run:"; cat "$OUT/raw/crashes.txt"; }
 if [ "$STRICT" = 1 ]; then
-	if [ "${FANOUT_FAILED:-0}" = 1 ] || [ -s "$OUT/raw/crashes.txt" ] || ! "$PY" "$BENCH/tools/bench.py" check --results "$RESULTS" --phases fixed; then
-		log "STRICT: a fixed-load step or a fan-out failed"; exit 1
+	if [ "${FANOUT_FAILED:-0}" = 1 ] || [ "${CLUSTER_FAILED:-0}" = 1 ] || [ -s "$OUT/raw/crashes.txt" ] || ! "$PY" "$BENCH/tools/bench.py" check --results "$RESULTS" --phases fixed; then
+		log "STRICT: a fixed-load step, a fan-out or a cluster measurement failed"; exit 1
 	fi
 fi
 exit 0

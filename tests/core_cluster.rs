@@ -152,3 +152,22 @@ fn a_subscription_cannot_be_taken_over_twice() {
     assert!(b.take_over(2000, &rows[0].state, OFFSET, false).is_err());
     assert_eq!(b.subscription_count(), 1);
 }
+
+/// A user's arrival fed on one node and departure fed on another at once: the node that hears
+/// of the departure first has never seen the user, and must still drop the older arrival.
+#[test]
+fn a_departure_racing_an_arrival_converges() {
+    let c = unthrottled_cfg();
+    let (mut a, mut b) = (node(), node());
+    let arrival = (connected(BOB), 100);
+    let departure = (with_status(BOB, EndpointStatus::Disconnected), 200);
+    for (u, st) in [&arrival, &departure] {
+        a.participant_stamped(&c, 0, SESSION, u, *st).unwrap();
+    }
+    for (u, st) in [&departure, &arrival] {
+        b.participant_stamped(&c, 0, SESSION, u, *st).unwrap();
+    }
+    let present = |n: &Notifier<Global>| n.sessions_info()[0].participants;
+    assert_eq!(present(&a), 1, "only alice");
+    assert_eq!(present(&b), 1, "bob's older arrival was dropped on b too");
+}

@@ -12,7 +12,11 @@ Sub-commands
            time until all N NOTIFYs carrying the change have arrived.  The
            change is a PUBLISH (--trigger publish) or, for imconf, one
            imconf.participant RPC over the ctl module's binrpc unix socket
-           (--trigger rpc:<socket path>).
+           (--trigger rpc:<socket path>).  With --kind cluster --node-ports, the
+           subscriptions are spread over the nodes of an imconf cluster (phase
+           `cluster`): per-node figures and the first NOTIFY from a node not fed.
+  cluster-wait  until every node of an imconf cluster lists all nodes active in dmq (or
+           holds the seeded session): the phase `cluster` of run.sh.
   body     print the CONF_BODY cfg define (quoted, escaped) for the ceiling.
   report   read the JSON lines of a run and print the result tables (markdown).
   check    exit 1 unless every step of the given phases passed with 0 failed
@@ -255,8 +259,9 @@ class Uac:
         self.tag = "py%d" % os.getpid()
         self.nb = 0
 
-    def request(self, method, cid, ftag, cseq, extra, body="", to_tag=None, user="x", branch=None):
-        """Sends a request; `branch` (an int) repeats an earlier one: a retransmission."""
+    def request(self, method, cid, ftag, cseq, extra, body="", to_tag=None, user="x", branch=None, dst=None):
+        """Sends a request; `branch` (an int) repeats an earlier one: a retransmission.
+        `dst`: another server port on 127.0.0.1 than the one given at construction (a cluster)."""
         if branch is None:
             self.nb += 1
             branch = self.nb
@@ -267,7 +272,7 @@ class Uac:
              "Content-Length: %d\r\n\r\n%s" % (
                  method, self.conf, self.me, self.tag, branch, user, ftag, to, cid, cseq, method,
                  user, self.me, extra, len(body.encode()), body))
-        self.s.sendto(m.encode(), self.dst)
+        self.s.sendto(m.encode(), ("127.0.0.1", dst) if dst else self.dst)
 
     @property
     def tail200(self):
@@ -676,6 +681,10 @@ def cmd_fanout(a):
         print("fanout: --trigger must be 'publish' or 'rpc:<socket path>'", file=sys.stderr)
         return 2
     conf_uri = "sip:%s@%s" % (a.conf_user, a.conf_domain)
+    # a cluster (--node-ports): subscription i goes through node i % k; the trigger goes to the
+    # node of --port (node 1), whose NOTIFYs are told apart from the others' by source port
+    node_ports = [int(x) for x in a.node_ports.split(",")] if a.node_ports else [a.port]
+    kpids = [int(x) for x in str(a.kpid).split(",") if x.strip() and int(x) > 0]
     if rpc_sock:
         # imconf: the session is seeded over RPC (seed.sh); the change is one new participant
         marker = a.newcomer
@@ -700,7 +709,8 @@ def cmd_fanout(a):
     u.raw = True
     marker_b = marker.encode()
     st = {"pub_etag": None, "pub_200_t": None, "sub_ok": {}, "init_notify": set(),
-          "change_notify": {}, "notifies": 0, "errors": []}
+          "change_notify": {}, "change_src": {}, "notifies": 0, "errors": [],
+          "refused": set(), "n_503": 0}
 
     def pump(deadline, stop_when=None):
         while True:
@@ -717,7 +727,9 @@ def cmd_fanout(a):
                 cid, state = u.notify_fast(data, src)
                 st["notifies"] += 1
                 if marker_b in data:
-                    st["change_notify"].setdefault(cid, t)
+                    if cid not in st["change_notify"]:
+                        st["change_notify"][cid] = t
+                        st["change_src"][cid] = src[1]
                 elif BODY_NS in data:
                     st["init_notify"].add(cid)
                 if state.startswith("terminated"):
@@ -738,6 +750,11 @@ def cmd_fanout(a):
                     if 200 <= code < 300:
                         tt = re.search(r";tag=([^;>\s]+)", _hdr(msg, "To", "t") or "")
                         st["sub_ok"][cid] = tt.group(1) if tt else None
+                    elif code == 503 and a.retry_503:
+                        # a cluster node still syncing with its peers (Retry-After: 1): the
+                        # resend loop below sends a new SUBSCRIBE a second later
+                        st["n_503"] += 1
+                        st["refused"].add(cid)
                     elif code >= 300:
                         st["errors"].append("SUBSCRIBE %d" % code)
 
@@ -757,11 +774,20 @@ def cmd_fanout(a):
     n = a.n
     mem0 = kam_mem_settled(a.ctl, 10) if a.ctl else None
     t_start = time.perf_counter()
+    attempt = [0] * n
+    def fo_cid(i):
+        return "fo-%d-%d@127.0.0.1" % (i, os.getpid())
     def fo_subscribe(i):
         # branch 10^6 + i: the same branch each time, so a resend is a retransmission (tm absorbs
-        # it when the first copy arrived); the UAC is no full SIP stack, this is its timer E
-        u.request("SUBSCRIBE", "fo-%d-%d@127.0.0.1" % (i, os.getpid()), "%s-%d" % (u.tag, i), 1,
-                  SUB_HDRS % (BENCH_IDENTITY, 3600), user="f%d" % i, branch=1000000 + i)
+        # it when the first copy arrived); the UAC is no full SIP stack, this is its timer E.
+        # After a 503 (--retry-503) the resend is a new request: new branch, next CSeq
+        cid = fo_cid(i)
+        if cid in st["refused"]:
+            st["refused"].discard(cid)
+            attempt[i] += 1
+        u.request("SUBSCRIBE", cid, "%s-%d" % (u.tag, i), 1 + attempt[i],
+                  SUB_HDRS % (BENCH_IDENTITY, 3600), user="f%d" % i,
+                  branch=1000000 + i + 10000000 * attempt[i], dst=node_ports[i % len(node_ports)])
     for i in range(n):
         due = t_start + i / a.sub_rate
         if time.perf_counter() < due:
@@ -773,7 +799,7 @@ def cmd_fanout(a):
         if len(st["sub_ok"]) >= n:
             break
         for i in range(n):   # a SUBSCRIBE lost in a full socket buffer (UDP): send it again
-            if "fo-%d-%d@127.0.0.1" % (i, os.getpid()) not in st["sub_ok"]:
+            if fo_cid(i) not in st["sub_ok"]:
                 fo_subscribe(i)
                 resent += 1
     pump(time.perf_counter() + a.timeout, lambda: len(st["sub_ok"]) >= n and len(st["init_notify"]) >= n)
@@ -782,6 +808,8 @@ def cmd_fanout(a):
             len(st["sub_ok"]), n, len(st["init_notify"]), ", ".join(st["errors"][:5])), file=sys.stderr)
         return 2
     t_subscribed = time.perf_counter() - t_start
+    # the box's noise: CPU used by other processes from here to the end of the measurement
+    noise0 = (machine_idle(), sum(tree_usage(p)[0] for p in kpids), time.process_time())
     pump(time.perf_counter() + a.settle)     # let tm finish the initial NOTIFY transactions
     mem1 = None
     if a.ctl:
@@ -799,7 +827,7 @@ def cmd_fanout(a):
         mem1 = last
 
     # 3. one change -> N NOTIFYs
-    k0 = tree_usage(a.kpid) if a.kpid else (0, 0, 0)
+    k0 = sum(tree_usage(p)[0] for p in kpids)
     before = st["notifies"]
     rpc_res = {}
     t0 = time.perf_counter()   # deadlines
@@ -818,7 +846,13 @@ def cmd_fanout(a):
         extra = ("SIP-If-Match: %s\r\n" % etag if etag else "") + pub_hdrs
         u.request("PUBLISH", pub_cid, u.tag + "p", 2, extra, doc2, user="mixer")
     pump(t0 + a.timeout, lambda: len(st["change_notify"]) >= n)
-    k1 = tree_usage(a.kpid) if a.kpid else (0, 0, 0)
+    k1 = sum(tree_usage(p)[0] for p in kpids)
+    noise1 = (machine_idle(), k1, time.process_time())
+    nwall = noise1[0][1] - noise0[0][1]
+    other_pct = None
+    if nwall > 0 and busy_pct(noise0[0], noise1[0]) is not None:
+        other_pct = max(0.0, busy_pct(noise0[0], noise1[0]) * NCPU
+                        - 100.0 * (noise1[1] - noise0[1]) / nwall - 100.0 * (noise1[2] - noise0[2]) / nwall)
     pump(time.perf_counter() + 0.3)          # absorb stragglers / retransmissions
     if rpc_sock:
         th.join(5)
@@ -851,22 +885,104 @@ def cmd_fanout(a):
                                    if mem0 and mem1 and mem0["shm_real_used"] is not None
                                    and mem1["shm_real_used"] is not None else None),
         "timestamps": "kernel SO_TIMESTAMPNS",
-        "kam_cpu_s": round(k1[0] - k0[0], 4),
-        "kam_cpu_us_per_notify": round(1e6 * (k1[0] - k0[0]) / max(1, got), 1),
+        "kam_cpu_s": round(k1 - k0, 4),
+        "kam_cpu_us_per_notify": round(1e6 * (k1 - k0) / max(1, got), 1),
         "duplicate_notifies": st["notifies"] - before - got,
+        # % of one core used by everything but kamailio and this receiver, from the settle
+        # pause before the change until all N NOTIFYs arrived (idle ticks: ~10 ms resolution)
+        "other_cpu_pct": round(other_pct, 1) if other_pct is not None else None,
+        "noise_window_s": round(nwall, 2),
         "errors": st["errors"][:5],
     }
+    if a.kind == "cluster":
+        # per node: its subscriptions, the change's NOTIFYs it sent (by source port), when its
+        # first and last arrived; the first from a node other than the fed one = replication
+        sub_node = {fo_cid(i): node_ports[i % len(node_ports)] for i in range(n)}
+        per_node = []
+        for p_ in node_ports:
+            ts = sorted(t for c, t in st["change_notify"].items() if st["change_src"][c] == p_)
+            nsubs = sum(1 for c in sub_node.values() if c == p_)
+            per_node.append({"port": p_, "subs": nsubs, "notifies": len(ts),
+                             "t_first_ms": round(1000 * (ts[0] - t0w), 2) if ts else None,
+                             "t_all_ms": round(1000 * (ts[-1] - t0w), 2) if ts and len(ts) >= nsubs else None})
+        others = sorted(t for c, t in st["change_notify"].items() if st["change_src"][c] != a.port)
+        rec.update({
+            "kind": "cluster", "nodes": len(node_ports), "fed_port": a.port, "per_node": per_node,
+            "t_first_other_ms": round(1000 * (others[0] - t0w), 2) if others else None,
+            # a change NOTIFY from another node than the one the subscription went through
+            "notifies_from_other_node": sum(1 for c, p_ in st["change_src"].items() if sub_node.get(c) != p_),
+            "subscribes_503": st["n_503"],
+        })
     with open(a.results, "a") as f:
         f.write(json.dumps(rec) + "\n")
-    print("  %-24s fanout N=%-5d rep%s: %d/%d NOTIFYs, all in %s ms (first %s, median %s, %s at %s ms)"
+    print("  %-24s %s N=%-5d rep%s: %d/%d NOTIFYs, all in %s ms (first %s, median %s, %s at %s ms)"
           " = %s NOTIFY/s, kam CPU %.3f s%s" % (
-              a.setup, n, a.rep, got, n, rec["t_all_ms"], rec["t_first_ms"], rec["t_median_ms"],
+              a.setup, "fanout" if a.kind == "fanout" else "cluster of %d," % len(node_ports),
+              n, a.rep, got, n, rec["t_all_ms"], rec["t_first_ms"], rec["t_median_ms"],
               "RPC ok" if rpc_sock else "PUBLISH 200", rec["t_publish_200_ms"], rec["notify_per_s"],
               rec["kam_cpu_s"], (" errors: " + "; ".join(rec["errors"])) if rec["errors"] else ""), flush=True)
+    if a.kind == "cluster":
+        print("  %-24s cluster of %d, N=%-5d rep%s: first NOTIFY from a node not fed %s ms; per node %s;"
+              " SUBSCRIBEs refused 503 %d" % (
+                  a.setup, len(node_ports), n, a.rep, rec["t_first_other_ms"],
+                  ", ".join("%d: %d/%d, first %s, all %s ms" % (x["port"], x["notifies"], x["subs"],
+                                                              x["t_first_ms"], x["t_all_ms"]) for x in rec["per_node"]),
+                  rec["subscribes_503"]), flush=True)
     if rec["shm_bytes_per_idle_sub"] is not None:
         print("  %-24s fanout N=%-5d rep%s: shm per idle subscription %s bytes" % (
             a.setup, n, a.rep, rec["shm_bytes_per_idle_sub"]), flush=True)
     return 0 if rec["complete"] and not rec["errors"] else 1
+
+
+# --------------------------------------------------------------------------
+# cluster-wait
+# --------------------------------------------------------------------------
+def _structs(vals):
+    """binrpc_call's flat reply -> list of dicts (one per struct of name/value pairs)."""
+    out, cur = [], None
+    for v in vals:
+        if isinstance(v, tuple):
+            if v[0] == "start":
+                cur = []
+            elif cur is not None:
+                out.append(dict(zip(cur[0::2], cur[1::2])))
+                cur = None
+        elif cur is not None:
+            cur.append(v)
+    return out
+
+
+def cmd_cluster_wait(a):
+    """Until every node's dmq lists all --nodes nodes active (the bus has formed), or, with
+    --session, until every node holds that session with at least --participants participants
+    (the seed reached every node).  Exit 0 when so, 1 after --timeout s (with what was seen)."""
+    socks = a.ctl.split(",")
+    t0 = time.monotonic()
+    seen = []
+    while True:
+        seen = []
+        for sk in socks:
+            try:
+                if a.session:
+                    ok, v = binrpc_call(sk, "imconf.sessions", timeout=2)
+                    seen.append(max([int(d.get("participants", -1)) for d in _structs(v) if ok
+                                     and d.get("uri") == a.session] or [-1]))
+                else:
+                    ok, v = binrpc_call(sk, "dmq.list_nodes", timeout=2)
+                    seen.append(sum(1 for d in _structs(v) if ok and d.get("status") == "active"))
+            except OSError:
+                seen.append(-1)
+        want = a.participants if a.session else a.nodes
+        if all(x >= want for x in seen):
+            print("cluster-wait: %s on all %d nodes after %.2f s" % (
+                "session %s with %d participants" % (a.session, want) if a.session
+                else "%d active dmq nodes" % want, len(socks), time.monotonic() - t0), flush=True)
+            return 0
+        if time.monotonic() - t0 > a.timeout:
+            print("cluster-wait: not within %s s: %s per node %s, want %d" % (
+                a.timeout, "participants" if a.session else "active dmq nodes", seen, want), file=sys.stderr)
+            return 1
+        time.sleep(0.1)
 
 
 # --------------------------------------------------------------------------
@@ -938,7 +1054,7 @@ TARGETS = [
 ]
 
 
-def compute_ratios(steps, fans, best, a):
+def compute_ratios(steps, fans, best, a, clusters=None):
     """ratios.json (medians over repetitions) and the per-repetition values behind them."""
     subj, ceil, base = a.subject, a.ceiling, a.baseline
     detail, ratios = {}, {}
@@ -986,6 +1102,22 @@ def compute_ratios(steps, fans, best, a):
     for key in ("pkg_growth_bytes_per_call", "shm_bytes_per_idle_subscription"):
         if key in detail:
             detail[key] = ratios.get(key)
+    # phase cluster: NOTIFY/s with 1 node and with 3, their ratio within each repetition, the
+    # NOTIFYs lost over all its measurements, the first NOTIFY from a node not fed (3 nodes)
+    cl = clusters or []
+    if cl:
+        by = {}
+        for r in cl:
+            by.setdefault(r["nodes"], {})[r["rep"]] = r
+        one, three = by.get(1, {}), by.get(3, {})
+        put("cluster_notify_per_s_1_node", [r["notify_per_s"] for r in one.values() if r["complete"]])
+        put("cluster_notify_per_s_3_nodes", [r["notify_per_s"] for r in three.values() if r["complete"]])
+        put("cluster_3_vs_1_notify_rate", [three[k]["notify_per_s"] / one[k]["notify_per_s"] for k in three
+                                           if k in one and three[k]["complete"] and one[k]["complete"]
+                                           and one[k]["notify_per_s"]])
+        detail["cluster_lost_notifies"] = [r["lost_notifies"] for r in cl]
+        ratios["cluster_lost_notifies"] = sum(r["lost_notifies"] for r in cl)
+        put("cluster_replication_delay_ms", [r.get("t_first_other_ms") for r in three.values()])
     return ratios, detail
 
 
@@ -994,6 +1126,7 @@ def cmd_report(a):
     steps = [r for r in recs if r["kind"] == "step" and not r.get("retried")]
     retried = [r for r in recs if r["kind"] == "step" and r.get("retried")]
     fans = [r for r in recs if r["kind"] == "fanout"]
+    clusters = [r for r in recs if r["kind"] == "cluster"]
     setups = []
     for r in recs:
         if r["setup"] not in setups:
@@ -1159,6 +1292,62 @@ def cmd_report(a):
                 fmt(tall / ball, 2) if tall and ball else "-"))
         w("")
 
+    # --------------------------------------------------------------- cluster
+    if clusters:
+        nsec += 1
+        cn = clusters[0]["n"]
+        w("### %d. Cluster: imconf nodes joined by dmq (`enable_dmq`), N = %d subscriptions, one change (phase 'cluster')" % (nsec, cn))
+        w("")
+        w("Every node is setup `%s` (setup C plus dmq and `enable_dmq 1`), on its own port; a node alone "
+          "is a cluster of 1. The N subscriptions on `sip:conf1@127.0.0.1` are spread evenly over the nodes "
+          "(subscriber i through node i mod k), the change is one `imconf.participant` RPC on node 1, the "
+          "times run from sending it until the NOTIFYs carrying it arrived (kernel receive timestamps). "
+          "'first from another node' is the first such NOTIFY sent by a node other than node 1: the "
+          "replication delay. NOTIFY/s = N / time until all N arrived. kamailio CPU: all nodes together. "
+          "'other %%': CPU used by every other process (not kamailio, not the receiver) from the pause "
+          "before the change until the last NOTIFY, in %% of one core (~%s s window, 10 ms ticks): "
+          "the shared box's noise. The box has %d cores, shared by all nodes and the receiver." % (
+              clusters[0]["setup"], fmt(med([r.get("noise_window_s") for r in clusters]), 1), NCPU))
+        w("")
+        w("| nodes | rep | NOTIFYs received | per node (sent/subscriptions) | trigger ok ms | first NOTIFY ms | first from another node ms | all N NOTIFYs ms | NOTIFY/s | kamailio CPU s | kam CPU us/NOTIFY | other % | SUBSCRIBE 503 | from another node than subscribed | errors |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in clusters:
+            w("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                r["nodes"], r["rep"], ("%d" % r["received"]) + ("" if r["complete"] else " (INCOMPLETE)"),
+                ", ".join("%d/%d" % (x["notifies"], x["subs"]) for x in r["per_node"]),
+                fmt(r["t_publish_200_ms"], 1), fmt(r["t_first_ms"], 1), fmt(r.get("t_first_other_ms"), 1),
+                fmt(r["t_all_ms"], 1), fmt(r["notify_per_s"], 0), fmt(r["kam_cpu_s"], 3),
+                fmt(r.get("kam_cpu_us_per_notify"), 0), fmt(r.get("other_cpu_pct"), 0), r.get("subscribes_503", 0),
+                r.get("notifies_from_other_node", 0), "; ".join(r.get("errors") or []) or "-"))
+        w("")
+
+        def spread(vals, nd=0):
+            vals = [v for v in vals if v is not None]
+            return ("%s (%s..%s)" % (fmt(statistics.median(vals), nd), fmt(min(vals), nd), fmt(max(vals), nd))
+                    if vals else "-")
+        w("Medians over the repetitions (min..max):")
+        w("")
+        w("| nodes | reps | time until all N NOTIFYs ms | NOTIFY/s | first NOTIFY ms | first from another node ms | kam CPU us/NOTIFY | other % | lost NOTIFYs (sum) |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for k in sorted({r["nodes"] for r in clusters}):
+            rs = [r for r in clusters if r["nodes"] == k]
+            w("| %d | %d | %s | %s | %s | %s | %s | %s | %d |" % (
+                k, len(rs), spread([r["t_all_ms"] for r in rs], 1), spread([r["notify_per_s"] for r in rs]),
+                spread([r["t_first_ms"] for r in rs], 1), spread([r.get("t_first_other_ms") for r in rs], 1),
+                spread([r.get("kam_cpu_us_per_notify") for r in rs]), spread([r.get("other_cpu_pct") for r in rs]),
+                sum(r["lost_notifies"] for r in rs)))
+        w("")
+        crat, cdet = compute_ratios([], [], {}, a, clusters)
+        w("| figure (`ratios.json`) | per repetition | median |")
+        w("|---|---|---|")
+        for key in ("cluster_notify_per_s_1_node", "cluster_notify_per_s_3_nodes", "cluster_3_vs_1_notify_rate",
+                    "cluster_replication_delay_ms", "cluster_lost_notifies"):
+            nd = 3 if "rate" in key else 0 if "lost" in key else 1
+            w("| `%s` | %s | %s |" % (key, ", ".join(fmt(x, nd) for x in cdet.get(key) or []) or "-",
+                                     fmt(crat.get(key), nd) if key != "cluster_lost_notifies"
+                                     else "%s (must be 0: %s)" % (crat.get(key), "yes" if crat.get(key) == 0 else "**no**")))
+        w("")
+
     # ---------------------------------------------------------------- memory
     mems = [r for r in steps if r["phase"] == "mem"]
     if mems:
@@ -1189,8 +1378,8 @@ def cmd_report(a):
         w("")
 
     # ---------------------------------------------------------- ratios.json
-    ratios, detail = compute_ratios(steps, fans, best, a)
-    if ratios:
+    ratios, detail = compute_ratios(steps, fans, best, a, clusters)
+    if any(not k.startswith("cluster_") for k in ratios):   # (the cluster's figures: its own section)
         w("### %d. Targets (issue 6): `%s` against `%s` and `%s`, ratios computed within each "
           "repetition, then the median (spread = min..max over repetitions)" % (nsec + 1, a.subject, a.ceiling, a.baseline))
         nsec += 1
@@ -1208,6 +1397,7 @@ def cmd_report(a):
             if detail.get(key) is not None:
                 w("| `%s` (info) | %s | | | |" % (key, detail[key]))
         w("")
+    if ratios:
         if a.ratios_out:
             with open(a.ratios_out, "w") as fo:
                 json.dump(ratios, fo, indent=1, sort_keys=True)
@@ -1269,6 +1459,9 @@ def cmd_plot(a):
     import matplotlib.pyplot as plt
     recs = [json.loads(l) for l in open(a.results) if l.strip()]
     steps = [r for r in recs if r["kind"] == "step" and not r.get("retried") and r["phase"] != "mem"]
+    if not steps:
+        print("plot: no load steps in this run (phases fanout/mem/cluster only): no plot")
+        return 0
     setups = []
     for r in steps:
         if r["setup"] not in setups:
@@ -1315,7 +1508,7 @@ def cmd_check(a):
     recs = [json.loads(l) for l in open(a.results) if l.strip()]
     phases = a.phases.split(",")
     bad = []
-    nsteps = nfans = 0
+    nsteps = nfans = nclus = 0
     for r in recs:
         if r["kind"] == "step" and r["phase"] in phases and not r.get("retried"):
             nsteps += 1
@@ -1323,14 +1516,18 @@ def cmd_check(a):
             if not r["pass"] or st.get("failed") or st.get("success", 0) < r["planned"] or pr.get("failures"):
                 bad.append("%s %s %d cps: %s; probe failures %s" % (
                     r["setup"], r["phase"], r["rate"], r["why"] or "-", pr.get("failures")))
-        elif r["kind"] == "fanout":
-            nfans += 1
+        elif r["kind"] in ("fanout", "cluster"):
+            if r["kind"] == "fanout":
+                nfans += 1
+            else:
+                nclus += 1
             if not r["complete"] or r.get("errors"):
-                bad.append("%s fanout N=%d: %d/%d NOTIFYs %s" % (
-                    r["setup"], r["n"], r["received"], r["n"], "; ".join(r.get("errors") or [])))
-    if nsteps < a.min_steps or nfans < a.min_fanouts:
-        bad.append("expected >= %d steps and >= %d fan-outs, found %d and %d" % (
-            a.min_steps, a.min_fanouts, nsteps, nfans))
+                bad.append("%s %s N=%d: %d/%d NOTIFYs %s" % (
+                    r["setup"], r["kind"] if r["kind"] == "fanout" else "cluster of %d" % r["nodes"],
+                    r["n"], r["received"], r["n"], "; ".join(r.get("errors") or [])))
+    if nsteps < a.min_steps or nfans < a.min_fanouts or nclus < a.min_clusters:
+        bad.append("expected >= %d steps, >= %d fan-outs and >= %d cluster measurements, found %d, %d and %d" % (
+            a.min_steps, a.min_fanouts, a.min_clusters, nsteps, nfans, nclus))
     for r in recs:
         if r["kind"] == "step" and r["phase"] in phases and not r.get("retried"):
             n = (r.get("notify_before_unsub_2xx") or 0) + (g(r, "probe", "notify_before_unsub_2xx") or 0)
@@ -1340,7 +1537,7 @@ def cmd_check(a):
     for b in bad:
         print("check: FAIL " + b)
     if not bad:
-        print("check: OK (%d steps, %d fan-outs, 0 failed calls)" % (nsteps, nfans))
+        print("check: OK (%d steps, %d fan-outs, %d cluster measurements, 0 failed calls)" % (nsteps, nfans, nclus))
     return 1 if bad else 0
 
 
@@ -1386,8 +1583,14 @@ def main():
     s.add_argument("--setup", required=True)
     s.add_argument("--rep", default="1")
     s.add_argument("--port", type=int, required=True)
-    s.add_argument("--kpid", type=int, default=0)
+    s.add_argument("--kpid", default="0", help="kamailio main pid(s), comma-separated: CPU summed over their trees")
     s.add_argument("--n", type=int, required=True)
+    s.add_argument("--kind", default="fanout", choices=("fanout", "cluster"),
+                   help="cluster: a record of the phase cluster (per-node figures, replication delay)")
+    s.add_argument("--node-ports", help="cluster: every node's port, comma-separated, the --port one first; "
+                   "subscription i goes through node i %% k")
+    s.add_argument("--retry-503", action="store_true",
+                   help="a SUBSCRIBE refused with 503 (a syncing cluster node) is sent again a second later")
     s.add_argument("--local-port", type=int, default=5090)
     s.add_argument("--sub-rate", type=float, default=300)
     s.add_argument("--settle", type=float, default=1.0)
@@ -1399,6 +1602,13 @@ def main():
     s.add_argument("--conf-domain", default="127.0.0.1")
     s.add_argument("--results", required=True)
     s.add_argument("--ctl", help="kamailio's binrpc socket: shm in use before/after the N subscriptions")
+
+    s = sp.add_parser("cluster-wait")
+    s.add_argument("--ctl", required=True, help="every node's binrpc socket, comma-separated")
+    s.add_argument("--nodes", type=int, default=1, help="dmq nodes every node must list active")
+    s.add_argument("--session", help="instead: wait until every node holds this session ...")
+    s.add_argument("--participants", type=int, default=1, help="... with at least this many participants")
+    s.add_argument("--timeout", type=float, default=20)
 
     s = sp.add_parser("body")
     s.add_argument("--doc", required=True)
@@ -1423,6 +1633,7 @@ def main():
     s.add_argument("--phases", default="fixed", help="comma-separated step phases to check")
     s.add_argument("--min-steps", type=int, default=0)
     s.add_argument("--min-fanouts", type=int, default=0)
+    s.add_argument("--min-clusters", type=int, default=0)
 
     s = sp.add_parser("rpc")
     s.add_argument("socket")
@@ -1431,7 +1642,7 @@ def main():
 
     a = p.parse_args()
     return {"step": cmd_step, "fanout": cmd_fanout, "body": cmd_body, "report": cmd_report,
-            "check": cmd_check, "rpc": cmd_rpc, "plot": cmd_plot}[a.cmd](a)
+            "check": cmd_check, "rpc": cmd_rpc, "plot": cmd_plot, "cluster-wait": cmd_cluster_wait}[a.cmd](a)
 
 
 if __name__ == "__main__":

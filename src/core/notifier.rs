@@ -484,6 +484,9 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             return Ok(Vec::new());
         }
         let Some(idx) = session.apply(update, self.alloc.clone())? else {
+            if stamp != 0 {
+                session.remember_departure(update, stamp, self.alloc.clone())?;
+            }
             return Ok(Vec::new());
         };
         if let Some(p) = session.participants.get_mut(idx) {

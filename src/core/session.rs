@@ -273,6 +273,46 @@ impl<A: Allocator + Clone> Session<A> {
     }
 
     /// R6: a current participant (connected or alerting).
+    /// A new record for the user of `u`, with `u`'s status; its index.
+    fn push_record(&mut self, u: &ParticipantUpdate<'_>, alloc: A) -> Result<usize, OutOfMemory> {
+        let key = uri::identity_key(u.aoia);
+        let (entity, generated) = self.choose_entity(u);
+        let p = Participant {
+            aoia: try_bytes(&key, alloc.clone())?,
+            entity: try_bytes(&entity, alloc.clone())?,
+            nick: None,
+            status: u.status,
+            privacy: u.privacy,
+            nick_tag: 0,
+            contact: None,
+            contact_tag: 0,
+            disconnection_method: None,
+            disconnection_reason: None,
+            departure_tag: 0,
+            stamp: 0,
+        };
+        try_push(&mut self.participants, p)?;
+        if generated {
+            self.next_anonymous += 1;
+        }
+        Ok(self.participants.len() - 1)
+    }
+
+    /// A cluster peer's departure of a user never seen here: kept as a departed record carrying
+    /// its stamp, so that the user's arrival, if it raced this departure on another node and is
+    /// older, is dropped here as everywhere (docs/cluster.md). Nobody was told of the user, so
+    /// nobody is told of the departure (R57).
+    pub fn remember_departure(
+        &mut self,
+        u: &ParticipantUpdate<'_>,
+        stamp: u64,
+        alloc: A,
+    ) -> Result<(), OutOfMemory> {
+        let idx = self.push_record(u, alloc)?;
+        self.participants[idx].stamp = stamp;
+        Ok(())
+    }
+
     /// The stamp of the latest change applied to this user, over all its records (R78): a
     /// cluster peer's change stamped at or below it is older and is dropped (last writer wins,
     /// docs/cluster.md).
@@ -304,8 +344,8 @@ impl<A: Allocator + Clone> Session<A> {
         u: &ParticipantUpdate<'_>,
         alloc: A,
     ) -> Result<Option<usize>, OutOfMemory> {
-        // R86: one user whatever URI parameters or host case the feeder used
         let key = uri::identity_key(u.aoia);
+        // R86: one user whatever URI parameters or host case the feeder used
         let own = |p: &Participant<A>| p.aoia.as_slice() == key.as_slice();
         let found = if u.status == EndpointStatus::Disconnected {
             // Whichever record is present leaves.
@@ -321,28 +361,7 @@ impl<A: Allocator + Clone> Session<A> {
         let idx = match found {
             Some(i) => i,
             None if u.status == EndpointStatus::Disconnected => return Ok(None),
-            None => {
-                let (entity, generated) = self.choose_entity(u);
-                let p = Participant {
-                    aoia: try_bytes(&key, alloc.clone())?,
-                    entity: try_bytes(&entity, alloc.clone())?,
-                    nick: None,
-                    status: u.status,
-                    privacy: u.privacy,
-                    nick_tag: 0,
-                    contact: None,
-                    contact_tag: 0,
-                    disconnection_method: None,
-                    disconnection_reason: None,
-                    departure_tag: 0,
-                    stamp: 0,
-                };
-                try_push(&mut self.participants, p)?;
-                if generated {
-                    self.next_anonymous += 1;
-                }
-                self.participants.len() - 1
-            }
+            None => self.push_record(u, alloc.clone())?,
         };
         // The steps that may fail come first: on OutOfMemory the status is left as it was (the
         // caller reports the error and nobody is notified).

@@ -6,6 +6,7 @@ use super::notify::send_all;
 use super::state::{params, shared};
 use crate::core::cluster::Op;
 use crate::core::conference_info::{DisconnectionMethod, EndpointStatus};
+use crate::core::notifier::Notify;
 use crate::core::session::{ParticipantUpdate, Role, SessionError, SessionKind};
 use crate::core::{headers, uri};
 use crate::kam::clock;
@@ -199,17 +200,36 @@ pub fn open(args: &[&[u8]]) -> Result<(), FeedError> {
 pub fn session_close(args: &[&[u8]]) -> Result<(), FeedError> {
     check_arity(args, 1)?;
     let session_uri = uri_arg(args, 0, "session_uri")?;
-    close(session_uri)?;
+    let applied = apply_close(session_uri)?;
+    // the peers first: their subscribers need not wait for this node's own NOTIFYs
     cluster::replicate(Op::Close {
         stamp: cluster::stamp(),
         session_uri: session_uri.to_vec(),
     });
+    applied.send();
     Ok(())
+}
+
+/// A change applied under its slot's lock: the NOTIFYs it calls for, still to be sent.
+#[must_use]
+struct Applied {
+    slot: usize,
+    notifies: Vec<Notify>,
+}
+
+impl Applied {
+    fn send(self) {
+        send_all(self.slot, self.notifies);
+    }
 }
 
 /// Releases a session (R67) and its group alias, on this node only: also used when its group
 /// document goes (each node reads its own groups_dir) and for a peer's close.
 pub fn close(session_uri: &[u8]) -> Result<(), FeedError> {
+    apply_close(session_uri).map(Applied::send)
+}
+
+fn apply_close(session_uri: &[u8]) -> Result<Applied, FeedError> {
     let slot = slot_of(session_uri)?;
     let (notifies, group) = {
         let mut n = shared().slots[slot].lock();
@@ -224,8 +244,7 @@ pub fn close(session_uri: &[u8]) -> Result<(), FeedError> {
             shared().slots[gslot].lock().remove_alias(&g, session_uri);
         }
     }
-    send_all(slot, notifies);
-    Ok(())
+    Ok(Applied { slot, notifies })
 }
 
 /// `participant(session_uri, aoia, status[, role[, listed_uri[, from_uri[, privacy[, nick
@@ -233,16 +252,22 @@ pub fn close(session_uri: &[u8]) -> Result<(), FeedError> {
 /// applied, then sent to the peers with its stamp.
 pub fn participant(args: &[&[u8]]) -> Result<(), FeedError> {
     let stamp = cluster::stamp();
-    participant_at(args, stamp)?;
+    let applied = apply_participant(args, stamp)?;
+    // the peers first: their subscribers need not wait for this node's own NOTIFYs
     cluster::replicate(Op::Participant {
         stamp,
         args: cluster::owned(args),
     });
+    applied.send();
     Ok(())
 }
 
 /// A participant change stamped `stamp` (0: unstamped, without a cluster), not replicated.
 pub fn participant_at(args: &[&[u8]], stamp: u64) -> Result<(), FeedError> {
+    apply_participant(args, stamp).map(Applied::send)
+}
+
+fn apply_participant(args: &[&[u8]], stamp: u64) -> Result<Applied, FeedError> {
     check_arity(args, 11)?;
     let session_uri = uri_arg(args, 0, "session_uri")?;
     let aoia = uri_arg(args, 1, "aoia")?;
@@ -319,8 +344,7 @@ pub fn participant_at(args: &[&[u8]], stamp: u64) -> Result<(), FeedError> {
         )
         .map_err(session_error)?
     };
-    send_all(slot, notifies);
-    Ok(())
+    Ok(Applied { slot, notifies })
 }
 
 /// `groups_reload()`: rereads `groups_dir` (R71, R67, R88). A document that fails is named
