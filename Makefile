@@ -42,6 +42,7 @@ fuzz: build
 	./scripts/fuzz.sh
 
 # SOAK_MIN minutes (10) at 70% of the measured max rate with fan-out changes; prints the memory slopes
+# (Kamailio with -x tlsf; SOAK_KAM_ARGS="" for its default q_malloc, docs/robustness.md)
 soak: build
 	./scripts/soak.sh
 

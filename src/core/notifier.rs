@@ -106,7 +106,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn count_reply(&mut self, code: u16) {
+    pub fn count_reply(&mut self, code: u16) {
         let i = COUNTED_CODES
             .iter()
             .position(|&c| c == code)

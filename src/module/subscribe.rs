@@ -29,6 +29,7 @@ pub fn handle(msg: &Msg) -> i32 {
                 "SUBSCRIBE refused with {} before a transaction existed",
                 r.code
             );
+            count_reply(r.code);
             return match msg.reply_stateless(r.code, r.reason) {
                 Ok(()) => 1,
                 Err(_) => -1,
@@ -45,11 +46,13 @@ pub fn handle(msg: &Msg) -> i32 {
             };
             let r = code.reply();
             kinfo!("SUBSCRIBE refused with {}: unparsable request", r.code);
+            count_reply(r.code);
             return reply_or_fail(msg, r.code, r.reason, &r.headers, &new_local_tag(0));
         }
         Err(_) => {
             // A panic: the worker lives on and the subscriber gets a 500 (INTERFACE.md).
             kerr!("panic while handling a SUBSCRIBE; answered 500");
+            count_reply(500);
             return reply_or_fail(msg, 500, "Server Internal Error", b"", &new_local_tag(0));
         }
     };
@@ -106,6 +109,12 @@ fn reply_failed(msg: &Msg, slot: usize, outcome: SubscribeOutcome) -> i32 {
     }
 }
 
+/// `imconf.stats` for a reply the core did not decide (and so did not count): the counters are
+/// summed over the slots, so slot 0's serve.
+fn count_reply(code: u16) {
+    shared().slots[0].lock().stats.count_reply(code);
+}
+
 fn reply_or_fail(msg: &Msg, code: u16, reason: &str, headers: &[u8], tag: &[u8]) -> i32 {
     match msg.reply(code, reason, headers, tag) {
         Ok(()) => 1,
@@ -125,6 +134,7 @@ fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
         if initial && !cluster::serving() {
             let reply = SubscribeError::Starting.reply();
             kinfo!("SUBSCRIBE refused with 503: waiting for the cluster's sessions");
+            count_reply(503);
             let outcome = SubscribeOutcome {
                 reply,
                 notifies: Vec::new(),
