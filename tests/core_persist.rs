@@ -137,26 +137,15 @@ fn session_round_trips_with_every_participant_field() {
         "subscriptions are records of their own"
     );
     // R76: the anonymous numbering goes on where it was, so entities stay unique
+    let kim = ParticipantUpdate {
+        role: Role::Invited,
+        privacy: true,
+        ..ParticipantUpdate::new(b"sip:kim@example.net", EndpointStatus::Alerting)
+    };
     let mut s2 = back;
-    s2.apply(
-        &ParticipantUpdate {
-            role: Role::Invited,
-            privacy: true,
-            ..ParticipantUpdate::new(b"sip:kim@example.net", EndpointStatus::Alerting)
-        },
-        Global,
-    )
-    .unwrap();
+    s2.apply(&kim, Global).unwrap();
     let mut orig = session();
-    orig.apply(
-        &ParticipantUpdate {
-            role: Role::Invited,
-            privacy: true,
-            ..ParticipantUpdate::new(b"sip:kim@example.net", EndpointStatus::Alerting)
-        },
-        Global,
-    )
-    .unwrap();
+    orig.apply(&kim, Global).unwrap();
     assert_eq!(s2.participants[4].entity, orig.participants[4].entity);
 }
 
