@@ -99,6 +99,8 @@ fn handed_over(crashed: bool) -> (u32, u32, Notifier<Global>) {
     assert_eq!(rows.len(), 1);
     let mut b = node();
     b.participant(&c, 0, SESSION, &connected(BOB)).unwrap();
+    b.enable_persistence();
+    b.take_changes(OFFSET, false);
     b.take_over(1000, &rows[0].state, OFFSET, crashed).unwrap();
     (last_cseq, last_version, b)
 }
@@ -124,7 +126,8 @@ fn a_takeover_notifies_at_once_with_the_next_version_and_cseq() {
     assert_eq!(v, version + 1, "R33");
     // the holder records it as its own, to be sent to its peers in turn
     let ch = b.take_changes(OFFSET, false);
-    assert!(ch.subs.is_empty(), "changes are only recorded once enabled");
+    assert_eq!(ch.subs.len(), 1, "the new holder sends it to its own peers");
+    assert_eq!(ch.subs[0].call_id, b"c1");
 }
 
 #[test]
