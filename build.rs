@@ -1,59 +1,66 @@
-//! Builds the C shim against Kamailio's headers with exactly the flags Debian's Kamailio 5.6.3
-//! modules are built with (they are ABI, not just a version check), and runs bindgen over
-//! c-shim/shim.h only. Only with feature `kamailio` (the module build); without it the crate is
-//! the pure Rust core, testable with plain `cargo test`.
+//! Builds the C shim against the headers of the Kamailio imconf targets, with exactly the
+//! defines that Kamailio was built with (they are ABI, not just a version check), and runs bindgen
+//! over c-shim/shim.h only. scripts/kamailio_target.py derives the target (KAMAILIO_PREFIX,
+//! KAMAILIO_BIN, KAMAILIO_SRC; default: Debian's packaged Kamailio and the headers `make deps`
+//! unpacks) and its defines from the binary itself, and refuses a target whose headers and binary
+//! disagree. Only with feature `kamailio` (the module build); without it the crate is the pure Rust
+//! core, testable with plain `cargo test`.
 use std::env;
-use std::fs;
 use std::path::PathBuf;
+use std::process::Command;
 
-/// Splits on whitespace outside double quotes, keeping the quotes: `-DNAME="kamailio"` must reach
-/// the compiler as one argument that defines a string literal.
-fn split_keep_quotes(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in text.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            c if c.is_whitespace() && !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
+/// What scripts/kamailio_target.py says of the target: `key=value` lines.
+struct Target {
+    src: PathBuf,
+    bin: String,
+    srdb1_dir: String,
+    cdefs: Vec<String>,
+}
+
+fn derive_target(root: &std::path::Path) -> Target {
+    let out = Command::new("python3")
+        .arg(root.join("scripts/kamailio_target.py"))
+        .arg("build")
+        .output()
+        .expect("run python3 scripts/kamailio_target.py");
+    if !out.status.success() {
+        // its one line says why (no binary, no headers, versions differ, flags do not match)
+        panic!("{}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let text = String::from_utf8(out.stdout).expect("utf-8 from kamailio_target.py");
+    let mut t = Target {
+        src: PathBuf::new(),
+        bin: String::new(),
+        srdb1_dir: String::new(),
+        cdefs: Vec::new(),
+    };
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("src", v)) => t.src = PathBuf::from(v),
+            Some(("bin", v)) => t.bin = v.to_string(),
+            Some(("srdb1_dir", v)) => t.srdb1_dir = v.to_string(),
+            Some(("cdef", v)) => t.cdefs.push(v.to_string()),
+            _ => {}
         }
     }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+    t
 }
 
 fn main() {
     println!("cargo:rerun-if-changed=c-shim");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-env-changed=KAMAILIO_SRC");
-    println!("cargo:rerun-if-env-changed=KAMAILIO_CDEFS");
+    println!("cargo:rerun-if-changed=scripts/kamailio_target.py");
+    for var in ["KAMAILIO_PREFIX", "KAMAILIO_BIN", "KAMAILIO_SRC", "KAMAILIO_MODULES"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
     if env::var_os("CARGO_FEATURE_KAMAILIO").is_none() {
         return;
     }
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let kam_src = env::var_os("KAMAILIO_SRC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".deps/kamailio-src"));
-    let kam_inc = kam_src.join("src");
-    assert!(
-        kam_inc.join("core/sr_module.h").exists(),
-        "Kamailio headers not found under {} (run `make deps`, or set KAMAILIO_SRC)",
-        kam_inc.display()
-    );
-    let cdefs = env::var_os("KAMAILIO_CDEFS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("c-shim/kamailio-5.6.3-debian12.cdefs"));
-    let defs = fs::read_to_string(&cdefs).expect("read the cdefs file");
+    let target = derive_target(&root);
+    // a reinstalled or rebuilt Kamailio is a new target
+    println!("cargo:rerun-if-changed={}", target.bin);
+    let kam_inc = target.src.join("src");
 
     let mut b = cc::Build::new();
     for f in [
@@ -72,25 +79,24 @@ fn main() {
     b.include(&kam_inc)
         .include(root.join("c-shim"))
         .define("MOD_NAME", "\"imconf\"")
-        // Debian passes it in CFLAGS (CC_PMUTEX_OPTS), so printcdefs does not show it
-        .define("KSR_PTHREAD_MUTEX_SHARED", None)
         .flag("-pthread")
         .flag("-std=gnu11")
         .warnings(false)
         // a missing include would otherwise link against a symbol Kamailio does not export
         .flag("-Werror=implicit-function-declaration");
-    for tok in split_keep_quotes(&defs) {
-        b.flag(&tok);
+    for tok in &target.cdefs {
+        b.flag(tok);
     }
     b.compile("imconf_shim");
 
-    // shim_db.c calls Kamailio's libsrdb1, which DB-using modules link and find by runpath
-    let kam_lib =
-        env::var("KAMAILIO_LIBDIR").unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/kamailio".into());
-    println!("cargo:rustc-link-search=native={kam_lib}");
-    println!("cargo:rustc-link-lib=dylib=srdb1");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-rpath,{kam_lib}");
-    println!("cargo:rerun-if-env-changed=KAMAILIO_LIBDIR");
+    // shim_db.c calls Kamailio's srdb1: up to 5.8 a library beside the modules (linked, found by
+    // runpath, as DB-using modules do); from 6.0 part of the kamailio binary (nothing to link)
+    if !target.srdb1_dir.is_empty() {
+        let dir = &target.srdb1_dir;
+        println!("cargo:rustc-link-search=native={dir}");
+        println!("cargo:rustc-link-lib=dylib=srdb1");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-rpath,{dir}");
+    }
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     bindgen::Builder::default()

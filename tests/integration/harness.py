@@ -6,6 +6,7 @@ kamcmd output parsing, and the trace checker that re-checks every NOTIFY SIPp re
 python3 standard library only.
 """
 
+import json
 import os
 import re
 import resource
@@ -29,8 +30,33 @@ CFG_TEMPLATE = ROOT / "tests" / "kamailio" / "imconf-test.cfg"
 RUN_ROOT = ROOT / "tests" / "run"
 FAKE = HERE / "fake_imconf.py"
 
-KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
-KAMCMD = shutil.which("kamcmd") or "/usr/sbin/kamcmd"
+# the Kamailio under test: run.py's --kamailio, --kamcmd and --mpath (scripts/test.sh passes the
+# target that `make build` built for, scripts/kamailio_target.py); set by use_kamailio()
+KAMAILIO = None
+KAMCMD = None
+MPATH = None
+
+
+def kamailio_target():
+    """The Kamailio that `make build` builds for (scripts/kamailio_target.py json): bin, kamcmd,
+    moddir, version, deb_version (the Debian package's version, empty for a source install)."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "kamailio_target.py"), "json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    if r.returncode != 0:
+        raise SystemExit(r.stderr.decode("utf-8", "replace").strip())
+    return json.loads(r.stdout)
+
+
+def kamailio_version():
+    """`kamailio -v`'s version line of the binary under test."""
+    r = subprocess.run([KAMAILIO, "-v"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    return r.stdout.decode("utf-8", "replace").splitlines()[0].replace("version: ", "").strip()
+
+
+def use_kamailio(kamailio, kamcmd, mpath):
+    """Points every server, kamcmd call and cfg of the suite at one Kamailio build."""
+    global KAMAILIO, KAMCMD, MPATH
+    KAMAILIO, KAMCMD, MPATH = str(kamailio), str(kamcmd), str(mpath)
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 
 # Names the scenarios check literally (tests/sipp/*.xml): keep in step with them.
@@ -276,7 +302,7 @@ class KamailioServer:
         extra = "\n".join(self.modparam_lines()) or "# (this test adds no modparam)"
         text = re.sub(r"(?m)^@EXTRA_MODPARAMS@$", lambda m: extra, text)
         values = dict(self.timing, RUNDIR=str(self.ctx.rundir), PORT=str(self.port), CTL=str(self.ctl),
-                      MODULE=str(self.ctx.opts.module), EXTRA_MODPARAMS="(the test's modparams)")
+                      MODULE=str(self.ctx.opts.module), MPATH=MPATH, EXTRA_MODPARAMS="(the test's modparams)")
         for k, v in values.items():
             text = text.replace("@%s@" % k, str(v))
         left = re.findall(r"@[A-Z][A-Z_]*@", text)
@@ -286,7 +312,8 @@ class KamailioServer:
         return self.cfg_path
 
     def base_args(self):
-        args = ["-f", str(self.cfg_path)]
+        # -L: the target's module directory, whatever mpath a shipped example sets
+        args = ["-f", str(self.cfg_path), "-L", MPATH]
         for d in self.defines:
             args += ["-A", d]
         return args

@@ -29,7 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (ALICE, BOB, CAROL, DAVE, FACTORY, GROUP, KAMCMD, KAMAILIO, LOG_ALARM, PANIC_USER,  # noqa: E402
+import harness as H  # noqa: E402
+from harness import (ALICE, BOB, CAROL, DAVE, FACTORY, GROUP, LOG_ALARM, PANIC_USER,  # noqa: E402
                      ROOT, SESSION, SIPP, SPORTS, TIMING, KamailioServer, TestFailure, check_trace,
                      lint_scenarios, parse_kamcmd, parse_trace, pids_in_group, received_notifies, run_test, tail)
 import corpus  # noqa: E402
@@ -1617,7 +1618,7 @@ def t_corpus_rpc(ctx):
     calls = corpus.rpc_cases(CORPUS_SEED, RPC_N)
     ok_listing, errors, problems = 0, 0, []
     for cmd, args in calls:
-        argv = [KAMCMD, "-s", "unix:%s" % srv.ctl, cmd] + [a if isinstance(a, bytes) else a.encode() for a in args]
+        argv = [H.KAMCMD, "-s", "unix:%s" % srv.ctl, cmd] + [a if isinstance(a, bytes) else a.encode() for a in args]
         try:
             r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=5)
         except subprocess.TimeoutExpired:
@@ -1814,7 +1815,6 @@ def t_shutdown_many(ctx):
 # the test template), the SIPp scenarios an operator uses (tests/sipp/ims_*.xml), the Prometheus
 # export through xhttp_prom, and the Debian package installed on this machine with dpkg.
 
-import harness as H  # noqa: E402
 
 IMS_SESSION = "sip:chat1@127.0.0.1"
 PKG = "kamailio-imconf-modules"
@@ -2098,7 +2098,7 @@ def installed_checks(ctx, deb, so, doc):
     ctx.sipp("subscribe_unsubscribe.xml")
     # the installed example with its default module path ("imconf.so")
     ex = Path("/") / doc / "examples" / "imconf-ims.cfg"
-    r = subprocess.run([KAMAILIO, "-c", "-f", str(ex), "-A", 'CTL_SOCK="unix:%s/ex.sock"' % ctx.rundir,
+    r = subprocess.run([H.KAMAILIO, "-c", "-f", str(ex), "-A", 'CTL_SOCK="unix:%s/ex.sock"' % ctx.rundir,
                         "-A", "LISTEN_SIP=udp:127.0.0.1:%d" % srv.port], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=30)
     text = r.stdout.decode("utf-8", "replace")
@@ -2345,6 +2345,10 @@ def main():
     p = argparse.ArgumentParser(description="imconf integration tests (real Kamailio + SIPp)")
     p.add_argument("--module", default=str(ROOT / "build" / "imconf.so"),
                    help="the module to load (default: build/imconf.so)")
+    p.add_argument("--kamailio", help="the kamailio binary under test (default: the target of "
+                   "scripts/kamailio_target.py, i.e. what `make build` builds for: KAMAILIO_PREFIX, KAMAILIO_BIN)")
+    p.add_argument("--kamcmd", help="its kamcmd (default: the target's)")
+    p.add_argument("--mpath", help="its module directory, holding tm.so, sl.so, ... (default: the target's)")
     p.add_argument("-k", dest="filters", action="append", default=[],
                    help="run only tests whose name contains this (repeatable)")
     p.add_argument("--list", action="store_true", help="list the tests and exit")
@@ -2360,16 +2364,22 @@ def main():
         for t in TESTS:
             print("%-40s %-28s %s" % (t["name"], t["rules"], "" if t["standin"] == "fake" else "[standin: %s]" % t["standin"]))
         return 0
-    for tool in (KAMAILIO, KAMCMD, SIPP):
+    if not (opts.kamailio and opts.kamcmd and opts.mpath):
+        target = H.kamailio_target()
+        opts.kamailio = opts.kamailio or target["bin"]
+        opts.kamcmd = opts.kamcmd or target["kamcmd"]
+        opts.mpath = opts.mpath or target["moddir"]
+    H.use_kamailio(opts.kamailio, opts.kamcmd, opts.mpath)
+    for tool in (H.KAMAILIO, H.KAMCMD, SIPP):
         if not Path(tool).exists():
             print("missing tool: %s" % tool)
             return 2
     if not opts.standin and not opts.module.exists():
         print("module not found: %s\n(build it with `make build`, or check the harness alone with --standin)" % opts.module)
         return 2
-    print("imconf integration tests against %s" % (
+    print("imconf integration tests against %s, in %s (modules %s)" % (
         "the stand-in (fake_imconf.py%s; kamailio -A IMCONF_STANDIN)" % (", bug " + opts.fake_bug if opts.fake_bug else "")
-        if opts.standin else opts.module))
+        if opts.standin else opts.module, H.kamailio_version(), H.MPATH))
 
     def wanted(name):
         return not opts.filters or any(f in name for f in opts.filters)
