@@ -1,8 +1,11 @@
-"""Several Kamailio+imconf nodes on 127.0.0.1 joined by one DMQ bus (enable_dmq, docs/cluster.md),
+"""Several Kamailio+imconf nodes on loopback joined by one DMQ bus (enable_dmq, docs/cluster.md),
 and subscribers whose merged view of a session is compared with the truth.
 
-Node i listens on its own UDP port; dmq's server_address is that port and every node's
-notification_address is node 1's, as an operator would configure a cluster. Each node has its own
+Node i listens on its own address, 127.0.0.<i>, and its own UDP port; dmq's server_address is that
+address and every node's notification_address is node 1's, as an operator would configure a
+cluster of hosts. One address per node is needed: from Kamailio 6.0, dmq matches a node it is told
+about by IP alone when the URI does not match (notification_peer.c, find_dmq_node_ip), so nodes
+on one address and different ports merge into one and the bus never forms. Each node has its own
 ctl socket (ctl-<name>.sock) and log (kamailio-<name>.log) in the test's run directory.
 """
 
@@ -18,8 +21,8 @@ NS = "{urn:ietf:params:xml:ns:conference-info}"
 
 class Cluster:
     def __init__(self, ctx, n=3, modparams=(), make=None):
-        """`make(ctx, name, port, notify_port)`: a server other than the test cfg's (the example
-        cfg), already in ctx.servers."""
+        """`make(ctx, name, host, port, notify_hostport)`: a server other than the test cfg's (the
+        example cfg), already in ctx.servers."""
         self.ctx = ctx
         self.ports = [KPORTS.take() for _ in range(n)]
         self.extra = list(modparams)
@@ -27,15 +30,20 @@ class Cluster:
         self.nodes = [self._node(i) for i in range(n)]
         self.restarts = 0
 
+    @staticmethod
+    def host(i):
+        return "127.0.0.%d" % (i + 1)
+
     def _node(self, i, name=None):
         port = self.ports[i]
         if self.make:
-            return self.make(self.ctx, name or "n%d" % (i + 1), port, self.ports[0])
-        mp = [("dmq", "server_address", "sip:127.0.0.1:%d" % port),
-              ("dmq", "notification_address", "sip:127.0.0.1:%d" % self.ports[0]),
+            return self.make(self.ctx, name or "n%d" % (i + 1), self.host(i), port,
+                             "%s:%d" % (self.host(0), self.ports[0]))
+        mp = [("dmq", "server_address", "sip:%s:%d" % (self.host(i), port)),
+              ("dmq", "notification_address", "sip:%s:%d" % (self.host(0), self.ports[0])),
               ("imconf", "enable_dmq", 1)] + self.extra
         srv = KamailioServer(self.ctx, defines=["IMCONF_DMQ"], modparams=mp, node=name or "n%d" % (i + 1),
-                             port=port)
+                             port=port, host=self.host(i))
         self.ctx.servers.append(srv)
         return srv
 
@@ -113,6 +121,7 @@ class Subscriber:
     def __init__(self, ctx, node, session, aor, name):
         self.node, self.session, self.aor = node, session, aor
         self.ua = sipua.Ua(node.port, SPORTS.take())
+        self.ua.server = (node.host, node.port)
         ctx.cleanups.append(self.ua.close)
         self.dialogs = sipua.Dialogs(self.ua, session, aor, name)
         self.call_id = None
@@ -131,15 +140,18 @@ class Subscriber:
             self.call_id = cid
             return cid
 
-    def target_port(self):
-        """The port of the Contact of the last NOTIFY (where in-dialog requests go now)."""
+    def target(self):
+        """(host, port) of the Contact of the last NOTIFY (where in-dialog requests go now)."""
         head = self.notifies()[-1][0]
-        m = re.search(r"@127\.0\.0\.1:(\d+)", sipua.header(head, "Contact", "m") or "")
-        return int(m.group(1)) if m else None
+        m = re.search(r"@(127\.\d+\.\d+\.\d+):(\d+)", sipua.header(head, "Contact", "m") or "")
+        return (m.group(1), int(m.group(2))) if m else (None, None)
+
+    def target_port(self):
+        return self.target()[1]
 
     def refresh(self, expires=300):
         """An in-dialog SUBSCRIBE to the current target; its final code."""
-        self.ua.server = ("127.0.0.1", self.target_port())
+        self.ua.server = self.target()
         return self.dialogs.refresh([self.call_id], expires)[self.call_id]
 
     def notifies(self):

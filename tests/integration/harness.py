@@ -102,9 +102,9 @@ def udp_ports_in_use():
     return used
 
 
-def udp_port_bound(port, addr="0100007F"):
-    """Is something listening on 127.0.0.1:port (as /proc/net/udp shows it)?"""
-    want = "%s:%04X" % (addr, port)
+def udp_port_bound(port, host="127.0.0.1"):
+    """Is something listening on host:port (as /proc/net/udp shows it)?"""
+    want = "%s:%04X" % (socket.inet_aton(host)[::-1].hex().upper(), port)
     try:
         with open("/proc/net/udp") as f:
             return any(line.split()[1] == want for line in list(f)[1:])
@@ -270,8 +270,11 @@ class KamailioServer:
     directory, own ctl socket; stopped by its pid."""
 
     def __init__(self, ctx, *, alloc=None, defines=(), standin=False, extra_args=(), timing=None, modparams=(),
-                 node=None, port=None):
+                 node=None, port=None, host="127.0.0.1"):
         self.ctx = ctx
+        # the loopback address it listens on: cluster nodes get one each (127.0.0.N), as hosts of a
+        # real cluster do; from 6.0 dmq tells nodes apart by IP alone (cluster.py)
+        self.host = host
         self.timing = dict(TIMING, **(timing or {}))  # per-test overrides of the module's timing knobs
         # the test's own modparams: [(module, name, value)], rendered at @EXTRA_MODPARAMS@
         # (an int value is written bare, a str quoted), e.g. ("tm", "fr_timer", 1000)
@@ -291,7 +294,7 @@ class KamailioServer:
         self.logf = None
         self.stopped = False       # stop() was called (exiting afterwards is expected)
         self.expect_exit = False   # the test expects this server to exit by itself
-        self.server_contact = "sip:imconf@127.0.0.1:%d" % self.port
+        self.server_contact = "sip:imconf@%s:%d" % (self.host, self.port)
 
     def modparam_lines(self):
         return ["modparam(\"%s\", \"%s\", %s)" % (mod, name, v if isinstance(v, int) else "\"%s\"" % v)
@@ -301,7 +304,7 @@ class KamailioServer:
         text = CFG_TEMPLATE.read_text()
         extra = "\n".join(self.modparam_lines()) or "# (this test adds no modparam)"
         text = re.sub(r"(?m)^@EXTRA_MODPARAMS@$", lambda m: extra, text)
-        values = dict(self.timing, RUNDIR=str(self.ctx.rundir), PORT=str(self.port), CTL=str(self.ctl),
+        values = dict(self.timing, RUNDIR=str(self.ctx.rundir), PORT=str(self.port), HOST=self.host, CTL=str(self.ctl),
                       MODULE=str(self.ctx.opts.module), MPATH=MPATH, EXTRA_MODPARAMS="(the test's modparams)")
         for k, v in values.items():
             text = text.replace("@%s@" % k, str(v))
@@ -322,7 +325,7 @@ class KamailioServer:
         """`kamailio -c -f cfg`: parses the cfg and loads every module (version and compile-flag
         checks happen at load)."""
         self.render()
-        r = subprocess.run([KAMAILIO, "-c"] + self.base_args() + ["-l", "udp:127.0.0.1:%d" % self.port],
+        r = subprocess.run([KAMAILIO, "-c"] + self.base_args() + ["-l", "udp:%s:%d" % (self.host, self.port)],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
         return r.returncode, r.stdout.decode("utf-8", "replace")
 
@@ -332,7 +335,7 @@ class KamailioServer:
             self.ctl.unlink()
         cmd = [KAMAILIO] + self.base_args() + [
             "-DD", "-E", "-P", str(self.pid_path), "-Y", str(self.ctx.rundir),
-            "-w", str(self.ctx.rundir), "-l", "udp:127.0.0.1:%d" % self.port, "-m", "64", "-M", "16"]
+            "-w", str(self.ctx.rundir), "-l", "udp:%s:%d" % (self.host, self.port), "-m", "64", "-M", "16"]
         if self.alloc:
             cmd += ["-x", self.alloc]
         cmd += self.extra_args
@@ -349,13 +352,13 @@ class KamailioServer:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise TestFailure("kamailio exited during start-up (status %s)" % self.proc.returncode)
-            if udp_port_bound(self.port) and self.ctl.exists():
+            if udp_port_bound(self.port, self.host) and self.ctl.exists():
                 r = self.rpc("core.version")
                 if r.ok:
                     return
             time.sleep(0.05)
-        raise TestFailure("kamailio not ready within %ss (udp:127.0.0.1:%d bound: %s, ctl socket: %s)"
-                          % (timeout, self.port, udp_port_bound(self.port), self.ctl.exists()))
+        raise TestFailure("kamailio not ready within %ss (udp:%s:%d bound: %s, ctl socket: %s)"
+                          % (timeout, self.host, self.port, udp_port_bound(self.port, self.host), self.ctl.exists()))
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -1826,12 +1826,12 @@ class ExampleServer(KamailioServer):
     (a free TCP port on 127.0.0.1), SERVER_CONTACT, CTL_SOCK in the run directory, IMCONF_SO
     (the module under test, unless `module` is None: then the cfg's default, "imconf.so")."""
 
-    def __init__(self, ctx, cfg, *, module="test", defines=(), node=None, port=None):
-        super().__init__(ctx, node=node, port=port)
+    def __init__(self, ctx, cfg, *, module="test", defines=(), node=None, port=None, host="127.0.0.1"):
+        super().__init__(ctx, node=node, port=port, host=host)
         self.example = Path(cfg)
         self.http_port = free_tcp_port()
         self.cfg_path = self.example
-        d = ['LISTEN_SIP=udp:127.0.0.1:%d' % self.port, 'LISTEN_HTTP=tcp:127.0.0.1:%d' % self.http_port,
+        d = ['LISTEN_SIP=udp:%s:%d' % (self.host, self.port), 'LISTEN_HTTP=tcp:127.0.0.1:%d' % self.http_port,
              'SERVER_CONTACT="%s"' % self.server_contact, 'CTL_SOCK="unix:%s"' % self.ctl]
         if module is not None:
             d.append('IMCONF_SO="%s"' % ctx.opts.module)
@@ -2008,24 +2008,31 @@ class InstalledModuleServer(KamailioServer):
         return path
 
 
-@test("deb_install_subscribe", "issue 8 (make deb, dpkg -i, loadmodule \"imconf.so\")", standin="skip")
+@test("deb_install_subscribe", "issue 8, 13 (make deb, dpkg -i; or make install; loadmodule \"imconf.so\")",
+      standin="skip")
 def t_deb(ctx):
-    """packaging/build-deb.sh builds kamailio-imconf-modules_<version>_<arch>.deb from the module
-    under test: its control fields (Depends kamailio (= the installed version), Suggests) and files
-    (imconf.so in Kamailio's module dir, README and examples under /usr/share/doc/<package>/).
-    `dpkg -i` installs it; Kamailio starts with `loadmodule "imconf.so"` (no path), a session is
-    opened over RPC and alice's SUBSCRIBE gets its 200 and full NOTIFY; the installed example
-    imconf-ims.cfg passes `kamailio -c` with its default module path. `dpkg -r` removes the
-    package afterwards, whatever happened (a cleanup), and the module file is gone."""
+    """For the Kamailio that `make build` targets (scripts/kamailio_target.py; KAMAILIO_PREFIX,
+    KAMAILIO_BIN), when its binary belongs to the Debian package kamailio:
+    packaging/build-deb.sh builds kamailio-imconf-modules_<version>_<arch>.deb from the module
+    under test: its control fields (Depends kamailio (= the version of that package), Suggests)
+    and files (imconf.so in the target's module dir, README and examples under
+    /usr/share/doc/<package>/). `dpkg -i` installs it; Kamailio starts with `loadmodule "imconf.so"`
+    (no path), a session is opened over RPC and alice's SUBSCRIBE gets its 200 and full NOTIFY; the
+    installed example imconf-ims.cfg passes `kamailio -c` with its default module path. `dpkg -r`
+    removes the package afterwards, whatever happened (a cleanup), and the module file is gone.
+    A target built from source (no Debian package) takes t_install instead."""
+    target = H.kamailio_target()
+    same = (Path(target["bin"]).resolve() == Path(H.KAMAILIO).resolve()
+            and Path(target["moddir"]).resolve() == Path(H.MPATH).resolve())
+    if not same:
+        raise H.Skip("the Kamailio under test (%s, modules %s) is not the build target (%s, modules %s) that "
+                     "make deb / make install are for: choose it with KAMAILIO_PREFIX or KAMAILIO_BIN"
+                     % (H.KAMAILIO, H.MPATH, target["bin"], target["moddir"]))
+    if not target["deb_version"]:
+        return t_install(ctx, target)
     if os.geteuid() != 0:
         raise H.Skip("needs root for dpkg -i / dpkg -r")
-    # two suites at once (two engineers) must not install and remove the package under each other:
-    # one at a time, from the check below until after dpkg -r (the lock is released by the cleanups)
-    import fcntl
-    lock = open(os.path.join(tempfile.gettempdir(), "imconf-deb-test.lock"), "w")
-    ctx.cleanups.append(lock.close)
-    ctx.wait_for("the deb test lock (another suite is installing the package)",
-                 lambda: try_lock(fcntl, lock), timeout=180, interval=0.5)
+    deb_test_lock(ctx)
     before = dpkg_status(PKG)
     if "installed" in before and "not-installed" not in before:
         raise H.Skip("%s is already installed (%s): not touching it" % (PKG, before))
@@ -2034,8 +2041,7 @@ def t_deb(ctx):
     out = r.stdout.decode("utf-8", "replace").strip()
     expect(r.returncode == 0, "packaging/build-deb.sh failed:\n%s" % out)
     deb = Path(out.splitlines()[-1])
-    kver = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "kamailio"], stdout=subprocess.PIPE,
-                          timeout=30).stdout.decode().strip()
+    kver = target["deb_version"]
     expect(re.match(r"^%s_[0-9][^_]*_[a-z0-9]+\.deb$" % PKG, deb.name), "package file name: %s" % deb.name)
     info = subprocess.run(["dpkg-deb", "-f", str(deb)], stdout=subprocess.PIPE, timeout=30).stdout.decode()
     ctx.note("control:\n" + info)
@@ -2044,12 +2050,11 @@ def t_deb(ctx):
     expect(re.search(r"(^|, )kamailio \(= %s\)(,|$)" % re.escape(kver), fields.get("Depends", "")),
            "Depends must pin kamailio (= %s): %s" % (kver, fields.get("Depends")))
     suggests = fields.get("Suggests", "")
-    expect("kamailio-sqlite-modules" in suggests and "kamailio-lua-modules" in suggests, "Suggests: %s" % suggests)
+    expect("kamailio-sqlite-modules (= %s)" % kver in suggests and "kamailio-lua-modules (= %s)" % kver in suggests,
+           "Suggests: %s" % suggests)
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], stdout=subprocess.PIPE, timeout=30).stdout.decode()
     files = set(re.findall(r"\s\./(\S+)$", listing, re.M))
-    moddir = Path(subprocess.run(["dpkg", "-L", "kamailio"], stdout=subprocess.PIPE, timeout=30).stdout.decode()
-                  .split("/modules/tm.so")[0].splitlines()[-1] + "/modules")
-    so = moddir / "imconf.so"
+    so = Path(target["moddir"]) / "imconf.so"
     doc = "usr/share/doc/%s/" % PKG
     for f in [str(so)[1:], doc + "README", doc + "imconf.md", doc + "copyright", doc + "examples/imconf.cfg",
               doc + "examples/imconf-ims.cfg", doc + "examples/imconf-ims-kemi.cfg", doc + "examples/imconf-ims.lua",
@@ -2077,6 +2082,90 @@ def t_deb(ctx):
         raise
 
 
+def deb_test_lock(ctx):
+    """Two suites at once (two engineers) must not install and remove the module under each other:
+    one at a time, from the checks before the install until after the removal (the lock is
+    released by the cleanups)."""
+    import fcntl
+    lock = open(os.path.join(tempfile.gettempdir(), "imconf-deb-test.lock"), "w")
+    ctx.cleanups.append(lock.close)
+    ctx.wait_for("the deb test lock (another suite is installing the package)",
+                 lambda: try_lock(fcntl, lock), timeout=180, interval=0.5)
+
+
+# Only Kamailio builds under this directory (scripts/kamailio-build.sh's throwaway trees) get a real
+# `make install` from the test; any other installation is left alone.
+THROWAWAY_KAMAILIO = Path("/var/cache/imconf-kamailio")
+
+
+def make_install(ctx, destdir):
+    """`make install` of the module under test for the target in the environment, without building
+    it again: `make -o build install MODULE=<module> DESTDIR=<destdir>` (docs/packaging.md)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DESTDIR")}
+    r = subprocess.run(["make", "--no-print-directory", "-o", "build", "install", "MODULE=%s" % ctx.opts.module,
+                        "DESTDIR=%s" % destdir], cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=180)
+    out = r.stdout.decode("utf-8", "replace").strip()
+    ctx.note("make install DESTDIR=%s: exit %d: %s" % (destdir, r.returncode, out))
+    return r.returncode, out
+
+
+def t_install(ctx, target):
+    """deb_install_subscribe for a Kamailio that is not from a Debian package (built from source):
+    build-deb.sh refuses with one line pointing to `make install`; `make install DESTDIR=<tmp>`
+    puts the module at <tmp><module dir>/imconf.so (0644); then, only for a throwaway Kamailio
+    under /var/cache/imconf-kamailio, a real `make install` into its module dir, Kamailio with
+    `loadmodule "imconf.so"` and alice's subscription as with the package, and the shipped
+    imconf-ims.cfg passes `kamailio -c` loading it by name; a cleanup removes the installed file
+    whatever happened."""
+    r = subprocess.run([str(ROOT / "packaging" / "build-deb.sh"), "--module", str(ctx.opts.module),
+                        "--out", str(ctx.rundir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    out = r.stdout.decode("utf-8", "replace").strip()
+    ctx.note("build-deb.sh: exit %d: %s" % (r.returncode, out))
+    expect(r.returncode != 0, "build-deb.sh built a package for a Kamailio that is no Debian package:\n%s" % out)
+    expect(len(out.splitlines()) == 1 and "not from the Debian package kamailio" in out and "make install" in out,
+           "build-deb.sh must refuse with one line pointing to make install:\n%s" % out)
+    expect(not list(ctx.rundir.glob("*.deb")), "build-deb.sh refused but left a package")
+    built = Path(ctx.opts.module).read_bytes()
+    # staged: DESTDIR
+    stage = ctx.rundir / "destdir"
+    staged = Path(str(stage) + target["moddir"]) / "imconf.so"
+    rc, out = make_install(ctx, stage)
+    expect(rc == 0, "make install DESTDIR=%s failed:\n%s" % (stage, out))
+    expect(staged.is_file() and staged.read_bytes() == built, "make install DESTDIR: no copy of %s at %s"
+           % (ctx.opts.module, staged))
+    expect(staged.stat().st_mode & 0o7777 == 0o644, "%s: mode %o, want 0644" % (staged, staged.stat().st_mode & 0o7777))
+    expect(str(staged) in out, "make install does not say where the module went: %s" % out)
+    # the real one, into the target's module dir: only a throwaway build of ours
+    moddir = Path(target["moddir"])
+    so = moddir / "imconf.so"
+    if THROWAWAY_KAMAILIO not in moddir.resolve().parents:
+        raise H.Skip("build-deb.sh refusal and make install DESTDIR= passed; not installing into %s (only into "
+                     "a throwaway Kamailio under %s)" % (moddir, THROWAWAY_KAMAILIO))
+    if not os.access(str(moddir), os.W_OK):
+        raise H.Skip("build-deb.sh refusal and make install DESTDIR= passed; %s is not writable" % moddir)
+    deb_test_lock(ctx)
+    if so.exists():
+        raise H.Skip("%s exists already (installed by someone else): not touching it" % so)
+
+    def remove():
+        if so.exists():
+            so.unlink()
+        ctx.note("removed %s" % so)
+    ctx.cleanups.append(remove)
+    try:
+        rc, out = make_install(ctx, "")
+        expect(rc == 0, "make install failed:\n%s" % out)
+        expect(so.is_file() and so.read_bytes() == built and str(so) in out,
+               "make install: no copy of %s at %s: %s" % (ctx.opts.module, so, out))
+        installed_subscribe(ctx, ROOT / "kamailio-cfg" / "imconf-ims.cfg", ["-L", H.MPATH])
+    except (KeyboardInterrupt, SystemExit):
+        ctx.stop_servers()
+        ctx.cleanups.remove(remove)
+        remove()
+        raise
+
+
 def installed_checks(ctx, deb, so, doc):
     """deb_install_subscribe, once the package is to be removed whatever happens."""
     r = subprocess.run(["dpkg", "-i", str(deb)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
@@ -2088,7 +2177,14 @@ def installed_checks(ctx, deb, so, doc):
     for section in ("1. Overview", "2. Dependencies", "3. Parameters", "3.1. server_contact (str)", "4. Functions",
                     "imconf_participant_extra(", "5. RPC Commands", "6. Statistics", "Example 1.1. Set server_contact"):
         expect(section in readme, "the installed README lacks %r" % section)
-    # Kamailio with `loadmodule "imconf.so"` (the test template otherwise)
+    # the installed example with its default module path (mpath, "imconf.so")
+    installed_subscribe(ctx, Path("/") / doc / "examples" / "imconf-ims.cfg", [])
+
+
+def installed_subscribe(ctx, example, kam_args):
+    """With imconf.so in the module dir: Kamailio with `loadmodule "imconf.so"` (the test template
+    otherwise), a session over RPC and alice's subscription (200, full NOTIFY, unsubscribe); then
+    `kamailio -c` of the example cfg, which loads "imconf.so" by name (kam_args: e.g. -L)."""
     srv = InstalledModuleServer(ctx)
     ctx.servers.append(srv)
     srv.start()
@@ -2096,13 +2192,12 @@ def installed_checks(ctx, deb, so, doc):
     expect('loadmodule "imconf.so"' in srv.cfg_path.read_text(), "the cfg does not load imconf.so by name")
     ctx.open_session()
     ctx.sipp("subscribe_unsubscribe.xml")
-    # the installed example with its default module path ("imconf.so")
-    ex = Path("/") / doc / "examples" / "imconf-ims.cfg"
-    r = subprocess.run([H.KAMAILIO, "-c", "-f", str(ex), "-A", 'CTL_SOCK="unix:%s/ex.sock"' % ctx.rundir,
+    r = subprocess.run([H.KAMAILIO, "-c", "-f", str(example)] + list(kam_args) + [
+                        "-A", 'CTL_SOCK="unix:%s/ex.sock"' % ctx.rundir,
                         "-A", "LISTEN_SIP=udp:127.0.0.1:%d" % srv.port], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=30)
     text = r.stdout.decode("utf-8", "replace")
-    expect(r.returncode == 0 and "config file ok" in text, "kamailio -c %s:\n%s" % (ex, text[-1500:]))
+    expect(r.returncode == 0 and "config file ok" in text, "kamailio -c %s:\n%s" % (example, text[-1500:]))
 
 
 # ============================================================================ harness self-tests
@@ -2314,9 +2409,9 @@ def t_cluster_example(ctx):
     subscribers' views equal the truth."""
     import cluster
 
-    def make(ctx, name, port, notify_port):
-        srv = ExampleServer(ctx, ROOT / "kamailio-cfg" / "imconf.cfg", node=name, port=port, defines=[
-            "WITH_DMQ", 'DMQ_ADDRESS="sip:127.0.0.1:%d"' % port, 'DMQ_NOTIFY="sip:127.0.0.1:%d"' % notify_port])
+    def make(ctx, name, host, port, notify):
+        srv = ExampleServer(ctx, ROOT / "kamailio-cfg" / "imconf.cfg", node=name, host=host, port=port, defines=[
+            "WITH_DMQ", 'DMQ_ADDRESS="sip:%s:%d"' % (host, port), 'DMQ_NOTIFY="sip:%s"' % notify])
         ctx.servers.append(srv)
         return srv
 
