@@ -3,8 +3,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PORT ?= 5060
 MODULE := build/imconf.so
+# The Kamailio to build, test, package and install for (docs/packaging.md): by default the one
+# `make deps` installs (Debian's package, headers from its source package in .deps/). Another one:
+# KAMAILIO_PREFIX=<its install prefix> (sbin/kamailio, sbin/kamcmd, src/ = its source tree), or
+# KAMAILIO_BIN=<kamailio binary> KAMAILIO_SRC=<its source tree> [KAMCMD=...] [KAMAILIO_MODULES=<dir>].
+# scripts/kamailio_target.py derives everything else from the binary.
+export KAMAILIO_PREFIX KAMAILIO_BIN KAMAILIO_SRC KAMCMD KAMAILIO_MODULES
 
-.PHONY: all deps build run test test-unit lint bench bench-smoke fuzz soak clean
+.PHONY: all deps build run test test-versions shim-check test-unit lint bench bench-smoke fuzz soak clean
 
 all: build
 
@@ -23,6 +29,17 @@ run: build
 
 test: build
 	./scripts/test.sh
+
+# the integration suite on the other Kamailio versions Debian serves the source of (6.0 from
+# trixie, 6.1 from sid when it can be downloaded), each built into /var/cache/imconf-kamailio
+# (IMCONF_KAM_CACHE), reused by the next run; SUITES="trixie" picks (scripts/test-versions.sh)
+test-versions: build
+	./scripts/test-versions.sh
+
+# the C shim against the headers of Kamailio source trees there is no binary of (6.1, master):
+# make shim-check TREES="/path/to/kamailio-6.1 /path/to/kamailio-master"
+shim-check:
+	python3 scripts/shim_compile_check.py $(TREES)
 
 test-unit:
 	$(CARGO) test
@@ -50,6 +67,19 @@ soak: build
 .PHONY: deb
 deb: build
 	./packaging/build-deb.sh
+
+# the module as <module dir of the target Kamailio>/imconf.so (0644), for a Kamailio built from
+# source or from kamailio.org's repository (docs/packaging.md); DESTDIR=<dir> stages it.
+# `make -o build install MODULE=<file>` installs a module built already, without building.
+.PHONY: install
+install: build
+	@set -e; t=$$(python3 scripts/kamailio_target.py env); eval "$$t"; \
+	if ! grep -qaF "$$KAM_FULL_VERSION" "$(MODULE)"; then \
+		echo "install: $(MODULE) is not built for $$KAM_BIN (it lacks \"$$KAM_FULL_VERSION\"): make build for the same target" >&2; \
+		exit 1; fi; \
+	dest="$(DESTDIR)$$KAM_MODDIR/imconf.so"; \
+	install -D -m 0644 "$(MODULE)" "$$dest"; \
+	echo "installed $(MODULE) as $$dest (for $$KAM_BIN, $$KAM_FULL_VERSION): loadmodule \"imconf.so\""
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -82,8 +82,12 @@ fn main() {
         .flag("-pthread")
         .flag("-std=gnu11")
         .warnings(false)
-        // a missing include would otherwise link against a symbol Kamailio does not export
-        .flag("-Werror=implicit-function-declaration");
+        // a missing include would otherwise link against a symbol Kamailio does not export; a
+        // callback or member whose type changed between Kamailio versions is an ABI break, not
+        // a warning (scripts/shim_compile_check.py uses the same flags)
+        .flag("-Werror=implicit-function-declaration")
+        .flag("-Werror=incompatible-pointer-types")
+        .flag("-Werror=int-conversion");
     for tok in &target.cdefs {
         b.flag(tok);
     }

@@ -36,8 +36,13 @@ static int peer_callback(struct sip_msg *msg, peer_reponse_t *resp, dmq_node_t *
 	return 0;
 }
 
-/* dmq calls it once the node list has come from the notification address: time to sync */
+/* dmq calls it once the node list has come from the notification address: time to sync.
+ * After 6.1 (master, 6.2.0-dev) dmq passes the node the list came from; imconf does not need it. */
+#if VERSIONVAL >= 6002000
+static int peer_ready(dmq_node_t *node)
+#else
 static int peer_ready(void)
+#endif
 {
 	rs_dmq_ready();
 	return 0;

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The module's compile flags must match the installed Kamailio: `kamailio -c` loads it and
+#   scripts/check-load.sh [imconf.so]
+# The module's compile flags must match the target Kamailio: `kamailio -c` loads it and
 # refuses on any mismatch ("module compile flags mismatch"). Also checks that a bad
 # parameter makes the load fail with a line naming it.
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-so="$top/build/imconf.so"
+so=${1:-$top/build/imconf.so}
+# the Kamailio the module was built for (the same environment as `make build`)
+eval "$(python3 "$top/scripts/kamailio_target.py" env)"
+kamailio() { "$KAM_BIN" -L "$KAM_MODDIR" "$@"; }
+echo "check-load: $so into $KAM_FULL_VERSION ($KAM_BIN, modules $KAM_MODDIR)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 out=$(kamailio -c -f "$top/kamailio-cfg/imconf.cfg" -l udp:127.0.0.1:5059 \

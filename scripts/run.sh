@@ -5,6 +5,8 @@ set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 port=${1:-5060}
 rundir=${RUNDIR:-/tmp/imconf-run}
+# the Kamailio `make build` built for (KAMAILIO_PREFIX, KAMAILIO_BIN...; docs/packaging.md)
+eval "$(python3 "$top/scripts/kamailio_target.py" env)"
 mkdir -p "$rundir"
 echo "imconf: Kamailio on udp:127.0.0.1:$port; RPC: kamcmd -s unix:$rundir/ctl.sock imconf.stats"
 
@@ -13,7 +15,7 @@ echo "imconf: Kamailio on udp:127.0.0.1:$port; RPC: kamcmd -s unix:$rundir/ctl.s
 # SIPp. It is detached (double fork): Kamailio shuts down when a child of its own exits, and this
 # shell becomes Kamailio (exec). It ends as soon as Kamailio is gone, and after printing.
 example_session() {
-	local kpid=$1 rpc=(kamcmd -s "unix:$rundir/ctl.sock") s="sip:s1@127.0.0.1" i
+	local kpid=$1 rpc=("$KAM_KAMCMD" -s "unix:$rundir/ctl.sock") s="sip:s1@127.0.0.1" i
 	for i in $(seq 1 100); do
 		kill -0 "$kpid" 2>/dev/null || return 0
 		[ -S "$rundir/ctl.sock" ] && "${rpc[@]}" core.version >/dev/null 2>&1 && break
@@ -23,7 +25,7 @@ example_session() {
 		"${rpc[@]}" imconf.session_open "$s" ad-hoc >/dev/null 2>&1 &&
 			"${rpc[@]}" imconf.participant "$s" sip:alice@127.0.0.1 connected >/dev/null 2>&1
 	} || return 0
-	local k="kamcmd -s unix:$rundir/ctl.sock"
+	local k="$KAM_KAMCMD -s unix:$rundir/ctl.sock"
 	cat >&2 <<EOF
 
 imconf: example session $s is open, alice connected. Watch it as alice (SIPp, another shell):
@@ -40,7 +42,8 @@ SIPp then ends with "1 successful call"; every NOTIFY is in ims_watch_<pid>_mess
 EOF
 }
 ( example_session $$ </dev/null & )
-exec kamailio -f "$top/kamailio-cfg/imconf.cfg" -DD -E -m 64 -M 16 \
+echo "imconf: $KAM_FULL_VERSION ($KAM_BIN), modules from $KAM_MODDIR"
+exec "$KAM_BIN" -f "$top/kamailio-cfg/imconf.cfg" -L "$KAM_MODDIR" -DD -E -m 64 -M 16 \
 	-P "$rundir/kamailio.pid" -Y "$rundir" -w "$rundir" \
 	-l "udp:127.0.0.1:$port" \
 	-A "IMCONF_SO=\"$top/build/imconf.so\"" \

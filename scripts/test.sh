@@ -21,8 +21,12 @@ step format cargo fmt --all -- --check
 step clippy-core cargo clippy --all-targets -- -D warnings
 step clippy-module cargo clippy --release --features kamailio -- -D warnings
 step unit-and-property cargo test --release
-step load-check ./scripts/check-load.sh
-step integration python3 tests/integration/run.py --module build/imconf.so
+# the Kamailio `make build` built for (KAMAILIO_PREFIX, KAMAILIO_BIN...; default Debian's package)
+eval "$(python3 scripts/kamailio_target.py env)" || exit 1
+echo "==> target: $KAM_FULL_VERSION ($KAM_BIN, modules $KAM_MODDIR)"
+step load-check ./scripts/check-load.sh build/imconf.so
+step integration python3 tests/integration/run.py --module build/imconf.so \
+	--kamailio "$KAM_BIN" --kamcmd "$KAM_KAMCMD" --mpath "$KAM_MODDIR"
 step bench-smoke ./bench/smoke.sh
 
 echo
