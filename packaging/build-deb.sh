@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds the Debian package of imconf with dpkg-deb alone (docs/packaging.md says why):
 #   packaging/build-deb.sh [--module build/imconf.so] [--out build]
-# prints the path of build/kamailio-imconf-modules_<version>_<arch>.deb. The package installs the
-# module into the module directory of the installed `kamailio` package, the operator docs, example
-# configs and SIPp scenarios under /usr/share/doc/kamailio-imconf-modules/, and depends on exactly
-# the Kamailio version it was built against (dpkg-query), since Kamailio refuses a module built
-# for another version or with other compile flags.
+# prints the path of build/kamailio-imconf-modules_<version>_<arch>.deb. It is for the Kamailio
+# that `make build` targets (scripts/kamailio_target.py: KAMAILIO_PREFIX, KAMAILIO_BIN, ...), which
+# must belong to a Debian package `kamailio` (Debian's or kamailio.org's); a Kamailio built from
+# source gets the module with `make install` instead. The package installs the module into that
+# Kamailio's module directory, the operator docs, example configs and SIPp scenarios under
+# /usr/share/doc/kamailio-imconf-modules/, and depends on exactly the version of the `kamailio`
+# package the target binary belongs to, since Kamailio refuses a module built for another version
+# or with other compile flags.
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 module="$top/build/imconf.so"
@@ -17,17 +20,29 @@ while [ $# -gt 0 ]; do
 	*) echo "usage: $0 [--module imconf.so] [--out dir]" >&2; exit 2 ;;
 	esac
 done
-[ -f "$module" ] || { echo "build-deb: no module at $module (make build)" >&2; exit 1; }
 
+# the target: KAM_BIN, KAM_MODDIR (its module dir, Debian: /usr/lib/<multiarch>/kamailio/modules),
+# KAM_FULL_VERSION, KAM_SRDB1_DIR, KAM_DEB_VERSION (of the package owning KAM_BIN, empty if none)
+tenv=$(python3 "$top/scripts/kamailio_target.py" env) || exit 1
+eval "$tenv"
+if [ -z "$KAM_DEB_VERSION" ]; then
+	echo "build-deb: $KAM_BIN (Kamailio $KAM_VERSION) is not from the Debian package kamailio, so no package can depend on it: install the module with \`make install\` instead (docs/packaging.md)" >&2
+	exit 1
+fi
+[ -f "$module" ] || { echo "build-deb: no module at $module (make build)" >&2; exit 1; }
+# the module must carry the target's version string (Kamailio refuses it at load otherwise)
+grep -qaF "$KAM_FULL_VERSION" "$module" || {
+	echo "build-deb: $module is not built for $KAM_BIN (it lacks \"$KAM_FULL_VERSION\"): make build for the same target" >&2
+	exit 1
+}
 pkg=kamailio-imconf-modules
-kver=$(dpkg-query -W -f='${Version}' kamailio)
+kver=$KAM_DEB_VERSION
+moddir=$KAM_MODDIR
 arch=$(dpkg --print-architecture)
-# the directory of the installed kamailio's modules (Debian: /usr/lib/<multiarch>/kamailio/modules)
-moddir=$(dirname "$(dpkg -L kamailio | grep -m1 '/modules/tm\.so$')")
-[ -n "$moddir" ] && [ "$moddir" != . ] || { echo "build-deb: cannot find kamailio's module dir" >&2; exit 1; }
 upstream=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$top/Cargo.toml" | head -1)
 # <imconf version>-1+kam<kamailio version>: the Debian revision names the Kamailio build it is for
-version="${upstream}-1+kam${kver//-/.}"
+kv=${kver//-/.}
+version="${upstream}-1+kam${kv//:/.}"
 doc=/usr/share/doc/$pkg
 
 stage=$(mktemp -d)
@@ -72,15 +87,21 @@ printf '%s (%s) unstable; urgency=medium\n\n  * Built from the imconf tree again
 	"$pkg" "$version" "$kver" "$(date -R)" | gzip -9n >"$root$doc/changelog.Debian.gz"
 chmod 0644 "$root$doc/changelog.Debian.gz"
 
-# shared-library dependencies of the module (libc6, libgcc-s1, libsrdb1) as Debian computes them
+# shared-library dependencies of the module (libc6, libgcc-s1; libsrdb1 up to Kamailio 5.8) as
+# Debian computes them. libsrdb1 (Kamailio's DB API, for db_url) is a library beside the modules up
+# to 5.8 (KAM_SRDB1_DIR, passed with -l) and inside the kamailio binary from 6.0, where the module
+# does not link it (its symbols resolve against the binary): nothing for dpkg-shlibdeps to find.
 shlibs=""
 if command -v dpkg-shlibdeps >/dev/null; then
 	mkdir -p "$stage/src/debian"
 	printf 'Source: imconf\n\nPackage: %s\nArchitecture: any\n' "$pkg" >"$stage/src/debian/control"
-	shlibs=$(cd "$stage/src" && dpkg-shlibdeps -O "$root$moddir/imconf.so" 2>/dev/null \
-		| sed -n 's/^shlibs:Depends=//p') || shlibs=""
+	if sd=$(cd "$stage/src" && dpkg-shlibdeps ${KAM_SRDB1_DIR:+"-l$KAM_SRDB1_DIR"} -O "$root$moddir/imconf.so" 2>"$stage/shlibdeps.err"); then
+		shlibs=$(printf '%s\n' "$sd" | sed -n 's/^shlibs:Depends=//p')
+	else
+		echo "build-deb: warning: dpkg-shlibdeps failed, Depends lists kamailio only: $(tail -1 "$stage/shlibdeps.err")" >&2
+	fi
 fi
-# libsrdb1 (Kamailio's DB API, for db_url) comes from the kamailio package itself: pinned below
+# libsrdb1 comes from the kamailio package itself: its kamailio (>= ...) gives way to the pin below
 shlibs=$(printf '%s' "$shlibs" | tr ',' '\n' | sed 's/^ *//' | { grep -v '^kamailio\b' || true; } | paste -sd, - | sed 's/,/, /g')
 depends="kamailio (= $kver)${shlibs:+, $shlibs}"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)

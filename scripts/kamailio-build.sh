@@ -47,7 +47,9 @@ for p in "${BUILD_DEPS[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing build dependencies: ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	inst() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+	# the system's package lists may be older than the mirror (or absent): refresh once on failure
+	inst || { apt-get update -qq && inst; }
 fi
 
 dl="$cache/dl/$ver"
