@@ -65,6 +65,7 @@ fn main() {
     let mut b = cc::Build::new();
     for f in [
         "shim_mod.c",
+        "shim_ver.c",
         "shim_sys.c",
         "shim_msg.c",
         "shim_tm.c",

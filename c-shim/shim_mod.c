@@ -12,16 +12,12 @@
 #include "core/mod_fix.h"
 #include "core/rpc.h"
 #include "core/timer_proc.h"
-#include "core/ver_defs.h"
 #include "core/dprint.h"
 
 #include "shim.h"
 #include "shim_int.h"
 
 struct tm_binds shim_tmb;
-
-const char shim_ser_full_version[] = SER_FULL_VERSION;
-const char shim_ser_compile_flags[] = SER_COMPILE_FLAGS;
 
 _Static_assert(SHIM_MODULE_INTERFACE_VER == MODULE_INTERFACE_VER, "interface version");
 _Static_assert(sizeof(shim_module_exports_t) == sizeof(struct module_exports), "exports size");

@@ -5,7 +5,7 @@
 # parameter makes the load fail with a line naming it.
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-so=${1:-$top/build/imconf.so}
+so=$(realpath "${1:-$top/build/imconf.so}")
 # the Kamailio the module was built for (the same environment as `make build`)
 eval "$(python3 "$top/scripts/kamailio_target.py" env)"
 kamailio() { "$KAM_BIN" -L "$KAM_MODDIR" "$@"; }
@@ -52,7 +52,7 @@ done
 # a bad value must stop the start-up, naming the parameter (INTERFACE.md)
 sed 's/modparam("imconf", "min_expires", 60)/modparam("imconf", "min_expires", -5)/' \
 	"$top/kamailio-cfg/imconf.cfg" >"$tmp/bad.cfg"
-if out=$(timeout 20 kamailio -f "$tmp/bad.cfg" -DD -E -l udp:127.0.0.1:5059 -w "$tmp" -Y "$tmp" \
+if out=$(timeout 20 "$KAM_BIN" -L "$KAM_MODDIR" -f "$tmp/bad.cfg" -DD -E -l udp:127.0.0.1:5059 -w "$tmp" -Y "$tmp" \
 	-P "$tmp/k.pid" -A "IMCONF_SO=\"$so\"" -A "CTL_SOCK=\"unix:$tmp/ctl.sock\"" 2>&1); then
 	echo "kamailio started with min_expires=-5"
 	exit 1

@@ -191,27 +191,68 @@ def derive_cdefs(src, info):
         out.append('-DCOMPILER="%s"' % info["compiler"])
     if info["adaptive_wait_loops"]:
         out.append("-DADAPTIVE_WAIT_LOOPS=%s" % info["adaptive_wait_loops"])
-    out += ["-D%s" % m for m in sorted(want)]
+    out += ["-D%s" % m for m in sorted(want - header_defined(src, want))]
     return out
 
 
-def probe(src, cdefs, info):
-    """Compiles core/ver_defs.h with the derived defines and checks that the strings the module
-    will carry equal the binary's, byte for byte."""
+def header_defined(src, macros):
+    """The macros of `macros` that a core header defines itself (mem/q_malloc.h: DBG_QM_MALLOC
+    when DBG_SR_MEMORY is set): not passed with -D, or every file would carry them."""
+    found = set()
+    for h in (src / "src" / "core").rglob("*.h"):
+        if h.name == "ver_defs.h":
+            continue
+        text = h.read_text(errors="replace")
+        found.update(m for m in macros if re.search(r"(?m)^\s*#\s*define\s+%s\s*$" % re.escape(m), text))
+    return found
+
+
+def compile_probe(src, cdefs, includes):
+    """SER_FULL_VERSION and SER_COMPILE_FLAGS as a file that includes `includes` (paths under
+    src/core) and then core/ver_defs.h expands them with `cdefs`."""
     with tempfile.TemporaryDirectory() as tmp:
         c = Path(tmp) / "probe.c"
-        c.write_text('#include <stdio.h>\n#include "core/ver_defs.h"\n'
+        c.write_text("#include <stdio.h>\n" + "".join('#include "core/%s"\n' % i for i in includes)
+                     + '#include "core/ver_defs.h"\n'
                      'int main(void){printf("%s\\n%s\\n", SER_FULL_VERSION, SER_COMPILE_FLAGS);return 0;}\n')
         exe = Path(tmp) / "probe"
-        r = run(["gcc", "-o", str(exe), str(c), "-I", str(src / "src")] + cdefs)
+        r = run(["gcc", "-o", str(exe), str(c), "-I", str(src / "src"), "-I", str(src / "src" / "core")] + cdefs)
         if r.returncode != 0:
             raise TargetError("compiling the version probe failed: %s" % r.stderr[-300:])
         full, flags = run([str(exe)]).stdout.split("\n")[:2]
+    return full, flags
+
+
+def ver_c_includes(src):
+    """The headers core/ver.c includes before ver_defs.h: from 6.1 mem/memcore.h, whose allocator
+    headers define DBG_QM_MALLOC & co. when DBG_SR_MEMORY is set, so that `kamailio -v` prints them."""
+    ver_c = src / "src" / "core" / "ver.c"
+    out = []
+    for line in (ver_c.read_text(errors="replace").splitlines() if ver_c.exists() else []):
+        m = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
+        if m and m.group(1) == "ver_defs.h":
+            return out
+        if m and m.group(1) != "autover.h":
+            out.append(m.group(1))
+    return []
+
+
+def probe(src, cdefs, info, kam_bin):
+    """Checks, before anything is built, that the strings the module will carry are the ones the
+    loader compares: `kamailio -v` prints ver.c's expansion of ver_defs.h, the loader compares
+    core/sr_module.c's, which c-shim/shim_ver.c reproduces (ver_defs.h alone). Where the two
+    differ (6.1), the loader's must be a string of the binary."""
+    full, printed = compile_probe(src, cdefs, ver_c_includes(src))
     if full != info["full_version"]:
         raise TargetError("derived version %r != the binary's %r" % (full, info["full_version"]))
-    if flags != info["flags"]:
+    if printed != info["flags"]:
         raise TargetError("derived compile flags differ from the binary's:\n  module: %s\n  core:   %s"
-                          % (flags, info["flags"]))
+                          % (printed, info["flags"]))
+    _, loader = compile_probe(src, cdefs, [])
+    if loader != printed and (b"\0" + loader.encode() + b"\0") not in Path(kam_bin).read_bytes():
+        raise TargetError("the flags string the module would carry (%s) is not one of %s's strings"
+                          % (loader, kam_bin))
+    return loader
 
 
 def resolve():
@@ -259,7 +300,7 @@ def main():
                 print("KAM_%s=%s" % (k.upper(), shlex.quote(t[k])))
         elif cmd == "build":
             cdefs = derive_cdefs(Path(t["src"]), t["info"])
-            probe(Path(t["src"]), cdefs, t["info"])
+            probe(Path(t["src"]), cdefs, t["info"], t["bin"])
             print("src=%s" % t["src"])
             print("bin=%s" % t["bin"])
             print("srdb1_dir=%s" % t["srdb1_dir"])
