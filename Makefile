@@ -19,6 +19,8 @@ deps:
 
 # the module is the cdylib built with feature `kamailio`
 build: deps
+	@# the target first, alone: a mismatch is one clear line, not a panic inside cargo's output
+	@python3 scripts/kamailio_target.py build >/dev/null
 	$(CARGO) build --release --features kamailio
 	mkdir -p build
 	# atomic replace: a running Kamailio keeps its mapping of the old file
@@ -48,10 +50,10 @@ test-unit:
 # bench/setup.sh: the plot's matplotlib venv (.deps/bench-venv) and perf/valgrind for profiling
 bench: build
 	./bench/setup.sh
-	QUICK=$(QUICK) ./bench/run.sh
+	QUICK=$(QUICK) IMCONF_SO=$${IMCONF_SO:-$(abspath $(MODULE))} ./bench/run.sh
 
 bench-smoke: build
-	./bench/smoke.sh
+	IMCONF_SO=$${IMCONF_SO:-$(abspath $(MODULE))} ./bench/smoke.sh
 
 # the long robustness corpus: FUZZ_N (10^5) malformed SUBSCRIBEs, bad RPC calls, parser proptests
 # (docs/robustness.md); `make test` runs 10^3

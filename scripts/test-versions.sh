@@ -63,6 +63,16 @@ for suite in $SUITES; do
 	imconf_build=$((SECONDS - t1))
 
 	status=PASS
+	# headers of another version than the binary: the build refuses with one line
+	if [ -f .deps/kamailio-src/src/core/sr_module.h ]; then
+		if refusal=$(KAMAILIO_PREFIX="" KAMAILIO_BIN="$KAM_BIN" KAMAILIO_SRC="$top/.deps/kamailio-src" \
+			python3 scripts/kamailio_target.py build 2>&1 >/dev/null); then
+			say "$suite: the 5.6.3 headers were accepted for Kamailio $ver"
+			status="FAIL (mismatched headers accepted)"
+		else
+			say "$suite: mismatched headers refused as expected: $refusal"
+		fi
+	fi
 	if ! ./scripts/check-load.sh "$mod"; then
 		status="FAIL (load check)"
 	fi
