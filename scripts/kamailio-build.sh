@@ -23,8 +23,14 @@ mkdir -p "$cache/apt/lists/partial" "$cache/apt/cache/archives/partial"
 # throwaway apt state: a deb-src line for the suite, lists in the cache (the system's apt
 # configuration is not touched)
 list="$cache/apt/$suite.list"
-printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' \
-	"$suite" >"$list"
+key=/usr/share/keyrings/debian-archive-keyring.gpg
+printf 'deb-src [signed-by=%s] http://deb.debian.org/debian %s main\n' "$key" "$suite" >"$list"
+# a stable suite's security updates are what its users run (trixie: 6.0.1-1+deb13u2): the newest
+# version either list has is built
+case $suite in
+sid | unstable | experimental) ;;
+*) printf 'deb-src [signed-by=%s] http://deb.debian.org/debian-security %s-security main\n' "$key" "$suite" >>"$list" ;;
+esac
 apto=(-o "Dir::Etc::SourceList=$list" -o Dir::Etc::SourceParts=/nonexistent
 	-o "Dir::State::Lists=$cache/apt/lists" -o "Dir::Cache=$cache/apt/cache"
 	-o APT::Sandbox::User=root)
