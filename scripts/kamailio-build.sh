@@ -65,9 +65,10 @@ log "downloading the source of kamailio $ver ($suite)"
 # files that matter are checked by apt against the suite's signed Sources index all the same,
 # so the download is judged by what arrived, not by apt's exit status
 (cd "$dl" && apt-get "${apto[@]}" source --download-only "kamailio=$ver" >"$dl/apt.log" 2>&1) || true
-dsc=$(ls "$dl"/*.dsc 2>/dev/null | head -1)
+dsc=$(ls "$dl"/*.dsc 2>/dev/null | head -1 || true)
 if [ -z "$dsc" ] || ! ls "$dl"/kamailio_*.orig.tar.* 2>/dev/null | grep -qv '\.asc$'; then
 	log "Debian does not serve kamailio $ver's source today: $(grep -m1 -E '^E:' "$dl/apt.log" || echo 'no files')"
+	rm -rf "$dl"
 	exit 3
 fi
 dpkg-source -x --no-check "$dsc" "$dl/tree" >/dev/null
