@@ -50,7 +50,12 @@ fn main() {
     println!("cargo:rerun-if-changed=c-shim");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=scripts/kamailio_target.py");
-    for var in ["KAMAILIO_PREFIX", "KAMAILIO_BIN", "KAMAILIO_SRC", "KAMAILIO_MODULES"] {
+    for var in [
+        "KAMAILIO_PREFIX",
+        "KAMAILIO_BIN",
+        "KAMAILIO_SRC",
+        "KAMAILIO_MODULES",
+    ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     if env::var_os("CARGO_FEATURE_KAMAILIO").is_none() {
