@@ -10,6 +10,8 @@
 # Output: $RT/out/profile-<setup>.txt (flat, by DSO and symbol) and $RT/perf-<setup>.data.
 # Kamailio has no frame pointers, so call graphs are not recorded; the flat profile is enough
 # to tell the allocator from the parser from the module.
+# The Kamailio is run.sh's: the target (KAMAILIO_PREFIX=..., or KAMAILIO_BIN + KAMAILIO_SRC;
+# default Debian's) with IMCONF_SO built for it; the version line is in $RT/out/env.txt.
 set -u -o pipefail
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SETUP=${1:-C_imconf}; RATE=${2:-1500}; SECS=${3:-10}; MODE=${4:-fixed}
@@ -25,7 +27,7 @@ fi
 runner=$!
 pidf="$RT/$SETUP/kamailio.pid"
 for _ in $(seq 1 100); do [ -s "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null && break; sleep 0.1; done
-kpid=$(cat "$pidf" 2>/dev/null) || { echo "profile: kamailio did not start"; wait $runner; exit 2; }
+kpid=$(cat "$pidf" 2>/dev/null) || { echo "profile: kamailio did not start"; wait $runner; tail -5 "$OUT/run.out"; exit 2; }
 sleep 2   # seeding, the step's start
 pids=$(awk -v pp="$kpid" '$4 == pp { print $1 }' /proc/[0-9]*/stat 2>/dev/null | tr '\n' ',')"$kpid"
 if [ "$MODE" = stat ]; then
@@ -45,6 +47,7 @@ else
 	wait $runner
 fi
 grep -E "cps x|fanout N" "$OUT/run.out"
+sed -n 's/^kamailio: /kamailio: /p' "$OUT/env.txt" 2>/dev/null | head -1
 perf report -i "$RT/perf-$SETUP.data" --no-children --sort dso,sym -q 2>/dev/null | head -60 >"$OUT/profile-$SETUP.txt"
 perf report -i "$RT/perf-$SETUP.data" --no-children --sort dso -q 2>/dev/null | head -15 >"$OUT/profile-$SETUP.dso.txt"
 echo "== by DSO"; cat "$OUT/profile-$SETUP.dso.txt"

@@ -10,14 +10,18 @@
 # Kamailio's dmq (enable_dmq), N subscriptions spread over them, one change fed to node 1.
 # `make bench` runs it; `make bench-smoke` / smoke.sh is the short check of C.
 #
-# ASSUMES (Debian bookworm; all installed with apt, nothing built here):
-#   kamailio 5.6.x, kamailio-presence-modules, kamailio-sqlite-modules,
-#   kamailio-xml-modules, sip-tester (provides `sipp`, 3.6.1), kamcmd (in the
-#   kamailio package), python3 (stdlib only), and build/imconf.so (`make build`).
-#   The sqlite3 CLI is optional (python3's sqlite3 module is used otherwise).
-#   Run as root, or as a user allowed to bind UDP 127.0.0.1:5071-5099.
+# ASSUMES: a Kamailio "target" as for `make build` (scripts/kamailio_target.py env: from
+#   KAMAILIO_PREFIX, or KAMAILIO_BIN + KAMAILIO_SRC; default Debian bookworm's packaged
+#   kamailio 5.6.3 with kamailio-presence-modules, -sqlite-modules, -xml-modules) with the
+#   modules tm sl pv maxfwd textops ctl kex db_sqlite presence presence_conference dmq, its
+#   kamcmd, the presence sqlite schema (<prefix>/share/kamailio/db_sqlite), and imconf.so
+#   built for that same Kamailio (build/imconf.so from `make build`, or IMCONF_SO=...);
+#   sip-tester (`sipp`, 3.6.1), python3 (stdlib only). The sqlite3 CLI is optional.
+#   Explicit KAMAILIO, KAMCMD, KAM_MODDIR, IMCONF_SO, SQLITE_SCHEMA_DIR win over the target.
+#   Run as root, or as a user allowed to bind UDP 127.0.0.0/8 ports 5071-5099.
 #
-# SAFETY: all SIP traffic goes to 127.0.0.1 only, and every sender is bounded
+# SAFETY: all SIP traffic stays within 127.0.0.0/8 (127.0.0.1; the phase cluster's node i
+#   listens on 127.0.0.<i>), and every sender is bounded
 #   (SIPp: -m <rate*secs> calls and -timeout; Python probe/fan-out: fixed counts
 #   and deadlines).  Each kamailio runs with -DD -E (main process stays in the
 #   foreground, own pid file and runtime dir under $RT/<setup>/); the script
@@ -35,22 +39,25 @@
 #   fan-out failed (smoke.sh relies on its own check of results.jsonl instead).
 #
 # ADDING A SETUP (e.g. a new module): create setups/<name>/ with
-#   kamailio.cfg  -- listens where run.sh says (-l udp:127.0.0.1:$PORT is given
-#                    on the command line), children=4, answers SUBSCRIBE for
+#   kamailio.cfg  -- listens where run.sh says (-l udp:127.0.0.1:$PORT and the
+#                    target's module dir -L are given on the command line: no mpath,
+#                    loadmodule by name), children=4, answers SUBSCRIBE for
 #                    Event: conference on sip:$CONF_USER@$CONF_DOMAIN with 2xx,
 #                    sends the NOTIFYs of scen/subscribe_notify.xml;
 #   setup.env     -- PORT=<free port>, SEED=publish|script|none, FANOUT=0|1,
 #                    optionally DB=sqlite, SQLITE_JOURNAL=WAL|default,
 #                    CONF_BODY=1, CFG=<other cfg path>,
 #                    FANOUT_TRIGGER=publish|rpc (rpc: the change is one
-#                    imconf.participant call on <rundir>/$CTL_SOCK, over binrpc);
-#   prepare.sh    -- optional, run as prepare.sh <rundir> <port> before start;
-#                    each stdout line is one extra kamailio argument;
-#   seed.sh       -- optional (SEED=script), run as seed.sh <rundir> <port>
-#                    after start to create the conference state (CONF_USER and
-#                    CONF_DOMAIN are in its environment);
-#   poststep.sh   -- optional, run as poststep.sh <rundir> <port> after every
-#                    step, before kamailio stops; its output is kept in raw/.
+#                    imconf.participant call on <rundir>/$CTL_SOCK, over binrpc),
+#                    IMCONF=1 (loads $IMCONF_SO: checked against the target first);
+#   prepare.sh    -- optional, run as prepare.sh <rundir> <port> <addr> before
+#                    start; each stdout line is one extra kamailio argument;
+#   seed.sh       -- optional (SEED=script), run as seed.sh <rundir> <port> <addr>
+#                    after start to create the conference state (CONF_USER,
+#                    CONF_DOMAIN, KAMCMD, IMCONF_SO are in its environment);
+#   poststep.sh   -- optional, run as poststep.sh <rundir> <port> <addr> after
+#                    every step, before kamailio stops; its output is kept in raw/.
+#   (<addr>: the listening address, 127.0.0.1 but for the cluster's nodes.)
 #   See README.md "Adding a setup".
 # =============================================================================
 set -u -o pipefail
@@ -98,14 +105,17 @@ CLUSTER_SIZES=${CLUSTER_SIZES:-"1 3"}    # nodes per measurement, in this order 
 CLUSTER_N=${CLUSTER_N:-1000}             # subscriptions, spread evenly over the nodes
 CLUSTER_REPS=${CLUSTER_REPS:-$(( REPS > 5 ? REPS : 5 ))}   # at least 3 (medians, spread); 5: one change takes ~0.1 s, and the box is noisy
 CLUSTER_SUB_RATE=${CLUSTER_SUB_RATE:-$FANOUT_SUB_RATE}   # SUBSCRIBE/s (all nodes together)
-CLUSTER_PORT=${CLUSTER_PORT:-}           # node 1's port (node i: +i-1); default: the setup's PORT
+CLUSTER_PORT=${CLUSTER_PORT:-}           # node 1's port (node i: +i-1, on address 127.0.0.<i>); default: the setup's PORT
 CLUSTER_SETTLE=${CLUSTER_SETTLE:-2}      # s between the last initial NOTIFY and the change (replication of the subscriptions settles)
 CLUSTER_SYNC_WAIT_MS=${CLUSTER_SYNC_WAIT_MS:-3500}   # after the last node started (503 while syncing, <= 3 s)
 RT=${RT:-/tmp/imconf-bench}             # runtime dirs, logs, sqlite files
 PY=${PY:-$(command -v /usr/bin/python3 || command -v python3)}
 SIPP=${SIPP:-sipp}
-KAMAILIO=${KAMAILIO:-kamailio}
-KAMCMD=${KAMCMD:-kamcmd}
+# The Kamailio (see "the target" below): KAMAILIO (binary), KAMCMD, KAM_MODDIR (its module dir,
+# given as -L), IMCONF_SO (the imconf module of setups C and D), SQLITE_SCHEMA_DIR (setup A's
+# presence schema); unset: derived from the target
+# the phase cluster's node i listens on 127.0.0.<i> (CLUSTER_ADDRS: another list, all in 127.0.0.0/8)
+CLUSTER_ADDRS=${CLUSTER_ADDRS:-}
 # load generators' UDP ports on 127.0.0.1 (kamailio's are in setups/*/setup.env;
 # PORT_OVERRIDE replaces that of every setup, for a run of a single setup)
 SIPP_PORT=${SIPP_PORT:-5081}; SEED_PORT=${SEED_PORT:-5082}; PROBE_PORT=${PROBE_PORT:-5083}; FANOUT_PORT=${FANOUT_PORT:-5090}
@@ -127,7 +137,7 @@ fi
 RUN_ID=${RUN_ID:-$(date +%Y%m%d-%H%M%S)}
 OUT=${OUT:-$BENCH/results/$RUN_ID}
 # for the setups' prepare.sh / seed.sh / poststep.sh
-export CONF_USER CONF_DOMAIN KAMCMD RT RUN_ID
+export CONF_USER CONF_DOMAIN RT RUN_ID   # (and KAMCMD, IMCONF_SO: below, once resolved)
 RESULTS="$OUT/results.jsonl"
 
 # ------------------------------------------------------------- helpers ----
@@ -142,10 +152,11 @@ nice_rate() {
 }
 port_hex() { printf '%04X' "$1"; }
 port_bound() { grep -qi ":$(port_hex "$1") " /proc/net/udp 2>/dev/null; }
+has_phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 child_pids() { awk -v pp="$1" '$4 == pp { print $1 }' /proc/[0-9]*/stat 2>/dev/null; }
 
-KPID=""; KRUNDIR=""; KNAME=""
-CL_PIDS=(); CL_DIRS=(); CL_PORTS=()
+KPID=""; KRUNDIR=""; KNAME=""; KADDR=""
+CL_PIDS=(); CL_DIRS=(); CL_PORTS=(); CL_ADDRS=()
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -156,14 +167,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
-# load_setup NAME: sets SDIR CFG PORT DB SQLITE_JOURNAL SEED FANOUT CONF_BODY
+# load_setup NAME: sets SDIR CFG PORT DB SQLITE_JOURNAL SEED FANOUT CONF_BODY IMCONF ...
 load_setup() {
 	SDIR="$BENCH/setups/$1"
 	# a setup that is not here may live in the caller's own folder (EXTRA_SETUPS_DIR)
 	[ -d "$SDIR" ] || [ -z "${EXTRA_SETUPS_DIR:-}" ] || SDIR="$EXTRA_SETUPS_DIR/$1"
 	[ -f "$SDIR/setup.env" ] || { log "no $SDIR/setup.env"; return 1; }
 	CFG=kamailio.cfg; PORT=""; DB=none; SQLITE_JOURNAL=WAL; SEED=publish; FANOUT=0; CONF_BODY=0
-	FANOUT_TRIGGER=publish; CTL_SOCK=ctl.sock; FANOUT_MAX_N=1000; CLUSTER_NODES=1
+	FANOUT_TRIGGER=publish; CTL_SOCK=ctl.sock; FANOUT_MAX_N=1000; CLUSTER_NODES=1; IMCONF=0
 	# shellcheck disable=SC1090
 	. "$SDIR/setup.env"
 	SETUP_PORT=$PORT
@@ -175,18 +186,19 @@ load_setup() {
 }
 
 # k_start NAME [noseed]: start kamailio for setup NAME, wait for its socket, seed it.
-# NODE_PORT / NODE_DIR (environment): another port and run dir (under $RT) than the setup's,
-# for the nodes of a cluster (cl_start).
+# NODE_PORT / NODE_DIR / NODE_ADDR (environment): another port, run dir (under $RT) and
+# listening address (127.0.0.1) than the setup's, for the nodes of a cluster (cl_start).
 k_start() {
 	local name=$1 noseed=${2:-}
 	[ -n "$KPID" ] && k_stop
 	load_setup "$name" || return 2
 	[ -n "${NODE_PORT:-}" ] && PORT=$NODE_PORT
-	local rundir="$RT/${NODE_DIR:-$name}"
+	local rundir="$RT/${NODE_DIR:-$name}" addr=${NODE_ADDR:-127.0.0.1}
 	rm -rf "$rundir"; mkdir -p "$rundir"
 	if port_bound "$PORT"; then log "$name: UDP port $PORT already in use"; return 2; fi
-	local args=(-f "$CFG" -DD -E -P "$rundir/kamailio.pid" -Y "$rundir" -w "$rundir"
-		-l "udp:127.0.0.1:$PORT" -m "$SHM_MB" -M "$PKG_MB")
+	# -L: the target's module dir (it overrides any mpath of the cfg)
+	local args=(-f "$CFG" -L "$KAM_MODDIR" -DD -E -P "$rundir/kamailio.pid" -Y "$rundir" -w "$rundir"
+		-l "udp:$addr:$PORT" -m "$SHM_MB" -M "$PKG_MB")
 	if [ "$DB" = sqlite ]; then
 		cp "$RT/template.sqlite" "$rundir/presence.sqlite"
 		if [ "$SQLITE_JOURNAL" != default ]; then   # persistent in the file, set before start
@@ -204,11 +216,11 @@ k_start() {
 	for d in $KAM_ARGS; do args+=("$d"); done
 	if [ -x "$SDIR/prepare.sh" ]; then
 		local extra=()
-		mapfile -t extra < <("$SDIR/prepare.sh" "$rundir" "$PORT") || { log "$name: prepare.sh failed"; return 2; }
+		mapfile -t extra < <("$SDIR/prepare.sh" "$rundir" "$PORT" "$addr") || { log "$name: prepare.sh failed"; return 2; }
 		args+=("${extra[@]}")
 	fi
 	"$KAMAILIO" "${args[@]}" >"$rundir/kamailio.log" 2>&1 &
-	KPID=$!; KRUNDIR=$rundir; KNAME=$name
+	KPID=$!; KRUNDIR=$rundir; KNAME=$name; KADDR=$addr
 	local i
 	for i in $(seq 1 100); do
 		if ! kill -0 "$KPID" 2>/dev/null; then
@@ -223,13 +235,13 @@ k_start() {
 	[ "$noseed" = noseed ] && return 0
 	case "$SEED" in
 	publish)
-		( cd "$BENCH/scen" && "$SIPP" "127.0.0.1:$PORT" -sf publish.xml -i 127.0.0.1 -p "$SEED_PORT" \
+		( cd "$BENCH/scen" && "$SIPP" "$addr:$PORT" -sf publish.xml -i 127.0.0.1 -p "$SEED_PORT" \
 			-key conf_user "$CONF_USER" -key conf_domain "$CONF_DOMAIN" -key pub_expires 3600 \
 			-m 1 -nostdin -timeout 10s -timeout_error \
 			-trace_err -error_file "$rundir/seed_errors.log" >"$rundir/seed.out" 2>&1 ) \
 			|| { log "$name: seeding PUBLISH failed (see $rundir/seed.out)"; k_stop; return 2; } ;;
 	script)
-		"$SDIR/seed.sh" "$rundir" "$PORT" >"$rundir/seed.out" 2>&1 \
+		"$SDIR/seed.sh" "$rundir" "$PORT" "$addr" >"$rundir/seed.out" 2>&1 \
 			|| { log "$name: seed.sh failed (see $rundir/seed.out)"; k_stop; return 2; } ;;
 	none) ;;
 	*) log "$name: unknown SEED=$SEED"; k_stop; return 2 ;;
@@ -276,32 +288,35 @@ k_stop() {
 poststep() {
 	[ -n "$KPID" ] && [ -x "$SDIR/poststep.sh" ] || return 0
 	mkdir -p "$OUT/raw"
-	timeout 20 "$SDIR/poststep.sh" "$KRUNDIR" "$PORT" >"$OUT/raw/$1.poststep.txt" 2>&1 \
+	timeout 20 "$SDIR/poststep.sh" "$KRUNDIR" "$PORT" "${KADDR:-127.0.0.1}" >"$OUT/raw/$1.poststep.txt" 2>&1 \
 		|| log "$KNAME: poststep.sh failed (see $OUT/raw/$1.poststep.txt)"
 }
 
-# cl_start SIZE: nodes 1..SIZE of CLUSTER_SETUP (node i on port base+i-1, run dir
-# $RT/<setup>/n<i>, dmq's notification_address = node 1), then: until every node lists every
+# cl_start SIZE: nodes 1..SIZE of CLUSTER_SETUP (node i on its own address, 127.0.0.<i>, and
+# port base+i-1, run dir $RT/<setup>/n<i>, dmq's notification_address = node 1; one address
+# per node as one host per node in a real cluster, and because Kamailio 6's dmq, when a node's
+# URI is not in its list, takes the node with the same IP address for it: nodes that share an
+# IP merge into one and the bus never forms), then: until every node lists every
 # node active in dmq, the session seeded on node 1 (seed.sh) and held by every node, and 3.5 s
 # since the last node started (a starting node refuses SUBSCRIBEs with 503 until it has synced,
-# at most 3 s). Sets CL_PIDS CL_DIRS CL_PORTS; 2 on failure (nodes stopped).
+# at most 3 s). Sets CL_PIDS CL_DIRS CL_PORTS CL_ADDRS; 2 on failure (nodes stopped).
 cl_start() {
 	local size=$1 i base t_last socks
 	load_setup "$CLUSTER_SETUP" || return 2
 	base=${CLUSTER_PORT:-$SETUP_PORT}   # not PORT_OVERRIDE: that is for the single-server setups
-	export CLUSTER_NODE1_PORT=$base
-	CL_PIDS=(); CL_DIRS=(); CL_PORTS=()
+	export CLUSTER_NODE1_PORT=$base CLUSTER_NODE1_ADDR=${CL_ADDRS_ALL[0]}
+	CL_PIDS=(); CL_DIRS=(); CL_PORTS=(); CL_ADDRS=()
 	for i in $(seq 1 "$size"); do
-		NODE_PORT=$((base + i - 1)) NODE_DIR="$CLUSTER_SETUP/n$i" k_start "$CLUSTER_SETUP" noseed \
+		NODE_ADDR=${CL_ADDRS_ALL[$((i - 1))]} NODE_PORT=$((base + i - 1)) NODE_DIR="$CLUSTER_SETUP/n$i" k_start "$CLUSTER_SETUP" noseed \
 			|| { log "$CLUSTER_SETUP: node $i of $size did not start"; cl_stop; return 2; }
-		CL_PIDS+=("$KPID"); CL_DIRS+=("$KRUNDIR"); CL_PORTS+=("$((base + i - 1))"); KPID=""
+		CL_PIDS+=("$KPID"); CL_DIRS+=("$KRUNDIR"); CL_PORTS+=("$((base + i - 1))"); CL_ADDRS+=("$KADDR"); KPID=""
 	done
 	t_last=$(date +%s%N)
 	socks=$(printf '%s/'"$CTL_SOCK"',' "${CL_DIRS[@]}"); socks=${socks%,}
 	for i in $(seq 1 50); do [ -S "${CL_DIRS[$((size - 1))]}/$CTL_SOCK" ] && break; sleep 0.1; done
 	"$PY" "$BENCH/tools/bench.py" cluster-wait --ctl "$socks" --nodes "$size" --timeout 20 \
 		|| { log "$CLUSTER_SETUP: the dmq bus of $size nodes did not form"; cl_stop; return 2; }
-	"$SDIR/seed.sh" "${CL_DIRS[0]}" "$base" >"${CL_DIRS[0]}/seed.out" 2>&1 \
+	"$SDIR/seed.sh" "${CL_DIRS[0]}" "$base" "${CL_ADDRS[0]}" >"${CL_DIRS[0]}/seed.out" 2>&1 \
 		|| { log "$CLUSTER_SETUP: seed.sh on node 1 failed (see ${CL_DIRS[0]}/seed.out)"; cl_stop; return 2; }
 	"$PY" "$BENCH/tools/bench.py" cluster-wait --ctl "$socks" --session "sip:$CONF_USER@$CONF_DOMAIN" \
 		--participants 2 --timeout 10 \
@@ -320,13 +335,13 @@ cl_stop() {
 	for j in "${!CL_PIDS[@]}"; do kids[$j]="$(child_pids "${CL_PIDS[$j]}" | tr '\n' ' ')"; done
 	for j in "${!CL_PIDS[@]}"; do kill -TERM "${CL_PIDS[$j]}" 2>/dev/null; done
 	for j in "${!CL_PIDS[@]}"; do
-		KPID=${CL_PIDS[$j]}; KRUNDIR=${CL_DIRS[$j]}; KNAME="$CLUSTER_SETUP/n$((j + 1))"
+		KPID=${CL_PIDS[$j]}; KRUNDIR=${CL_DIRS[$j]}; KADDR=${CL_ADDRS[$j]:-}; KNAME="$CLUSTER_SETUP/n$((j + 1))"
 		CUR_TAG="${CL_TAG:-$CLUSTER_SETUP}-n$((j + 1))"
 		# shellcheck disable=SC2086
 		k_stop ${kids[$j]}
 		save_step_artifacts /nonexistent "$CUR_TAG"
 	done
-	KRUNDIR=""; KNAME=""; CL_PIDS=(); CL_DIRS=(); CL_PORTS=()
+	KRUNDIR=""; KNAME=""; KADDR=""; CL_PIDS=(); CL_DIRS=(); CL_PORTS=(); CL_ADDRS=()
 }
 
 # keep a compact trace of a step: SIPp stats + error head, kamailio error summary
@@ -357,7 +372,8 @@ run_step() {
 			--scenario "$SCENARIO" --outdir "$sdir" --results "$RESULTS" \
 			--key "conf_user=$CONF_USER" --key "conf_domain=$CONF_DOMAIN" --key "expires=$SUB_EXPIRES" \
 			--sipp "$SIPP" --sipp-port "$SIPP_PORT" --probe-port "$PROBE_PORT" --probe-rate "$PROBE_RATE" \
-			--noise-pct "$NOISE_PCT" --max-p95-ms "$MAX_P95_MS" --ctl "$KRUNDIR/$CTL_SOCK" "${retry[@]}" "${sipp_extra[@]}"
+			--noise-pct "$NOISE_PCT" --max-p95-ms "$MAX_P95_MS" --ctl "$KRUNDIR/$CTL_SOCK" --klog "$KRUNDIR/kamailio.log" \
+			"${retry[@]}" "${sipp_extra[@]}"
 		rc=$?
 		CUR_TAG="$s-$ph-rep$rep-${rate}cps-try$attempt"
 		poststep "$CUR_TAG"
@@ -440,10 +456,82 @@ ordered_setups() {   # alternate the order between repetitions to cancel drift
 	if [ $((rep % 2)) = 1 ]; then echo "$SETUPS"; else echo "$SETUPS" | tr ' ' '\n' | tac | tr '\n' ' '; fi
 }
 
+# ------------------------------------------------------------ the target ----
+# The Kamailio to bench, as for `make build` (the Makefile exports KAMAILIO_PREFIX, KAMAILIO_BIN,
+# KAMAILIO_SRC, KAMCMD, KAMAILIO_MODULES): scripts/kamailio_target.py env says where its binary,
+# kamcmd and module dir are. Explicit KAMAILIO / KAMCMD / KAM_MODDIR win. If the script cannot
+# tell (e.g. no headers for KAMAILIO=<a binary> alone: the bench does not need them), the
+# binary's own `kamailio -I` gives the module dir.
+REPO="$(cd "$BENCH/.." && pwd)"
+resolve_target() {
+	local out err T_BIN="" T_KAMCMD="" T_MODDIR="" T_SRC=""
+	[ -n "$PY" ] || die "python3 not found"
+	# KAMAILIO=<binary> alone names the target too
+	[ -n "${KAMAILIO:-}" ] && [ -z "${KAMAILIO_BIN:-}" ] && [ -z "${KAMAILIO_PREFIX:-}" ] && export KAMAILIO_BIN=$KAMAILIO
+	err=$(mktemp)
+	if out=$("$PY" "$REPO/scripts/kamailio_target.py" env 2>"$err"); then
+		eval "$(printf '%s\n' "$out" | grep -E '^KAM_(BIN|KAMCMD|MODDIR|SRC)=' | sed 's/^KAM_/T_/')"
+		TARGET_FROM="scripts/kamailio_target.py"
+	elif [ -n "${KAMAILIO_BIN:-}" ] || [ -n "${KAMAILIO_PREFIX:-}" ]; then
+		T_BIN=${KAMAILIO_BIN:-${KAMAILIO_PREFIX:-}/sbin/kamailio}
+		log "note: $(head -c 300 "$err" | tr '\n' ' ')-- using $T_BIN and its own module path"
+		TARGET_FROM="$T_BIN -I"
+	else
+		cat "$err" >&2; rm -f "$err"
+		die "cannot tell which Kamailio to bench (scripts/kamailio_target.py env failed: make deps, or set KAMAILIO_PREFIX, or KAMAILIO=<binary>)"
+	fi
+	rm -f "$err"
+	KAMAILIO=${KAMAILIO:-$T_BIN}
+	[ -x "$KAMAILIO" ] || die "kamailio binary $KAMAILIO not found"
+	KAMCMD=${KAMCMD:-${T_KAMCMD:-$(dirname "$KAMAILIO")/kamcmd}}
+	if [ -z "${KAM_MODDIR:-}" ]; then
+		KAM_MODDIR=${T_MODDIR:-${KAMAILIO_MODULES:-}}
+		if [ -z "$KAM_MODDIR" ]; then
+			local d
+			for d in $("$KAMAILIO" -I 2>/dev/null | sed -n 's/^ *Default paths to modules: //p' | tr ':' ' '); do
+				[ -f "$d/tm.so" ] && { KAM_MODDIR=$d; break; }
+			done
+		fi
+	fi
+	[ -f "${KAM_MODDIR:-/nonexistent}/tm.so" ] || die "no module dir with tm.so for $KAMAILIO (got '${KAM_MODDIR:-}'; set KAM_MODDIR)"
+	KAM_SRCDIR=$T_SRC
+	# what the figures came from: `kamailio -v`'s first line (version, arch, git revision), and
+	# the version string a module must carry to load (core/ver_defs.h: SER_FULL_VERSION)
+	KAM_VERSION_LINE=$("$KAMAILIO" -v 2>&1 | head -1 | sed 's/[[:space:]]*$//')
+	KAM_FULL=$(printf '%s\n' "$KAM_VERSION_LINE" | sed -nE 's/^version: ([^ ]+ [^ ]+ \([^)]*\)).*/\1/p')
+	[ -n "$KAM_FULL" ] || die "cannot read the version of $KAMAILIO (kamailio -v: '$KAM_VERSION_LINE')"
+	IMCONF_SO=${IMCONF_SO:-$REPO/build/imconf.so}
+	case "$IMCONF_SO" in /*) ;; *) IMCONF_SO="$PWD/$IMCONF_SO" ;; esac
+}
+# module_matches FILE: the module carries this Kamailio's version string (the loader refuses it
+# otherwise: ksr_version_control); 1 with a reason in MODULE_WHY if not. The compile-flags string
+# is left to the loader (from 6.1 `kamailio -v` prints more flags than the loader compares): a
+# mismatch stops kamailio at start with one log line, which k_start shows.
+module_matches() {
+	MODULE_WHY=""
+	[ -f "$1" ] || { MODULE_WHY="$1 not found (make build, or IMCONF_SO=<imconf.so built for this Kamailio>)"; return 1; }
+	if ! grep -qaF -- "$KAM_FULL" "$1"; then
+		local built
+		built=$(grep -aoE 'kamailio [0-9]+\.[0-9]+\.[0-9]+[^ ]* \([a-z0-9_]+/[a-z0-9_]+\)' "$1" | head -1)
+		MODULE_WHY="$1 was built for ${built:-another Kamailio}, not for $KAM_FULL ($KAMAILIO): build it for this target (make build with the same KAMAILIO_PREFIX/KAMAILIO_BIN, or cargo build with a CARGO_TARGET_DIR per target) and pass IMCONF_SO=<it>"
+		return 1
+	fi
+	return 0
+}
+sqlite_schema_dir() {   # presence-create.sql of the target, Debian's as the last resort
+	local d
+	for d in ${SQLITE_SCHEMA_DIR:+"$SQLITE_SCHEMA_DIR"} "$(dirname "$KAMAILIO")/../share/kamailio/db_sqlite" \
+		${KAM_SRCDIR:+"$KAM_SRCDIR/utils/kamctl/db_sqlite"} /usr/share/kamailio/db_sqlite; do
+		[ -f "$d/presence-create.sql" ] && [ -f "$d/standard-create.sql" ] && { (cd "$d" && pwd); return 0; }
+	done
+	return 1
+}
+
 # ------------------------------------------------------------ preflight ----
-command -v "$KAMAILIO" >/dev/null || die "kamailio not found (apt install kamailio ...)"
+resolve_target
+export KAMAILIO KAMCMD KAM_MODDIR IMCONF_SO
+export BENCH_KAMAILIO="$KAM_VERSION_LINE"   # bench.py writes it into every record of results.jsonl
 command -v "$SIPP" >/dev/null || die "sipp not found (apt install sip-tester)"
-[ -n "$PY" ] || die "python3 not found"
 mkdir -p "$OUT/raw" "$RT/steps" || die "cannot create $OUT or $RT"
 [ "$OUT" = "$BENCH/results/$RUN_ID" ] && { ln -sfn "$RUN_ID" "$BENCH/results/latest" 2>/dev/null || true; }
 exec > >(tee -a "$OUT/run.log") 2>&1
@@ -451,23 +539,40 @@ exec > >(tee -a "$OUT/run.log") 2>&1
 for p in $SIPP_PORT $SEED_PORT $PROBE_PORT $FANOUT_PORT; do
 	port_bound "$p" && die "UDP port $p (used by the load generators) is busy"
 done
-NEED_SQLITE=0
-for s in $SETUPS; do
-	load_setup "$s" || die "bad setup $s"; port_bound "$PORT" && die "port $PORT of $s is busy"
+NEED_SQLITE=0; NEED_IMCONF=0
+psetups=$SETUPS; has_phase cluster && psetups="$psetups $CLUSTER_SETUP"
+for s in $psetups; do
+	load_setup "$s" || die "bad setup $s"
+	[ "$s" = "$CLUSTER_SETUP" ] || ! port_bound "$PORT" || die "port $PORT of $s is busy"
 	[ "$DB" = sqlite ] && NEED_SQLITE=1
+	[ "$IMCONF" = 1 ] && NEED_IMCONF=1
 	if [ "$SEED" = script ] || [ "$FANOUT_TRIGGER" = rpc ]; then
-		command -v "$KAMCMD" >/dev/null || die "kamcmd not found (setup $s seeds over RPC; it comes with the kamailio package)"
+		[ -x "$KAMCMD" ] || die "kamcmd $KAMCMD not found (setup $s seeds over RPC; set KAMCMD)"
 	fi
 done
+if [ "$NEED_IMCONF" = 1 ]; then
+	module_matches "$IMCONF_SO" || die "$MODULE_WHY"
+fi
+# the cluster's addresses: node i on 127.0.0.<i> unless CLUSTER_ADDRS lists others (127.0.0.0/8 only)
+CL_ADDRS_ALL=()
+if has_phase cluster; then
+	maxsize=1; for z in $CLUSTER_SIZES; do [ "$z" -gt "$maxsize" ] && maxsize=$z; done
+	if [ -n "$CLUSTER_ADDRS" ]; then read -r -a CL_ADDRS_ALL <<<"$CLUSTER_ADDRS"
+	else for i in $(seq 1 "$maxsize"); do CL_ADDRS_ALL+=("127.0.0.$i"); done; fi
+	[ ${#CL_ADDRS_ALL[@]} -ge "$maxsize" ] || die "CLUSTER_ADDRS lists ${#CL_ADDRS_ALL[@]} addresses, the largest cluster has $maxsize nodes"
+	for a_ in "${CL_ADDRS_ALL[@]}"; do
+		[[ "$a_" =~ ^127\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] && [ "${BASH_REMATCH[1]}" -le 255 ] \
+			&& [ "${BASH_REMATCH[2]}" -le 255 ] && [ "${BASH_REMATCH[3]}" -le 254 ] && [ "${BASH_REMATCH[3]}" -ge 1 ] \
+			|| die "cluster address $a_ is not a host address in 127.0.0.0/8"
+	done
+	[ "$(printf '%s\n' "${CL_ADDRS_ALL[@]:0:$maxsize}" | sort -u | wc -l)" = "$maxsize" ] \
+		|| die "CLUSTER_ADDRS: every node needs its own address (Kamailio 6 dmq tells nodes apart by IP)"
+fi
 
-# sqlite presence schema, once per run (only if a setup uses it)
+# sqlite presence schema, once per run (only if a setup uses it): the target's
 SQLDIR=""
 if [ "$NEED_SQLITE" = 1 ]; then
-for d in /usr/share/kamailio/sqlite /usr/share/kamailio/db_sqlite \
-	"${KAMSRC:-/tmp/kamsrc/kamailio-5.6.3}/utils/kamctl/db_sqlite" "${KAMSRC:-/tmp/kamsrc/kamailio-5.6.3}/utils/kamctl/sqlite"; do
-	[ -f "$d/presence-create.sql" ] && { SQLDIR=$d; break; }
-done
-[ -n "$SQLDIR" ] || die "presence-create.sql not found (kamailio-sqlite-modules installs it under /usr/share/kamailio/db_sqlite)"
+SQLDIR=$(sqlite_schema_dir) || die "presence-create.sql of $KAMAILIO not found (looked in $(dirname "$KAMAILIO")/../share/kamailio/db_sqlite, ${KAM_SRCDIR:-<no source tree>}/utils/kamctl/db_sqlite, /usr/share/kamailio/db_sqlite; set SQLITE_SCHEMA_DIR)"
 rm -f "$RT/template.sqlite"
 if command -v sqlite3 >/dev/null; then
 	cat "$SQLDIR/standard-create.sql" "$SQLDIR/presence-create.sql" | sqlite3 "$RT/template.sqlite" || die "sqlite3 schema load failed"
@@ -480,8 +585,11 @@ CONF_BODY_DEF=$("$PY" "$BENCH/tools/bench.py" body --doc "$BENCH/scen/conference
 
 {
 	echo "run_id: $RUN_ID"; date -u +"date_utc: %F %T"; echo "host: $(uname -srm), $(nproc) cpus, $(awk '/MemTotal/ {print $2" kB"}' /proc/meminfo)"
-	echo "kamailio: $("$KAMAILIO" -v 2>&1 | head -1)"; echo "sipp: $("$SIPP" -v 2>&1 | grep -m1 SIPp | sed 's/^ *//')"
-	echo "python: $("$PY" -V 2>&1)"; echo "sqlite schema: $SQLDIR"; echo "loadavg at start: $(cat /proc/loadavg)"
+	echo "kamailio: $KAM_VERSION_LINE"; echo "sipp: $("$SIPP" -v 2>&1 | grep -m1 SIPp | sed 's/^ *//')"
+	echo "kamailio binary: $KAMAILIO (target from $TARGET_FROM)"; echo "kamailio modules: $KAM_MODDIR"; echo "kamcmd: $KAMCMD"
+	[ "$NEED_IMCONF" = 1 ] && echo "imconf module: $IMCONF_SO (sha256 $(sha256sum "$IMCONF_SO" | cut -c1-16), built $(date -r "$IMCONF_SO" '+%F %T'))"
+	has_phase cluster && echo "cluster addresses: ${CL_ADDRS_ALL[*]}"
+	echo "python: $("$PY" -V 2>&1)"; echo "sqlite schema: ${SQLDIR:-none}"; echo "loadavg at start: $(cat /proc/loadavg)"
 	echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(grep -m1 'cpu MHz' /proc/cpuinfo | sed 's/.*: //') MHz"
 	# the speed of this box right now (a shared VM's varies): one core, a fixed Python loop,
 	# best of 3; compare with other runs' to tell a slower box from a slower build
@@ -498,9 +606,8 @@ print("%.0f" % min(f() for _ in range(3)))')"
 	done
 } >"$OUT/env.txt"
 log "run $RUN_ID: setups [$SETUPS], reps $REPS, ${STEP_SECS}s steps; output in $OUT"
-sed 's/^/    /' "$OUT/env.txt" | head -7
+sed 's/^/    /' "$OUT/env.txt" | head -9
 
-has_phase() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # ----------------------------------------------------- 1. calibration ----
 if has_phase cal || has_phase max; then
@@ -625,7 +732,7 @@ if has_phase mem; then
 				--scenario "$BENCH/scen/subscribe_notify.xml" --outdir "$sdir" --results "$RESULTS" \
 				--key "conf_user=$CONF_USER" --key "conf_domain=$CONF_DOMAIN" --key "expires=$SUB_EXPIRES" \
 				--sipp "$SIPP" --sipp-port "$SIPP_PORT" --probe-port "$PROBE_PORT" --probe-rate "$PROBE_RATE" \
-				--noise-pct 1000 --max-p95-ms "$MAX_P95_MS" --ctl "$KRUNDIR/$CTL_SOCK" --settle-mem 20
+				--noise-pct 1000 --max-p95-ms "$MAX_P95_MS" --ctl "$KRUNDIR/$CTL_SOCK" --klog "$KRUNDIR/kamailio.log" --settle-mem 20
 			[ $? = 2 ] && die "memory step of $s failed to run"
 			CUR_TAG="$s-$ph-${mrate}cps"
 			save_step_artifacts "$sdir" "$CUR_TAG"
@@ -642,25 +749,26 @@ fi
 # the time until all N NOTIFYs (from every node) arrived, and until the first one from a node
 # other than node 1 (replication). The fan-out's code (bench.py fanout --kind cluster).
 if has_phase cluster; then
-	log "phase cluster: $CLUSTER_SIZES imconf node(s) with enable_dmq, N = $CLUSTER_N, $CLUSTER_REPS reps (interleaved)"
-	command -v "$KAMCMD" >/dev/null || die "kamcmd not found (the cluster is seeded over RPC)"
 	load_setup "$CLUSTER_SETUP" || die "bad setup $CLUSTER_SETUP"
+	log "phase cluster: $CLUSTER_SIZES imconf node(s) with enable_dmq, N = $CLUSTER_N, $CLUSTER_REPS reps (interleaved); node i on address i of [${CL_ADDRS_ALL[*]}], port ${CLUSTER_PORT:-$SETUP_PORT}+i-1"
+	[ -x "$KAMCMD" ] || die "kamcmd $KAMCMD not found (the cluster is seeded over RPC)"
 	[ -x "$SDIR/seed.sh" ] || die "$CLUSTER_SETUP has no seed.sh"
 	for rep in $(seq 1 "$CLUSTER_REPS"); do
 		for size in $CLUSTER_SIZES; do
 			CL_TAG="$CLUSTER_SETUP-${size}nodes-N$CLUSTER_N-rep$rep"
 			cl_start "$size" || die "start of a $size-node cluster failed"
+			nodes_at=(); for j in "${!CL_PORTS[@]}"; do nodes_at+=("${CL_ADDRS[$j]}:${CL_PORTS[$j]}"); done
 			"$PY" "$BENCH/tools/bench.py" fanout --kind cluster --setup "$CLUSTER_SETUP" --rep "$rep" \
-				--port "${CL_PORTS[0]}" --node-ports "$(IFS=,; echo "${CL_PORTS[*]}")" \
+				--host "${CL_ADDRS[0]}" --port "${CL_PORTS[0]}" --node-ports "$(IFS=,; echo "${nodes_at[*]}")" \
 				--kpid "$(IFS=,; echo "${CL_PIDS[*]}")" --n "$CLUSTER_N" --local-port "$FANOUT_PORT" \
 				--sub-rate "$CLUSTER_SUB_RATE" --settle "$CLUSTER_SETTLE" --retry-503 --trigger "rpc:${CL_DIRS[0]}/$CTL_SOCK" \
 				--doc "$BENCH/scen/conference-info.xml" --conf-user "$CONF_USER" --conf-domain "$CONF_DOMAIN" \
 				--results "$RESULTS" || { log "cluster of $size, N=$CLUSTER_N, rep $rep did not complete"; CLUSTER_FAILED=1; }
 			for j in "${!CL_PIDS[@]}"; do
-				KPID=${CL_PIDS[$j]}; KRUNDIR=${CL_DIRS[$j]}; PORT=${CL_PORTS[$j]}
+				KPID=${CL_PIDS[$j]}; KRUNDIR=${CL_DIRS[$j]}; PORT=${CL_PORTS[$j]}; KADDR=${CL_ADDRS[$j]}
 				poststep "$CL_TAG-n$((j + 1))"
 			done
-			KPID=""
+			KPID=""; KADDR=""
 			cl_stop
 		done
 	done

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # smoke.sh -- the benchmark's own quick check (well under a minute), run by `make test`
 # (through `make bench-smoke`) so that the bench cannot rot:
-#   * setup C_imconf only (build/imconf.so), fresh kamailio per measurement;
+#   * setup C_imconf only (build/imconf.so, or IMCONF_SO), fresh kamailio per measurement;
+#   * on the Kamailio of the target, as run.sh (scripts/kamailio_target.py env: KAMAILIO_PREFIX,
+#     or KAMAILIO_BIN + KAMAILIO_SRC; default Debian's), with an imconf.so built for it;
 #   * one fixed-rate step: SMOKE_RATE calls/s for SMOKE_SECS s (SIPp, scen/subscribe_notify.xml)
 #     plus the 20 calls/s Python probe running the same flow;
 #   * one fan-out: SMOKE_FANOUT_N subscriptions, one imconf.participant RPC, all N NOTIFYs;
 #   * one cluster measurement (phase cluster): 3 imconf nodes joined by dmq (setup
-#     D_imconf_cluster, enable_dmq), SMOKE_CLUSTER_N subscriptions spread over them, one RPC on
-#     node 1, every NOTIFY from every node (SMOKE_CLUSTER=0 leaves it out).
+#     D_imconf_cluster, enable_dmq; node i on its own address 127.0.0.<i>, which Kamailio 6's
+#     dmq needs), SMOKE_CLUSTER_N subscriptions spread over them, one RPC on node 1, every
+#     NOTIFY from every node (SMOKE_CLUSTER=0 leaves it out).
 # Exits 0 only if every call succeeded and every NOTIFY arrived; 1 if any call failed, a
-# NOTIFY was missing, kamailio crashed or logged PANIC/CRITICAL/BUG; 2 if the harness could not run.
-# Uses its own ports (kamailio 5075, cluster nodes 5092-5094, load generators 5084-5086 and 5091) and runtime dir
+# NOTIFY was missing, kamailio crashed or logged PANIC/CRITICAL/BUG; 2 if the harness could not run
+# (e.g. no imconf.so built for the target).
+# Uses its own ports (kamailio 127.0.0.1:5075, cluster nodes 127.0.0.1:5092, 127.0.0.2:5093,
+# 127.0.0.3:5094, load generators 127.0.0.1:5084-5086 and 5091) and runtime dir
 # ($RT, default /tmp/imconf-bench-smoke), so it can run while run.sh runs (SMOKE_PORT,
 # SMOKE_CLUSTER_PORT, SMOKE_SIPP_PORT, SMOKE_SEED_PORT, SMOKE_PROBE_PORT, SMOKE_FANOUT_PORT move them).
 set -u -o pipefail
@@ -44,5 +49,6 @@ if [ -s "$OUT/raw/crashes.txt" ]; then
 	echo "smoke: FAIL kamailio crashed:"; cat "$OUT/raw/crashes.txt"
 	status=1
 fi
-if [ "$status" = 0 ]; then echo "smoke: PASS ($OUT)"; else echo "smoke: FAIL (output in $OUT, kamailio logs in $RT)"; fi
+kam=$(sed -n 's/^kamailio: //p' "$OUT/env.txt" 2>/dev/null | head -1)
+if [ "$status" = 0 ]; then echo "smoke: PASS on ${kam:-?} ($OUT)"; else echo "smoke: FAIL on ${kam:-?} (output in $OUT, kamailio logs in $RT)"; fi
 exit $status

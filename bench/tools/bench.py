@@ -29,10 +29,14 @@ Every SUBSCRIBE (SIPp scenario, probe, fan-out) asserts the same identity,
 P-Asserted-Identity <sip:bench@127.0.0.1>, with Accept-Contact *;+g.oma.sip-im:
 imconf authorizes only participants of the session, the other setups ignore it.
 
-Standard library only.  Only 127.0.0.1 (and a unix socket given on the command
-line) is ever contacted, and every sender here is bounded in count and time.
+Standard library only.  Only loopback addresses (127.0.0.1; a cluster's nodes: their own
+127.0.0.0/8 addresses, checked) and a unix socket given on the command line are ever
+contacted, and every sender here is bounded in count and time.  Every record written to
+--results carries "kamailio": the version line of the Kamailio benched (BENCH_KAMAILIO, from
+run.sh: `kamailio -v`'s first line).
 """
 import argparse
+import ipaddress
 import json
 import os
 import re
@@ -46,6 +50,26 @@ import threading
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+def loopback_host(host):
+    """`host` if it is an IPv4 address within 127.0.0.0/8; the bench sends nowhere else."""
+    try:
+        ok = ipaddress.ip_address(host) in LOOPBACK
+    except ValueError:
+        ok = False
+    if not ok:
+        raise SystemExit("bench.py: %r is not a 127.0.0.0/8 address: refusing to send there" % host)
+    return host
+
+
+def write_record(path, rec):
+    """One JSON line of results.jsonl, with the Kamailio it came from."""
+    if os.environ.get("BENCH_KAMAILIO"):
+        rec.setdefault("kamailio", os.environ["BENCH_KAMAILIO"])
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # Linux; SCM_TIMESTAMPNS has the same value
 NCPU = os.cpu_count() or 1
 
@@ -118,6 +142,18 @@ def busy_pct(i0, i1):
     if wall_ticks <= 0:
         return None
     return max(0.0, min(100.0, 100.0 * (1.0 - (i1[0] - i0[0]) / wall_ticks)))
+
+
+SHM_ERR_RE = re.compile(r"could not allocate shared memory|out of mem|short of cell shmem|Free fragment not found")
+
+
+def count_shm_errors(klog):
+    """Lines of a kamailio log that say its shared memory pool ran out."""
+    try:
+        with open(klog, errors="replace") as f:
+            return sum(1 for line in f if SHM_ERR_RE.search(line))
+    except OSError:
+        return None
 
 
 def udp_counters():
@@ -237,7 +273,8 @@ def _hdr(msg, *names):
 
 
 class Uac:
-    def __init__(self, port, dst_port, conf_user, conf_domain, rcvbuf=16 << 20, kernel_ts=False):
+    def __init__(self, port, dst_port, conf_user, conf_domain, rcvbuf=16 << 20, kernel_ts=False,
+                 dst_host="127.0.0.1"):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         # kernel_ts: recv() returns the time the datagram reached the socket (SO_TIMESTAMPNS,
         # CLOCK_REALTIME, compare with time.time()), not when this Python loop got to it: the
@@ -254,14 +291,15 @@ class Uac:
                 continue
         self.s.bind(("127.0.0.1", port))
         self.me = "127.0.0.1:%d" % port
-        self.dst = ("127.0.0.1", dst_port)
+        self.dst = (loopback_host(dst_host), dst_port)
         self.conf = "sip:%s@%s" % (conf_user, conf_domain)
         self.tag = "py%d" % os.getpid()
         self.nb = 0
 
     def request(self, method, cid, ftag, cseq, extra, body="", to_tag=None, user="x", branch=None, dst=None):
         """Sends a request; `branch` (an int) repeats an earlier one: a retransmission.
-        `dst`: another server port on 127.0.0.1 than the one given at construction (a cluster)."""
+        `dst`: another server (host, port) than the one given at construction (a cluster's node;
+        the host checked to be in 127.0.0.0/8 by the caller)."""
         if branch is None:
             self.nb += 1
             branch = self.nb
@@ -272,7 +310,7 @@ class Uac:
              "Content-Length: %d\r\n\r\n%s" % (
                  method, self.conf, self.me, self.tag, branch, user, ftag, to, cid, cseq, method,
                  user, self.me, extra, len(body.encode()), body))
-        self.s.sendto(m.encode(), ("127.0.0.1", dst) if dst else self.dst)
+        self.s.sendto(m.encode(), dst if dst else self.dst)
 
     @property
     def tail200(self):
@@ -350,7 +388,7 @@ def _binrpc_str(s):
 def binrpc_call(path, method, *args, timeout=5.0):
     """Calls an RPC command over a binrpc unix stream socket (what kamcmd does).
     Returns (ok, values): ok is False for a fault; values is the flat list of
-    the reply's records (ints, strings; structs/arrays as ("start"/"end", type))."""
+    the reply's records (ints, doubles, strings; structs/arrays as ("start"/"end", type))."""
     body = _binrpc_str(method) + b"".join(_binrpc_str(str(x)) for x in args)
     lb, cb = _int_bytes(len(body)), _int_bytes((os.getpid() & 0xffff) << 8 | 0x5a)
     hdr = bytes([0xA1, ((len(lb) - 1) << 2) | (len(cb) - 1)]) + lb + cb
@@ -388,8 +426,17 @@ def binrpc_call(path, method, *args, timeout=5.0):
             p += size
         raw = buf[p:p + ln]
         p += ln
+        # numbers are sent big-endian in as few bytes as they need, unsigned; the reader puts
+        # them in a C int (4 bytes) or long long (8): only a full-width value can be negative
         if typ == 0:
-            vals.append(int.from_bytes(raw, "big", signed=True) if raw else 0)
+            u = int.from_bytes(raw, "big")
+            vals.append(u - (1 << 32) if u >= 1 << 31 else u)
+        elif typ == 2:
+            # BINRPC_T_DOUBLE: a long long of value*1000. Kamailio 6 sends its (unsigned) long
+            # values this way, e.g. core.shmmem's sizes (rpc "j"; 5.6 sent them as ints, "d")
+            u = int.from_bytes(raw, "big")
+            x = (u - (1 << 64) if u >= 1 << 63 else u) / 1000.0
+            vals.append(int(x) if x.is_integer() else x)
         elif typ in (1, 5):
             vals.append(raw.rstrip(b"\0").decode("utf-8", "replace"))
         else:
@@ -649,12 +696,17 @@ def cmd_step(a):
     l1 = lat.get("1")
     if a.max_p95_ms > 0 and l1 and l1["p95"] > a.max_p95_ms:
         reasons.append("p95 SUB->2xx %.0fms>%dms" % (l1["p95"], a.max_p95_ms))
+    # kamailio's shared memory (SHM_MB) ran out: tm keeps every transaction ~5 s after it
+    # completed (wait timer), ~10 kB each, 4 per call here; past ~SHM_MB / 46 kB calls within 5 s
+    # a step measures the pool, not the speed (the failed calls are t_newtran's "out of mem")
+    rec["kam_shm_alloc_errors"] = count_shm_errors(a.klog) if a.klog else None
+    if reasons and rec["kam_shm_alloc_errors"]:
+        reasons.insert(0, "kamailio shm exhausted (%d alloc errors; SHM_MB)" % rec["kam_shm_alloc_errors"])
     rec["pass"] = not reasons
     rec["why"] = "; ".join(reasons)
     noisy = (not rec["pass"]) and rec["other_cpu_pct"] > a.noise_pct
     rec["retried"] = bool(noisy and a.retry_on_noise)
-    with open(a.results, "a") as f:
-        f.write(json.dumps(rec) + "\n")
+    write_record(a.results, rec)
 
     def fm(x, nd=0):
         return "-" if x is None else ("%.*f" % (nd, x))
@@ -682,8 +734,13 @@ def cmd_fanout(a):
         return 2
     conf_uri = "sip:%s@%s" % (a.conf_user, a.conf_domain)
     # a cluster (--node-ports): subscription i goes through node i % k; the trigger goes to the
-    # node of --port (node 1), whose NOTIFYs are told apart from the others' by source port
-    node_ports = [int(x) for x in a.node_ports.split(",")] if a.node_ports else [a.port]
+    # node of --host/--port (node 1), whose NOTIFYs are told apart from the others' by their
+    # source (address, port): every node has its own address (Kamailio 6's dmq needs that)
+    fed = (loopback_host(a.host), a.port)
+    nodes = []
+    for x in (a.node_ports.split(",") if a.node_ports else [str(a.port)]):
+        h, _, p_ = x.strip().rpartition(":")
+        nodes.append((loopback_host(h or a.host), int(p_)))
     kpids = [int(x) for x in str(a.kpid).split(",") if x.strip() and int(x) > 0]
     if rpc_sock:
         # imconf: the session is seeded over RPC (seed.sh); the change is one new participant
@@ -705,7 +762,8 @@ def cmd_fanout(a):
         doc2 = doc2.replace('version="1"', 'version="2"', 1)
         assert marker in doc2
 
-    u = Uac(a.local_port, a.port, a.conf_user, a.conf_domain, rcvbuf=64 << 20, kernel_ts=True)
+    u = Uac(a.local_port, a.port, a.conf_user, a.conf_domain, rcvbuf=64 << 20, kernel_ts=True,
+            dst_host=fed[0])
     u.raw = True
     marker_b = marker.encode()
     st = {"pub_etag": None, "pub_200_t": None, "sub_ok": {}, "init_notify": set(),
@@ -729,7 +787,7 @@ def cmd_fanout(a):
                 if marker_b in data:
                     if cid not in st["change_notify"]:
                         st["change_notify"][cid] = t
-                        st["change_src"][cid] = src[1]
+                        st["change_src"][cid] = (src[0], src[1])
                 elif BODY_NS in data:
                     st["init_notify"].add(cid)
                 if state.startswith("terminated"):
@@ -787,7 +845,7 @@ def cmd_fanout(a):
             attempt[i] += 1
         u.request("SUBSCRIBE", cid, "%s-%d" % (u.tag, i), 1 + attempt[i],
                   SUB_HDRS % (BENCH_IDENTITY, 3600), user="f%d" % i,
-                  branch=1000000 + i + 10000000 * attempt[i], dst=node_ports[i % len(node_ports)])
+                  branch=1000000 + i + 10000000 * attempt[i], dst=nodes[i % len(nodes)])
     for i in range(n):
         due = t_start + i / a.sub_rate
         if time.perf_counter() < due:
@@ -895,38 +953,39 @@ def cmd_fanout(a):
         "errors": st["errors"][:5],
     }
     if a.kind == "cluster":
-        # per node: its subscriptions, the change's NOTIFYs it sent (by source port), when its
-        # first and last arrived; the first from a node other than the fed one = replication
-        sub_node = {fo_cid(i): node_ports[i % len(node_ports)] for i in range(n)}
+        # per node: its subscriptions, the change's NOTIFYs it sent (by source address and
+        # port), when its first and last arrived; the first from a node other than the fed one
+        # = replication
+        sub_node = {fo_cid(i): nodes[i % len(nodes)] for i in range(n)}
         per_node = []
-        for p_ in node_ports:
-            ts = sorted(t for c, t in st["change_notify"].items() if st["change_src"][c] == p_)
-            nsubs = sum(1 for c in sub_node.values() if c == p_)
-            per_node.append({"port": p_, "subs": nsubs, "notifies": len(ts),
+        for nd in nodes:
+            ts = sorted(t for c, t in st["change_notify"].items() if st["change_src"][c] == nd)
+            nsubs = sum(1 for c in sub_node.values() if c == nd)
+            per_node.append({"addr": nd[0], "port": nd[1], "subs": nsubs, "notifies": len(ts),
                              "t_first_ms": round(1000 * (ts[0] - t0w), 2) if ts else None,
                              "t_all_ms": round(1000 * (ts[-1] - t0w), 2) if ts and len(ts) >= nsubs else None})
-        others = sorted(t for c, t in st["change_notify"].items() if st["change_src"][c] != a.port)
+        others = sorted(t for c, t in st["change_notify"].items() if st["change_src"][c] != fed)
         rec.update({
-            "kind": "cluster", "nodes": len(node_ports), "fed_port": a.port, "per_node": per_node,
+            "kind": "cluster", "nodes": len(nodes), "fed_addr": fed[0], "fed_port": fed[1], "per_node": per_node,
             "t_first_other_ms": round(1000 * (others[0] - t0w), 2) if others else None,
             # a change NOTIFY from another node than the one the subscription went through
-            "notifies_from_other_node": sum(1 for c, p_ in st["change_src"].items() if sub_node.get(c) != p_),
+            "notifies_from_other_node": sum(1 for c, nd in st["change_src"].items() if sub_node.get(c) != nd),
             "subscribes_503": st["n_503"],
         })
-    with open(a.results, "a") as f:
-        f.write(json.dumps(rec) + "\n")
+    write_record(a.results, rec)
     print("  %-24s %s N=%-5d rep%s: %d/%d NOTIFYs, all in %s ms (first %s, median %s, %s at %s ms)"
           " = %s NOTIFY/s, kam CPU %.3f s%s" % (
-              a.setup, "fanout" if a.kind == "fanout" else "cluster of %d," % len(node_ports),
+              a.setup, "fanout" if a.kind == "fanout" else "cluster of %d," % len(nodes),
               n, a.rep, got, n, rec["t_all_ms"], rec["t_first_ms"], rec["t_median_ms"],
               "RPC ok" if rpc_sock else "PUBLISH 200", rec["t_publish_200_ms"], rec["notify_per_s"],
               rec["kam_cpu_s"], (" errors: " + "; ".join(rec["errors"])) if rec["errors"] else ""), flush=True)
     if a.kind == "cluster":
         print("  %-24s cluster of %d, N=%-5d rep%s: first NOTIFY from a node not fed %s ms; per node %s;"
               " SUBSCRIBEs refused 503 %d" % (
-                  a.setup, len(node_ports), n, a.rep, rec["t_first_other_ms"],
-                  ", ".join("%d: %d/%d, first %s, all %s ms" % (x["port"], x["notifies"], x["subs"],
-                                                              x["t_first_ms"], x["t_all_ms"]) for x in rec["per_node"]),
+                  a.setup, len(nodes), n, a.rep, rec["t_first_other_ms"],
+                  ", ".join("%s:%d: %d/%d, first %s, all %s ms" % (
+                      x["addr"], x["port"], x["notifies"], x["subs"], x["t_first_ms"], x["t_all_ms"])
+                      for x in rec["per_node"]),
                   rec["subscribes_503"]), flush=True)
     if rec["shm_bytes_per_idle_sub"] is not None:
         print("  %-24s fanout N=%-5d rep%s: shm per idle subscription %s bytes" % (
@@ -1133,9 +1192,18 @@ def cmd_report(a):
             setups.append(r["setup"])
     out = []
     w = out.append
-
+    # the Kamailio the figures came from: env.txt's line, else the records'
+    env = {}
     if a.env and os.path.exists(a.env):
         env = dict(l.rstrip("\n").split(": ", 1) for l in open(a.env) if ": " in l and "=" not in l.split(": ", 1)[0])
+    kams = sorted({r.get("kamailio") for r in recs if r.get("kamailio")})
+    kam = env.get("kamailio") or "; ".join(kams) or None
+    if kam:
+        w("Kamailio: `%s`%s" % (kam, (" (binary %s)" % env["kamailio binary"].split(" (")[0])
+                               if env.get("kamailio binary") else ""))
+        w("")
+
+    if env:
         allsteps = [r for r in steps if r.get("other_cpu_pct") is not None]
         oth = sorted(r["other_cpu_pct"] for r in allsteps)
         w("Run %s, %s UTC, %s; cpu: %s, cpu_calib_ms %s; loadavg at start %s, at end %s; CPU used by "
@@ -1167,6 +1235,13 @@ def cmd_report(a):
           "resolution; the probe (a 20 call/s Python UAC running the same flow alongside SIPp) has us "
           "resolution." % NCPU)
         w("")
+        oom = sorted({r["setup"] for r in maxsteps if r.get("kam_shm_alloc_errors")})
+        if oom:
+            w("**Shared memory ran out** (kamailio -m, `SHM_MB`) in failed max steps of %s: tm keeps each "
+              "transaction ~5 s after it completed (~10 kB each, 4 per call for a stateful setup), so above "
+              "~SHM_MB / 46 kB calls per 5 s the step measures the pool, not the CPU. Rerun with a larger "
+              "`SHM_MB` for a rate figure." % ", ".join(oom))
+            w("")
         w("| setup | rep | max pass cps | lowest fail cps: why | kamailio CPU % | kam CPU ms/call | SIPp CPU % | other % | box busy % (of 2 cores) | SIPp SUB->2xx med / p95 ms | probe SUB->2xx med us | probe SUB->NOTIFY med us | NOTIFY before unSUB 2xx @max |")
         w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for s in setups:
@@ -1298,7 +1373,7 @@ def cmd_report(a):
         cn = clusters[0]["n"]
         w("### %d. Cluster: imconf nodes joined by dmq (`enable_dmq`), N = %d subscriptions, one change (phase 'cluster')" % (nsec, cn))
         w("")
-        w("Every node is setup `%s` (setup C plus dmq and `enable_dmq 1`), on its own port; a node alone "
+        w("Every node is setup `%s` (setup C plus dmq and `enable_dmq 1`), on its own address (127.0.0.<i>) and port; a node alone "
           "is a cluster of 1. The N subscriptions on `sip:conf1@127.0.0.1` are spread evenly over the nodes "
           "(subscriber i through node i mod k), the change is one `imconf.participant` RPC on node 1, the "
           "times run from sending it until the NOTIFYs carrying it arrived (kernel receive timestamps). "
@@ -1398,6 +1473,9 @@ def cmd_report(a):
                 w("| `%s` (info) | %s | | | |" % (key, detail[key]))
         w("")
     if ratios:
+        if kam:
+            ratios["kamailio"] = kam     # which Kamailio these figures are from
+            detail["kamailio"] = kam
         if a.ratios_out:
             with open(a.ratios_out, "w") as fo:
                 json.dump(ratios, fo, indent=1, sort_keys=True)
@@ -1576,6 +1654,7 @@ def main():
     s.add_argument("--noise-pct", type=float, default=50.0)
     s.add_argument("--retry-on-noise", action="store_true")
     s.add_argument("--ctl", help="kamailio's binrpc socket: shm/pkg in use before and after")
+    s.add_argument("--klog", help="kamailio's log: a failed step says so if its shm pool ran out")
     s.add_argument("--settle-mem", type=float, default=0,
                    help="after the load, wait up to this many s for shm in use to settle")
 
@@ -1587,8 +1666,9 @@ def main():
     s.add_argument("--n", type=int, required=True)
     s.add_argument("--kind", default="fanout", choices=("fanout", "cluster"),
                    help="cluster: a record of the phase cluster (per-node figures, replication delay)")
-    s.add_argument("--node-ports", help="cluster: every node's port, comma-separated, the --port one first; "
-                   "subscription i goes through node i %% k")
+    s.add_argument("--host", default="127.0.0.1", help="the server's (node 1's) address, within 127.0.0.0/8")
+    s.add_argument("--node-ports", help="cluster: every node's [addr:]port (addr default --host), comma-separated, "
+                   "the --host/--port one first; subscription i goes through node i %% k")
     s.add_argument("--retry-503", action="store_true",
                    help="a SUBSCRIBE refused with 503 (a syncing cluster node) is sent again a second later")
     s.add_argument("--local-port", type=int, default=5090)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# poststep.sh <rundir> <port>: run.sh calls it after every step of setup C, before kamailio
+# poststep.sh <rundir> <port> [<addr>]: run.sh calls it after every step of setup C, before kamailio
 # stops; the output lands in results/<run>/raw/<step>.poststep.txt.  imconf's counters show
 # what the SIP load cannot: replies by code, NOTIFY responses that failed, subscriptions still
 # held after all calls ended (should be 0 after a rate step), shared memory in use.

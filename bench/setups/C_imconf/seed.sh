@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# seed.sh <rundir> <port>: creates the conference state of setup C over RPC:
+# seed.sh <rundir> <port> [<addr>]: creates the conference state of setup C over RPC:
 # the ad-hoc session sip:$CONF_USER@$CONF_DOMAIN with two connected participants,
 # sip:bench@127.0.0.1 (the identity every benchmark SUBSCRIBE asserts) and
 # sip:alice@127.0.0.1, so that every document lists two users.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# poststep.sh <rundir> <port>: run.sh calls it for every node of setup D after a measurement,
+# poststep.sh <rundir> <port> [<addr>]: run.sh calls it for every node of setup D after a measurement,
 # before the nodes stop (output in results/<run>/raw/): setup C's (imconf.stats,
 # imconf.sessions), plus dmq's node list as this node sees it.
 set -u
