@@ -6,7 +6,8 @@
 #   2. imconf is built against it (KAMAILIO_PREFIX; its own cargo target dir, target/kam-<version>);
 #   3. scripts/check-load.sh loads it with the shipped example cfgs; the module built for the
 #      packaged Kamailio (build/imconf.so) must be refused with Kamailio's own version error;
-#   4. the whole integration suite runs against it (tests/integration/run.py --kamailio ...).
+#   4. the whole integration suite runs against it (tests/integration/run.py --kamailio ...), then
+#      the bench's smoke check (bench/smoke.sh).
 # A suite whose source Debian does not serve today is reported UNAVAILABLE, never faked; it fails
 # the run only when it is in REQUIRED (default: trixie). Prints a summary table; exit 1 if any
 # available version failed.
@@ -96,6 +97,8 @@ for suite in $SUITES; do
 	irc=${PIPESTATUS[0]}
 	counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 | cut -d' ' -f1-6)
 	[ $irc = 0 ] || status="FAIL (integration)"
+	# the bench's own quick check on this Kamailio (setup C and the 3-node cluster, < 1 min)
+	IMCONF_SO="$top/$mod" ./bench/smoke.sh || status="FAIL (bench smoke)"
 	[ "$status" = PASS ] || failed=1
 	summary+=("$suite|$ver|$status|${counts:-no result}|kamailio: $kam_build; imconf build ${imconf_build} s; suite $((SECONDS - t2)) s; total $((SECONDS - t0)) s")
 done
