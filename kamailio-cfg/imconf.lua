@@ -52,6 +52,13 @@ function ksr_request_route()
 		return 1
 	end
 	local method = KSR.pv.get("$rm")
+	-- RFC 3325: an asserted identity counts only from the trust domain (TRUST_NET)
+	local trust = (string.gsub(KSR.pv.get("$def(TRUST_NET)") or "", '^"(.*)"$', "%1"))
+	if KSR.hdr.is_present("P-Asserted-Identity") > 0 and KSR.ipops.is_in_subnet(KSR.pv.get("$si"), trust) < 0 then
+		KSR.warn("imconf: " .. method .. " from " .. KSR.pv.get("$si") .. " refused: P-Asserted-Identity from outside TRUST_NET\n")
+		KSR.sl.sl_send_reply(403, "Forbidden")
+		return 1
+	end
 	if method == "SUBSCRIBE" then
 		-- every check of RULES.md section 2, the reply and the NOTIFYs; -1: no reply was sent
 		if KSR.imconf.imconf_handle_subscribe() < 0 then

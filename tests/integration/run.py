@@ -2339,6 +2339,115 @@ def t_cluster_changes(ctx):
 
 
 
+def udp_request(src_host, dst, method, ruri, headers, body=b""):
+    """Sends one request from src_host (any loopback address, its own port) to dst=(host, port);
+    the status code of the first final response, or None after 3 s."""
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((src_host, 0))
+        port = sock.getsockname()[1]
+        tag = "%x" % int(time.time() * 1e6)
+        head = ["%s %s SIP/2.0" % (method, ruri),
+                "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-%s;rport" % (src_host, port, tag),
+                "Max-Forwards: 70", "Call-ID: %s@%s" % (tag, src_host), "CSeq: 1 %s" % method] + headers
+        sock.sendto(("\r\n".join(head + ["Content-Length: %d" % len(body), "", ""])).encode() + body, dst)
+        sock.settimeout(0.5)
+        deadline = time.time() + 3
+        while time.time() < deadline:
+            try:
+                data = sock.recv(65535)
+            except socket.timeout:
+                continue
+            m = re.match(rb"SIP/2\.0 (\d{3})", data)
+            if m and int(m.group(1)) >= 200:
+                return int(m.group(1))
+        return None
+    finally:
+        sock.close()
+
+
+def cluster_open_body(node_id, session, user):
+    """A well-formed imconf-cluster/1 body (src/core/cluster.rs) that opens `session` and makes
+    `user` a connected participant of it: what an attacker on the SIP port would send."""
+    hx = lambda v: v.encode().hex()  # noqa: E731
+    return ("imconf-cluster/1 %x\nO 1 %s %s -\nP 2 %s %s %s\n" % (
+        node_id, hx(session), hx("ad-hoc"), hx(session), hx(user), hx("connected"))).encode()
+
+
+@test("example_trust_domain_and_cluster_sources", "issue 14 (defence in depth) R5 RFC 3325", standin="skip")
+def t_example_sources(ctx):
+    """The shipped example as a 2-node cluster whose CLUSTER_NET and TRUST_NET name only the nodes'
+    addresses (127.0.0.1, 127.0.0.2). A KDMQ from 127.0.0.9 carrying a well-formed message that opens
+    a session with an attacker connected gets 403 and changes nothing (imconf.sessions identical
+    before and after, on both nodes); a SUBSCRIBE from 127.0.0.9 with a P-Asserted-Identity gets
+    403 and no subscription. Control: the same KDMQ from a node's address is applied (so the 403
+    came from the source check, not from a malformed body; that a node's address can still be
+    spoofed is what issue 14's MAC is for)."""
+    import cluster
+    nets = '"127.0.0.1/32,127.0.0.2/32"'
+
+    def make(ctx, name, host, port, notify):
+        srv = ExampleServer(ctx, ROOT / "kamailio-cfg" / "imconf.cfg", node=name, host=host, port=port, defines=[
+            "WITH_DMQ", 'DMQ_ADDRESS="sip:%s:%d"' % (host, port), 'DMQ_NOTIFY="sip:%s"' % notify,
+            "CLUSTER_NET=" + nets, "TRUST_NET=" + nets])
+        ctx.servers.append(srv)
+        return srv
+
+    ctx.log_allow = r"DEBUG|enable_dmq|refused"
+    cl = cluster.Cluster(ctx, n=2, make=make)
+    cl.start()
+    node = cl.nodes[0]
+    evil_session, attacker = "sip:evil-chat@127.0.0.1", "sip:attacker@evil.example"
+    body = cluster_open_body(0x5eed, evil_session, attacker)
+    kdmq = ["From: <sip:127.0.0.9:5999>;tag=x", "To: <sip:imconf@%s:%d>" % (node.host, node.port),
+            "Content-Type: application/x-imconf-cluster"]
+    before = [n.rpc("imconf.sessions").structs() for n in cl.nodes]
+    code = udp_request("127.0.0.9", (node.host, node.port), "KDMQ", "sip:imconf@%s:%d" % (node.host, node.port),
+                       kdmq, body)
+    expect(code == 403, "KDMQ from 127.0.0.9 (not in CLUSTER_NET): %s, want 403" % code)
+    time.sleep(0.5)
+    after = [n.rpc("imconf.sessions").structs() for n in cl.nodes]
+    expect(after == before, "a refused KDMQ changed the sessions: %s -> %s" % (before, after))
+    expect(re.search(r"KDMQ from 127\.0\.0\.9:\d+ refused", node.log_text()), "no log line for the refused KDMQ")
+
+    sub = ["From: <%s>;tag=y" % ALICE, "To: <%s>" % SESSION, "Event: conference",
+           "Accept: application/conference-info+xml", "Contact: <sip:alice@127.0.0.9:5998>", "Expires: 600",
+           "P-Asserted-Identity: <%s>" % ALICE]
+    node.rpc("imconf.session_open", SESSION, "ad-hoc")
+    code = udp_request("127.0.0.9", (node.host, node.port), "SUBSCRIBE", SESSION, sub)
+    expect(code == 403, "SUBSCRIBE with a P-Asserted-Identity from 127.0.0.9 (outside TRUST_NET): %s, want 403" % code)
+    subs = node.rpc("imconf.subscriptions").structs()
+    expect(not any(s.get("subscriber") for s in subs), "a subscription was made: %s" % subs)
+
+    code = udp_request("127.0.0.2", (node.host, node.port), "KDMQ", "sip:imconf@%s:%d" % (node.host, node.port),
+                       kdmq, body)
+    expect(code == 200, "control: the same KDMQ from a node's address: %s, want 200" % code)
+    deadline = time.time() + 3
+    while cl.participants(0, evil_session) != 1 and time.time() < deadline:
+        time.sleep(0.1)
+    expect(cl.participants(0, evil_session) == 1,
+           "control: the KDMQ from a node's address was not applied (is the test's message well-formed?)")
+
+
+@test("kemi_example_trust_domain", "issue 14 (trust domain) R5 RFC 3325", standin="skip")
+def t_kemi_example_trust(ctx):
+    """The shipped KEMI lab example (imconf-kemi.cfg + imconf.lua) with TRUST_NET=127.0.0.1/32: a
+    SUBSCRIBE with a P-Asserted-Identity from 127.0.0.9 gets 403 and is logged; the same from
+    127.0.0.1 reaches imconf (404: no such session)."""
+    srv = start_example(ctx, ROOT / "kamailio-cfg" / "imconf-kemi.cfg", defines=[
+        'IMCONF_LUA="%s"' % (ROOT / "kamailio-cfg" / "imconf.lua"), 'TRUST_NET="127.0.0.1/32"'])
+    ctx.log_allow = r"refused"
+    sub = ["From: <%s>;tag=y" % ALICE, "To: <%s>" % SESSION, "Event: conference",
+           "Accept: application/conference-info+xml", "Contact: <sip:alice@127.0.0.9:5998>", "Expires: 600",
+           "P-Asserted-Identity: <%s>" % ALICE]
+    code = udp_request("127.0.0.9", (srv.host, srv.port), "SUBSCRIBE", SESSION, sub)
+    expect(code == 403, "SUBSCRIBE with a P-Asserted-Identity from 127.0.0.9: %s, want 403" % code)
+    expect(re.search(r"from 127\.0\.0\.9 refused: P-Asserted-Identity", srv.log_text()), "no log line for the refusal")
+    code = udp_request("127.0.0.1", (srv.host, srv.port), "SUBSCRIBE", SESSION, sub)
+    expect(code == 404, "the same SUBSCRIBE from 127.0.0.1 (inside TRUST_NET): %s, want imconf's 404" % code)
+
+
 @test("cluster_takeover_graceful_and_crash", "issue 9 (enable_dmq) R72 R33 R40 R25", standin="skip")
 def t_cluster_takeover(ctx):
     """Three nodes, three subscriptions through each. Node 3 stops (SIGTERM): it sends its
