@@ -287,7 +287,10 @@ def main():
     if not opts.module.exists():
         print("module not found: %s (make build)" % opts.module)
         return 2
-    print("imconf soak: %.1f min" % MINUTES, flush=True)
+    # the Kamailio `make build` built for (KAMAILIO_PREFIX, KAMAILIO_BIN, ...)
+    target = harness.kamailio_target()
+    harness.use_kamailio(target["bin"], target["kamcmd"], target["moddir"])
+    print("imconf soak: %.1f min, %s" % (MINUTES, harness.kamailio_version()), flush=True)
     ctx, failure, skipped, secs = harness.run_test(opts, "soak", soak)
     for n in ctx.notes:
         if not n.startswith("rpc "):
