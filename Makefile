@@ -76,9 +76,7 @@ deb: build
 .PHONY: install
 install: build
 	@set -e; t=$$(python3 scripts/kamailio_target.py env); eval "$$t"; \
-	if ! grep -qaF "$$KAM_FULL_VERSION" "$(MODULE)"; then \
-		echo "install: $(MODULE) is not built for $$KAM_BIN (it lacks \"$$KAM_FULL_VERSION\"): make build for the same target" >&2; \
-		exit 1; fi; \
+	python3 scripts/kamailio_target.py check-module "$(MODULE)"; \
 	dest="$(DESTDIR)$$KAM_MODDIR/imconf.so"; \
 	install -D -m 0644 "$(MODULE)" "$$dest"; \
 	echo "installed $(MODULE) as $$dest (for $$KAM_BIN, $$KAM_FULL_VERSION): loadmodule \"imconf.so\""

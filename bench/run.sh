@@ -498,25 +498,17 @@ resolve_target() {
 	# what the figures came from: `kamailio -v`'s first line (version, arch, git revision), and
 	# the version string a module must carry to load (core/ver_defs.h: SER_FULL_VERSION)
 	KAM_VERSION_LINE=$("$KAMAILIO" -v 2>&1 | head -1 | sed 's/[[:space:]]*$//')
-	KAM_FULL=$(printf '%s\n' "$KAM_VERSION_LINE" | sed -nE 's/^version: ([^ ]+ [^ ]+ \([^)]*\)).*/\1/p')
-	[ -n "$KAM_FULL" ] || die "cannot read the version of $KAMAILIO (kamailio -v: '$KAM_VERSION_LINE')"
+	[[ $KAM_VERSION_LINE == "version: "* ]] || die "cannot read the version of $KAMAILIO (kamailio -v: '$KAM_VERSION_LINE')"
 	IMCONF_SO=${IMCONF_SO:-$REPO/build/imconf.so}
 	case "$IMCONF_SO" in /*) ;; *) IMCONF_SO="$PWD/$IMCONF_SO" ;; esac
 }
 # module_matches FILE: the module carries this Kamailio's version string (the loader refuses it
-# otherwise: ksr_version_control); 1 with a reason in MODULE_WHY if not. The compile-flags string
-# is left to the loader (from 6.1 `kamailio -v` prints more flags than the loader compares): a
-# mismatch stops kamailio at start with one log line, which k_start shows.
+# otherwise: ksr_version_control); 1 with a reason in MODULE_WHY if not (scripts/kamailio_target.py
+# check-module, the check `make install` and `make deb` make too).
 module_matches() {
-	MODULE_WHY=""
-	[ -f "$1" ] || { MODULE_WHY="$1 not found (make build, or IMCONF_SO=<imconf.so built for this Kamailio>)"; return 1; }
-	if ! grep -qaF -- "$KAM_FULL" "$1"; then
-		local built
-		built=$(grep -aoE 'kamailio [0-9]+\.[0-9]+\.[0-9]+[^ ]* \([a-z0-9_]+/[a-z0-9_]+\)' "$1" | head -1)
-		MODULE_WHY="$1 was built for ${built:-another Kamailio}, not for $KAM_FULL ($KAMAILIO): build it for this target (make build with the same KAMAILIO_PREFIX/KAMAILIO_BIN, or cargo build with a CARGO_TARGET_DIR per target) and pass IMCONF_SO=<it>"
-		return 1
-	fi
-	return 0
+	MODULE_WHY=$("$PY" "$REPO/scripts/kamailio_target.py" check-module "$1" "$KAMAILIO" 2>&1) && return 0
+	MODULE_WHY="$MODULE_WHY (or IMCONF_SO=<imconf.so built for this Kamailio>)"
+	return 1
 }
 sqlite_schema_dir() {   # presence-create.sql of the target, Debian's as the last resort
 	local d

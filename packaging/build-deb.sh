@@ -29,12 +29,8 @@ if [ -z "$KAM_DEB_VERSION" ]; then
 	echo "build-deb: $KAM_BIN (Kamailio $KAM_VERSION) is not from the Debian package kamailio, so no package can depend on it: install the module with \`make install\` instead (docs/packaging.md)" >&2
 	exit 1
 fi
-[ -f "$module" ] || { echo "build-deb: no module at $module (make build)" >&2; exit 1; }
 # the module must carry the target's version string (Kamailio refuses it at load otherwise)
-grep -qaF "$KAM_FULL_VERSION" "$module" || {
-	echo "build-deb: $module is not built for $KAM_BIN (it lacks \"$KAM_FULL_VERSION\"): make build for the same target" >&2
-	exit 1
-}
+python3 "$top/scripts/kamailio_target.py" check-module "$module" || exit 1
 pkg=kamailio-imconf-modules
 kver=$KAM_DEB_VERSION
 moddir=$KAM_MODDIR

@@ -2,7 +2,10 @@
 """The Kamailio that imconf is built for, tested with and packaged for: one place derives it.
 
     scripts/kamailio_target.py env      # shell assignments: KAM_BIN, KAM_KAMCMD, KAM_MODDIR, ...
-    scripts/kamailio_target.py build    # for build.rs: src=, srdb1_dir=, versionval=, cdef= lines
+    scripts/kamailio_target.py build    # for build.rs: src=, bin=, srdb1_dir=, cdef= lines
+    scripts/kamailio_target.py check-module FILE [BIN]
+                                        # FILE was built for BIN (default: the target), else one
+                                        # line saying for what it was built, exit 1
 
 The target comes from the environment (docs/packaging.md, "Building for the Kamailio you run"):
   KAMAILIO_PREFIX   an installed tree: <prefix>/sbin/kamailio, <prefix>/sbin/kamcmd, and its
@@ -166,6 +169,28 @@ def printcdefs(src):
     return split_keep_quotes(line)
 
 
+def versionval(version):
+    """Kamailio's VERSIONVAL of "X.Y.Z...": X * 10^6 + Y * 10^3 + Z."""
+    maj, mnr, pat = (int(x) for x in re.match(r"(\d+)\.(\d+)\.(\d+)", version).groups())
+    return maj * 1000000 + mnr * 1000 + pat
+
+
+def check_module(module, kam_bin):
+    """None when `module` carries the version string of `kam_bin` (Kamailio's loader refuses it
+    otherwise: ksr_version_control), else why not, in one line. The flags string is left to the
+    loader: from 6.1 `kamailio -v` prints more flags than it compares."""
+    full = binary_info(kam_bin)["full_version"]
+    try:
+        data = Path(module).read_bytes()
+    except OSError as e:
+        return "%s: %s (make build)" % (module, e.strerror)
+    if (full.encode() + b"\0") in data:
+        return None
+    built = re.search(rb"kamailio \d+\.\d+\.\d+\S* \([A-Za-z0-9_]+/[A-Za-z0-9_]+\)\0", data)
+    return "%s was built for %s, not for %s (%s): make build for that Kamailio" % (
+        module, built.group(0)[:-1].decode() if built else "another Kamailio", full, kam_bin)
+
+
 def define_name(tok):
     return tok[2:].split("=", 1)[0] if tok.startswith("-D") else None
 
@@ -184,9 +209,8 @@ def derive_cdefs(src, info):
             want.update(printed[part])
     replaced = {"NAME", "VERSION", "ARCH", "OS_QUOTED", "VERSIONVAL", "ADAPTIVE_WAIT_LOOPS", "COMPILER"}
     out = [t for t in printcdefs(src) if define_name(t) not in tested | replaced]
-    maj, mnr, pat = (int(x) for x in re.match(r"(\d+)\.(\d+)\.(\d+)", info["version"]).groups())
     out += ['-DNAME="%s"' % info["name"], '-DVERSION="%s"' % info["version"], '-DARCH="%s"' % info["arch"],
-            '-DOS_QUOTED="%s"' % info["os_quoted"], "-DVERSIONVAL=%d" % (maj * 1000000 + mnr * 1000 + pat)]
+            '-DOS_QUOTED="%s"' % info["os_quoted"], "-DVERSIONVAL=%d" % versionval(info["version"])]
     if info["compiler"]:
         out.append('-DCOMPILER="%s"' % info["compiler"])
     if info["adaptive_wait_loops"]:
@@ -293,6 +317,12 @@ def resolve():
 def main():
     cmd = sys.argv[1] if len(sys.argv) > 1 else "env"
     try:
+        if cmd == "check-module" and len(sys.argv) in (3, 4):
+            why = check_module(sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else resolve()["bin"])
+            if why:
+                print("imconf: %s" % why, file=sys.stderr)
+                return 1
+            return 0
         t = resolve()
         if cmd == "env":
             for k in ("bin", "kamcmd", "moddir", "src", "version", "full_version", "flags", "srdb1_dir",

@@ -23,9 +23,8 @@ STRICT = ["-Werror=implicit-function-declaration", "-Werror=incompatible-pointer
 def check(tree):
     tree = Path(tree)
     ver = kt.headers_version(tree)
-    maj, mnr, pat = (int(x) for x in ver.split("."))
     defs = [d for d in kt.printcdefs(tree) if kt.define_name(d) not in ("VERSION", "VERSIONVAL")]
-    defs += ['-DVERSION="%s"' % ver, "-DVERSIONVAL=%d" % (maj * 1000000 + mnr * 1000 + pat),
+    defs += ['-DVERSION="%s"' % ver, "-DVERSIONVAL=%d" % kt.versionval(ver),
              "-DKSR_PTHREAD_MUTEX_SHARED", '-DMOD_NAME="imconf"']
     ok = True
     for c in sorted((ROOT / "c-shim").glob("*.c")):

@@ -70,6 +70,8 @@ def write_record(path, rec):
         rec.setdefault("kamailio", os.environ["BENCH_KAMAILIO"])
     with open(path, "a") as f:
         f.write(json.dumps(rec) + "\n")
+
+
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # Linux; SCM_TIMESTAMPNS has the same value
 NCPU = os.cpu_count() or 1
 
