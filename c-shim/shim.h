@@ -59,6 +59,8 @@ typedef struct shim_params
 	const char *db_url;
 	const char *debug_panic_user;
 	const char *endpoint_entity;
+	const char *dmq_secret;
+	const char *dmq_secret_file;
 	int trust_from_header;
 	int default_expires;
 	int min_expires;
@@ -249,7 +251,8 @@ enum shim_rpc_fn
 	SHIM_RPC_GROUPS_RELOAD = 4,
 	SHIM_RPC_SESSIONS = 5,
 	SHIM_RPC_SUBSCRIPTIONS = 6,
-	SHIM_RPC_STATS = 7
+	SHIM_RPC_STATS = 7,
+	SHIM_RPC_CLUSTER_REKEY = 8
 };
 /* Most arguments of any script function or RPC command (imconf_participant: 11). A native cfg
  * passes at most 6 to one call and KEMI at most SR_KEMI_PARAMS_MAX (6); arguments 7-11 of
@@ -266,8 +269,9 @@ int rs_mod_init(void);
 int rs_child_init(int rank);
 void rs_mod_destroy(void);
 int rs_handle_subscribe(void *msg);
-/* A KDMQ request for peer "imconf" (dmq worker process); returns the response code. */
-int rs_dmq_receive(shim_str_t body, void *node);
+/* A KDMQ request for peer "imconf" (dmq worker process) from source ("ip:port", for logs);
+ * returns the response code. */
+int rs_dmq_receive(shim_str_t body, shim_str_t source, void *node);
 /* dmq has this node's peer list: request a full sync. */
 void rs_dmq_ready(void);
 int rs_script_call(int fn_id, const shim_msg_ref_t *msg, const shim_str_t *args, int argc);

@@ -4,6 +4,7 @@
  * src/core/cluster.rs. Incoming ones reach rs_dmq_receive in the dmq worker process.
  */
 #include "core/dprint.h"
+#include "core/ip_addr.h"
 #include "core/parser/msg_parser.h"
 #include "core/parser/parse_content.h"
 #include "modules/dmq/bind_dmq.h"
@@ -15,6 +16,7 @@ static dmq_peer_t *imconf_peer;
 static str content_type = str_init("application/x-imconf-cluster");
 static str reason_ok = str_init("OK");
 static str reason_bad = str_init("Bad Request");
+static str reason_forbidden = str_init("Forbidden");
 static str reason_error = str_init("Server Internal Error");
 /* responses are not waited for: a lost message is repaired by the next sync (docs/cluster.md) */
 static dmq_resp_cback_t no_response_cb = {NULL, NULL};
@@ -22,17 +24,28 @@ static dmq_resp_cback_t no_response_cb = {NULL, NULL};
 static int peer_callback(struct sip_msg *msg, peer_reponse_t *resp, dmq_node_t *node)
 {
 	shim_str_t body = {NULL, 0};
+	shim_str_t source;
+	char src[IP_ADDR_MAX_STR_SIZE + 8];
 	int code;
+
+	/* who sent it, for imconf's (rate-limited) log of refused messages */
+	source.len = snprintf(src, sizeof(src), "%s:%u", ip_addr2a(&msg->rcv.src_ip),
+			(unsigned)msg->rcv.src_port);
+	source.s = src;
+	if(source.len < 0 || source.len >= (int)sizeof(src))
+		source.len = 0;
 
 	if(msg->content_length == NULL && parse_headers(msg, HDR_CONTENTLENGTH_F, 0) < 0) {
 		code = 400;
 	} else {
 		body.s = get_body(msg);
 		body.len = body.s ? get_content_length(msg) : 0;
-		code = rs_dmq_receive(body, node);
+		code = rs_dmq_receive(body, source, node);
 	}
 	resp->resp_code = code;
-	resp->reason = code < 300 ? reason_ok : (code < 500 ? reason_bad : reason_error);
+	resp->reason = code < 300 ? reason_ok
+							: (code == 403 ? reason_forbidden
+										 : (code < 500 ? reason_bad : reason_error));
 	return 0;
 }
 

@@ -177,6 +177,8 @@ param_export_t shim_params[] = {
 	{"db_url", PARAM_STRING, &params.db_url},
 	{"db_flush_interval_ms", PARAM_INT, &params.db_flush_interval_ms},
 	{"enable_dmq", PARAM_INT, &params.enable_dmq},
+	{"dmq_secret", PARAM_STRING, &params.dmq_secret},
+	{"dmq_secret_file", PARAM_STRING, &params.dmq_secret_file},
 	{"hash_slots", PARAM_INT, &params.hash_slots},
 	{"timer_interval_ms", PARAM_INT, &params.timer_interval_ms},
 	{"max_inflight_notifies", PARAM_INT, &params.max_inflight_notifies},
@@ -198,6 +200,7 @@ RPC_WRAPPER(rpc_groups_reload, SHIM_RPC_GROUPS_RELOAD)
 RPC_WRAPPER(rpc_sessions, SHIM_RPC_SESSIONS)
 RPC_WRAPPER(rpc_subscriptions, SHIM_RPC_SUBSCRIPTIONS)
 RPC_WRAPPER(rpc_stats, SHIM_RPC_STATS)
+RPC_WRAPPER(rpc_cluster_rekey, SHIM_RPC_CLUSTER_REKEY)
 
 static const char *doc_session_open[] = {"Open an IM session: session_uri kind [group_uri]", 0};
 static const char *doc_session_close[] = {"Release an IM session: session_uri", 0};
@@ -208,6 +211,7 @@ static const char *doc_groups_reload[] = {"Reread groups_dir", 0};
 static const char *doc_sessions[] = {"List open sessions", 0};
 static const char *doc_subscriptions[] = {"List subscriptions [session_uri]", 0};
 static const char *doc_stats[] = {"Module counters", 0};
+static const char *doc_cluster_rekey[] = {"Reread dmq_secret_file (cluster key rotation)", 0};
 
 rpc_export_t shim_rpc_methods[] = {
 	{"imconf.session_open", rpc_session_open, doc_session_open, 0},
@@ -217,6 +221,7 @@ rpc_export_t shim_rpc_methods[] = {
 	{"imconf.sessions", rpc_sessions, doc_sessions, RET_ARRAY},
 	{"imconf.subscriptions", rpc_subscriptions, doc_subscriptions, RET_ARRAY},
 	{"imconf.stats", rpc_stats, doc_stats, 0},
+	{"imconf.cluster_rekey", rpc_cluster_rekey, doc_cluster_rekey, 0},
 	{0, 0, 0, 0}
 };
 /* clang-format on */

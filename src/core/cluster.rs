@@ -2,10 +2,10 @@
 //! of the messages and the stamps that order concurrent changes. The transport (Kamailio's
 //! dmq module) and the effects live in the module; this file knows neither.
 //!
-//! A message is UTF-8 text, one line per operation after a header line:
+//! A message's operations are UTF-8 text, one line each; core::cluster_auth seals them
+//! (MAC, sender, time, counter: R96) before they leave the node:
 //!
 //! ```text
-//! imconf-cluster/1 <node id, hex>
 //! O <stamp> <session_uri> <kind> <group_uri>       session_open (fields hex, "-": none)
 //! C <stamp> <session_uri>                          session_close
 //! P <stamp> <arg 1> ... <arg 11>                   participant (the INTERFACE.md arguments)
@@ -20,9 +20,10 @@
 //!
 //! Every byte string is hex, so no value can break the framing whatever it contains.
 
-const MAGIC: &str = "imconf-cluster/1";
 /// A body stays below what every transport of dmq carries in one datagram.
 pub const MAX_BODY: usize = 60_000;
+/// The operations of one body: the rest is the seal's (two lines of under 128 bytes).
+const MAX_OPS: usize = MAX_BODY - 128;
 
 /// One replicated operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,13 +62,6 @@ pub enum Op {
     },
     Heartbeat,
     Bye,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    /// The sending node (its random id for this run).
-    pub node: u64,
-    pub ops: Vec<Op>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,21 +138,20 @@ fn encode_op(op: &Op, out: &mut String) {
     out.push('\n');
 }
 
-/// The bodies carrying `ops` from `node`, each at most `MAX_BODY` bytes unless a single
-/// operation is larger (it then travels alone).
-pub fn encode(node: u64, ops: &[Op]) -> Vec<Vec<u8>> {
-    let header = format!("{MAGIC} {node:x}\n");
+/// The operations `ops` in pieces of at most `MAX_OPS` bytes (one sealed body each), unless a
+/// single operation is larger (it then travels alone).
+pub fn encode(ops: &[Op]) -> Vec<Vec<u8>> {
     let mut bodies = Vec::new();
-    let mut cur = header.clone();
+    let mut cur = String::new();
     for op in ops {
         let mut line = String::new();
         encode_op(op, &mut line);
-        if cur.len() > header.len() && cur.len() + line.len() > MAX_BODY {
-            bodies.push(std::mem::replace(&mut cur, header.clone()).into_bytes());
+        if !cur.is_empty() && cur.len() + line.len() > MAX_OPS {
+            bodies.push(std::mem::take(&mut cur).into_bytes());
         }
         cur.push_str(&line);
     }
-    if cur.len() > header.len() {
+    if !cur.is_empty() {
         bodies.push(cur.into_bytes());
     }
     bodies
@@ -235,21 +228,14 @@ fn decode_op(line: &str) -> Result<Op, BadMessage> {
     })
 }
 
-/// Reads one body. Any malformed line refuses the whole message (nothing is half applied).
-pub fn decode(body: &[u8]) -> Result<Message, BadMessage> {
-    let text = std::str::from_utf8(body).map_err(|_| BadMessage("not UTF-8"))?;
-    let mut lines = text.lines();
-    let mut head = lines.next().unwrap_or_default().split(' ');
-    if head.next() != Some(MAGIC) {
-        return Err(BadMessage("not an imconf-cluster/1 message"));
-    }
-    let node = u64::from_str_radix(head.next().ok_or(BadMessage("no node id"))?, 16)
-        .map_err(|_| BadMessage("bad node id"))?;
-    let ops = lines
+/// Reads the operations of one (authentic) body. Any malformed line refuses the whole message
+/// (nothing is half applied).
+pub fn decode(ops: &[u8]) -> Result<Vec<Op>, BadMessage> {
+    let text = std::str::from_utf8(ops).map_err(|_| BadMessage("not UTF-8"))?;
+    text.lines()
         .filter(|l| !l.is_empty())
         .map(decode_op)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Message { node, ops })
+        .collect()
 }
 
 /// Bits of a stamp that name its node: two nodes never make the same stamp.
@@ -385,11 +371,9 @@ mod tests {
             Op::Heartbeat,
             Op::Bye,
         ];
-        let bodies = encode(0xabc, &ops);
+        let bodies = encode(&ops);
         assert_eq!(bodies.len(), 1);
-        let m = decode(&bodies[0]).unwrap();
-        assert_eq!(m.node, 0xabc);
-        assert_eq!(m.ops, ops);
+        assert_eq!(decode(&bodies[0]).unwrap(), ops);
     }
 
     #[test]
@@ -400,26 +384,24 @@ mod tests {
                 record: vec![i as u8; 2000],
             })
             .collect();
-        let bodies = encode(1, &ops);
+        let bodies = encode(&ops);
         assert!(bodies.len() > 1);
-        assert!(bodies.iter().all(|b| b.len() <= MAX_BODY));
-        let back: Vec<Op> = bodies.iter().flat_map(|b| decode(b).unwrap().ops).collect();
+        assert!(bodies.iter().all(|b| b.len() <= MAX_OPS));
+        let back: Vec<Op> = bodies.iter().flat_map(|b| decode(b).unwrap()).collect();
         assert_eq!(back, ops);
     }
 
     #[test]
     fn malformed_messages_are_refused_whole() {
         for bad in [
-            &b""[..],
-            b"hello 1\nQ\n",
-            b"imconf-cluster/1 zz\nQ\n",
-            b"imconf-cluster/1 1\nX\n",
-            b"imconf-cluster/1 1\nO 1 abc\n",
-            b"imconf-cluster/1 1\nP 1 61\n",
-            b"imconf-cluster/1 1\nC zz 61\n",
-            b"imconf-cluster/1 1\nQ\nS 61 6g\n",
-            b"imconf-cluster/1 1\nS 61\n",
-            b"imconf-cluster/1 1\n\xff\n",
+            &b"hello 1\nQ\n"[..],
+            b"X\n",
+            b"O 1 abc\n",
+            b"P 1 61\n",
+            b"C zz 61\n",
+            b"Q\nS 61 6g\n",
+            b"S 61\n",
+            b"\xff\n",
         ] {
             assert!(decode(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }

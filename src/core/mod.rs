@@ -3,6 +3,7 @@
 pub mod bytes;
 pub mod changes;
 pub mod cluster;
+pub mod cluster_auth;
 pub mod conference_info;
 pub mod config;
 pub mod deadlines;

@@ -80,14 +80,18 @@ pub extern "C" fn rs_notify_completed(token: u64, code: c_int) {
 }
 
 /// # Safety
-/// `body` is the KDMQ request's body and `node` its sender's `dmq_node_t*` (or NULL), both
-/// valid for the call.
+/// `body` is the KDMQ request's body, `source` its sender's address ("ip:port") and `node` its
+/// sender's `dmq_node_t*` (or NULL), all valid for the call.
 #[no_mangle]
-pub unsafe extern "C" fn rs_dmq_receive(body: sys::shim_str_t, node: *mut c_void) -> c_int {
+pub unsafe extern "C" fn rs_dmq_receive(
+    body: sys::shim_str_t,
+    source: sys::shim_str_t,
+    node: *mut c_void,
+) -> c_int {
     // SAFETY: dmq passes views of the message it is handling.
-    let (body, node) = unsafe { (bytes(body), Node::from_raw(node)) };
+    let (body, source, node) = unsafe { (bytes(body), bytes(source), Node::from_raw(node)) };
     ffi_guard("dmq message", 500, || {
-        c_int::from(module::dmq_receive(body, &node))
+        c_int::from(module::dmq_receive(body, source, &node))
     })
 }
 

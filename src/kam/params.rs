@@ -20,6 +20,9 @@ pub struct ModuleParams {
     pub db_flush_interval_ms: u64,
     /// Replicate session state to the other nodes over dmq (docs/cluster.md).
     pub enable_dmq: bool,
+    /// The cluster's shared secret (R96), or the file holding it (rotation: `imconf.cluster_rekey`).
+    pub dmq_secret: Option<String>,
+    pub dmq_secret_file: Option<String>,
 }
 
 fn text(p: *const std::os::raw::c_char) -> Option<String> {
@@ -150,5 +153,7 @@ pub fn read() -> Result<ModuleParams, BadParam> {
         db_url: text(p.db_url).filter(|u| !u.is_empty()),
         db_flush_interval_ms: db_flush_interval_ms.into(),
         enable_dmq: flag("enable_dmq", p.enable_dmq)?,
+        dmq_secret: text(p.dmq_secret),
+        dmq_secret_file: text(p.dmq_secret_file),
     })
 }

@@ -3,6 +3,7 @@
 //! notifies its own subscribers), and a starting node asks its peers for every session. Each
 //! node also sends the state of its own subscriptions; when a node says goodbye or goes
 //! silent, its subscriptions are taken over by the peers (each by one, `successor`).
+use super::cluster_auth::{self as auth, MALFORMED};
 use super::feed;
 use super::state::shared;
 use crate::core::cluster::{decode, encode, next_stamp, successor, Op, Peers};
@@ -12,8 +13,9 @@ use crate::core::session::SessionError;
 use crate::kam::clock;
 use crate::kam::dmq::{self, Node};
 use crate::kam::lock::{init_in_place, try_lock_for, ShmMutex};
+use crate::kam::params::ModuleParams;
 use crate::kam::shm::{leak_in_shm, ShmAlloc};
-use crate::{kdbg, kerr, kinfo, kwarn};
+use crate::{kdbg, kinfo, kwarn};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 /// Shared by the node's processes (in shm, created before the fork).
@@ -46,12 +48,14 @@ fn state() -> Option<&'static ClusterState> {
     (!p.is_null()).then(|| unsafe { &*p })
 }
 
-/// mod_init with `enable_dmq`: binds dmq and registers the peer "imconf".
-pub fn init(db_url: Option<&str>) -> Result<(), String> {
-    if db_url.is_some() {
+/// mod_init with `enable_dmq`: loads the cluster's secret, binds dmq and registers the peer
+/// "imconf".
+pub fn init(p: &ModuleParams) -> Result<(), String> {
+    if p.db_url.is_some() {
         // both would drain the one change log of each slot (docs/cluster.md, "Limits")
         return Err("modparam \"enable_dmq\": not supported together with db_url yet".into());
     }
+    let keys = auth::init(p.dmq_secret.as_deref(), p.dmq_secret_file.as_deref())?;
     dmq::bind().map_err(|e| format!("modparam \"enable_dmq\": {e}"))?;
     let st = leak_in_shm(ClusterState {
         node: clock::random_u64(),
@@ -67,7 +71,7 @@ pub fn init(db_url: Option<&str>) -> Result<(), String> {
     }
     STATE.store(st as *const _ as *mut _, Ordering::Release);
     kinfo!(
-        "enable_dmq: node {:016x} joins the dmq peer \"imconf\"",
+        "enable_dmq: node {:016x} joins the dmq peer \"imconf\" ({keys})",
         st.node
     );
     Ok(())
@@ -136,26 +140,34 @@ pub fn ready() {
     broadcast(st, &[Op::SyncRequest]);
 }
 
-/// A KDMQ message for "imconf" from `node`; the response code for dmq to send.
-pub fn receive(body: &[u8], node: &Node<'_>) -> u16 {
+/// A KDMQ message for "imconf" from `source` (dmq's `node`, when it knows the sender); the
+/// response code for dmq to send. Only an authentic, fresh, never-seen message changes anything
+/// (R96): every other is refused whole, counted and logged (cluster_auth).
+pub fn receive(body: &[u8], source: &[u8], node: &Node<'_>) -> u16 {
     let Some(st) = state() else {
         kwarn!("a cluster message arrived without enable_dmq; refused");
         return 500;
     };
-    let msg = match decode(body) {
+    let msg = match auth::admit(body, source, st.node) {
         Ok(m) => m,
-        Err(e) => {
-            kerr!("enable_dmq: malformed cluster message ({}); refused", e.0);
-            return 400;
-        }
+        Err(code) => return code,
     };
     if msg.node == st.node {
         return 200; // our own broadcast, looped back
     }
+    let ops = match decode(msg.ops) {
+        Ok(ops) => ops,
+        Err(e) => {
+            // authentic but unreadable: a node of another version, or a bug; nothing applied
+            auth::count(MALFORMED);
+            auth::log_refusal(source, &format!("malformed ({})", e.0));
+            return 400;
+        }
+    };
     if !st.peers.lock().heard(msg.node, clock::now_ms()) {
         kinfo!("enable_dmq: peer {:016x} joined", msg.node);
     }
-    for op in msg.ops {
+    for op in ops {
         apply(st, msg.node, op, node);
     }
     200
@@ -258,7 +270,7 @@ fn sub_ops(ch: Changes, ops: &mut Vec<Op>) {
 }
 
 fn broadcast(st: &ClusterState, ops: &[Op]) {
-    for body in encode(st.node, ops) {
+    for body in auth::seal(st.node, encode(ops)) {
         if let Err(e) = dmq::broadcast(&body) {
             kwarn!("enable_dmq: not sent to the peers: {e}");
         }
@@ -381,7 +393,7 @@ fn send_sync(node: &Node<'_>) {
         }));
     }
     ops.push(Op::SyncDone);
-    for body in encode(st.node, &ops) {
+    for body in auth::seal(st.node, encode(&ops)) {
         if let Err(e) = node.send(&body) {
             kwarn!("enable_dmq: sync to a starting peer cut short: {e}");
             return;

@@ -1,6 +1,7 @@
 //! The glue from Kamailio events (script calls, RPC, timer, tm callbacks) into the core.
 //! Entered only through kam/entry.rs, which guards every call against panics.
 mod cluster;
+mod cluster_auth;
 mod exports;
 mod extra;
 mod feed;
@@ -32,7 +33,7 @@ pub fn mod_init() -> i32 {
     }
     let slots = p.hash_slots;
     if p.enable_dmq {
-        if let Err(e) = cluster::init(p.db_url.as_deref()) {
+        if let Err(e) = cluster::init(&p) {
             kerr!("{e}");
             return -1;
         }
@@ -128,8 +129,8 @@ pub fn notify_completed(token: u64, code: u16) {
     notify::completed(token, code)
 }
 
-pub fn dmq_receive(body: &[u8], node: &crate::kam::dmq::Node<'_>) -> u16 {
-    cluster::receive(body, node)
+pub fn dmq_receive(body: &[u8], source: &[u8], node: &crate::kam::dmq::Node<'_>) -> u16 {
+    cluster::receive(body, source, node)
 }
 
 pub fn dmq_ready() {

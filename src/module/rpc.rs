@@ -1,5 +1,6 @@
 //! RPC commands (`kamcmd imconf.*`, jsonrpcs): the feeding commands of feed.rs and the
 //! listings, gathered one slot lock at a time.
+use super::cluster_auth;
 use super::feed::{self, FeedError};
 use super::state::{self, shared};
 use crate::core::notifier::{Stats, COUNTED_CODES};
@@ -8,6 +9,7 @@ use crate::kam::clock;
 use crate::kam::rpc::Rpc;
 use crate::kam::shm;
 use crate::kam::sys;
+use crate::kwarn;
 use std::ffi::CStr;
 
 pub fn call(fn_id: u32, rpc: &Rpc) {
@@ -21,6 +23,15 @@ pub fn call(fn_id: u32, rpc: &Rpc) {
         sys::shim_rpc_fn_SHIM_RPC_SESSIONS => return sessions(rpc),
         sys::shim_rpc_fn_SHIM_RPC_SUBSCRIPTIONS => return subscriptions(rpc, &args),
         sys::shim_rpc_fn_SHIM_RPC_STATS => return stats(rpc),
+        sys::shim_rpc_fn_SHIM_RPC_CLUSTER_REKEY => {
+            return match cluster_auth::rekey() {
+                Ok(keys) => rpc.add_str(&format!("ok: {keys}")),
+                Err(e) => {
+                    kwarn!("imconf.cluster_rekey: {e}; the keys in use are kept");
+                    rpc.fault(400, &e)
+                }
+            }
+        }
         _ => Err(FeedError {
             session: None,
             arg: "command",
@@ -96,8 +107,14 @@ pub const STAT_NAMES: [&CStr; STAT_COUNT] = [
     c"coalesced_changes",
     c"rejected_by_policy",
     c"shm_bytes_in_use",
+    c"cluster_accepted",
+    c"cluster_refused_unsigned",
+    c"cluster_refused_bad_mac",
+    c"cluster_refused_stale",
+    c"cluster_refused_replay",
+    c"cluster_refused_malformed",
 ];
-pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12;
+pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12 + cluster_auth::COUNTERS;
 
 /// Every counter of `STAT_NAMES`, summed over the slots. Takes each slot lock in turn, never two
 /// at once (the same rule as every other reader), so a reader never blocks a slot for long.
@@ -132,7 +149,9 @@ pub fn stat_values() -> [i64; STAT_COUNT] {
         total.rejected_by_policy as i64,
         shm::used_bytes() as i64,
     ];
-    out[COUNTED_CODES.len()..].copy_from_slice(&rest);
+    let (mine, cluster) = out[COUNTED_CODES.len()..].split_at_mut(rest.len());
+    mine.copy_from_slice(&rest);
+    cluster.copy_from_slice(&cluster_auth::counters());
     out
 }
 

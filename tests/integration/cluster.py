@@ -9,6 +9,8 @@ on one address and different ports merge into one and the bus never forms. Each 
 ctl socket (ctl-<name>.sock) and log (kamailio-<name>.log) in the test's run directory.
 """
 
+import hashlib
+import hmac
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -17,15 +19,37 @@ import sipua
 from harness import KPORTS, SPORTS, KamailioServer, TestFailure
 
 NS = "{urn:ietf:params:xml:ns:conference-info}"
+# the test clusters' shared secret (modparam dmq_secret, R96)
+SECRET = "imconf-test-cluster-secret-0123456789"
+
+
+def seal(secret, node, time_ms, counter, ops):
+    """A sealed imconf-cluster/2 body (src/core/cluster_auth.rs): the MAC line, then the sender's
+    line, then the operations (bytes). What a node holding `secret` sends."""
+    signed = b"%x %x %x\n" % (node, time_ms, counter) + ops
+    mac = hmac.new(secret.encode() if isinstance(secret, str) else secret,
+                   b"imconf-cluster/2\n" + signed, hashlib.sha256).hexdigest()
+    return b"imconf-cluster/2 " + mac.encode() + b"\n" + signed
+
+
+def open_ops(session, user, stamp=1):
+    """The operations (src/core/cluster.rs) that open `session` and make `user` a connected
+    participant of it."""
+    hx = lambda v: v.encode().hex()  # noqa: E731
+    return ("O %x %s %s -\nP %x %s %s %s\n" % (
+        stamp, hx(session), hx("ad-hoc"), stamp + 1, hx(session), hx(user), hx("connected"))).encode()
 
 
 class Cluster:
     def __init__(self, ctx, n=3, modparams=(), make=None):
         """`make(ctx, name, host, port, notify_hostport)`: a server other than the test cfg's (the
-        example cfg), already in ctx.servers."""
+        example cfg), already in ctx.servers. Without a dmq_secret or dmq_secret_file among
+        `modparams`, the nodes share SECRET."""
         self.ctx = ctx
         self.ports = [KPORTS.take() for _ in range(n)]
         self.extra = list(modparams)
+        if not any(m[0] == "imconf" and m[1].startswith("dmq_secret") for m in self.extra):
+            self.extra.append(("imconf", "dmq_secret", SECRET))
         self.make = make
         self.nodes = [self._node(i) for i in range(n)]
         self.restarts = 0

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness as H  # noqa: E402
 from harness import (ALICE, BOB, CAROL, DAVE, FACTORY, GROUP, LOG_ALARM, PANIC_USER,  # noqa: E402
-                     ROOT, SESSION, SIPP, SPORTS, TIMING, KamailioServer, TestFailure, check_trace,
+                     KPORTS, ROOT, SESSION, SIPP, SPORTS, TIMING, KamailioServer, TestFailure, check_trace,
                      lint_scenarios, parse_kamcmd, parse_trace, pids_in_group, received_notifies, run_test, tail)
 import corpus  # noqa: E402
 import sipua  # noqa: E402
@@ -2367,14 +2367,6 @@ def udp_request(src_host, dst, method, ruri, headers, body=b""):
         sock.close()
 
 
-def cluster_open_body(node_id, session, user):
-    """A well-formed imconf-cluster/1 body (src/core/cluster.rs) that opens `session` and makes
-    `user` a connected participant of it: what an attacker on the SIP port would send."""
-    hx = lambda v: v.encode().hex()  # noqa: E731
-    return ("imconf-cluster/1 %x\nO 1 %s %s -\nP 2 %s %s %s\n" % (
-        node_id, hx(session), hx("ad-hoc"), hx(session), hx(user), hx("connected"))).encode()
-
-
 @test("example_trust_domain_and_cluster_sources", "issue 14 (defence in depth) R5 RFC 3325", standin="skip")
 def t_example_sources(ctx):
     """The shipped example as a 2-node cluster whose CLUSTER_NET and TRUST_NET name only the nodes'
@@ -2382,15 +2374,18 @@ def t_example_sources(ctx):
     a session with an attacker connected gets 403 and changes nothing (imconf.sessions identical
     before and after, on both nodes); a SUBSCRIBE from 127.0.0.9 with a P-Asserted-Identity gets
     403 and no subscription. Control: the same KDMQ from a node's address is applied (so the 403
-    came from the source check, not from a malformed body; that a node's address can still be
-    spoofed is what issue 14's MAC is for)."""
+    came from the source check, not from a malformed body or a bad MAC: the message is sealed
+    with the cluster's secret, as if captured from a node; that a node's address can still be
+    spoofed is what the MAC is for, tested in cluster_authenticated_messages)."""
     import cluster
     nets = '"127.0.0.1/32,127.0.0.2/32"'
+    secret_file = ctx.rundir / "imconf-dmq.secret"
+    secret_file.write_text("# the example's DMQ_SECRET_FILE\n%s\n" % cluster.SECRET)
 
     def make(ctx, name, host, port, notify):
         srv = ExampleServer(ctx, ROOT / "kamailio-cfg" / "imconf.cfg", node=name, host=host, port=port, defines=[
             "WITH_DMQ", 'DMQ_ADDRESS="sip:%s:%d"' % (host, port), 'DMQ_NOTIFY="sip:%s"' % notify,
-            "CLUSTER_NET=" + nets, "TRUST_NET=" + nets])
+            "CLUSTER_NET=" + nets, "TRUST_NET=" + nets, 'DMQ_SECRET_FILE="%s"' % secret_file])
         ctx.servers.append(srv)
         return srv
 
@@ -2399,7 +2394,7 @@ def t_example_sources(ctx):
     cl.start()
     node = cl.nodes[0]
     evil_session, attacker = "sip:evil-chat@127.0.0.1", "sip:attacker@evil.example"
-    body = cluster_open_body(0x5eed, evil_session, attacker)
+    body = cluster.seal(cluster.SECRET, 0x5eed, int(time.time() * 1000), 1, cluster.open_ops(evil_session, attacker))
     kdmq = ["From: <sip:127.0.0.9:5999>;tag=x", "To: <sip:imconf@%s:%d>" % (node.host, node.port),
             "Content-Type: application/x-imconf-cluster"]
     before = [n.rpc("imconf.sessions").structs() for n in cl.nodes]
@@ -2518,9 +2513,13 @@ def t_cluster_example(ctx):
     subscribers' views equal the truth."""
     import cluster
 
+    secret_file = ctx.rundir / "imconf-dmq.secret"
+    secret_file.write_text(cluster.SECRET + "\n")
+
     def make(ctx, name, host, port, notify):
         srv = ExampleServer(ctx, ROOT / "kamailio-cfg" / "imconf.cfg", node=name, host=host, port=port, defines=[
-            "WITH_DMQ", 'DMQ_ADDRESS="sip:%s:%d"' % (host, port), 'DMQ_NOTIFY="sip:%s"' % notify])
+            "WITH_DMQ", 'DMQ_ADDRESS="sip:%s:%d"' % (host, port), 'DMQ_NOTIFY="sip:%s"' % notify,
+            'DMQ_SECRET_FILE="%s"' % secret_file])
         ctx.servers.append(srv)
         return srv
 
@@ -2544,6 +2543,268 @@ def t_cluster_example(ctx):
             break
         time.sleep(0.2)
     expect(not problems, "\n".join(problems))
+
+
+def cluster_state(cl):
+    """What every node holds: its sessions and its subscriptions (imconf.sessions, .subscriptions;
+    without expires_in, which the clock moves)."""
+    subs = lambda n: [{k: v for k, v in st.items() if k != "expires_in"}  # noqa: E731
+                      for st in n.rpc("imconf.subscriptions").structs()]
+    return [(n.rpc("imconf.sessions").structs(), subs(n)) for n in cl.nodes]
+
+
+def cluster_stats(srv):
+    """The cluster_* counters of imconf.stats on one node."""
+    for st in srv.rpc("imconf.stats").structs():
+        if "cluster_accepted" in st:
+            return {k: int(v) for k, v in st.items() if k.startswith("cluster_")}
+    raise TestFailure("imconf.stats has no cluster counters")
+
+
+def kdmq(src_host, node, body):
+    """One KDMQ for the peer "imconf" of `node` from `src_host`: the final response code."""
+    to = "sip:imconf@%s:%d" % (node.host, node.port)
+    return udp_request(src_host, (node.host, node.port), "KDMQ", to,
+                       ["From: <sip:%s:5999>;tag=x" % src_host, "To: <%s>" % to,
+                        "Content-Type: application/x-imconf-cluster"], body)
+
+
+@test("cluster_authenticated_messages", "issue 14 R96", standin="skip")
+def t_cluster_auth(ctx):
+    """Three nodes on one DMQ bus (the test cfg: no source filter, so only the MAC decides), a
+    subscriber through node 1. The attacker, from 127.0.0.9 (no node), sends node 1 messages that
+    would open a session with itself connected: unsigned (the old imconf-cluster/1 form), sealed
+    with a wrong secret, and with a bad MAC line; a message sealed with the cluster's secret but 60 s
+    old; each gets 403 and changes nothing on any node (imconf.sessions and imconf.subscriptions
+    identical before and after), and each is counted under its reason. A message sealed with the
+    secret, sent from a node's address (what a node sends), is applied. Replayed after the session
+    it opened was closed, it gets 403 and the session stays closed. A flood of 200 forged messages
+    from one address, each datagram from a new port, is counted whole but logged at most twice (once
+    per address per 10 s). A real change fed on node 2 still reaches node 1's subscriber."""
+    import cluster
+    ctx.log_allow = r"DEBUG|enable_dmq|refused"
+    cl = cluster.Cluster(ctx)
+    cl.start()
+    n1 = cl.nodes[0]
+    s, alice = "sip:auth-chat@127.0.0.1", "sip:alice@127.0.0.1"
+    cl.feed(0, "imconf.session_open", s, "ad-hoc")
+    truth = {}
+    cluster_feed_round(cl, s, [(0, alice, "connected")], truth)
+    cl.wait_everywhere(s, 1)
+    sub = cluster.Subscriber(ctx, n1, s, alice, "a0")
+    sub.subscribe(expires=600)
+    time.sleep(0.5)
+
+    evil, attacker = "sip:evil-chat@127.0.0.1", "sip:attacker@evil.example"
+    ops = cluster.open_ops(evil, attacker)
+    now = lambda: int(time.time() * 1000)  # noqa: E731
+    forged = [
+        ("unsigned", (b"imconf-cluster/1 5eed\n" + ops), "cluster_refused_unsigned"),
+        ("a wrong secret", cluster.seal("not-the-cluster-secret-0123456789", 0x5eed, now(), 1, ops),
+         "cluster_refused_bad_mac"),
+        ("a MAC of zeros", b"imconf-cluster/2 " + b"0" * 64 + b"\n" + b"5eed %x 2\n" % now() + ops,
+         "cluster_refused_bad_mac"),
+        ("the secret, 60 s old", cluster.seal(cluster.SECRET, 0x5eed, now() - 60000, 3, ops),
+         "cluster_refused_stale"),
+    ]
+    for what, body, counter in forged:
+        before, counts = cluster_state(cl), cluster_stats(n1)
+        code = kdmq("127.0.0.9", n1, body)
+        expect(code == 403, "KDMQ with %s from 127.0.0.9: %s, want 403" % (what, code))
+        time.sleep(0.3)
+        after = cluster_state(cl)
+        expect(after == before, "KDMQ with %s changed the state: %s -> %s" % (what, before, after))
+        got = cluster_stats(n1)
+        expect(got[counter] == counts[counter] + 1, "KDMQ with %s: %s %d -> %d, want +1"
+               % (what, counter, counts[counter], got[counter]))
+
+    # what a node sends: applied
+    valid = cluster.seal(cluster.SECRET, 0x5eed, now(), 10, ops)
+    expect(kdmq("127.0.0.2", n1, valid) == 200, "a message sealed with the cluster's secret was refused")
+    deadline = time.time() + 3
+    while cl.participants(0, evil) != 1 and time.time() < deadline:
+        time.sleep(0.1)
+    expect(cl.participants(0, evil) == 1, "a message sealed with the cluster's secret was not applied")
+    # the session closed, the captured message replayed (from anywhere): refused, still closed
+    cl.feed(0, "imconf.session_close", evil)
+    time.sleep(0.5)
+    before, counts = cluster_state(cl), cluster_stats(n1)
+    for src in ("127.0.0.9", "127.0.0.2"):
+        code = kdmq(src, n1, valid)
+        expect(code == 403, "the captured message replayed from %s: %s, want 403" % (src, code))
+    time.sleep(0.3)
+    expect(cluster_state(cl) == before, "a replayed message changed the state")
+    expect(cl.participants(0, evil) is None, "the replayed message reopened the closed session")
+    got = cluster_stats(n1)
+    expect(got["cluster_refused_replay"] == counts["cluster_refused_replay"] + 2,
+           "replays counted %d -> %d, want +2" % (counts["cluster_refused_replay"], got["cluster_refused_replay"]))
+
+    # a flood: every message counted and refused, the log not flooded
+    lines_before = len(re.findall(r"cluster message from 127\.0\.0\.7:", n1.log_text()))
+    counts = cluster_stats(n1)
+    import socket
+    to = "sip:imconf@%s:%d" % (n1.host, n1.port)
+    for i in range(200):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.7", 0))  # a new source port each time
+        body = cluster.seal("an-attacker-guessing-the-secret-%d" % i, 0xbad, now(), i, ops)
+        head = ["KDMQ %s SIP/2.0" % to, "Via: SIP/2.0/UDP 127.0.0.7:%d;branch=z9hG4bK-f%d" % (sock.getsockname()[1], i),
+                "Max-Forwards: 70", "From: <sip:127.0.0.7:5999>;tag=f", "To: <%s>" % to, "Call-ID: flood-%d" % i,
+                "CSeq: 1 KDMQ", "Content-Type: application/x-imconf-cluster", "Content-Length: %d" % len(body), "", ""]
+        sock.sendto("\r\n".join(head).encode() + body, (n1.host, n1.port))
+        sock.close()
+    deadline = time.time() + 10
+    while cluster_stats(n1)["cluster_refused_bad_mac"] < counts["cluster_refused_bad_mac"] + 200 \
+            and time.time() < deadline:
+        time.sleep(0.2)
+    got = cluster_stats(n1)
+    expect(got["cluster_refused_bad_mac"] == counts["cluster_refused_bad_mac"] + 200,
+           "the flood: bad_mac %d -> %d, want +200" % (counts["cluster_refused_bad_mac"], got["cluster_refused_bad_mac"]))
+    lines = len(re.findall(r"cluster message from 127\.0\.0\.7:", n1.log_text())) - lines_before
+    expect(1 <= lines <= 2, "the flood of 200 forged messages wrote %d log lines, want 1 or 2" % lines)
+    expect(cl.participants(0, evil) is None, "the flood changed the state")
+
+    # the real nodes still talk
+    bob = "sip:bob@127.0.0.1"
+    cluster_feed_round(cl, s, [(1, bob, "connected")], truth)
+    deadline = time.time() + 5
+    while True:
+        problems = sub.check(truth, "after the attacks")
+        if not problems or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    expect(not problems, "\n".join(problems))
+
+
+@test("cluster_key_rotation_without_loss", "issue 14 R96 R33", standin="skip")
+def t_cluster_rekey(ctx):
+    """Three nodes, each with its own dmq_secret_file holding the key OLD; a subscriber through
+    node 1 while changes are fed on nodes 2 and 3 every 0.3 s throughout. The documented rotation,
+    one node at a time with `imconf.cluster_rekey`: every file to "OLD, then NEW" (sign OLD, accept
+    NEW), then to "NEW, then OLD", then to "NEW" alone. The subscriber's merged view equals the
+    truth, versions gapless (no NOTIFY lost), and no node refused a message. Control: a node rekeyed
+    to a key the others do not hold is not heard (its change does not reach node 1, which counts a
+    bad MAC); a file with a short secret is refused by the RPC with the old keys kept."""
+    import threading
+    import cluster
+    ctx.log_allow = r"DEBUG|enable_dmq|refused|cluster_rekey"
+    old, new, other = "OLD-" + "a" * 32, "NEW-" + "b" * 32, "OTHER-" + "c" * 32
+    files = [ctx.rundir / ("secret-n%d" % (i + 1)) for i in range(3)]
+    for f in files:
+        f.write_text(old + "\n")
+
+    # each node reads its own file (as on separate hosts)
+    class Keyed(cluster.Cluster):
+        def _node(self, i, name=None):
+            self.extra = [m for m in self.extra if m[1] != "dmq_secret_file"] + [
+                ("imconf", "dmq_secret_file", str(files[i]))]
+            return super()._node(i, name)
+
+    cl = Keyed(ctx, modparams=[("imconf", "dmq_secret_file", str(files[0]))])
+    cl.start()
+    s, alice = "sip:rekey-chat@127.0.0.1", "sip:alice@127.0.0.1"
+    cl.feed(0, "imconf.session_open", s, "ad-hoc")
+    truth = {alice: "connected"}
+    cl.feed(0, "imconf.participant", s, alice, "connected")
+    cl.wait_everywhere(s, 1)
+    sub = cluster.Subscriber(ctx, cl.nodes[0], s, alice, "r0")
+    sub.subscribe(expires=600)
+
+    stop, lock, errors = threading.Event(), threading.Lock(), []
+
+    def feeder():
+        i = 0
+        while not stop.is_set():
+            who = "sip:user%d@127.0.0.1" % (i % 6)
+            status = "connected" if (i // 6) % 2 == 0 else "disconnected"
+            r = cl.nodes[1 + i % 2].rpc("imconf.participant", s, who, status)
+            with lock:
+                if not r.ok:
+                    errors.append(str(r))
+                elif status == "disconnected":
+                    truth.pop(who, None)
+                else:
+                    truth[who] = status
+            i += 1
+            time.sleep(0.3)
+
+    t = threading.Thread(target=feeder, daemon=True)
+    t.start()
+    try:
+        for phase in ([old, new], [new, old], [new]):
+            for i, f in enumerate(files):
+                f.write_text("\n".join(phase) + "\n")
+                r = cl.nodes[i].rpc("imconf.cluster_rekey")
+                expect(r.ok and "signing key" in r.text, "node %d: imconf.cluster_rekey: %s" % (i + 1, r))
+                ctx.note("node %d rekeyed to %s: %s" % (i + 1, "/".join(k[:3] for k in phase), r.text.strip()))
+                time.sleep(1.0)
+    finally:
+        stop.set()
+        t.join(timeout=10)
+    expect(not errors, "feeding failed: %s" % errors)
+    deadline = time.time() + 5
+    while True:
+        with lock:
+            problems = sub.check(dict(truth), "through the key rotation")
+        if not problems or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    expect(not problems, "\n".join(problems))
+    refused = {i + 1: {k: v for k, v in cluster_stats(n).items() if k.startswith("cluster_refused") and v}
+               for i, n in enumerate(cl.nodes)}
+    expect(not any(refused.values()), "messages refused during the rotation: %s" % refused)
+    fps = {cl.nodes[i].rpc("imconf.cluster_rekey").text.strip() for i in range(3)}
+    expect(len(fps) == 1, "the nodes report different keys after the rotation: %s" % fps)
+
+    # a bad file: refused, the keys in use kept
+    files[2].write_text("short\n")
+    r = cl.nodes[2].rpc("imconf.cluster_rekey")
+    expect(not r.ok and "at least 16" in r.text, "a 5-byte secret: imconf.cluster_rekey answered %s" % r)
+    # control: node 3 with a key nobody else holds is not heard
+    files[2].write_text(other + "\n")
+    expect(cl.nodes[2].rpc("imconf.cluster_rekey").ok, "rekey to OTHER failed")
+    before = cluster_stats(cl.nodes[0])["cluster_refused_bad_mac"]
+    cl.feed(2, "imconf.participant", s, "sip:mallory@127.0.0.1", "connected")
+    time.sleep(1.0)
+    expect(cl.participants(0, s) == cl.participants(1, s) and cl.participants(2, s) == cl.participants(0, s) + 1,
+           "a change signed with a key node 1 does not hold reached it (participants per node: %s)"
+           % [cl.participants(i, s) for i in range(3)])
+    expect(cluster_stats(cl.nodes[0])["cluster_refused_bad_mac"] > before, "node 1 did not count the bad MAC")
+    files[2].write_text(new + "\n")
+    expect(cl.nodes[2].rpc("imconf.cluster_rekey").ok, "rekey back to NEW failed")
+
+
+@test("cluster_start_refused_without_secret", "issue 14 R96 INTERFACE(dmq_secret)", standin="skip")
+def t_cluster_no_secret(ctx):
+    """enable_dmq=1 without dmq_secret or dmq_secret_file, with a 5-byte dmq_secret, with both
+    set, or with a dmq_secret_file that does not exist: Kamailio refuses to start, with one line
+    naming the parameter, and no crash."""
+    import cluster
+    ctx.log_allow = r"(?i)dmq_secret|enable_dmq|init|mod_init"
+    port = KPORTS.take()
+    cases = [
+        ([], "cluster messages must be authenticated"),
+        ([("imconf", "dmq_secret", "short")], "at least 16"),
+        ([("imconf", "dmq_secret", cluster.SECRET), ("imconf", "dmq_secret_file", "/nonexistent")], "not both"),
+        ([("imconf", "dmq_secret_file", str(ctx.rundir / "missing.secret"))], "cannot read it"),
+    ]
+    for i, (mp, why) in enumerate(cases):
+        mp = [("dmq", "server_address", "sip:127.0.0.1:%d" % port),
+              ("dmq", "notification_address", "sip:127.0.0.1:%d" % port), ("imconf", "enable_dmq", 1)] + mp
+        srv = KamailioServer(ctx, defines=["IMCONF_DMQ"], modparams=mp, node="nosecret%d" % i, port=port)
+        ctx.servers.append(srv)
+        srv.expect_exit = True
+        srv.start(expect_ready=False)
+        try:
+            srv.proc.wait(timeout=10)
+        except Exception:
+            raise TestFailure("case %d: kamailio kept running (%s)" % (i, mp[3:]))
+        text = srv.log_text()
+        expect(srv.proc.returncode != 0, "case %d: kamailio exited 0 (%s)" % (i, mp[3:]))
+        expect(why in text, "case %d (%s): no log line saying %r:\n%s" % (i, mp[3:], why, tail(srv.log_path, 20)))
+        bad = [l for l in text.splitlines() if re.search(r"exited by a signal|PANIC|\bBUG:", l)]
+        expect(not bad, "case %d: a crash instead of a clean failure: %s" % (i, bad))
+
 
 def main():
     p = argparse.ArgumentParser(description="imconf integration tests (real Kamailio + SIPp)")
