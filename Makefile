@@ -10,7 +10,7 @@ MODULE := build/imconf.so
 # scripts/kamailio_target.py derives everything else from the binary.
 export KAMAILIO_PREFIX KAMAILIO_BIN KAMAILIO_SRC KAMCMD KAMAILIO_MODULES
 
-.PHONY: all deps build run test test-versions shim-check test-unit lint bench bench-smoke fuzz soak clean
+.PHONY: all deps build run test test-versions shim-check test-unit lint bench bench-smoke bench-mac fuzz soak clean
 
 all: build
 
@@ -54,6 +54,12 @@ bench: build
 
 bench-smoke: build
 	IMCONF_SO=$${IMCONF_SO:-$(abspath $(MODULE))} ./bench/smoke.sh
+
+# what the cluster's MAC costs (R96, docs/performance.md): per message in the core, then end to end
+# against the last build without it (BASE, a git worktree in /tmp) on one node; N and REPS scale it
+bench-mac: build
+	$(CARGO) run --release --example cluster_mac_cost
+	python3 bench/cluster_mac_ab.py --base $${BASE:-b990f6c} --n $${N:-20000} --reps $${REPS:-3}
 
 # the long robustness corpus: FUZZ_N (10^5) malformed SUBSCRIBEs, bad RPC calls, parser proptests
 # (docs/robustness.md); `make test` runs 10^3

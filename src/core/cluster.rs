@@ -240,13 +240,39 @@ pub fn decode(ops: &[u8]) -> Result<Vec<Op>, BadMessage> {
 
 /// Bits of a stamp that name its node: two nodes never make the same stamp.
 const NODE_BITS: u32 = 16;
+/// How far a peer's stamp may run ahead of this node's wall clock. A node's stamps follow its
+/// wall clock (clocks agree within the seal's 30 s, core::cluster_auth) and run ahead of it only
+/// while it makes more than one change per ms; a stamp further ahead is refused, so that one
+/// message cannot throw every node's clock to the end of time (found by the cluster corpus:
+/// a stamp of 2^64-1 made the next local stamp wrap to 0 and the next change was dropped).
+pub const MAX_STAMP_LEAD_MS: u64 = 600_000;
+
+impl Op {
+    /// The stamp of a replicated change (None for the other operations).
+    pub fn stamp(&self) -> Option<u64> {
+        match self {
+            Op::Open { stamp, .. } | Op::Close { stamp, .. } | Op::Participant { stamp, .. } => {
+                Some(*stamp)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether a peer's stamp may be believed at `wall_ms` (this node's wall clock).
+pub fn plausible_stamp(stamp: u64, wall_ms: u64) -> bool {
+    stamp >> NODE_BITS <= wall_ms.saturating_add(MAX_STAMP_LEAD_MS)
+}
 
 /// The next stamp of a hybrid logical clock: the wall clock in ms in the high bits, this node
 /// in the low ones, and always above `prev` (this node's last stamp or the highest it saw), so
 /// a change made after hearing of another orders after it whatever the clocks say.
 /// Last writer wins (docs/cluster.md): a change applies only over an older stamp.
 pub fn next_stamp(prev: u64, wall_ms: u64, node: u64) -> u64 {
-    let time = (wall_ms).max((prev >> NODE_BITS) + 1);
+    // saturates rather than wrapping to 0 (plausible_stamp keeps a peer from getting us there)
+    let time = wall_ms
+        .max((prev >> NODE_BITS) + 1)
+        .min(u64::MAX >> NODE_BITS);
     (time << NODE_BITS) | (node & ((1 << NODE_BITS) - 1))
 }
 
@@ -416,6 +442,19 @@ mod tests {
         let later = next_stamp(b, 500, 1);
         assert!(later > b && later > a);
         assert!(next_stamp(later, 2000, 3) > later);
+    }
+
+    #[test]
+    fn a_stamp_from_the_end_of_time_is_refused_and_cannot_wrap() {
+        let now = 1_800_000_000_000;
+        assert!(plausible_stamp(next_stamp(0, now + 1000, 7), now));
+        assert!(!plausible_stamp(u64::MAX, now));
+        assert!(!plausible_stamp(
+            (now + MAX_STAMP_LEAD_MS + 1) << NODE_BITS,
+            now
+        ));
+        // even so, the clock never wraps below what it saw
+        assert!(next_stamp(u64::MAX, now, 7) >= u64::MAX - 0xffff);
     }
 
     #[test]

@@ -126,20 +126,24 @@ impl Keys {
     /// The body carrying `ops` (core::cluster's encoding) from `node`, sent at `time_ms` (wall
     /// clock) as its `counter`-th message.
     pub fn seal(&self, node: u64, time_ms: u64, counter: u64, ops: &[u8]) -> Vec<u8> {
-        let mut signed = Vec::with_capacity(ops.len() + 64);
-        signed.extend_from_slice(format!("{node:x} {time_ms:x} {counter:x}\n").as_bytes());
-        signed.extend_from_slice(ops);
-        let tag = Self::mac(&self.accepted[0], &signed)
+        use std::io::Write;
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        // one buffer: room for the MAC line first, filled in once the rest is known
+        let head = MAGIC.len() + 1 + MAC_HEX + 1;
+        let mut out = Vec::with_capacity(head + 52 + ops.len());
+        out.resize(head, b' ');
+        // writing to a Vec cannot fail
+        let _ = writeln!(out, "{node:x} {time_ms:x} {counter:x}");
+        out.extend_from_slice(ops);
+        let tag = Self::mac(&self.accepted[0], &out[head..])
             .finalize()
             .into_bytes();
-        let mut out = Vec::with_capacity(MAGIC.len() + 2 + MAC_HEX + signed.len());
-        out.extend_from_slice(MAGIC);
-        out.push(b' ');
-        for b in tag {
-            out.extend_from_slice(format!("{b:02x}").as_bytes());
+        out[..MAGIC.len()].copy_from_slice(MAGIC);
+        for (i, b) in tag.iter().enumerate() {
+            out[MAGIC.len() + 1 + 2 * i] = DIGITS[(b >> 4) as usize];
+            out[MAGIC.len() + 2 + 2 * i] = DIGITS[(b & 15) as usize];
         }
-        out.push(b'\n');
-        out.extend_from_slice(&signed);
+        out[head - 1] = b'\n';
         out
     }
 
@@ -158,7 +162,12 @@ impl Keys {
             .ok_or(Refusal::Unsigned)?;
         let mut tag = [0u8; MAC_HEX / 2];
         for (t, pair) in tag.iter_mut().zip(hex.chunks(2)) {
-            let d = |c: u8| (c as char).to_digit(16).ok_or(Refusal::Unsigned);
+            // lower-case only, as seal writes it: one body, one spelling
+            let d = |c: u8| match c {
+                b'0'..=b'9' => Ok(c - b'0'),
+                b'a'..=b'f' => Ok(c - b'a' + 10),
+                _ => Err(Refusal::Unsigned),
+            };
             *t = (d(pair[0])? * 16 + d(pair[1])?) as u8;
         }
         if !self

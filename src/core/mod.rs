@@ -11,6 +11,7 @@ pub mod gate;
 pub mod groups;
 pub mod headers;
 pub mod key;
+pub mod log_line;
 pub mod notifier;
 pub mod persist;
 pub mod policy;

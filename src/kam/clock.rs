@@ -22,6 +22,13 @@ pub fn wall_offset_ms() -> i64 {
     wall - now_ms() as i64
 }
 
+/// Wall-clock milliseconds since 1970 (what cluster stamps and seals carry).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// 64 random bits from the kernel (for hash seeds and tags).
 pub fn random_u64() -> u64 {
     let mut v = 0u64;

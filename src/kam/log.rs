@@ -16,9 +16,11 @@ pub fn enabled(level: Level) -> bool {
     unsafe { sys::shim_log_enabled(level as i32) != 0 }
 }
 
-/// `prefix` and `func` must be NUL-terminated (the macros build them with concat!).
+/// `prefix` and `func` must be NUL-terminated (the macros build them with concat!). `msg` is
+/// written as one line whatever values it carries (core::log_line).
 pub fn write(level: Level, prefix: &'static str, func: &'static str, msg: &str) {
     debug_assert!(prefix.ends_with('\0') && func.ends_with('\0'));
+    let msg = crate::core::log_line::one_line(msg);
     // SAFETY: both static strings are NUL-terminated; msg is passed with its length.
     unsafe {
         sys::shim_log(

@@ -3,10 +3,10 @@
 //! notifies its own subscribers), and a starting node asks its peers for every session. Each
 //! node also sends the state of its own subscriptions; when a node says goodbye or goes
 //! silent, its subscriptions are taken over by the peers (each by one, `successor`).
-use super::cluster_auth::{self as auth, MALFORMED};
+use super::cluster_auth::{self as auth, ACCEPTED, MALFORMED};
 use super::feed;
 use super::state::shared;
-use crate::core::cluster::{decode, encode, next_stamp, successor, Op, Peers};
+use crate::core::cluster::{decode, encode, next_stamp, plausible_stamp, successor, Op, Peers};
 use crate::core::notifier::{Changes, RestoreError};
 use crate::core::replicas::Replicas;
 use crate::core::session::SessionError;
@@ -87,16 +87,12 @@ pub fn start_recording() {
     }
 }
 
-fn wall_ms() -> u64 {
-    (clock::now_ms() as i64 + clock::wall_offset_ms()).max(0) as u64
-}
-
 /// The stamp of a change fed here (0 without a cluster: every change applies).
 pub fn stamp() -> u64 {
     let Some(st) = state() else { return 0 };
     let mut prev = st.clock.load(Ordering::Relaxed);
     loop {
-        let next = next_stamp(prev, wall_ms(), st.node);
+        let next = next_stamp(prev, clock::wall_ms(), st.node);
         match st
             .clock
             .compare_exchange_weak(prev, next, Ordering::AcqRel, Ordering::Relaxed)
@@ -155,15 +151,29 @@ pub fn receive(body: &[u8], source: &[u8], node: &Node<'_>) -> u16 {
     if msg.node == st.node {
         return 200; // our own broadcast, looped back
     }
+    let now = clock::wall_ms();
     let ops = match decode(msg.ops) {
-        Ok(ops) => ops,
-        Err(e) => {
-            // authentic but unreadable: a node of another version, or a bug; nothing applied
+        Ok(ops)
+            if ops
+                .iter()
+                .filter_map(Op::stamp)
+                .all(|s| plausible_stamp(s, now)) =>
+        {
+            ops
+        }
+        bad => {
+            // authentic but unreadable (a node of another version, or a bug), or stamped far
+            // in the future: nothing applied
+            let why = match bad {
+                Err(e) => format!("malformed ({})", e.0),
+                Ok(_) => "malformed (a stamp far ahead of this node's clock)".to_string(),
+            };
             auth::count(MALFORMED);
-            auth::log_refusal(source, &format!("malformed ({})", e.0));
+            auth::log_refusal(source, &why);
             return 400;
         }
     };
+    auth::count(ACCEPTED);
     if !st.peers.lock().heard(msg.node, clock::now_ms()) {
         kinfo!("enable_dmq: peer {:016x} joined", msg.node);
     }
@@ -178,16 +188,16 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
         Op::Open { stamp, args } => {
             observe(stamp);
             let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            ignore_known(feed::open(&args), "session_open");
+            ignore_known(feed::open(&args), "session_open", from);
         }
         Op::Close { stamp, session_uri } => {
             observe(stamp);
-            ignore_known(feed::close(&session_uri), "session_close");
+            ignore_known(feed::close(&session_uri), "session_close", from);
         }
         Op::Participant { stamp, args } => {
             observe(stamp);
             let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            ignore_known(feed::participant_at(&args, stamp), "participant");
+            ignore_known(feed::participant_at(&args, stamp), "participant", from);
         }
         Op::Session { uri, record } => restore_session(&uri, &record),
         Op::SyncRequest => send_sync(node),
@@ -241,9 +251,12 @@ fn take_over(st: &ClusterState, gone: u64, crashed: bool) {
             .take_over(now, &o.record, offset, crashed);
         match r {
             Ok(()) => taken += 1,
-            Err(e) => kwarn!(
-                "enable_dmq: subscription {} of peer {gone:016x} not taken over: {e:?}",
-                String::from_utf8_lossy(&o.call_id)
+            Err(e) => auth::log_limited(
+                b"takeover",
+                &format!(
+                    "enable_dmq: subscription {} of peer {gone:016x} not taken over: {e:?}",
+                    String::from_utf8_lossy(&o.call_id)
+                ),
             ),
         }
     }
@@ -331,14 +344,17 @@ pub fn stop() -> bool {
 }
 
 /// A peer's change that this node already reflects (a session it opened or closed too) is
-/// no error; anything else is logged.
-fn ignore_known(r: Result<(), feed::FeedError>, what: &str) {
+/// no error; anything else is logged (rate-limited per peer).
+fn ignore_known(r: Result<(), feed::FeedError>, what: &str, from: u64) {
     if let Err(e) = r {
         if !matches!(
             e.session,
             Some(SessionError::AlreadyOpen | SessionError::UnknownSession)
         ) {
-            kwarn!("enable_dmq: a peer's {what} not applied: {e}");
+            auth::log_limited(
+                format!("{from:x}").as_bytes(),
+                &format!("enable_dmq: peer {from:016x}'s {what} not applied: {e}"),
+            );
         } else {
             kdbg!("enable_dmq: a peer's {what} changed nothing here: {e}");
         }
@@ -349,7 +365,10 @@ fn ignore_known(r: Result<(), feed::FeedError>, what: &str) {
 fn restore_session(uri: &[u8], record: &[u8]) {
     let s = shared();
     let Some(slot) = s.slot_of_uri(uri) else {
-        kwarn!("enable_dmq: synced session with a bad URI left out");
+        auth::log_limited(
+            b"sync",
+            "enable_dmq: synced session with a bad URI left out",
+        );
         return;
     };
     let restored = s.slots[slot].lock().restore_session(record);
@@ -362,9 +381,12 @@ fn restore_session(uri: &[u8], record: &[u8]) {
         }
         Ok(_) => {}
         Err(RestoreError::Duplicate) => {}
-        Err(e) => kwarn!(
-            "enable_dmq: synced session {} left out: {e:?}",
-            String::from_utf8_lossy(uri)
+        Err(e) => auth::log_limited(
+            b"sync",
+            &format!(
+                "enable_dmq: synced session {} left out: {e:?}",
+                String::from_utf8_lossy(uri)
+            ),
         ),
     }
 }

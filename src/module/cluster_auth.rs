@@ -36,7 +36,7 @@ impl Secrets {
 /// Counters of received cluster messages, in the order of the `cluster_*` names of
 /// `imconf.stats` (rpc::STAT_NAMES): accepted, refused unsigned, bad MAC, stale, replay, malformed.
 pub const COUNTERS: usize = 6;
-const ACCEPTED: usize = 0;
+pub const ACCEPTED: usize = 0;
 pub const MALFORMED: usize = 5;
 
 struct AuthState {
@@ -173,14 +173,10 @@ fn with_keys<R>(st: &AuthState, f: impl FnOnce(&Keys) -> R) -> Option<R> {
     })
 }
 
-fn wall_ms() -> u64 {
-    (clock::now_ms() as i64 + clock::wall_offset_ms()).max(0) as u64
-}
-
 /// The sealed bodies of `pieces` (core::cluster::encode's), each with its own counter.
 pub fn seal(node: u64, pieces: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     let Some(st) = state() else { return Vec::new() };
-    let now = wall_ms();
+    let now = clock::wall_ms();
     with_keys(st, |k| {
         pieces
             .iter()
@@ -203,13 +199,13 @@ pub fn admit<'a>(body: &'a [u8], source: &[u8], own_node: u64) -> Result<Admitte
     let opened = with_keys(st, |k| k.open(body)).unwrap_or(Err(Refusal::BadMac));
     let checked = opened.and_then(|m| {
         if m.node != own_node {
-            st.replay.lock().check(&m, wall_ms())?;
+            st.replay.lock().check(&m, clock::wall_ms())?;
         }
         Ok(m)
     });
     match checked {
         Ok(m) => {
-            count(ACCEPTED);
+            // counted as accepted by the caller, once its operations are read
             Ok(Admitted {
                 node: m.node,
                 ops: m.ops,
@@ -246,9 +242,9 @@ pub fn counters() -> [i64; COUNTERS] {
     out
 }
 
-/// At most one log line per source address per interval, and at most `LOG_LINES` lines per
-/// interval in all: forged messages, from one address or from many spoofed ones, cannot flood
-/// the log (every one is still counted).
+/// At most one log line per source address (or other key) per interval, and at most
+/// `LOG_LINES` lines per interval in all: forged messages, from one address or from many spoofed
+/// ones, cannot flood the log (every one is still counted), nor can a peer's odd operations.
 const LOG_INTERVAL_MS: u64 = 10_000;
 const LOG_LINES: u64 = 20;
 /// Sources remembered by one process before the table starts afresh.
@@ -256,7 +252,7 @@ const LOG_SOURCES: usize = 1024;
 
 #[derive(Default)]
 struct RefusalLog {
-    /// Per source address: when a refusal was last logged, and how many were not logged since.
+    /// Per key: when a line was last logged, and how many were left out since.
     sources: HashMap<Vec<u8>, (u64, u64)>,
     /// The current interval: when it began and how many lines it has had.
     window: (u64, u64),
@@ -277,17 +273,28 @@ fn address(source: &[u8]) -> &[u8] {
 /// Logs a refused message unless `source`'s address was logged within `LOG_INTERVAL_MS` or
 /// the interval's lines are spent.
 pub fn log_refusal(source: &[u8], why: &str) {
+    log_limited(
+        address(source),
+        &format!(
+            "enable_dmq: cluster message from {} refused: {why}",
+            String::from_utf8_lossy(source)
+        ),
+    );
+}
+
+/// Logs `line` (a warning) unless one for `key` was logged within `LOG_INTERVAL_MS` or the
+/// interval's lines are spent; the next line for `key` says how many were left out.
+pub fn log_limited(key: &[u8], line: &str) {
     let now = clock::now_ms();
     let quiet = LOGGED.with(|cell| {
         let log = &mut *cell.borrow_mut();
         if now >= log.window.0 + LOG_INTERVAL_MS {
             log.window = (now, 0);
         }
-        let addr = address(source);
-        if log.sources.len() >= LOG_SOURCES && !log.sources.contains_key(addr) {
+        if log.sources.len() >= LOG_SOURCES && !log.sources.contains_key(key) {
             log.sources.clear();
         }
-        let e = log.sources.entry(addr.to_vec()).or_insert((0, 0));
+        let e = log.sources.entry(key.to_vec()).or_insert((0, 0));
         if (e.0 != 0 && now < e.0 + LOG_INTERVAL_MS) || log.window.1 >= LOG_LINES {
             e.1 += 1;
             return None;
@@ -297,15 +304,9 @@ pub fn log_refusal(source: &[u8], why: &str) {
         *e = (now, 0);
         Some(quiet)
     });
-    if let Some(quiet) = quiet {
-        kwarn!(
-            "enable_dmq: cluster message from {} refused: {why}{}",
-            String::from_utf8_lossy(source),
-            if quiet > 0 {
-                format!(" ({quiet} more from that address refused since its last line)")
-            } else {
-                String::new()
-            }
-        );
+    match quiet {
+        Some(0) => kwarn!("{line}"),
+        Some(n) => kwarn!("{line} ({n} more like it left out of the log since the last)"),
+        None => {}
     }
 }

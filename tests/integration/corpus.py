@@ -3,7 +3,8 @@
 Deterministic from a seed: `sip_cases(seed, n, port)` gives n requests, each a valid fetch
 (`Expires: 0`, so even a request the module accepts leaves no state) with one or two mutations
 drawn from the categories below; `rpc_cases(seed, n)` gives n RPC calls that each carry at least
-one invalid argument.
+one invalid argument; `cluster_cases(seed, n, secret, node_id)` gives n hostile KDMQ bodies for
+the cluster (see "cluster (R96)" below).
 
 Every case says what may answer it:
   - `must_answer`: the request reaches the routing script (Kamailio's core parsed its first line
@@ -19,7 +20,10 @@ Every case says what may answer it:
 python3 standard library only.
 """
 
+import hashlib
+import hmac
 import random
+import re
 
 SESSION = "sip:conf1@127.0.0.1"
 ALICE = "sip:alice@127.0.0.1"
@@ -469,3 +473,699 @@ def judge(cases, results):
         if code not in c.allowed:
             out["wrong"].append((c, code))
     return out
+
+
+# ---------------------------------------------------------------------------- cluster (R96)
+# `cluster_cases(seed, n, secret, node_id)`: n KDMQ bodies for the dmq peer "imconf", in the order
+# they are to be sent, as the robustness_corpus_cluster test plays a hostile sender (a non-node
+# address; some bodies sealed with the cluster's secret, as a node of the cluster would, under the
+# sender id `node_id`). Four categories, each with the answers it may get:
+#   1 unauthenticated (403, counted unsigned or bad_mac): random bytes, empty, the old
+#     imconf-cluster/1 form, truncated or damaged seals, MAC lines of the wrong length or not hex,
+#     a valid seal with a byte changed, added or removed, a wrong secret, the MAC of another body,
+#     non-UTF-8, ~60 kB bodies, and a valid MAC over a malformed sender line;
+#   2 authentic but stale or replayed (403, counted stale or replay): 31..3600 s off (both ways),
+#     exact resends of earlier authentic cases, an authentic new body reusing a counter, a
+#     counter below the replay window;
+#   3 authentic, fresh, operations malformed (400, counted malformed, nothing applied): unknown
+#     operations, wrong field counts, odd-length or bad hex, missing or bad stamps, very long
+#     lines, NUL, non-UTF-8; often after valid operations that would change state;
+#   4 authentic, fresh, well formed but hostile (200, or 400; must not crash): participant changes
+#     for unknown sessions, invalid status/role/privacy/nick values, URIs of junk bytes, session
+#     and subscription records of random bytes, unknown subscriptions, invalid kinds, extreme
+#     stamps (0, 2^64-1, ...), and valid participant changes of CL_TARGET whose URIs and texts a
+#     NOTIFY body must escape (or cannot carry: U+FFFF). Never B (goodbye) or Q (sync request).
+#     Some values hold CR/LF then CL_FORGED_LINE: a log line must not start with it.
+# The cases come in three phases: A (categories 1-3: nothing may change), B (category 4), C
+# (category 2: exact resends of phase B's cases). Each authentic case has its own counter,
+# increasing in sending order; its time is the sending time (`ClusterCase.build(now_ms)`).
+# `cluster_open` and `cluster_decode` mirror src/core/cluster_auth.rs (Keys::open) and
+# src/core/cluster.rs (decode), so that every case's category is checked, not assumed.
+
+CL_MAGIC = b"imconf-cluster/2"
+CL_MAX_SKEW_MS = 30_000
+CL_WINDOW = 1024
+CL_BASE_COUNTER = 1 << 32       # counters below it are never used: "below the window" cases
+CL_TARGET = "sip:fuzz-target@127.0.0.1"   # a session the test opens (with a subscriber) before
+CL_MEMBER = "sip:alice@127.0.0.1"         # its participant (and the subscriber)
+CL_CATEGORIES = {1: "unauthenticated", 2: "stale-or-replayed", 3: "malformed-ops", 4: "hostile-content"}
+CL_ALLOWED = {1: {403}, 2: {403}, 3: {400}, 4: {200, 400}}
+CL_FORGED_LINE = b"FAKE-LOG-LINE-imconf-fuzz"  # after a newline inside values that may be logged
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def cl_mac(secret, signed):
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, CL_MAGIC + b"\n" + signed, hashlib.sha256).hexdigest().encode()
+
+
+def cl_seal_raw(secret, signed):
+    """A body whose MAC line covers `signed` (sender line + operations) under `secret`."""
+    return CL_MAGIC + b" " + cl_mac(secret, signed) + b"\n" + signed
+
+
+def cl_seal(secret, node, time_ms, counter, ops):
+    return cl_seal_raw(secret, b"%x %x %x\n" % (node, time_ms, counter) + ops)
+
+
+def _rust_u64_hex(word):
+    """u64::from_str_radix(word, 16): an optional '+', then hex digits, no overflow."""
+    w = word[1:] if word.startswith("+") else word
+    if not w or any(c not in "0123456789abcdefABCDEF" for c in w):
+        return None
+    v = int(w, 16)
+    return v if v < 1 << 64 else None
+
+
+def cluster_open(body, secrets):
+    """What Keys::open makes of `body`: ("unsigned"|"bad_mac", None) or ("authentic",
+    (node, time_ms, counter, ops))."""
+    nl = body.find(b"\n")
+    if nl < 0:
+        return "unsigned", None
+    first, signed = body[:nl], body[nl + 1:]
+    if not first.startswith(CL_MAGIC + b" "):
+        return "unsigned", None
+    hx = first[len(CL_MAGIC) + 1:]
+    if len(hx) != 64 or any(c not in _HEX for c in hx):
+        return "unsigned", None
+    tag = bytes.fromhex(hx.decode())
+    if not any(hmac.compare_digest(bytes.fromhex(cl_mac(k, signed).decode()), tag) for k in secrets):
+        return "bad_mac", None
+    nl = signed.find(b"\n")
+    if nl < 0:
+        return "unsigned", None
+    try:
+        words = signed[:nl].decode("utf-8").split(" ")
+    except UnicodeDecodeError:
+        return "unsigned", None
+    vals = [_rust_u64_hex(w) for w in words[:3]]
+    if len(vals) < 3 or None in vals:
+        return "unsigned", None
+    return "authentic", (vals[0], vals[1], vals[2], signed[nl + 1:])
+
+
+def _rust_lines(text):
+    """str::lines: split at \\n, a \\r before it dropped; no empty last line."""
+    pieces = text.split("\n")
+    out = [p[:-1] if p.endswith("\r") else p for p in pieces[:-1]]
+    if pieces[-1]:
+        out.append(pieces[-1])
+    return out
+
+
+def _unhex_err(word):
+    if word == "-":
+        return None
+    b = word.encode()
+    if len(b) % 2:
+        return "odd hex field"
+    if any(c not in _HEX for c in b):
+        return "bad hex digit"
+    return None
+
+
+def _decode_op_err(line):
+    f = line.split(" ")
+    tag, rest = f[0], f[1:]
+    if tag in ("Q", "D", "H", "B"):
+        return None
+    shape = {"O": (True, 2, 3), "C": (True, 1, 1), "P": (True, 3, 11), "S": (False, 2, 2),
+             "U": (False, 4, 4), "X": (False, 2, 2)}.get(tag)
+    if shape is None:
+        return "unknown operation"
+    stamped, lo, hi = shape
+    if stamped:
+        if not rest:
+            return "missing stamp"
+        if _rust_u64_hex(rest[0]) is None:
+            return "bad stamp"
+        rest = rest[1:]
+    for w in rest:
+        e = _unhex_err(w)
+        if e:
+            return e
+    if not lo <= len(rest) <= hi:
+        return "wrong number of fields"
+    return None
+
+
+def cluster_decode(ops):
+    """What core::cluster::decode says of `ops`: None when it reads, else its reason."""
+    try:
+        text = ops.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    for line in _rust_lines(text):
+        if line:
+            e = _decode_op_err(line)
+            if e:
+                return e
+    return None
+
+
+def cl_hx(b, upper=False):
+    if isinstance(b, str):
+        b = b.encode()
+    if not b:
+        return "-"
+    return b.hex().upper() if upper else b.hex()
+
+
+class ClusterCase:
+    """One KDMQ body. `build(now_ms)` makes it at sending time (None for an exact resend:
+    `replay_of` names the case whose bytes are sent again); `after`: a case that must have been
+    answered first; `allowed`: the codes it may get."""
+    __slots__ = ("key", "phase", "category", "name", "allowed", "build", "after", "replay_of", "counter")
+
+    def __init__(self, key, phase, category, name, build, after=None, replay_of=None, counter=None):
+        self.key, self.phase, self.category, self.name = key, phase, category, name
+        self.allowed = CL_ALLOWED[category]
+        self.build, self.after, self.replay_of, self.counter = build, after, replay_of, counter
+
+
+def _cl_junk_uri(g):
+    """Something in a URI field: often not a URI at all."""
+    r = g.randrange(12)
+    if r == 0:
+        return junk(g, g.randint(1, 80))
+    if r == 1:
+        return junk(g, g.randint(1, 60), PRINTABLE)
+    if r == 2:
+        return b"sip:" + nonutf8(g) + b"@127.0.0.1"
+    if r == 3:
+        return b"sip:\"'<>&;=%00@127.0.0.1"
+    if r == 4:
+        return b"sip:" + b"u" * g.randint(300, 6000) + b"@127.0.0.1"
+    if r == 5:
+        return b"<sip:x@127.0.0.1"
+    if r == 6:
+        return b"sip:fz@127.0.0.1;x=\n" + CL_FORGED_LINE
+    if r == 7:
+        return g.choice([b"sip:", b"sip:@", b"tel:", b"tel:+", b"http://x/y", b"sip:a b@c", b"\x00", b" "])
+    if r == 8:
+        return b"sip:fz-%x@127.0.0.1" % g.getrandbits(32)       # valid, unknown
+    if r == 9:
+        return b"tel:+1555%07d" % g.randrange(10 ** 7)
+    if r == 10:
+        return b"sip:%s@[::1" % junk(g, 4, TOKEN)
+    return b"sip:fz\r\n" + CL_FORGED_LINE + b"@127.0.0.1"
+
+
+_CL_WORDS = [b"", b"bogus", b"CONNECTED", b"connected ", b"ad_hoc", b"Ad-Hoc", b"x" * 900, "\u00e9t\u00e9".encode(),
+             b"0", b"-1", b"99999999999999999999", b"null", b"\x00", b"\xff\xfe", b"connected\x00",
+             b"connected\n" + CL_FORGED_LINE, b"<xml/>", b"&amp;"]
+
+
+def _cl_word(g, valid):
+    return g.choice(valid) if g.random() < 0.35 else g.choice(_CL_WORDS + [junk(g, g.randint(1, 30))])
+
+
+def _cl_text(g):
+    """A nick or reason: text that has to be escaped in a NOTIFY body, or is invalid."""
+    return g.choice([b"Alice & <Bob> \"'", "\u202eevil\u202c \U0001F600".encode(), b"nick\x01ctl", b"\x7f",
+                     b"\xff\xfe", b"x" * g.randint(100, 3000), b"]]><!--", b"line\n" + CL_FORGED_LINE,
+                     junk(g, g.randint(1, 40)), junk(g, g.randint(1, 40), PRINTABLE), b"\t", b"-"])
+
+
+# valid, but to be escaped (or not representable) in a conference-info body
+_CL_ODD_URIS = [b"sip:x&y<z>\"'@127.0.0.1", b"sip:%3Cb%3E@127.0.0.1", "sip:\u00e9t\u00e9@127.0.0.1".encode(),
+                b"sips:a@[::1]:5061;transport=tls", b"tel:+1-555-0100", b"sip:" + b"u" * 500 + b"@127.0.0.1",
+                b"<sip:name-addr@127.0.0.1>", b"sip:a@127.0.0.1;p=]]>", "sip:\u202eevil@127.0.0.1".encode()]
+_CL_ODD_TEXT = [b"", b"Alice & <Bob> \"'", b"]]><!-- -->", b"<![CDATA[x]]>", b"&amp;&#0;&#x1;", "\u202eevil\u202c".encode(),
+                "\U0001F600 \u4e2d\u6587 \u0627\u0644".encode(), b"x" * 2000, "\ufdd0".encode(), "\ufffe".encode(),
+                "\uffff".encode(), "a\u2028b\u2029c".encode(), b" ", b"\\"]
+
+
+def _cl_stamp(g):
+    """("abs", v) or ("now", delta_ms): a stamp, the latter made at sending time."""
+    r = g.random()
+    if r < 0.2:
+        return ("abs", g.choice([0, 1, (1 << 64) - 1, (1 << 64) - (1 << 16), 1 << 63, 0xffff, (1 << 48) - 1]))
+    if r < 0.45:
+        return ("abs", g.getrandbits(64))
+    return ("now", g.randint(-3_600_000, 3_600_000))
+
+
+def _cl_stamp_hex(st, now_ms, node):
+    kind, v = st
+    if kind == "abs":
+        return "%x" % v
+    return "%x" % ((((now_ms + v) & ((1 << 48) - 1)) << 16) | (node & 0xffff))
+
+
+class _Cat4:
+    """The well-formed hostile operations of category 4 (each a function of (now_ms) -> str)."""
+
+    def __init__(self, g, node, i):
+        self.g, self.node, self.i = g, node, i
+
+    def session(self, opened):
+        g = self.g
+        r = g.random()
+        if r < 0.45:
+            return CL_TARGET.encode()
+        if r < 0.6 and opened:
+            return g.choice(opened)
+        if r < 0.75:
+            return b"sip:fz-nosuch-%x@127.0.0.1" % g.getrandbits(24)
+        return _cl_junk_uri(g)
+
+    def line(self, opened):
+        g, node = self.g, self.node
+        up = g.random() < 0.1
+        hx = lambda b: cl_hx(b, up)  # noqa: E731
+        st = _cl_stamp(g)
+        kind = g.choices("VPOCSUXHD", weights=[25, 30, 12, 8, 8, 10, 8, 3, 2])[0]
+        if kind == "V":
+            return self.valid_participant(opened)
+        if kind == "P":
+            s = self.session(opened)
+            aoia = g.choice([b"sip:fz-user%d@127.0.0.1" % g.randrange(40), CL_MEMBER.encode(), _cl_junk_uri(g)])
+            status = _cl_word(g, [b"connected", b"alerting", b"disconnected", b"dialing-out"])
+            extra = []
+            for j in range(g.randint(0, 8)):
+                extra.append([lambda: _cl_word(g, [b"originator", b"invited", b"joined", b"-"]),
+                              lambda: _cl_junk_uri(g) if g.random() < 0.6 else b"sip:list@127.0.0.1",
+                              lambda: _cl_junk_uri(g) if g.random() < 0.6 else b"sip:from@127.0.0.1",
+                              lambda: _cl_word(g, [b"0", b"1", b"-"]),
+                              lambda: _cl_text(g),
+                              lambda: _cl_word(g, [b"departed", b"booted", b"failed", b"busy", b"-"]),
+                              lambda: _cl_text(g),
+                              lambda: _cl_junk_uri(g) if g.random() < 0.6 else b"sip:alice@127.0.0.1:5099"][j]())
+            fields = [hx(x) for x in [s, aoia, status] + extra]
+            return lambda now: "P %s %s" % (_cl_stamp_hex(st, now, node), " ".join(fields))
+        if kind == "O":
+            r = g.random()
+            if r < 0.4:
+                s = b"sip:fz-open-%d-%x@127.0.0.1" % (self.i, g.getrandbits(16))
+                opened.append(s)
+            elif r < 0.55:
+                s = CL_TARGET.encode()
+            else:
+                s = _cl_junk_uri(g)
+            k = _cl_word(g, [b"ad-hoc", b"one-to-one", b"pre-defined", b"chat", b"restricted-chat"])
+            fields = [hx(s), hx(k)] + ([hx(g.choice([b"sip:fz-group@127.0.0.1", _cl_junk_uri(g), b""]))]
+                                       if g.random() < 0.5 else [])
+            return lambda now: "O %s %s" % (_cl_stamp_hex(st, now, node), " ".join(fields))
+        if kind == "C":
+            r = g.random()
+            s = (g.choice(opened) if opened and r < 0.4 else
+                 b"sip:fz-nosuch-%x@127.0.0.1" % g.getrandbits(24) if r < 0.7 else _cl_junk_uri(g))
+            return lambda now: "C %s %s" % (_cl_stamp_hex(st, now, node), hx(s))
+        if kind == "S":
+            s = self.session(opened) if g.random() < 0.7 else b"sip:fz-synced-%x@127.0.0.1" % g.getrandbits(16)
+            rec = self.record()
+            return lambda now: "S %s %s" % (hx(s), hx(rec))
+        if kind == "U":
+            cid = g.choice([junk(g, g.randint(1, 40), TOKEN) + b"@127.0.0.1", junk(g, g.randint(0, 30)),
+                            b"fz-call\n" + CL_FORGED_LINE])
+            tag = g.choice([b"i%x-%016x" % (g.randrange(64), g.getrandbits(64)), junk(g, g.randint(0, 20))])
+            s, rec = self.session(opened), self.record()
+            return lambda now: "U %s %s %s %s" % (hx(cid), hx(tag), hx(s), hx(rec))
+        if kind == "X":
+            cid, tag = junk(g, g.randint(1, 40), TOKEN), junk(g, g.randint(0, 20))
+            return lambda now: "X %s %s" % (hx(cid), hx(tag))
+        return lambda now: kind  # H or D
+
+    def valid_participant(self, opened):
+        """A participant change every argument of which is valid, with values the NOTIFY bodies
+        must escape (or that XML cannot carry), stamped ahead of now: it applies, and the target's
+        subscriber is told."""
+        g, node = self.g, self.node
+        s = g.choice(opened) if opened and g.random() < 0.2 else CL_TARGET.encode()
+        aoia = g.choice([b"sip:fz-text-%d@127.0.0.1" % g.randrange(60)] * 3 + _CL_ODD_URIS)
+        status = g.choice([b"connected", b"alerting", b"disconnected", b"dialing-out"])
+        args = [s, aoia, status, g.choice([b"originator", b"invited", b"joined", b""]),
+                g.choice([b""] + _CL_ODD_URIS), g.choice([b""] + _CL_ODD_URIS),
+                g.choice([b"0", b"1", b"", b"id", b"user;header", b"none"]), g.choice(_CL_ODD_TEXT),
+                g.choice([b"departed", b"booted", b"failed", b"busy"]) if status == b"disconnected" else b"",
+                g.choice(_CL_ODD_TEXT), g.choice([b""] + _CL_ODD_URIS)]
+        args = args[:g.randint(3, 11)]
+        fields = " ".join(cl_hx(a) for a in args)
+        delta = g.randint(1, 600_000)
+        return lambda now: "P %s %s" % (_cl_stamp_hex(("now", delta), now, node), fields)
+
+    def record(self):
+        g = self.g
+        r = g.random()
+        if r < 0.1:
+            return b""
+        if r < 0.2:
+            return bytes(g.randint(1, 200))
+        if r < 0.3:
+            return b"\xff" * g.randint(1, 200)
+        if r < 0.4:
+            return junk(g, g.randint(2000, 8000))
+        return junk(g, g.randint(1, 600))
+
+
+def _cl_bait(g, i):
+    """Valid operations that would change state if a refused message were applied anyway."""
+    s = b"sip:fz-bait-%d@127.0.0.1" % i
+    evil = b"sip:attacker-%d@evil.example" % i
+    st = lambda: "%x" % (g.getrandbits(62) | (1 << 62))  # noqa: E731  (above any real stamp)
+    ops = [
+        "O %s %s %s -" % (st(), cl_hx(s), cl_hx("ad-hoc")),
+        "P %s %s %s %s" % (st(), cl_hx(s), cl_hx(evil), cl_hx("connected")),
+        "P %s %s %s %s" % (st(), cl_hx(CL_TARGET), cl_hx(evil), cl_hx("connected")),
+        "P %s %s %s %s" % (st(), cl_hx(CL_TARGET), cl_hx(CL_MEMBER), cl_hx("disconnected")),
+        "C %s %s" % (st(), cl_hx(CL_TARGET)),
+        "S %s %s" % (cl_hx(s), cl_hx(junk(g, 40))),
+        "U %s %s %s %s" % (cl_hx("bait-%d@x" % i), cl_hx("i1-0"), cl_hx(CL_TARGET), cl_hx(junk(g, 40))),
+        "X %s %s" % (cl_hx("bait-%d@x" % i), cl_hx("i1-0")),
+        "H", "D",
+    ]
+    picked = ops[:2] + g.sample(ops[2:], g.randint(0, 3))
+    return ("\n".join(picked) + "\n").encode()
+
+
+def _flip(body, g, lo=0, mac_range=None):
+    """One byte of body[lo:] changed to another value; in the MAC's hex digits, never to the
+    same digit in the other case (which is the same MAC)."""
+    b = bytearray(body)
+    while True:
+        i = g.randrange(lo, len(b))
+        v = g.getrandbits(8)
+        if v == b[i]:
+            continue
+        if mac_range and mac_range[0] <= i < mac_range[1] and bytes([v]).lower() == bytes([b[i]]).lower():
+            continue
+        b[i] = v
+        return bytes(b)
+
+
+def _cat1(g, variant, secret, node, i, counter):
+    """A category-1 body builder: (now_ms) -> bytes."""
+    bait = _cl_bait(g, i)
+    seal = lambda now: cl_seal(secret, node, now, counter, bait)  # noqa: E731
+    mac_range = (len(CL_MAGIC) + 1, len(CL_MAGIC) + 65)
+    if variant == "random-bytes":
+        data = junk(g, g.randint(1, 3000))
+        return lambda now: data
+    if variant == "empty":
+        return lambda now: b""
+    if variant == "v1-unsigned":
+        return lambda now: b"imconf-cluster/1 %x\n" % node + bait
+    if variant == "truncated":
+        frac = g.random()
+        return lambda now: (lambda b: b[:int(frac * (len(b) - 1))])(seal(now))
+    if variant == "mac-not-hex":
+        pos, bad = g.randrange(64), g.choice(b"gGzZxX -+.\x00\n\xff:")
+        return lambda now: (lambda b: b[:mac_range[0] + pos] + bytes([bad]) + b[mac_range[0] + pos + 1:])(seal(now))
+    if variant == "mac-wrong-length":
+        n = g.choice([0, 1, 62, 63, 65, 66, 128, g.randint(2, 500)])
+        return lambda now: (lambda b: CL_MAGIC + b" " + (b[mac_range[0]:mac_range[1]] * 8)[:n] + b[mac_range[1]:])(seal(now))
+    if variant == "flip-byte":
+        seed_ = g.getrandbits(32)
+        return lambda now: _flip(seal(now), random.Random(seed_), 0, mac_range)
+    if variant == "flip-byte-signed":
+        seed_ = g.getrandbits(32)
+        return lambda now: _flip(seal(now), random.Random(seed_), mac_range[1] + 1)
+    if variant == "append":
+        extra = g.choice([b"B\n", b"Q\n", b"\n", b"\x00", junk(g, g.randint(1, 100))])
+        return lambda now: seal(now) + extra
+    if variant == "remove":
+        frac, k = g.random(), g.randint(1, 10)
+        return lambda now: (lambda b, p: b[:p] + b[p + k:])(seal(now), int(frac * (len(seal(now)) - k)))
+    if variant == "wrong-secret":
+        s = secret.encode() if isinstance(secret, str) else secret
+        wrong = g.choice([s[:-1], s + b"x", s.upper(), b"", b"\x00" * 32, s[1:] + s[:1], junk(g, 32),
+                          b"not-the-cluster-secret-0123456789", s + b"\n"])
+        return lambda now: cl_seal(wrong, node, now, counter, bait)
+    if variant == "mac-of-other-body":
+        other = _cl_bait(g, i + 1_000_000)
+        return lambda now: (lambda a, b: a[:mac_range[1]] + b[mac_range[1]:])(
+            cl_seal(secret, node, now, counter, other), seal(now))
+    if variant == "non-utf8":
+        r = g.randrange(3)
+        nu = nonutf8(g)
+        if r == 0:      # in the MAC line
+            return lambda now: CL_MAGIC + b" " + nu + b"0" * (64 - len(nu)) + b"\n" + seal(now)[mac_range[1] + 1:]
+        if r == 1:      # in the operations, the MAC of the clean ones
+            return lambda now: (lambda b: b[:-1] + nu + b"\n")(seal(now))
+        return lambda now: nu + seal(now)
+    if variant == "huge":
+        size = g.randint(20_000, 59_000)
+        r = g.randrange(3)
+        big = ("P 1 %s %s %s\n" % (cl_hx(CL_TARGET), cl_hx("sip:attacker@evil.example"), cl_hx("connected"))).encode()
+        ops = (big * (size // len(big) + 1))[:size]
+        if r == 0:      # a plausible header, a MAC of nothing
+            mac = junk(g, 32).hex().encode()
+            return lambda now: CL_MAGIC + b" " + mac + b"\n" + b"%x %x %x\n" % (node, now, counter) + ops
+        if r == 1:      # one line, no newline at all
+            return lambda now: CL_MAGIC + b" " + b"a" * size
+        data = junk(g, size)
+        return lambda now: data
+    if variant == "bad-sender-line":     # the MAC verifies, the sender line does not read
+        line = g.choice([b"zz %x %x" % (counter, counter), b"%x %x" % (node, counter), b"", b"%x  1 %x" % (node, counter),
+                         b"-1 1 %x" % counter, b"%x 10000000000000000 %x" % (node, counter), b"\xff 1 2",
+                         b"%x 1 %x" % (node, counter) + b"\x00", b"%x\t1\t%x" % (node, counter)])
+        nl = g.random() < 0.85
+        return lambda now: cl_seal_raw(secret, line.replace(b" 1 ", b" %x " % now, 1) + (b"\n" + bait if nl else b""))
+    if variant == "magic-variants":
+        which = g.randrange(4)
+        def mk(now, which=which):
+            b = seal(now)
+            if which == 0:
+                return b.replace(CL_MAGIC, b"IMCONF-CLUSTER/2", 1)
+            if which == 1:
+                return b.replace(CL_MAGIC + b" ", CL_MAGIC + b"  ", 1)
+            if which == 2:
+                return b[:mac_range[1]] + b"\r" + b[mac_range[1]:]
+            return b.replace(CL_MAGIC, b"imconf-cluster/3", 1)
+        return mk
+    raise ValueError(variant)
+
+
+CL_CAT1 = ["random-bytes", "empty", "v1-unsigned", "truncated", "mac-not-hex", "mac-wrong-length", "flip-byte",
+           "flip-byte-signed", "append", "remove", "wrong-secret", "mac-of-other-body", "non-utf8", "huge",
+           "bad-sender-line", "magic-variants"]
+CL_CAT2 = ["stale-past", "stale-future", "stale-extreme", "replay-exact", "counter-reused", "below-window"]
+CL_CAT3 = ["unknown-op", "field-count", "odd-hex", "bad-hex", "stamp", "long-line", "nul", "non-utf8", "separators"]
+
+
+def _cat3_bad_line(g, variant):
+    st = "%x" % g.getrandbits(40)
+    h = lambda s: cl_hx(s)  # noqa: E731
+    s, a = h(CL_TARGET), h("sip:fz-m@127.0.0.1")
+    if variant == "unknown-op":
+        tag = g.choice(["Z", "o", "OO", "Px", "h", "#", "0", "\u00e9", "\u03a9", "", "\t", "PQ", "-", "b"])
+        return (tag + g.choice(["", " " + st + " " + s, " -"])).encode()
+    if variant == "field-count":
+        return g.choice([
+            "O %s %s" % (st, s), "O %s %s %s %s %s" % (st, s, h("ad-hoc"), s, s),
+            "C %s" % st, "C %s %s %s" % (st, s, s),
+            "P %s %s %s" % (st, s, a), "P %s %s" % (st, " ".join([a] * g.randint(12, 40))),
+            "S %s" % s, "S %s %s %s" % (s, s, s), "S",
+            "U %s %s %s" % (a, a, s), "U %s %s %s %s %s" % (a, a, s, a, a),
+            "X %s" % a, "X %s %s %s" % (a, a, a), "X",
+            "P %s %s %s %s " % (st, s, a, h("connected")) + " " * g.randint(9, 20),   # empty fields
+        ]).encode()
+    if variant == "odd-hex":
+        return ("P %s %s %s %s" % (st, s, a + g.choice("0123456789abcdef"), h("connected"))).encode()
+    if variant == "bad-hex":
+        bad = g.choice(["zz", "0g", "g0", "0x", "+1", " ", "\u00e9\u00e9", "--", "\u00ff\u00fe", "0 "])
+        return ("P %s %s %s %s" % (st, s, bad, h("connected"))).encode()
+    if variant == "stamp":
+        return g.choice(["O", "C", "P", "O  %s %s" % (s, h("ad-hoc")), "P zz %s %s %s" % (s, a, h("connected")),
+                         "C -1 %s" % s, "C 1.5 %s" % s, "P %s %s %s %s" % ("1" * 17, s, a, h("connected")),
+                         "O - %s %s" % (s, h("ad-hoc")), "P 0x10 %s %s %s" % (s, a, h("connected")),
+                         "C + %s" % s]).encode()
+    if variant == "long-line":
+        n = g.randint(10_000, 27_000)
+        r = g.randrange(3)
+        if r == 0:
+            return ("P %s %s %s %s" % (st, s, "61" * n + "6", h("connected"))).encode()
+        if r == 1:
+            return ("P %s %s %s %s" % (st, s, "61" * n + "zz", h("connected"))).encode()
+        return ("U " + " ".join(["6162"] * (n // 5))).encode()
+    if variant == "nul":
+        return g.choice([b"P\x00 %s %s" % (st.encode(), s.encode()), b"P %s %s\x00%s %s" % (
+            st.encode(), s.encode(), a.encode(), h("connected").encode()), b"\x00", b"H\x00"[::-1]])
+    if variant == "non-utf8":
+        return b"P %s %s " % (st.encode(), s.encode()) + nonutf8(g) + b" " + h("connected").encode()
+    if variant == "separators":
+        return g.choice([b"P\t%s\t%s\t%s\t%s" % (st.encode(), s.encode(), a.encode(), h("connected").encode()),
+                         b"C %s\r%s" % (st.encode(), s.encode()), b"C %s %s\r" % (st.encode(), s.encode()),
+                         b"O,%s,%s" % (st.encode(), s.encode())])
+    raise ValueError(variant)
+
+
+def cluster_cases(seed, n, secret, node_id):
+    """n cases (ClusterCase) in sending order: phase A (categories 1-3, interleaved), phase B
+    (category 4), phase C (category 2: exact resends of phase B cases). About 30% category 1,
+    15% category 2 (a third of it in phase C), 25% category 3, 30% category 4; within a category
+    the variants go round robin, then at random."""
+    g = random.Random(seed ^ 0xc1a5)
+    n1, n3, n4 = round(n * 0.30), round(n * 0.25), round(n * 0.30)
+    n2 = n - n1 - n3 - n4
+    n2c = min(n2 // 3, n4)
+    n2a = n2 - n2c
+    order = [1] * n1 + [2] * n2a + [3] * n3
+    g.shuffle(order)
+    counter = [CL_BASE_COUNTER]
+
+    def fresh():
+        counter[0] += 1
+        return counter[0]
+
+    used = {1: 0, 2: 0, 3: 0}
+
+    def variant(cat, names):
+        k = used[cat]
+        used[cat] += 1
+        return names[k] if k < len(names) else g.choice(names)
+
+    out, recorded = [], []   # recorded: (index, key, counter) of authentic cases that reach the replay table
+    for i, cat in enumerate(order):
+        key = "a%d" % i
+        if cat == 1:
+            v = variant(1, CL_CAT1)
+            c = fresh()
+            while True:  # a damage that leaves a valid message (rare) is drawn again
+                build = _cat1(g, v, secret, node_id, i, c)
+                if cluster_open(build(1_700_000_000_000), [secret])[0] != "authentic":
+                    break
+            out.append(ClusterCase(key, "A", 1, v, build, counter=c))
+        elif cat == 2:
+            v = variant(2, CL_CAT2)
+            if v in ("replay-exact", "counter-reused", "below-window") and not recorded:
+                v = "stale-past"
+            bait = _cl_bait(g, i)
+            if v in ("stale-past", "stale-future", "stale-extreme"):
+                c = fresh()
+                if v == "stale-extreme":
+                    t = g.choice([0, 1, (1 << 64) - 1, 1 << 63])
+                    build = lambda now, t=t, c=c, bait=bait: cl_seal(secret, node_id, t, c, bait)  # noqa: E731
+                else:
+                    d = g.randint(31_000, 3_600_000) * (-1 if v == "stale-past" else 1)
+                    build = lambda now, d=d, c=c, bait=bait: cl_seal(secret, node_id, now + d, c, bait)  # noqa: E731
+                out.append(ClusterCase(key, "A", 2, v, build, counter=c))
+            elif v == "replay-exact":
+                _, ref, c = g.choice(recorded[-200:])
+                out.append(ClusterCase(key, "A", 2, v, None, after=ref, replay_of=ref, counter=c))
+            elif v == "counter-reused":
+                _, ref, c = g.choice(recorded[-200:])
+                build = lambda now, c=c, bait=bait: cl_seal(secret, node_id, now, c, bait)  # noqa: E731
+                out.append(ClusterCase(key, "A", 2, v, build, after=ref, counter=c))
+            else:
+                c = g.randint(0, CL_BASE_COUNTER - 2 * CL_WINDOW)
+                build = lambda now, c=c, bait=bait: cl_seal(secret, node_id, now, c, bait)  # noqa: E731
+                out.append(ClusterCase(key, "A", 2, v, build, after=recorded[0][1], counter=c))
+        else:
+            v = variant(3, CL_CAT3)
+            c = fresh()
+            while True:
+                lines = _cl_bait(g, i).splitlines()[:g.randint(0, 4)]
+                lines.insert(g.randint(0, len(lines)), _cat3_bad_line(g, v))
+                ops = b"\n".join(lines) + (b"\n" if g.random() < 0.8 else b"")
+                if cluster_decode(ops) is not None:
+                    break
+            build = lambda now, c=c, ops=ops: cl_seal(secret, node_id, now, c, ops)  # noqa: E731
+            out.append(ClusterCase(key, "A", 3, v, build, counter=c))
+            recorded.append((i, key, c))
+    opened = []
+    phase_b = []
+    for j in range(n4):
+        key = "b%d" % j
+        c = fresh()
+        gen = _Cat4(g, node_id, j)
+        while True:
+            if g.random() < 0.03:   # a big one: many operations, up to ~55 kB
+                makers, size = [], 0
+                while size < g.randint(20_000, 50_000):
+                    m = gen.line(opened)
+                    size += len(m(1_700_000_000_000)) + 1
+                    makers.append(m)
+                name = "many-ops"
+            else:
+                makers = [gen.line(opened) for _ in range(g.randint(1, 6))]
+                name = "+".join(sorted({m(0)[0] for m in makers}))
+            eol = g.choice(["\n"] * 6 + ["\r\n", "\n\n"])
+            last = g.choice(["", eol, eol])
+            probe = (eol.join(m(1_700_000_000_000) for m in makers) + last).encode()
+            if cluster_decode(probe) is None and len(probe) < 58_000:
+                break
+        build = lambda now, c=c, makers=makers, eol=eol, last=last: cl_seal(  # noqa: E731
+            secret, node_id, now, c, (eol.join(m(now) for m in makers) + last).encode())
+        case = ClusterCase(key, "B", 4, name, build, counter=c)
+        phase_b.append(case)
+    out.extend(phase_b)
+    for j, ref in enumerate(g.sample(phase_b, n2c)):
+        out.append(ClusterCase("c%d" % j, "C", 2, "replay-exact-applied", None, after=ref.key, replay_of=ref.key,
+                               counter=ref.counter))
+    return out
+
+
+def run_cluster(src_host, dst, cases, *, call_prefix, results, sent, window=32, max_bytes=192 * 1024,
+                timeout=5.0):
+    """Sends every case as a KDMQ to the peer "imconf" of dst=(host, port) from one UDP socket
+    bound to src_host, at most `window` unanswered (and `max_bytes` of them) at once, a case whose
+    `after` is unanswered held back until it is answered; nothing is retransmitted (a KDMQ is
+    answered statelessly: a second copy would be a replay). Each request has its own Call-ID;
+    responses are matched by it. Fills `results` ({key: final code, None when unanswered within
+    `timeout` s}) and `sent` ({key: the bytes sent}), which may hold earlier phases' (resends and
+    `after` refer to them)."""
+    import socket
+    import time
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind((src_host, 0))
+    sock.settimeout(0.005)
+    port = sock.getsockname()[1]
+    host, dport = dst
+    to = "sip:imconf@%s:%d" % (host, dport)
+    live = {}          # call-id -> (key, deadline, size)
+    pending = list(cases)
+    live_bytes = 0
+
+    def receive():
+        nonlocal live_bytes
+        try:
+            data = sock.recv(65535)
+        except socket.timeout:
+            return False
+        m = re.match(rb"SIP/2\.0 (\d{3})", data)
+        cid = re.search(rb"\r\n(?:Call-ID|i)[ \t]*:[ \t]*([^\r\n]+)", data, re.I)
+        if m and cid and int(m.group(1)) >= 200:
+            entry = live.pop(cid.group(1).strip().decode("latin-1"), None)
+            if entry:
+                results[entry[0]] = int(m.group(1))
+                live_bytes -= entry[2]
+        return True
+
+    try:
+        while pending or live:
+            while pending and len(live) < window:
+                c = pending[0]
+                if c.after is not None and c.after not in results:
+                    if not any(e[0] == c.after for e in live.values()):
+                        raise ValueError("case %s waits for %s, which was not sent before it" % (c.key, c.after))
+                    break
+                body = sent[c.replay_of] if c.replay_of is not None else c.build(int(time.time() * 1000))
+                if live and live_bytes + len(body) > max_bytes:
+                    break
+                pending.pop(0)
+                cid = "%s-%s@%s" % (call_prefix, c.key, src_host)
+                head = ["KDMQ %s SIP/2.0" % to,
+                        "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-%s-%s;rport" % (src_host, port, call_prefix, c.key),
+                        "Max-Forwards: 70", "From: <sip:%s:5999>;tag=fz" % src_host, "To: <%s>" % to,
+                        "Call-ID: %s" % cid, "CSeq: 1 KDMQ", "Content-Type: application/x-imconf-cluster",
+                        "Content-Length: %d" % len(body), "", ""]
+                sock.sendto("\r\n".join(head).encode() + body, dst)
+                sent[c.key] = body
+                live[cid] = (c.key, time.time() + timeout, len(body))
+                live_bytes += len(body)
+            while receive():
+                pass
+            now = time.time()
+            for cid, (key, deadline, size) in list(live.items()):
+                if now > deadline:
+                    results[key] = None
+                    del live[cid]
+                    live_bytes -= size
+    finally:
+        sock.close()
+    for c in cases:
+        results.setdefault(c.key, None)

@@ -2806,6 +2806,278 @@ def t_cluster_no_secret(ctx):
         expect(not bad, "case %d: a crash instead of a clean failure: %s" % (i, bad))
 
 
+# the hostile-cluster-message corpus (corpus.cluster_cases): IMCONF_CLUSTER_N cases (`make fuzz`: 10^4)
+CLUSTER_N = int(os.environ.get("IMCONF_CLUSTER_N", "500"))
+FUZZ_NODE = 0xf022   # the sender id the corpus's authentic messages carry
+
+
+def node_stat(srv, name):
+    for st in srv.rpc("imconf.stats").structs():
+        if name in st:
+            return int(st[name])
+    raise TestFailure("imconf.stats of %s has no %s" % (srv.log_path.name, name))
+
+
+def settle_node_shm(srv, want=None, tolerance=0, timeout=20, stable_s=2.0):
+    """settle_shm for one node of a cluster."""
+    deadline = time.time() + timeout
+    last, since = None, time.time()
+    while time.time() < deadline:
+        v = node_stat(srv, "shm_bytes_in_use")
+        if want is not None and v <= want + tolerance:
+            return v
+        if v != last:
+            last, since = v, time.time()
+        elif want is None and time.time() - since >= stable_s:
+            return v
+        time.sleep(0.25)
+    return last
+
+
+def stable_cluster_state(cl, timeout=10):
+    """cluster_state once two readings 0.5 s apart agree (NOTIFYs in flight settle)."""
+    deadline = time.time() + timeout
+    prev = cluster_state(cl)
+    while time.time() < deadline:
+        time.sleep(0.5)
+        cur = cluster_state(cl)
+        if cur == prev:
+            return cur
+        prev = cur
+    return prev
+
+
+def counter_moves(before, after):
+    return {k[len("cluster_"):]: after[k] - before[k] for k in after}
+
+
+@test("robustness_corpus_cluster", "issue 14 R96 (hostile cluster messages)", standin="skip")
+def t_corpus_cluster(ctx):
+    """IMCONF_CLUSTER_N (500; `make fuzz`: 10^4) generated KDMQ bodies (corpus.cluster_cases, seed
+    IMCONF_CORPUS_SEED) sent to node 1 of two from 127.0.0.9, at most 32 unanswered at once, each
+    answered: unauthenticated ones (random bytes, old format, damaged, truncated or extended seals,
+    wrong secret, another body's MAC, non-UTF-8, ~60 kB) 403; authentic but stale (31 s to 1 h
+    off) or replayed (exact resends, reused or too old counters) 403; authentic with malformed
+    operations 400; authentic, well-formed but hostile (unknown sessions, invalid values, junk
+    URIs, random session and subscription records, extreme stamps) 200 or 400. Phase A
+    (categories 1-3) changes nothing on either node (imconf.sessions, imconf.subscriptions), and
+    shm settles back; phase B (category 4) may change state; the fuzzer's sender then goes silent
+    and node 1 takes over (or refuses cleanly) the random subscription records it sent; phase C
+    resends phase B's accepted messages: 403, nothing changes. The cluster_* counters move by
+    exactly the cases of each kind (accepted by at least the applied ones); the same processes
+    on both nodes; the subscriber's NOTIFYs parse, versions gapless; node 1's refusal log stays
+    within one line per 10 s; no log line forged by a value's newline; and changes still flow
+    both ways (an update of a participant fed on node 1 after the extreme stamps reaches node 2)."""
+    import cluster
+    ctx.log_allow = r"DEBUG|enable_dmq|refused|not applied|left out"
+    cl = cluster.Cluster(ctx, n=2)
+    cl.start()
+    n1, n2 = cl.nodes
+    src = "127.0.0.9"
+    target, member = corpus.CL_TARGET, corpus.CL_MEMBER
+    cl.feed(0, "imconf.session_open", target, "ad-hoc")
+    cl.feed(0, "imconf.participant", target, member, "connected")
+    cl.wait_everywhere(target, 1)
+    sub = cluster.Subscriber(ctx, n1, target, member, "fz0")
+    sub.subscribe(expires=3600)
+    time.sleep(0.5)
+    pids = [all_pids(n) for n in cl.nodes]
+    cases = corpus.cluster_cases(CORPUS_SEED, CLUSTER_N, cluster.SECRET, FUZZ_NODE)
+    phases = {p: [c for c in cases if c.phase == p] for p in "ABC"}
+    prefix = "clfz-%x-%x" % (CORPUS_SEED, int(time.time()))
+    results, sent = {}, {}
+    counts, secs = {}, {}
+    summary = {"seed": CORPUS_SEED, "cases": len(cases), "node_id": "%x" % FUZZ_NODE}
+    problems = []
+
+    def send(phase):
+        s0, t = cluster_stats(n1), time.time()
+        corpus.run_cluster(src, (n1.host, n1.port), phases[phase], call_prefix=prefix, results=results, sent=sent)
+        secs[phase] = round(time.time() - t, 1)
+        # the last answers were sent after the counting: nothing is in flight
+        counts[phase] = counter_moves(s0, cluster_stats(n1))
+
+    def judge(phase):
+        for c in phases[phase]:
+            code = results[c.key]
+            if code not in c.allowed:
+                problems.append("%s (phase %s, category %d %s, variant %s, %d bytes): %s, allowed %s; body %.200r"
+                                % (c.key, phase, c.category, corpus.CL_CATEGORIES[c.category], c.name,
+                                   len(sent.get(c.key, b"")), code, sorted(c.allowed), sent.get(c.key)))
+
+    def reason_of(c):
+        return corpus.cluster_open(sent[c.key], [cluster.SECRET])[0]
+
+    try:
+        t_start = time.time()
+        # phase A: categories 1-3 change nothing
+        before = stable_cluster_state(cl)
+        shm0 = settle_node_shm(n1)
+        send("A")
+        judge("A")
+        after = stable_cluster_state(cl)
+        if after != before:
+            problems.append("phase A (unauthenticated, stale/replayed, malformed) changed the state:\n%s\nbefore:\n%s"
+                            % (after, before))
+        cat = lambda p, k: [c for c in phases[p] if c.category == k]  # noqa: E731
+        a1, a2, a3 = cat("A", 1), cat("A", 2), cat("A", 3)
+        want = {"refused_unsigned": sum(reason_of(c) == "unsigned" for c in a1),
+                "refused_bad_mac": sum(reason_of(c) == "bad_mac" for c in a1),
+                "refused_malformed": len(a3)}
+        got = counts["A"]
+        for k, v in want.items():
+            if got[k] != v:
+                problems.append("phase A: cluster_%s moved by %d, want %d" % (k, got[k], v))
+        if got["refused_stale"] + got["refused_replay"] != len(a2):
+            problems.append("phase A: cluster_refused_stale + _replay moved by %d + %d, want %d (category 2)"
+                            % (got["refused_stale"], got["refused_replay"], len(a2)))
+        # (cluster_accepted counts applied messages only: the real peer's heartbeats move it, the
+        # authentic malformed ones of category 3 must not; not checked exactly for that reason)
+        shm1 = settle_node_shm(n1, want=shm0, tolerance=64 * 1024)
+        summary["shm_phase_a"] = [shm0, shm1]
+        if shm1 > shm0 + 64 * 1024:
+            problems.append("node 1: shm_bytes_in_use %d before phase A, %d after it settled" % (shm0, shm1))
+
+        # phase B: category 4, authentic hostile content
+        send("B")
+        judge("B")
+        b400 = sum(results[c.key] == 400 for c in phases["B"])
+        # the highest stamp node 1 read (it moves the node's clock, core::cluster::next_stamp)
+        max_stamp = max([int(line.split(" ")[1], 16)
+                         for c in phases["B"] if results[c.key] == 200
+                         for line in corpus.cluster_open(sent[c.key], [cluster.SECRET])[1][3].decode().splitlines()
+                         if line[:2] in ("O ", "C ", "P ")] or [0])
+        got = counts["B"]
+        for k in ("refused_unsigned", "refused_bad_mac", "refused_stale", "refused_replay"):
+            if got[k]:
+                problems.append("phase B: cluster_%s moved by %d, want 0" % (k, got[k]))
+        if got["refused_malformed"] != b400:
+            problems.append("phase B: cluster_refused_malformed moved by %d, but %d cases got 400"
+                            % (got["refused_malformed"], b400))
+        b200 = sum(results[c.key] == 200 for c in phases["B"])
+        if got["accepted"] < b200:
+            problems.append("phase B: cluster_accepted moved by %d, want at least the %d applied"
+                            % (got["accepted"], b200))
+        # the fuzzer's sender goes silent: node 1 takes over what it claimed to hold
+        silent = "peer %016x silent" % FUZZ_NODE
+        took = "subscriptions of peer %016x (it went silent)" % FUZZ_NODE
+        try:
+            ctx.wait_for("node 1 notices the fuzzer's sender went silent and takes over",
+                         lambda: silent in n1.log_text() and took in n1.log_text(), timeout=15, interval=0.2)
+        except TestFailure as e:
+            problems.append(str(e))
+        summary["takeover"] = [l.split("enable_dmq: ", 1)[-1] for l in n1.log_text().splitlines() if took in l]
+
+        # phase C: resends of phase B's (applied) messages change nothing
+        before = stable_cluster_state(cl)
+        send("C")
+        judge("C")
+        after = stable_cluster_state(cl)
+        if after != before:
+            problems.append("phase C (resent authentic messages) changed the state:\n%s\nbefore:\n%s" % (after, before))
+        got = counts["C"]
+        if got["refused_stale"] + got["refused_replay"] != len(phases["C"]):
+            problems.append("phase C: cluster_refused_stale + _replay moved by %d + %d, want %d"
+                            % (got["refused_stale"], got["refused_replay"], len(phases["C"])))
+        for k in ("refused_unsigned", "refused_bad_mac", "refused_malformed"):
+            if got[k]:
+                problems.append("phase C: cluster_%s moved by %d, want 0" % (k, got[k]))
+        elapsed = time.time() - t_start
+
+        # the nodes: the same processes, NOTIFYs that parse, changes flowing both ways
+        for i, n in enumerate(cl.nodes):
+            now = all_pids(n)
+            if not n.alive() or now != pids[i]:
+                problems.append("node %d: processes %s before, %s after (alive: %s)" % (i + 1, pids[i], now, n.alive()))
+        import xml.etree.ElementTree as ET
+        summary["target_notifies"] = len(sub.notifies())
+        unparsable = []
+        for head, body in sub.notifies():
+            try:
+                if body.strip():
+                    ET.fromstring(body)
+            except ET.ParseError as e:
+                line, col = e.position
+                unparsable.append("%s at %r" % (e, body.splitlines()[line - 1][max(0, col - 60):col + 60]))
+        if unparsable:
+            problems.append("%d of %d NOTIFYs to the subscriber of %s are not well-formed XML, e.g. %s"
+                            % (len(unparsable), len(sub.notifies()), target, unparsable[0]))
+        else:
+            _, versions, cseqs = sub.view()
+            if versions != list(range(1, len(versions) + 1)) or any(b <= a for a, b in zip(cseqs, cseqs[1:])):
+                problems.append("the subscriber of %s got versions %s, CSeqs %s" % (target, versions, cseqs))
+        live = "sip:fuzz-live-after@127.0.0.1"
+        bob, carol = "sip:bob@127.0.0.1", "sip:carol@127.0.0.1"
+        cl.feed(1, "imconf.session_open", live, "ad-hoc")
+        cl.feed(1, "imconf.participant", live, member, "connected")
+        try:
+            cl.wait_everywhere(live, 1)
+            subs = [cluster.Subscriber(ctx, n, live, member, "live%d" % i) for i, n in enumerate(cl.nodes)]
+            for s_ in subs:
+                s_.subscribe()
+            time.sleep(0.5)
+            truth = {member: "connected"}
+            # node 1 first: its first stamp after the corpus's extreme ones
+            cluster_feed_round(cl, live, [(0, member, "alerting"), (0, bob, "connected"), (1, carol, "connected"),
+                                          (1, bob, "alerting"), (0, carol, "disconnected")], truth)
+            deadline = time.time() + 5
+            while True:
+                late = [p for s_ in subs for p in s_.check(truth, "after the corpus")]
+                if not late or time.time() > deadline:
+                    break
+                time.sleep(0.2)
+            if late and max_stamp >= (1 << 64) - (1 << 16):
+                late.append("(node 1 read stamp %x in the corpus: the next stamp it makes overflows, "
+                            "core::cluster::next_stamp)" % max_stamp)
+            problems.extend(late)
+        except TestFailure as e:
+            problems.append("after the corpus: %s" % e)
+
+        # the logs
+        text1 = n1.log_text()
+        lines = len(re.findall(r"cluster message from 127\.0\.0\.9:", text1))
+        allowed_lines = 2 + int(elapsed // 10)
+        if lines > allowed_lines:
+            problems.append("node 1 logged %d refusals from %s in %.0f s, want at most %d (one per 10 s)"
+                            % (lines, src, elapsed, allowed_lines))
+        for i, n in enumerate(cl.nodes):
+            text = n.log_text()
+            all_lines = text.splitlines()
+            forged = [j for j, l in enumerate(all_lines) if l.lstrip().startswith(corpus.CL_FORGED_LINE.decode())]
+            if forged:
+                problems.append("node %d: %d log lines forged by a CR/LF inside a value of an authentic message, e.g. "
+                                "%r following %r" % (i + 1, len(forged), all_lines[forged[0]][:100],
+                                                     all_lines[forged[0] - 1][-160:]))
+            caught = [l for l in all_lines if re.search(r"panic caught|panicked at", l)]
+            if caught:
+                problems.append("node %d: %s" % (i + 1, caught[:5]))
+        summary.update({
+            "phases": {p: len(v) for p, v in phases.items()}, "seconds": secs, "seconds_total": round(elapsed, 1),
+            "by_category": {}, "by_variant": {}, "counters_moved": counts,
+            "refusal_log_lines": lines, "refusal_log_lines_allowed": allowed_lines,
+            "not_applied_lines": len(re.findall(r"not applied", text1)),
+            "left_out_lines": len(re.findall(r"left out", text1)),
+            "not_taken_over_lines": len(re.findall(r"not taken over", text1)),
+            "category4_400": b400})
+        summary["max_stamp_applied"] = "%x" % max_stamp
+        for c in cases:
+            code = str(results.get(c.key))
+            k = "%d %s" % (c.category, corpus.CL_CATEGORIES[c.category])
+            summary["by_category"].setdefault(k, {})
+            summary["by_category"][k][code] = summary["by_category"][k].get(code, 0) + 1
+            v = "%d/%s" % (c.category, c.name if c.category != 4 else ("many-ops" if c.name == "many-ops" else
+                                                                       "+".join(sorted(set(c.name.split("+"))))))
+            summary["by_variant"].setdefault(v, {})
+            summary["by_variant"][v][code] = summary["by_variant"][v].get(code, 0) + 1
+        ctx.note("cluster corpus: %d cases (seed %d) in %.1fs (A %ss, B %ss, C %ss): %s; counters moved %s; "
+                 "%d refusal lines (allowed %d)" % (len(cases), CORPUS_SEED, elapsed, secs.get("A"), secs.get("B"),
+                                                   secs.get("C"), summary["by_category"], counts, lines, allowed_lines))
+        expect(not problems, "%d problems:\n  %s" % (len(problems), "\n  ".join(p[:1500] for p in problems[:30])))
+    finally:
+        summary["problems"] = problems[:200]
+        (ctx.rundir / "cluster-corpus-summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
+
+
 def main():
     p = argparse.ArgumentParser(description="imconf integration tests (real Kamailio + SIPp)")
     p.add_argument("--module", default=str(ROOT / "build" / "imconf.so"),
