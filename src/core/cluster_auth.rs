@@ -168,7 +168,7 @@ impl Keys {
                 b'a'..=b'f' => Ok(c - b'a' + 10),
                 _ => Err(Refusal::Unsigned),
             };
-            *t = (d(pair[0])? * 16 + d(pair[1])?) as u8;
+            *t = d(pair[0])? * 16 + d(pair[1])?;
         }
         if !self
             .accepted

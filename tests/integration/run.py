@@ -1511,14 +1511,15 @@ def stat(ctx, name):
     raise TestFailure("imconf.stats has no %s: %s" % (name, r.text))
 
 
-def settle_shm(ctx, want=None, timeout=20, tolerance=0, stable_s=2.0):
+def settle_shm(ctx, want=None, timeout=20, tolerance=0, stable_s=2.0, read=None):
     """shm_bytes_in_use once it has not moved for `stable_s` (tm frees a transaction wt_timer after
     its final reply: a test that measures sets tm's wt_timer below stable_s), or as soon as it is
-    back to `want` (+ tolerance). Returns the last value."""
+    back to `want` (+ tolerance). Returns the last value. `read`: another way to read it."""
+    read = read or (lambda: stat(ctx, "shm_bytes_in_use"))
     deadline = time.time() + timeout
     last, since = None, time.time()
     while time.time() < deadline:
-        v = stat(ctx, "shm_bytes_in_use")
+        v = read()
         if want is not None and v <= want + tolerance:
             return v
         if v != last:
@@ -2820,18 +2821,8 @@ def node_stat(srv, name):
 
 def settle_node_shm(srv, want=None, tolerance=0, timeout=20, stable_s=2.0):
     """settle_shm for one node of a cluster."""
-    deadline = time.time() + timeout
-    last, since = None, time.time()
-    while time.time() < deadline:
-        v = node_stat(srv, "shm_bytes_in_use")
-        if want is not None and v <= want + tolerance:
-            return v
-        if v != last:
-            last, since = v, time.time()
-        elif want is None and time.time() - since >= stable_s:
-            return v
-        time.sleep(0.25)
-    return last
+    return settle_shm(None, want=want, timeout=timeout, tolerance=tolerance, stable_s=stable_s,
+                      read=lambda: node_stat(srv, "shm_bytes_in_use"))
 
 
 def stable_cluster_state(cl, timeout=10):
