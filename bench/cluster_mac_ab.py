@@ -27,6 +27,7 @@ import harness  # noqa: E402
 
 SESSION = "sip:mac-bench@127.0.0.1"
 NODE = 0xf00d
+SENT = [0]  # the sender's message counter: never repeats within a node's run (else: 403 replay)
 
 
 def build_base(commit):
@@ -61,7 +62,8 @@ def body(fmt, i):
                                 hx("connected" if (i // 50) % 2 == 0 else "disconnected"))).encode()
     if fmt == 1:
         return b"imconf-cluster/1 %x\n" % NODE + op
-    return cluster.seal(cluster.SECRET, NODE, int(time.time() * 1000), i, op)
+    SENT[0] += 1
+    return cluster.seal(cluster.SECRET, NODE, int(time.time() * 1000), SENT[0], op)
 
 
 def load(srv, fmt, n, window=64):

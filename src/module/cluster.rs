@@ -7,6 +7,7 @@ use super::cluster_auth::{self as auth, ACCEPTED, MALFORMED};
 use super::feed;
 use super::state::shared;
 use crate::core::cluster::{decode, encode, next_stamp, plausible_stamp, successor, Op, Peers};
+use crate::core::cluster_auth::{Replay, Sealed};
 use crate::core::notifier::{Changes, RestoreError};
 use crate::core::replicas::Replicas;
 use crate::core::session::SessionError;
@@ -27,10 +28,17 @@ struct ClusterState {
     /// A peer has sent its sessions (or none answered in time): SUBSCRIBEs are served.
     synced: AtomicBool,
     started_ms: u64,
-    /// The peers heard from, and when.
-    peers: ShmMutex<Peers>,
+    /// The peers heard from, and when, and the counters each sender used (one lock: both are
+    /// touched by every message received).
+    peers: ShmMutex<PeerTable>,
     /// The peers' subscriptions, as last sent: what a takeover restores.
     replicas: ShmMutex<Replicas<ShmAlloc>>,
+}
+
+struct PeerTable {
+    heard: Peers,
+    /// R96: which (sender, counter) were applied recently (core::cluster_auth).
+    replay: Replay,
 }
 
 static STATE: AtomicPtr<ClusterState> = AtomicPtr::new(std::ptr::null_mut());
@@ -62,7 +70,10 @@ pub fn init(p: &ModuleParams) -> Result<(), String> {
         clock: AtomicU64::new(0),
         synced: AtomicBool::new(false),
         started_ms: clock::now_ms(),
-        peers: ShmMutex::new(Peers::default()),
+        peers: ShmMutex::new(PeerTable {
+            heard: Peers::default(),
+            replay: Replay::default(),
+        }),
         replicas: ShmMutex::new(Replicas::new_in(clock::random_u64(), ShmAlloc)),
     })
     .ok_or("enable_dmq: no shared memory for the cluster state")?;
@@ -144,12 +155,25 @@ pub fn receive(body: &[u8], source: &[u8], node: &Node<'_>) -> u16 {
         kwarn!("a cluster message arrived without enable_dmq; refused");
         return 500;
     };
-    let msg = match auth::admit(body, source, st.node) {
+    let mut joined = false;
+    let fresh = |m: &Sealed<'_>| {
+        if m.node == st.node {
+            return Ok(()); // our own broadcast, looped back: nothing to apply
+        }
+        let mut t = st.peers.lock();
+        t.replay.check(m, clock::wall_ms())?;
+        joined = !t.heard.heard(m.node, clock::now_ms());
+        Ok(())
+    };
+    let msg = match auth::admit(body, source, fresh) {
         Ok(m) => m,
         Err(code) => return code,
     };
     if msg.node == st.node {
-        return 200; // our own broadcast, looped back
+        return 200;
+    }
+    if joined {
+        kinfo!("enable_dmq: peer {:016x} joined", msg.node);
     }
     let now = clock::wall_ms();
     let ops = match decode(msg.ops) {
@@ -174,9 +198,6 @@ pub fn receive(body: &[u8], source: &[u8], node: &Node<'_>) -> u16 {
         }
     };
     auth::count(ACCEPTED);
-    if !st.peers.lock().heard(msg.node, clock::now_ms()) {
-        kinfo!("enable_dmq: peer {:016x} joined", msg.node);
-    }
     for op in ops {
         apply(st, msg.node, op, node);
     }
@@ -223,7 +244,7 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
         Op::SubGone { call_id, local_tag } => st.replicas.lock().remove(&call_id, &local_tag),
         Op::Heartbeat => {}
         Op::Bye => {
-            st.peers.lock().forget(from);
+            st.peers.lock().heard.forget(from);
             kinfo!("enable_dmq: peer {from:016x} stops and hands over its subscriptions");
             take_over(st, from, false);
         }
@@ -233,7 +254,7 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
 /// Restores the subscriptions of `gone` that fall to this node. `crashed`: its last state may
 /// be behind (the CSeq jumps, R40), else it is exact (the next CSeq and version follow).
 fn take_over(st: &ClusterState, gone: u64, crashed: bool) {
-    let mut alive = st.peers.lock().alive();
+    let mut alive = st.peers.lock().heard.alive();
     alive.push(st.node);
     let orphans = st
         .replicas
@@ -309,7 +330,7 @@ pub fn tick() {
     if !ops.is_empty() {
         broadcast(st, &ops);
     }
-    let silent = st.peers.lock().expire(now, PEER_TIMEOUT_MS);
+    let silent = st.peers.lock().heard.expire(now, PEER_TIMEOUT_MS);
     for gone in silent {
         kwarn!("enable_dmq: peer {gone:016x} silent for {PEER_TIMEOUT_MS} ms");
         take_over(st, gone, true);
@@ -324,7 +345,7 @@ static LAST_HEARTBEAT: AtomicU64 = AtomicU64::new(0);
 /// then ends the subscriptions as a single node does).
 pub fn stop() -> bool {
     let Some(st) = state() else { return false };
-    let alive = try_lock_for(&st.peers, 200).map(|p| p.alive());
+    let alive = try_lock_for(&st.peers, 200).map(|p| p.heard.alive());
     if alive.is_none_or(|a| a.is_empty()) {
         return false;
     }

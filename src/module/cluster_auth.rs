@@ -6,7 +6,7 @@
 //! The secrets live in shm (one copy per node, changed by the RPC process); each process keeps
 //! its own `Keys` (HMAC key schedule computed once) and rebuilds them when the shm generation
 //! moves, so sealing and checking take no lock.
-use crate::core::cluster_auth::{check_secret, Keys, Refusal, Replay, MAX_SECRET};
+use crate::core::cluster_auth::{check_secret, Keys, Refusal, Sealed, MAX_SECRET};
 use crate::kam::clock;
 use crate::kam::lock::{init_in_place, ShmMutex};
 use crate::kam::shm::leak_in_shm;
@@ -43,7 +43,6 @@ struct AuthState {
     /// Moves each time the secrets change: processes then rebuild their `Keys`.
     generation: AtomicU64,
     secrets: ShmMutex<Secrets>,
-    replay: ShmMutex<Replay>,
     /// The message counter of this node (all its processes): with the node id, never repeats.
     sent: AtomicU64,
     counters: [AtomicU64; COUNTERS],
@@ -130,13 +129,12 @@ pub fn init(secret: Option<&str>, file: Option<&str>) -> Result<String, String> 
     let st = leak_in_shm(AuthState {
         generation: AtomicU64::new(1),
         secrets: ShmMutex::new(s),
-        replay: ShmMutex::new(Replay::default()),
         sent: AtomicU64::new(0),
         counters: Default::default(),
         file: file.map(str::to_string),
     })
     .ok_or("enable_dmq: no shared memory for the cluster keys")?;
-    if !init_in_place(&st.secrets) || !init_in_place(&st.replay) {
+    if !init_in_place(&st.secrets) {
         return Err("enable_dmq: cannot initialise the cluster key locks".into());
     }
     STATE.store(st as *const _ as *mut _, Ordering::Release);
@@ -192,18 +190,17 @@ pub struct Admitted<'a> {
     pub ops: &'a [u8],
 }
 
-/// Checks a received body; on refusal, the response code (nothing was changed, the refusal is
-/// counted and logged at most once per source per `LOG_INTERVAL_MS`).
-pub fn admit<'a>(body: &'a [u8], source: &[u8], own_node: u64) -> Result<Admitted<'a>, u16> {
+/// Checks a received body: its seal here, then `fresh` (the replay table, kept by the caller
+/// under the lock it takes anyway). On refusal, the response code: nothing was changed, the
+/// refusal is counted and logged at most once per source per `LOG_INTERVAL_MS`.
+pub fn admit<'a>(
+    body: &'a [u8],
+    source: &[u8],
+    fresh: impl FnOnce(&Sealed<'a>) -> Result<(), Refusal>,
+) -> Result<Admitted<'a>, u16> {
     let Some(st) = state() else { return Err(500) };
     let opened = with_keys(st, |k| k.open(body)).unwrap_or(Err(Refusal::BadMac));
-    let checked = opened.and_then(|m| {
-        if m.node != own_node {
-            st.replay.lock().check(&m, clock::wall_ms())?;
-        }
-        Ok(m)
-    });
-    match checked {
+    match opened.and_then(|m| fresh(&m).map(|()| m)) {
         Ok(m) => {
             // counted as accepted by the caller, once its operations are read
             Ok(Admitted {
