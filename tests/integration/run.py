@@ -1712,12 +1712,19 @@ def t_shm_exhaustion(ctx):
         expect(len(ctx.subscriptions()) == len(everyone), "a subscription was lost after the burst")
         # they end (slowly: each unsubscribe is two transactions; a 500 is retried, as a subscriber
         # would): shm back, service back
-        tries = []
+        # An unsubscribe answered 500 may still have ended its subscription: the module ended it,
+        # then shm was too full for the 200 itself, which it replaced with its own stateless 500
+        # (robustness.md, bug 2). Its retry then gets 481 (seen once on 6.0.1), and only then.
+        tries, got_500 = [], set()
         while (base.dialogs or burst.dialogs) and len(tries) < 6:
             for d in (base, burst):
                 if d.dialogs:
-                    tries.append(count_codes(d.refresh(sorted(d.dialogs), expires=0, window=8)))
-                    expect(set(tries[-1]) <= {200, 500}, "unsubscribing: %s" % tries)
+                    answers = d.refresh(sorted(d.dialogs), expires=0, window=8)
+                    tries.append(count_codes(answers))
+                    unexpected = {cid: code for cid, code in answers.items()
+                                  if code not in (200, 500) and not (code == 481 and cid in got_500)}
+                    expect(not unexpected, "unsubscribing: %s (unexpected: %s)" % (tries, unexpected))
+                    got_500 |= {cid for cid, code in answers.items() if code == 500}
             if base.dialogs or burst.dialogs:
                 time.sleep(1.5)
         ctx.note("unsubscribe rounds: %s" % tries)
