@@ -1,5 +1,6 @@
 //! The notifier, sans-IO: sessions, participants, subscriptions, conference-info XML.
 //! Nothing here knows Kamailio; every operation takes the time and returns actions.
+#![forbid(unsafe_code)]
 pub mod bytes;
 pub mod changes;
 pub mod cluster;

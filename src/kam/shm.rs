@@ -62,6 +62,41 @@ pub fn leak_in_shm<T>(value: T) -> Option<&'static T> {
     }
 }
 
+/// A value moved into shm once, in mod_init (before the workers fork), and read by every
+/// process afterwards: the module's shared state. Publishing takes the `&'static` that
+/// `leak_in_shm` returns, so the pointer read back is always to a live value that is never freed.
+pub struct Published<T> {
+    ptr: std::sync::atomic::AtomicPtr<T>,
+}
+
+impl<T: Sync> Published<T> {
+    pub const fn new() -> Self {
+        Published {
+            ptr: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    pub fn publish(&self, value: &'static T) {
+        self.ptr.store(
+            value as *const T as *mut T,
+            std::sync::atomic::Ordering::Release,
+        );
+    }
+
+    /// The published value; None before `publish` (or in `kamailio -c`, or without the feature).
+    pub fn get(&self) -> Option<&'static T> {
+        let p = self.ptr.load(std::sync::atomic::Ordering::Acquire);
+        // SAFETY: only `publish` stores a non-null pointer, from a `&'static T`.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+}
+
+impl<T: Sync> Default for Published<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Bytes of shm in use by the whole server.
 pub fn used_bytes() -> u64 {
     // SAFETY: reads allocator statistics.

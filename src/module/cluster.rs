@@ -15,9 +15,9 @@ use crate::kam::clock;
 use crate::kam::dmq::{self, Node};
 use crate::kam::lock::{init_in_place, try_lock_for, ShmMutex};
 use crate::kam::params::ModuleParams;
-use crate::kam::shm::{leak_in_shm, ShmAlloc};
+use crate::kam::shm::{leak_in_shm, Published, ShmAlloc};
 use crate::{kdbg, kinfo, kwarn};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Shared by the node's processes (in shm, created before the fork).
 struct ClusterState {
@@ -41,7 +41,7 @@ struct PeerTable {
     replay: Replay,
 }
 
-static STATE: AtomicPtr<ClusterState> = AtomicPtr::new(std::ptr::null_mut());
+static STATE: Published<ClusterState> = Published::new();
 
 /// How long a starting node waits for a peer's sessions before serving without them.
 const SYNC_WAIT_MS: u64 = 3000;
@@ -51,9 +51,7 @@ const HEARTBEAT_MS: u64 = 1000;
 const PEER_TIMEOUT_MS: u64 = 3500;
 
 fn state() -> Option<&'static ClusterState> {
-    let p = STATE.load(Ordering::Acquire);
-    // SAFETY: set once in mod_init to a value in shm that is never freed.
-    (!p.is_null()).then(|| unsafe { &*p })
+    STATE.get()
 }
 
 /// mod_init with `enable_dmq`: loads the cluster's secret, binds dmq and registers the peer
@@ -80,7 +78,7 @@ pub fn init(p: &ModuleParams) -> Result<(), String> {
     if !init_in_place(&st.peers) || !init_in_place(&st.replicas) {
         return Err("enable_dmq: cannot initialise the cluster locks".into());
     }
-    STATE.store(st as *const _ as *mut _, Ordering::Release);
+    STATE.publish(st);
     kinfo!(
         "enable_dmq: node {:016x} joins the dmq peer \"imconf\" ({keys})",
         st.node

@@ -9,11 +9,11 @@
 use crate::core::cluster_auth::{check_secret, Keys, Refusal, Sealed, MAX_SECRET};
 use crate::kam::clock;
 use crate::kam::lock::{init_in_place, ShmMutex};
-use crate::kam::shm::leak_in_shm;
+use crate::kam::shm::{leak_in_shm, Published};
 use crate::kwarn;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The configured secrets, as bytes in fixed buffers (shm).
 struct Secrets {
@@ -50,12 +50,10 @@ struct AuthState {
     file: Option<String>,
 }
 
-static STATE: AtomicPtr<AuthState> = AtomicPtr::new(std::ptr::null_mut());
+static STATE: Published<AuthState> = Published::new();
 
 fn state() -> Option<&'static AuthState> {
-    let p = STATE.load(Ordering::Acquire);
-    // SAFETY: set once in mod_init to a value in shm that is never freed.
-    (!p.is_null()).then(|| unsafe { &*p })
+    STATE.get()
 }
 
 /// The secrets of a `dmq_secret_file`: the first line signs, a second is accepted too; blank
@@ -137,7 +135,7 @@ pub fn init(secret: Option<&str>, file: Option<&str>) -> Result<String, String> 
     if !init_in_place(&st.secrets) {
         return Err("enable_dmq: cannot initialise the cluster key locks".into());
     }
-    STATE.store(st as *const _ as *mut _, Ordering::Release);
+    STATE.publish(st);
     Ok(described)
 }
 

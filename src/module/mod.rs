@@ -1,8 +1,9 @@
 //! The glue from Kamailio events (script calls, RPC, timer, tm callbacks) into the core.
 //! Entered only through kam/entry.rs, which guards every call against panics.
+// unsafe lives in src/kam only (docs/architecture.md)
+#![deny(unsafe_code)]
 mod cluster;
 mod cluster_auth;
-mod exports;
 mod extra;
 mod feed;
 mod groups;

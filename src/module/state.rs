@@ -8,10 +8,10 @@ use crate::core::notifier::{Notifier, TOKEN_BITS};
 use crate::core::uri;
 use crate::kam::lock::{init_in_place, ShmMutex};
 use crate::kam::params::ModuleParams;
-use crate::kam::shm::{leak_in_shm, ShmAlloc};
+use crate::kam::shm::{leak_in_shm, Published, ShmAlloc};
 use allocator_api2::vec::Vec as AVec;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 pub type Slot = ShmMutex<Notifier<ShmAlloc, &'static InFlightCap>>;
@@ -29,7 +29,7 @@ pub struct Shared {
 /// seed per run; a slot itself is only a lock, so predictable placement costs nothing.
 const SLOT_SEED: u64 = 0x696d_636f_6e66_0001;
 
-static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+static SHARED: Published<Shared> = Published::new();
 /// Read-only after mod_init; each forked process inherits its copy.
 static PARAMS: OnceLock<ModuleParams> = OnceLock::new();
 /// Process-local state of the tag generator (reseeded in every child).
@@ -62,21 +62,18 @@ pub fn init(params: ModuleParams, seed: u64) -> Result<(), &'static str> {
     if !init_in_place(&shared.groups) {
         return Err("cannot initialise the group documents lock");
     }
-    SHARED.store(shared as *const Shared as *mut Shared, Ordering::Release);
+    SHARED.publish(shared);
     PARAMS.set(params).map_err(|_| "initialised twice")?;
     Ok(())
 }
 
 /// False in `kamailio -c` or when mod_init failed.
 pub fn is_initialised() -> bool {
-    !SHARED.load(Ordering::Acquire).is_null()
+    SHARED.get().is_some()
 }
 
 pub fn shared() -> &'static Shared {
-    let p = SHARED.load(Ordering::Acquire);
-    assert!(!p.is_null(), "imconf state used before mod_init");
-    // SAFETY: set once in mod_init to a value in shm that is never freed.
-    unsafe { &*p }
+    SHARED.get().expect("imconf state used before mod_init")
 }
 
 pub fn params() -> &'static ModuleParams {

@@ -1,7 +1,7 @@
 //! The symbols Kamailio looks up with dlsym: four data symbols and `mod_register`. They must be
 //! defined in Rust: a cdylib does not export C-defined symbols. The tables they point at live in
 //! c-shim/shim_mod.c (cfg functions, parameters, RPC) and c-shim/shim_kemi.c (KEMI).
-use crate::kam::{entry, sys};
+use super::{entry, sys};
 use std::os::raw::{c_char, c_int, c_uint, c_void};
 use std::ptr::{null, null_mut};
 
