@@ -1,0 +1,267 @@
+//! The notifier as rows: what persistence (`db_url`) writes and restores, what a cluster peer
+//! keeps and takes over (docs/persistence.md, docs/cluster.md).
+use super::*;
+
+/// One row of `imconf_sessions` (sql/imconf-*.sql).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub uri: Vec<u8>,
+    pub kind: &'static str,
+    pub group: Option<Vec<u8>>,
+    pub state: Vec<u8>,
+}
+
+/// One row of `imconf_subscriptions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRow {
+    pub call_id: Vec<u8>,
+    pub local_tag: Vec<u8>,
+    pub session_uri: Vec<u8>,
+    pub subscriber: Vec<u8>,
+    pub expires_wall_ms: u64,
+    pub state: Vec<u8>,
+}
+
+/// What to write back: rows to (re)write and keys of rows to delete. `overflow`: a change
+/// was not recorded, so these are every row and the tables' other rows are stale.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub overflow: bool,
+    pub sessions: Vec<SessionRow>,
+    pub subs: Vec<SubscriptionRow>,
+    pub gone_sessions: Vec<Vec<u8>>,
+    pub gone_subs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+            && self.subs.is_empty()
+            && self.gone_sessions.is_empty()
+            && self.gone_subs.is_empty()
+    }
+}
+
+/// Why a stored record was not restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreError {
+    Malformed(&'static str),
+    /// Already there (the same row twice).
+    Duplicate,
+    /// A subscription whose session was not restored.
+    NoSession,
+    OutOfMemory,
+}
+
+impl From<persist::DecodeError> for RestoreError {
+    fn from(e: persist::DecodeError) -> Self {
+        match e {
+            persist::DecodeError::Malformed(w) => RestoreError::Malformed(w),
+            persist::DecodeError::OutOfMemory => RestoreError::OutOfMemory,
+        }
+    }
+}
+
+impl From<OutOfMemory> for RestoreError {
+    fn from(_: OutOfMemory) -> Self {
+        RestoreError::OutOfMemory
+    }
+}
+
+impl From<SessionError> for RestoreError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::UnknownSession => RestoreError::Malformed("group URI"),
+            SessionError::AlreadyOpen => RestoreError::Duplicate,
+            SessionError::OutOfMemory => RestoreError::OutOfMemory,
+        }
+    }
+}
+
+pub(super) fn session_row<A: Allocator>(s: &Session<A>) -> SessionRow {
+    let mut state = Vec::new();
+    persist::encode_session(s, &mut state);
+    SessionRow {
+        uri: s.uri.to_vec(),
+        kind: s.kind.as_str(),
+        group: s.group.as_ref().map(|g| g.to_vec()),
+        state,
+    }
+}
+
+impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
+    /// Starts recording what changes, for `take_changes` (`db_url`).
+    pub fn enable_persistence(&mut self) {
+        self.changes.enable();
+    }
+
+    /// What changed since the last call, as rows to write and keys to delete. `all` (or a
+    /// change that could not be recorded, `Changes::overflow`) gives every row instead.
+    /// `wall_offset_ms` turns this clock into wall-clock time (see persist.rs).
+    pub fn take_changes(&mut self, wall_offset_ms: i64, all: bool) -> Changes {
+        let Pending {
+            overflow,
+            sessions,
+            subs,
+            gone_sessions,
+            gone_subs,
+        } = self.changes.take();
+        let mut out = Changes {
+            overflow,
+            gone_sessions,
+            gone_subs,
+            ..Changes::default()
+        };
+        if all || overflow {
+            out.sessions = self.sessions.values().map(session_row).collect();
+            out.subs = self
+                .subs
+                .values()
+                .filter_map(|sub| self.sub_row(sub, wall_offset_ms))
+                .collect();
+            return out;
+        }
+        out.sessions = sessions
+            .iter()
+            .filter_map(|k| self.sessions.get(k.as_slice()))
+            .map(session_row)
+            .collect();
+        out.subs = subs
+            .iter()
+            .filter_map(|id| self.subs.get(id))
+            .filter_map(|sub| self.sub_row(sub, wall_offset_ms))
+            .collect();
+        out
+    }
+
+    /// Every session as a record (`persist::encode_session`), for a cluster peer's sync.
+    pub fn session_rows(&self) -> Vec<SessionRow> {
+        self.sessions.values().map(session_row).collect()
+    }
+
+    /// Every subscription as a record, for a cluster peer's sync (nothing is drained).
+    pub fn subscription_rows(&self, wall_offset_ms: i64) -> Vec<SubscriptionRow> {
+        self.subs
+            .values()
+            .filter_map(|sub| self.sub_row(sub, wall_offset_ms))
+            .collect()
+    }
+
+    /// A cluster peer's subscription, taken over because the peer left (docs/cluster.md): as
+    /// `restore_subscription`, and its next NOTIFY, due now, carries full state, so that the
+    /// subscriber learns our Contact (a target refresh) and, after a crash (`crashed`, the
+    /// peer's last state may be behind), everything it may have missed.
+    pub fn take_over(
+        &mut self,
+        now: u64,
+        state: &[u8],
+        wall_offset_ms: i64,
+        crashed: bool,
+    ) -> Result<(), RestoreError> {
+        let id = self.restore_sub(now, state, wall_offset_ms, crashed)?;
+        if let Some(sub) = self.subs.get_mut(&id) {
+            sub.needs_full = true;
+            self.changes.sub(id);
+            self.wake_at(id, now);
+        }
+        Ok(())
+    }
+
+    pub(super) fn sub_row(
+        &self,
+        sub: &Subscription<A>,
+        wall_offset_ms: i64,
+    ) -> Option<SubscriptionRow> {
+        // a terminated subscription is gone the moment its last NOTIFY leaves (R69)
+        let session = self.sessions.get(sub.session())?;
+        let mut state = Vec::new();
+        persist::encode_subscription(sub, wall_offset_ms, &mut state);
+        Some(SubscriptionRow {
+            call_id: sub.dialog.call_id().to_vec(),
+            local_tag: sub.dialog.local_tag().to_vec(),
+            session_uri: session.uri.to_vec(),
+            subscriber: sub.subscriber().to_vec(),
+            expires_wall_ms: sub.expires_at.saturating_add_signed(wall_offset_ms),
+            state,
+        })
+    }
+
+    /// Restores a session `take_changes` wrote (with its group alias here); returns its URI and
+    /// group, for the caller to alias the group in another notifier as `open_session` does.
+    pub fn restore_session(
+        &mut self,
+        state: &[u8],
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), RestoreError> {
+        let session = persist::decode_session(state, self.seed, self.alloc.clone())?;
+        let key = uri::session_key(&session.uri).ok_or(RestoreError::Malformed("session URI"))?;
+        if self.sessions.contains_key(key.as_slice()) {
+            return Err(RestoreError::Duplicate);
+        }
+        let found = (
+            session.uri.to_vec(),
+            session.group.as_ref().map(|g| g.to_vec()),
+        );
+        let key = Key::try_new(&key, self.alloc.clone())?;
+        self.sessions.try_reserve(1).map_err(|_| OutOfMemory)?;
+        if let Some(g) = &found.1 {
+            self.add_alias(g, &found.0)?;
+        }
+        self.sessions.insert(key, session);
+        Ok(found)
+    }
+
+    /// Restores a subscription into its (restored) session. After a crash (`crashed`) the
+    /// stored CSeq and version may be behind what was sent: the CSeq jumps ahead and the next
+    /// NOTIFY carries full state, which a subscriber accepts at any higher version (RFC 4575).
+    pub fn restore_subscription(
+        &mut self,
+        now: u64,
+        state: &[u8],
+        wall_offset_ms: i64,
+        crashed: bool,
+    ) -> Result<(), RestoreError> {
+        self.restore_sub(now, state, wall_offset_ms, crashed)
+            .map(|_| ())
+    }
+
+    /// `restore_subscription`, returning the new subscription's id.
+    pub(super) fn restore_sub(
+        &mut self,
+        now: u64,
+        state: &[u8],
+        wall_offset_ms: i64,
+        crashed: bool,
+    ) -> Result<u32, RestoreError> {
+        let id = self.allocate_id();
+        let mut sub = persist::decode_subscription(state, id, wall_offset_ms, self.alloc.clone())?;
+        if !self.sessions.contains_key(sub.session()) {
+            return Err(RestoreError::NoSession);
+        }
+        if self
+            .find_dialog(sub.dialog.call_id(), sub.dialog.local_tag())
+            .is_some()
+        {
+            return Err(RestoreError::Duplicate);
+        }
+        if crashed {
+            sub.dialog.local_cseq = sub.dialog.local_cseq.saturating_add(CRASH_CSEQ_MARGIN);
+            sub.needs_full = true;
+        }
+        let wake = if sub.needs_full || sub.dirty || sub.terminate.is_some() {
+            now
+        } else {
+            sub.expires_at
+        };
+        self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
+        self.reserve_dialog()?;
+        let session = self
+            .sessions
+            .get_mut(sub.session())
+            .ok_or(RestoreError::NoSession)?;
+        session.add_sub(id, sub.subscriber(), self.alloc.clone())?;
+        self.insert_dialog(&sub);
+        self.subs.insert(id, sub);
+        self.wake_at(id, wake);
+        Ok(id)
+    }
+}
