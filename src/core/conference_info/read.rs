@@ -1,0 +1,523 @@
+//! The strict reader (quick-xml): what tests and the fuzzers use to check what the writer and
+//! the notifier produce.
+use super::*;
+use quick_xml::escape::{resolve_xml_entity, unescape_with};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{Namespace, ResolveResult};
+use quick_xml::NsReader;
+use std::collections::HashSet;
+
+/// A conference-info document as the strict reader found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedDocument {
+    pub entity: String,
+    pub state: String,
+    pub version: u32,
+    /// R52: `conference-description/maximum-user-count`, if present.
+    pub maximum_user_count: Option<u32>,
+    /// R52: `conference-state/user-count`, if present.
+    pub user_count: Option<u32>,
+    pub users_state: Option<String>,
+    pub users: Vec<ParsedUser>,
+}
+
+/// One `user` as the strict reader found it; `state` is "full" when the attribute is absent
+/// (the schema default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedUser {
+    pub entity: String,
+    pub state: String,
+    pub display_text: Option<String>,
+    pub endpoint_entity: String,
+    pub status: String,
+    /// R52: `endpoint/disconnection-method`, if present.
+    pub disconnection_method: Option<String>,
+    /// R91: `endpoint/disconnection-info/reason`, if present.
+    pub disconnection_reason: Option<String>,
+}
+
+/// A strict reader used by tests (unit, property and the lead's notifier tests) to check RFC 4575
+/// structure: root name and namespace, required attributes, state values, version an unsigned 32-bit
+/// integer, `users` as the only child apart from R52's optional `conference-description` (holding
+/// only `maximum-user-count`) and `conference-state` (holding only `user-count`) before it, each
+/// `user` with an absolute-URI entity, unique entities, exactly one `endpoint` with entity and a
+/// `status` child, child order of RULES.md R53, status one of the RFC 4575 endpoint-status values,
+/// `disconnection-method` one of RFC 4575's and `disconnection-info` an execution-type (`when`,
+/// `reason`, `by`). Returns a description of the first violation.
+pub fn parse(xml: &[u8]) -> Result<ParsedDocument, String> {
+    let root = read_tree(xml)?;
+    if root.name != "conference-info" {
+        return Err(format!("root is <{}>, not <conference-info>", root.name));
+    }
+    check_element(&root, &["entity", "state", "version"])?;
+    let entity = required_attr(&root, "entity")?;
+    if !is_absolute_uri(entity) {
+        return Err(format!("root entity {entity:?} is not an absolute URI"));
+    }
+    // R44: state and version are always written, so the reader requires them.
+    let state = state_attr(&root)?.ok_or("root has no state attribute")?;
+    let version = required_attr(&root, "version")?;
+    let version = parse_u32(version).ok_or(format!(
+        "version {version:?} is not an unsigned 32-bit integer"
+    ))?;
+    no_text(&root)?;
+
+    // R47/R52: users is the one child, after R52's optional counts in schema order (R53); the
+    // other RFC 4575 children (host-info, sidebars) are never written.
+    check_order(&root, ROOT_CHILDREN, &[])?;
+    let users = child(&root, "users").ok_or("<conference-info> has no <users>")?;
+    let maximum_user_count = match child(&root, "conference-description") {
+        Some(d) => Some(count_child(d, "maximum-user-count")?),
+        None => None,
+    };
+    let user_count = match child(&root, "conference-state") {
+        Some(c) => Some(count_child(c, "user-count")?),
+        None => None,
+    };
+    check_element(users, &["state"])?;
+    no_text(users)?;
+    let users_state = state_attr(users)?;
+
+    let mut seen = HashSet::new();
+    let mut parsed_users = Vec::with_capacity(users.children.len());
+    for user in &users.children {
+        if user.name != "user" {
+            return Err(format!("<users> contains <{}>", user.name));
+        }
+        let parsed = parse_user(user)?;
+        if !seen.insert(parsed.entity.clone()) {
+            return Err(format!(
+                "user entity {:?} appears twice (R48)",
+                parsed.entity
+            ));
+        }
+        parsed_users.push(parsed);
+    }
+    Ok(ParsedDocument {
+        entity: entity.to_owned(),
+        state,
+        version,
+        maximum_user_count,
+        user_count,
+        users_state,
+        users: parsed_users,
+    })
+}
+
+const STATES: &[&str] = &["full", "partial", "deleted"];
+
+/// R47, R52: the children of `conference-info` this module writes, in schema order.
+const ROOT_CHILDREN: &[&str] = &["conference-description", "conference-state", "users"];
+
+/// RFC 4575 endpoint-status-type.
+const ENDPOINT_STATUSES: &[&str] = &[
+    "pending",
+    "dialing-out",
+    "dialing-in",
+    "alerting",
+    "on-hold",
+    "connected",
+    "muted-via-focus",
+    "disconnecting",
+    "disconnected",
+];
+
+/// R53: children of `user`, in schema order, each at most once.
+const USER_CHILDREN: &[&str] = &[
+    "display-text",
+    "associated-aors",
+    "roles",
+    "languages",
+    "cascaded-focus",
+    "endpoint",
+];
+
+/// R53: children of `endpoint`, in schema order; only `media` may repeat.
+const ENDPOINT_CHILDREN: &[&str] = &[
+    "display-text",
+    "referred",
+    "status",
+    "joining-method",
+    "joining-info",
+    "disconnection-method",
+    "disconnection-info",
+    "media",
+    "call-info",
+];
+
+fn parse_user(user: &Element) -> Result<ParsedUser, String> {
+    let entity = required_attr(user, "entity")?;
+    parse_user_content(user, entity).map_err(|e| format!("user {entity:?}: {e}"))
+}
+
+fn parse_user_content(user: &Element, entity: &str) -> Result<ParsedUser, String> {
+    check_element(user, &["entity", "state"])?;
+    if !is_absolute_uri(entity) {
+        return Err("entity is not an absolute URI (R56)".into());
+    }
+    let state = state_attr(user)?.unwrap_or_else(|| "full".into());
+    no_text(user)?;
+    if state == "deleted" {
+        // R58: a removed user carries nothing but its key
+        if user.children.is_empty() {
+            return Ok(ParsedUser {
+                entity: entity.to_owned(),
+                state,
+                display_text: None,
+                endpoint_entity: String::new(),
+                status: String::new(),
+                disconnection_method: None,
+                disconnection_reason: None,
+            });
+        }
+        return Err("a deleted user has children".into());
+    }
+    check_order(user, USER_CHILDREN, &[])?;
+    let display_text = match child(user, "display-text") {
+        Some(d) => Some(leaf_text(d)?.to_owned()),
+        None => None,
+    };
+
+    // R50: exactly one endpoint (the order check already rules out a second one).
+    let endpoint = child(user, "endpoint").ok_or("no <endpoint> (R50)")?;
+    check_element(endpoint, &["entity", "state"])?;
+    let endpoint_entity = required_attr(endpoint, "entity")?;
+    state_attr(endpoint)?;
+    no_text(endpoint)?;
+    check_order(endpoint, ENDPOINT_CHILDREN, &["media"])?;
+    if let Some(d) = child(endpoint, "display-text") {
+        leaf_text(d)?;
+    }
+    let status = child(endpoint, "status").ok_or("endpoint has no <status> (R51)")?;
+    let status = leaf_text(status)?;
+    if !ENDPOINT_STATUSES.contains(&status) {
+        return Err(format!(
+            "status {status:?} is not an RFC 4575 endpoint status"
+        ));
+    }
+    let joining = ["dialed-in", "dialed-out", "focus-owner"];
+    check_enum_child(endpoint, "joining-method", &joining)?;
+    let disconnection = ["departed", "booted", "failed", "busy"];
+    check_enum_child(endpoint, "disconnection-method", &disconnection)?;
+    let disconnection_method = match child(endpoint, "disconnection-method") {
+        Some(m) => Some(leaf_text(m)?.to_owned()),
+        None => None,
+    };
+    let disconnection_reason = match child(endpoint, "disconnection-info") {
+        Some(info) => execution_reason(info)?,
+        None => None,
+    };
+    Ok(ParsedUser {
+        entity: entity.to_owned(),
+        state,
+        display_text,
+        endpoint_entity: endpoint_entity.to_owned(),
+        status: status.to_owned(),
+        disconnection_method,
+        disconnection_reason,
+    })
+}
+
+/// RFC 4575 `execution-type` (`when`, `reason`, `by`, each optional, in this order): the reason.
+fn execution_reason(info: &Element) -> Result<Option<String>, String> {
+    check_element(info, &[])?;
+    no_text(info)?;
+    check_order(info, &["when", "reason", "by"], &[])?;
+    for c in &info.children {
+        leaf_text(c)?;
+    }
+    Ok(child(info, "reason").map(|r| r.text.clone()))
+}
+
+/// An element of the document, reduced to what the checks need. Attributes are the unprefixed
+/// ones (namespace declarations and `xml:lang`-style attributes are left out).
+#[derive(Debug)]
+struct Element {
+    name: String,
+    attrs: Vec<(String, String)>,
+    children: Vec<Element>,
+    text: String,
+}
+
+/// How deep `read_tree` lets elements nest; deeper input would overflow the stack when the tree
+/// is dropped (regression test: tests/core_fuzz_parsers.rs, deep nesting).
+const MAX_DEPTH: usize = 32;
+
+/// Reads the whole document into a tree, checking well-formedness, the encoding, and that every
+/// element is in the conference-info namespace (the writer emits no extensions).
+fn read_tree(xml: &[u8]) -> Result<Element, String> {
+    let xml = std::str::from_utf8(xml).map_err(|e| format!("document is not UTF-8: {e}"))?;
+    let mut reader = NsReader::from_str(xml);
+    reader.config_mut().enable_all_checks(true);
+    let mut open: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut at_start = true;
+    loop {
+        let (in_namespace, event) = match reader.read_resolved_event() {
+            Ok((ns, event)) => (
+                ns == ResolveResult::Bound(Namespace(NAMESPACE.as_bytes())),
+                event,
+            ),
+            Err(e) => return Err(format!("not well-formed XML: {e}")),
+        };
+        let mut text = None;
+        match event {
+            Event::Decl(decl) => {
+                if !at_start {
+                    return Err("XML declaration is not at the start".into());
+                }
+                if let Some(encoding) = decl.encoding() {
+                    let encoding = encoding.map_err(|e| format!("bad XML declaration: {e}"))?;
+                    if !encoding.eq_ignore_ascii_case(b"UTF-8") {
+                        return Err("the XML declaration does not say UTF-8 (R44)".into());
+                    }
+                }
+            }
+            Event::Start(start) => {
+                // the tree is dropped recursively: bound its depth (an RFC 4575 document is ~6 deep)
+                if open.len() >= MAX_DEPTH {
+                    return Err(format!("elements nested deeper than {MAX_DEPTH}"));
+                }
+                open.push(element(&start, in_namespace)?)
+            }
+            Event::Empty(start) => {
+                let el = element(&start, in_namespace)?;
+                attach(el, &mut open, &mut root)?;
+            }
+            Event::End(_) => {
+                let el = open.pop().ok_or("end tag without start tag")?;
+                attach(el, &mut open, &mut root)?;
+            }
+            Event::Text(t) => {
+                text = Some(
+                    t.xml10_content()
+                        .map_err(|e| format!("bad text: {e}"))?
+                        .into_owned(),
+                );
+            }
+            Event::CData(c) => {
+                text = Some(
+                    c.decode()
+                        .map_err(|e| format!("bad CDATA: {e}"))?
+                        .into_owned(),
+                );
+            }
+            Event::GeneralRef(r) => {
+                let resolved = match r
+                    .resolve_char_ref()
+                    .map_err(|e| format!("bad reference: {e}"))?
+                {
+                    Some(c) => c.to_string(),
+                    None => {
+                        let name = r.decode().map_err(|e| format!("bad reference: {e}"))?;
+                        resolve_xml_entity(&name)
+                            .ok_or(format!("unknown entity &{name};"))?
+                            .to_owned()
+                    }
+                };
+                text = Some(resolved);
+            }
+            Event::DocType(_) => return Err("a DOCTYPE is not allowed".into()),
+            Event::Comment(_) | Event::PI(_) => {}
+            Event::Eof => break,
+        }
+        if let Some(text) = text {
+            check_chars(&text)?;
+            match open.last_mut() {
+                Some(el) => el.text.push_str(&text),
+                None if is_xml_space(&text) => {}
+                None => return Err(format!("text {text:?} outside the root element")),
+            }
+        }
+        at_start = false;
+    }
+    if let Some(el) = open.last() {
+        return Err(format!("<{}> is not closed", el.name));
+    }
+    root.ok_or_else(|| "no root element".into())
+}
+
+fn element(start: &BytesStart<'_>, in_namespace: bool) -> Result<Element, String> {
+    let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+    if !in_namespace {
+        return Err(format!("<{name}> is not in namespace {NAMESPACE} (R44)"));
+    }
+    let mut attrs = Vec::new();
+    for attr in start.attributes() {
+        let attr = attr.map_err(|e| format!("<{name}>: bad attribute: {e}"))?;
+        if attr.key.as_namespace_binding().is_some() || attr.key.prefix().is_some() {
+            continue;
+        }
+        let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+        let raw = std::str::from_utf8(&attr.value).map_err(|e| format!("<{name} {key}>: {e}"))?;
+        // XML 1.0 §3.3.3: literal whitespace in an attribute value reads as a space.
+        let normalised = raw.replace(['\t', '\n', '\r'], " ");
+        let value = unescape_with(&normalised, resolve_xml_entity)
+            .map_err(|e| format!("<{name} {key}>: {e}"))?
+            .into_owned();
+        check_chars(&value)?;
+        attrs.push((key, value));
+    }
+    Ok(Element {
+        name,
+        attrs,
+        children: Vec::new(),
+        text: String::new(),
+    })
+}
+
+fn attach(el: Element, open: &mut [Element], root: &mut Option<Element>) -> Result<(), String> {
+    match open.last_mut() {
+        Some(parent) => parent.children.push(el),
+        None if root.is_none() => *root = Some(el),
+        None => return Err(format!("second root element <{}>", el.name)),
+    }
+    Ok(())
+}
+
+/// XML 1.0 `Char`: what may appear in a document, literally or as a reference.
+pub(super) fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+fn check_chars(s: &str) -> Result<(), String> {
+    match s.chars().find(|&c| !is_xml_char(c)) {
+        Some(c) => Err(format!("character {c:?} is not allowed in XML")),
+        None => Ok(()),
+    }
+}
+
+fn is_xml_space(s: &str) -> bool {
+    s.chars().all(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
+}
+
+/// Rejects unprefixed attributes the schema does not define for this element.
+fn check_element(el: &Element, known_attrs: &[&str]) -> Result<(), String> {
+    match el
+        .attrs
+        .iter()
+        .find(|(k, _)| !known_attrs.contains(&k.as_str()))
+    {
+        Some((k, _)) => Err(format!("<{}> has unknown attribute {k:?}", el.name)),
+        None => Ok(()),
+    }
+}
+
+fn attr<'e>(el: &'e Element, name: &str) -> Option<&'e str> {
+    el.attrs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn required_attr<'e>(el: &'e Element, name: &str) -> Result<&'e str, String> {
+    attr(el, name).ok_or_else(|| format!("<{}> has no {name} attribute", el.name))
+}
+
+fn state_attr(el: &Element) -> Result<Option<String>, String> {
+    match attr(el, "state") {
+        Some(s) if STATES.contains(&s) => Ok(Some(s.to_owned())),
+        Some(s) => Err(format!(
+            "<{}> state {s:?} is not full/partial/deleted",
+            el.name
+        )),
+        None => Ok(None),
+    }
+}
+
+fn no_text(el: &Element) -> Result<(), String> {
+    if is_xml_space(&el.text) {
+        Ok(())
+    } else {
+        Err(format!("<{}> holds text {:?}", el.name, el.text))
+    }
+}
+
+/// The text of an element that may hold only text.
+fn leaf_text(el: &Element) -> Result<&str, String> {
+    check_element(el, &[])?;
+    match el.children.first() {
+        Some(c) => Err(format!("<{}> contains <{}>", el.name, c.name)),
+        None => Ok(&el.text),
+    }
+}
+
+fn child<'e>(el: &'e Element, name: &str) -> Option<&'e Element> {
+    el.children.iter().find(|c| c.name == name)
+}
+
+/// R53: children appear in `order`, each at most once except those in `repeatable`.
+fn check_order(el: &Element, order: &[&str], repeatable: &[&str]) -> Result<(), String> {
+    let mut last: Option<usize> = None;
+    for c in &el.children {
+        let name = c.name.as_str();
+        let pos = order
+            .iter()
+            .position(|&n| n == name)
+            .ok_or_else(|| format!("<{}> may not contain <{name}>", el.name))?;
+        let repeated_ok = last == Some(pos) && repeatable.contains(&name);
+        if last.is_some_and(|l| l >= pos) && !repeated_ok {
+            return Err(format!(
+                "<{name}> is out of order or repeated in <{}> (R53)",
+                el.name
+            ));
+        }
+        last = Some(pos);
+    }
+    Ok(())
+}
+
+fn check_enum_child(el: &Element, name: &str, allowed: &[&str]) -> Result<(), String> {
+    match child(el, name) {
+        Some(c) => {
+            let value = leaf_text(c)?;
+            if allowed.contains(&value) {
+                Ok(())
+            } else {
+                Err(format!("<{name}> {value:?} is not one of {allowed:?}"))
+            }
+        }
+        None => Ok(()),
+    }
+}
+
+/// R52: `el` holds exactly one child, `name`, an `xs:unsignedInt` (the only count the writer puts
+/// in a `conference-description` or `conference-state`).
+fn count_child(el: &Element, name: &str) -> Result<u32, String> {
+    check_element(el, &[])?;
+    no_text(el)?;
+    match el.children.as_slice() {
+        [c] if c.name == name => {
+            let text = leaf_text(c)?;
+            parse_u32(text).ok_or(format!(
+                "<{name}> {text:?} is not an unsigned 32-bit integer"
+            ))
+        }
+        [] => Err(format!("<{}> has no <{name}>", el.name)),
+        [c, ..] => Err(format!(
+            "<{}> may contain only <{name}>, not <{}>",
+            el.name, c.name
+        )),
+    }
+}
+
+/// RFC 3986 absolute URI, as far as a test needs: a scheme, a colon, and a non-empty rest without
+/// whitespace or control characters.
+fn is_absolute_uri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let mut scheme = scheme.bytes();
+    scheme.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && !rest.is_empty()
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// `xs:unsignedInt` as the writer emits it: decimal digits only.
+fn parse_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}

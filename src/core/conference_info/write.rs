@@ -1,0 +1,159 @@
+//! The writer: a conference-info document straight into the NOTIFY's buffer (R44-R56).
+use super::*;
+
+/// Appends the UTF-8 document to `out` (R44-R56), compact, straight into `out` (hot path):
+/// - the XML declaration, then the root `conference-info` in the RFC 4575 namespace with `entity`,
+///   `state` and `version` always written (R44);
+/// - R52 optional children, in schema order before `users`: `conference-description` with
+///   `maximum-user-count`, then `conference-state` with `user-count`;
+/// - `users` (`<users/>` when empty, R47; `state="partial"` in a partial document, R54), each user
+///   `state="full"` with optional `display-text` and exactly one `endpoint` (R50) holding `status`,
+///   then optionally `disconnection-method` and `disconnection-info/reason` (R53 order);
+/// - text and attributes escaped, bytes that are not UTF-8 replaced (R56).
+pub fn write(doc: &Document<'_>, out: &mut Vec<u8>) {
+    // One reservation sized for typical entries, so the pushes below rarely reallocate.
+    let per_user: usize = doc
+        .users
+        .iter()
+        .map(|u| {
+            u.entity.len()
+                + u.endpoint_entity.len()
+                + u.display_text.map_or(0, <[u8]>::len)
+                + u.disconnection_reason.map_or(0, |r| r.len() + 50)
+                + u.disconnection_method.map_or(0, |_| 50)
+                + 140
+        })
+        .sum();
+    out.reserve(260 + doc.entity.len() + per_user);
+
+    out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<conference-info xmlns=\"");
+    out.extend_from_slice(NAMESPACE.as_bytes());
+    out.extend_from_slice(b"\" entity=\"");
+    push_escaped(doc.entity, out);
+    out.extend_from_slice(b"\" state=\"");
+    out.extend_from_slice(doc.state.as_str().as_bytes());
+    out.extend_from_slice(b"\" version=\"");
+    push_decimal(doc.version, out);
+    out.extend_from_slice(b"\">");
+
+    // R52, R53: the optional counts come before `users`, in schema order.
+    if let Some(max) = doc.maximum_user_count {
+        out.extend_from_slice(b"<conference-description><maximum-user-count>");
+        push_decimal(max, out);
+        out.extend_from_slice(b"</maximum-user-count></conference-description>");
+    }
+    if let Some(count) = doc.user_count {
+        out.extend_from_slice(b"<conference-state><user-count>");
+        push_decimal(count, out);
+        out.extend_from_slice(b"</user-count></conference-state>");
+    }
+
+    // R54: mark partial lists explicitly, so a strict reader cannot take the default ("full").
+    let users_open: &[u8] = match doc.state {
+        DocState::Full => b"<users",
+        DocState::Partial => b"<users state=\"partial\"",
+    };
+    out.extend_from_slice(users_open);
+    if doc.users.is_empty() {
+        // R47: the one child is written even when there is nobody to list.
+        out.extend_from_slice(b"/>");
+    } else {
+        out.push(b'>');
+        for user in doc.users {
+            push_user(user, out);
+        }
+        out.extend_from_slice(b"</users>");
+    }
+    out.extend_from_slice(b"</conference-info>\n");
+}
+
+/// R48-R54: a complete user (state="full", also inside partial documents), children in R53 order.
+fn push_user(user: &UserEntry<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"<user entity=\"");
+    push_escaped(user.entity, out);
+    if user.deleted {
+        out.extend_from_slice(b"\" state=\"deleted\"/>");
+        return;
+    }
+    out.extend_from_slice(b"\" state=\"full\">");
+    if let Some(text) = user.display_text {
+        out.extend_from_slice(b"<display-text>");
+        push_escaped(text, out);
+        out.extend_from_slice(b"</display-text>");
+    }
+    // R50: exactly one endpoint; the caller chose its entity.
+    out.extend_from_slice(b"<endpoint entity=\"");
+    push_escaped(user.endpoint_entity, out);
+    out.extend_from_slice(b"\" state=\"full\"><status>");
+    out.extend_from_slice(user.status.as_str().as_bytes());
+    out.extend_from_slice(b"</status>");
+    // R53: disconnection-method, then disconnection-info (execution-type: when, reason, by)
+    if let Some(method) = user.disconnection_method {
+        out.extend_from_slice(b"<disconnection-method>");
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.extend_from_slice(b"</disconnection-method>");
+    }
+    if let Some(reason) = user.disconnection_reason {
+        out.extend_from_slice(b"<disconnection-info><reason>");
+        push_escaped(reason, out);
+        out.extend_from_slice(b"</reason></disconnection-info>");
+    }
+    out.extend_from_slice(b"</endpoint></user>");
+}
+
+/// R56: writes `raw` as XML character data, valid in both text and double-quoted attributes.
+/// - `&`, `<`, `>`, `"` become entity references;
+/// - tab, LF and CR become character references, so attribute-value normalisation and line-end
+///   handling in the reader give back the same characters;
+/// - bytes that are not UTF-8, other C0 controls, U+FFFE and U+FFFF (none of which XML 1.0 allows,
+///   not even as references) become U+FFFD.
+fn push_escaped(raw: &[u8], out: &mut Vec<u8>) {
+    const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
+    for chunk in raw.utf8_chunks() {
+        let valid = chunk.valid().as_bytes();
+        let mut copied = 0;
+        let mut i = 0;
+        while i < valid.len() {
+            let (replacement, width): (&[u8], usize) = match valid[i] {
+                b'&' => (b"&amp;", 1),
+                b'<' => (b"&lt;", 1),
+                b'>' => (b"&gt;", 1),
+                b'"' => (b"&quot;", 1),
+                b'\t' => (b"&#9;", 1),
+                b'\n' => (b"&#10;", 1),
+                b'\r' => (b"&#13;", 1),
+                0..=0x1f => (REPLACEMENT, 1),
+                // U+FFFE / U+FFFF are EF BF BE / EF BF BF.
+                0xef if matches!(valid.get(i + 1..i + 3), Some([0xbf, 0xbe | 0xbf])) => {
+                    (REPLACEMENT, 3)
+                }
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            out.extend_from_slice(&valid[copied..i]);
+            out.extend_from_slice(replacement);
+            i += width;
+            copied = i;
+        }
+        out.extend_from_slice(&valid[copied..]);
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice(REPLACEMENT);
+        }
+    }
+}
+
+fn push_decimal(mut n: u32, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
