@@ -3,8 +3,8 @@
 //! notifies its own subscribers), and a starting node asks its peers for every session. Each
 //! node also sends the state of its own subscriptions; when a node says goodbye or goes
 //! silent, its subscriptions are taken over by the peers (each by one, `successor`).
+use super::apply;
 use super::cluster_auth::{self as auth, ACCEPTED, MALFORMED};
-use super::feed;
 use super::state::shared;
 use crate::core::cluster::{decode, encode, next_stamp, plausible_stamp, successor, Op, Peers};
 use crate::core::cluster_auth::{Replay, Sealed};
@@ -207,16 +207,16 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
         Op::Open { stamp, args } => {
             observe(stamp);
             let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            ignore_known(feed::open(&args), "session_open", from);
+            ignore_known(apply::open(&args), "session_open", from);
         }
         Op::Close { stamp, session_uri } => {
             observe(stamp);
-            ignore_known(feed::close(&session_uri), "session_close", from);
+            ignore_known(apply::close(&session_uri), "session_close", from);
         }
         Op::Participant { stamp, args } => {
             observe(stamp);
             let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            ignore_known(feed::participant_at(&args, stamp), "participant", from);
+            ignore_known(apply::participant_at(&args, stamp), "participant", from);
         }
         Op::Session { uri, record } => restore_session(&uri, &record),
         Op::SyncRequest => send_sync(node),
@@ -364,7 +364,7 @@ pub fn stop() -> bool {
 
 /// A peer's change that this node already reflects (a session it opened or closed too) is
 /// no error; anything else is logged (rate-limited per peer).
-fn ignore_known(r: Result<(), feed::FeedError>, what: &str, from: u64) {
+fn ignore_known(r: Result<(), apply::FeedError>, what: &str, from: u64) {
     if let Err(e) = r {
         if !matches!(
             e.session,

@@ -2,7 +2,7 @@
 //! pass at most six to one call (Kamailio 5.6's cfg parser, KEMI and `KSR.x.modf` alike). The
 //! values wait, in this process, for the next `imconf_participant` of the same SIP message, which
 //! uses them up whatever it returns. A worker runs one script at a time, so one slot suffices.
-use super::feed::FeedError;
+use super::apply::FeedError;
 use crate::kwarn;
 use parking_lot::Mutex;
 

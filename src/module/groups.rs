@@ -5,135 +5,14 @@
 //! bumps a generation; every process parses them into its own `GroupSet` the first time it sees
 //! the new generation. A SUBSCRIBE reads only an atomic and that process-local set: no shm lock,
 //! no parsing, no file access on the hot path.
+use super::group_policy::{lossy, DocumentPolicy};
 use super::notify::send_all;
 use super::state::{params, shared};
-use crate::core::bytes::{try_bytes, Bytes};
-use crate::core::groups::{Decision, GroupSet};
-use crate::core::policy::{GroupAuth, GroupPolicy};
+use crate::core::groups::GroupSet;
 use crate::kam::clock;
-use crate::kam::shm::ShmAlloc;
 use crate::{kerr, kinfo};
-use allocator_api2::vec::Vec as AVec;
-use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-/// The good documents in force, by file name, as read (shared by all processes).
-pub struct GroupStore {
-    files: AVec<(Bytes<ShmAlloc>, Bytes<ShmAlloc>), ShmAlloc>,
-}
-
-impl GroupStore {
-    pub fn new() -> Self {
-        GroupStore {
-            files: AVec::new_in(ShmAlloc),
-        }
-    }
-
-    fn to_vec(&self) -> Vec<(String, Vec<u8>)> {
-        self.files
-            .iter()
-            .map(|(n, b)| (String::from_utf8_lossy(n).into_owned(), b.to_vec()))
-            .collect()
-    }
-
-    /// Replaces the contents; on a full shm nothing changes.
-    fn replace(&mut self, good: &[(String, Vec<u8>)]) -> Result<(), &'static str> {
-        const FULL: &str = "shared memory is full";
-        let mut files = AVec::new_in(ShmAlloc);
-        files.try_reserve_exact(good.len()).map_err(|_| FULL)?;
-        for (name, bytes) in good {
-            let n = try_bytes(name.as_bytes(), ShmAlloc).map_err(|_| FULL)?;
-            let b = try_bytes(bytes, ShmAlloc).map_err(|_| FULL)?;
-            files.push((n, b));
-        }
-        self.files = files;
-        Ok(())
-    }
-}
-
-/// This process's parsed copy, with the generation it was built from.
-static LOCAL: Mutex<Option<(u64, Arc<GroupSet>)>> = Mutex::new(None);
-
-/// The group set in force, parsed in this process if it changed since the last call.
-pub fn current() -> Arc<GroupSet> {
-    let generation = shared().groups_generation.load(Ordering::Acquire);
-    let mut local = LOCAL.lock();
-    if let Some((g, set)) = local.as_ref() {
-        if *g == generation {
-            return set.clone();
-        }
-    }
-    // the stored bytes all parsed when they were stored: this cannot report errors
-    let files = shared().groups.lock().to_vec();
-    let set = Arc::new(GroupSet::build(&files, &[]).set);
-    *local = Some((generation, set.clone()));
-    set
-}
-
-/// Parses the documents in this (main) process, so the workers fork with them ready.
-pub fn prime() {
-    if params().groups_dir.is_some() {
-        current();
-    }
-}
-
-/// The module's answer to R8: None when no `groups_dir` is configured (R6 applies instead).
-pub struct DocumentPolicy {
-    set: Option<Arc<GroupSet>>,
-    tel_sip_equivalence: bool,
-}
-
-impl DocumentPolicy {
-    pub fn current() -> Self {
-        let p = params();
-        DocumentPolicy {
-            set: p.groups_dir.as_ref().map(|_| current()),
-            tel_sip_equivalence: p.tel_sip_equivalence,
-        }
-    }
-
-    fn of(set: Arc<GroupSet>) -> Self {
-        DocumentPolicy {
-            set: Some(set),
-            tel_sip_equivalence: params().tel_sip_equivalence,
-        }
-    }
-
-    /// R49/R88: the member's `rl:display-name`, the fallback Nick Name.
-    pub fn display_name(&self, group_uri: &[u8], aoia: &[u8]) -> Option<String> {
-        let set = self.set.as_ref()?;
-        set.display_name(&lossy(group_uri), &lossy(aoia), self.tel_sip_equivalence)
-            .map(str::to_owned)
-    }
-
-    /// R88: `<max-participant-count>`, reported as `maximum-user-count` (R52, R91).
-    pub fn max_participant_count(&self, group_uri: &[u8]) -> Option<u32> {
-        self.set.as_ref()?.max_participant_count(&lossy(group_uri))
-    }
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-impl GroupPolicy for DocumentPolicy {
-    fn authorize(&self, group_uri: &[u8], aoia: &[u8], anonymous: bool) -> Option<GroupAuth> {
-        let set = self.set.as_ref()?;
-        let decision = set.allow_conference_state(
-            &lossy(group_uri),
-            &lossy(aoia),
-            anonymous,
-            self.tel_sip_equivalence,
-        );
-        Some(match decision {
-            Some(Decision::Allow) => GroupAuth::Allow,
-            Some(Decision::Deny) => GroupAuth::Deny,
-            // R87: no document for this group: fail closed with 500, not a policy 403
-            None => GroupAuth::Unavailable,
-        })
-    }
-}
 
 /// Reads every `*.xml` file of `dir`, sorted by name.
 fn read_dir(dir: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
@@ -206,7 +85,7 @@ fn apply(old: &GroupSet, new: Arc<GroupSet>) {
                 .sessions_of_group(gone.as_bytes());
             for s in sessions {
                 kinfo!("group {gone} removed: closing its session {}", lossy(&s));
-                if let Err(e) = super::feed::close(&s) {
+                if let Err(e) = super::apply::close(&s) {
                     kerr!("closing {}: {e}", lossy(&s));
                 }
             }

@@ -2,10 +2,13 @@
 //! Entered only through kam/entry.rs, which guards every call against panics.
 // unsafe lives in src/kam only (docs/architecture.md)
 #![deny(unsafe_code)]
+mod apply;
 mod cluster;
 mod cluster_auth;
 mod extra;
 mod feed;
+mod group_policy;
+mod group_store;
 mod groups;
 mod notify;
 mod persist;
@@ -55,7 +58,7 @@ pub fn mod_init() -> i32 {
         }
     }
     cluster::start_recording();
-    groups::prime();
+    group_policy::prime();
     kinfo!("imconf ready: {slots} hash slots in shared memory");
     0
 }
@@ -138,6 +141,9 @@ pub fn dmq_ready() {
     cluster::ready()
 }
 
+/// The timer process: due NOTIFYs and expiries, then the write-back (db_url) and the cluster.
 pub fn timer_tick() {
-    notify::tick()
+    notify::tick();
+    persist::tick();
+    cluster::tick();
 }

@@ -57,8 +57,6 @@ pub fn tick() {
         };
         send_all(slot, due);
     }
-    super::persist::tick();
-    super::cluster::tick();
 }
 
 /// mod_destroy: R72 without persistence or cluster peers, `deactivated` to every subscriber.

@@ -1,7 +1,8 @@
 //! RPC commands (`kamcmd imconf.*`, jsonrpcs): the feeding commands of feed.rs and the
 //! listings, gathered one slot lock at a time.
+use super::apply::FeedError;
 use super::cluster_auth;
-use super::feed::{self, FeedError};
+use super::feed;
 use super::state::{self, shared};
 use crate::core::notifier::{Stats, COUNTED_CODES};
 use crate::core::uri;

@@ -2,7 +2,7 @@
 //! hash slots, each a core `Notifier` in shm behind its own Kamailio lock (no global lock on
 //! the hot path). Created in mod_init, before the workers fork, so every process maps it at the
 //! same address.
-use super::groups::GroupStore;
+use super::group_store::GroupStore;
 use crate::core::gate::InFlightCap;
 use crate::core::notifier::{Notifier, TOKEN_BITS};
 use crate::core::uri;

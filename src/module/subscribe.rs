@@ -1,6 +1,6 @@
 //! `imconf_handle_subscribe()`: one SUBSCRIBE, end to end (RULES.md §2-§4).
 use super::cluster;
-use super::groups::DocumentPolicy;
+use super::group_policy::DocumentPolicy;
 use super::notify::send_all;
 use super::state::{new_local_tag, params, shared, slot_of_tag};
 use crate::core::notifier::{strings_block, SubscribeOutcome, SubscribeRequest};
