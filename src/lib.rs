@@ -8,3 +8,7 @@ pub mod core;
 pub mod kam;
 #[cfg(feature = "kamailio")]
 pub(crate) mod module;
+
+// The entry points C calls (kam/entry.rs), each handing its call to `module`.
+#[cfg(feature = "kamailio")]
+entry_points!(module);
