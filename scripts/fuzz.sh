@@ -15,4 +15,4 @@ IMCONF_CORPUS_N="${FUZZ_N:-100000}" IMCONF_RPC_N="${FUZZ_RPC_N:-3000}" IMCONF_CL
 	IMCONF_CORPUS_SEED="$seed" \
 	python3 tests/integration/run.py --module build/imconf.so -v -k robustness_corpus_sip -k robustness_corpus_rpc \
 	-k robustness_corpus_cluster
-PROPTEST_CASES="${PROPTEST_CASES:-20000}" cargo test --release --test core_fuzz_parsers --test core_cluster_auth
+PROPTEST_CASES="${PROPTEST_CASES:-20000}" cargo test --release --test core -- fuzz_parsers:: cluster_auth::

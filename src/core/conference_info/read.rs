@@ -240,7 +240,7 @@ struct Element {
 }
 
 /// How deep `read_tree` lets elements nest; deeper input would overflow the stack when the tree
-/// is dropped (regression test: tests/core_fuzz_parsers.rs, deep nesting).
+/// is dropped (regression test: tests/core/fuzz_parsers.rs, deep nesting).
 const MAX_DEPTH: usize = 32;
 
 /// Reads the whole document into a tree, checking well-formedness, the encoding, and that every

@@ -480,7 +480,7 @@ fn line_at(bytes: &[u8], position: u64) -> usize {
 }
 
 /// How deep `read_tree` lets elements nest (a group document is ~10 deep, nested lists
-/// included); deeper input would overflow the stack (regression test: tests/core_fuzz_parsers.rs).
+/// included); deeper input would overflow the stack (regression test: tests/core/fuzz_parsers.rs).
 const MAX_DEPTH: usize = 64;
 
 /// Reads the whole document into a tree, checking well-formedness (XML 1.0 and namespaces) and

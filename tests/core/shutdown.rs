@@ -1,7 +1,6 @@
 //! R72: a node stopping without persistence tells every subscriber `deactivated`, at once.
-mod common;
 use allocator_api2::alloc::Global;
-use common::*;
+use crate::common::*;
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, NotifyKind};
 use imconf::core::session::SessionKind;

@@ -2,10 +2,9 @@
 //! change, and a notifier rebuilt from those rows carrying on where the first stopped, after a
 //! graceful stop (the next change is a partial NOTIFY with the next version and CSeq) and after
 //! a crash (full state, CSeq ahead).
-mod common;
 
 use allocator_api2::alloc::Global;
-use common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
+use crate::common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
 use imconf::core::config::Config;
 use imconf::core::notifier::{Changes, Notifier, NotifyKind, RestoreError};
 use imconf::core::session::SessionKind;

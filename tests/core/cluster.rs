@@ -2,10 +2,9 @@
 //! converge whatever order nodes apply them in (last writer wins), and a peer's subscription
 //! taken over continues its dialog: a full NOTIFY at once with the next version and CSeq (or,
 //! after a crash, the CSeq ahead).
-mod common;
 
 use allocator_api2::alloc::Global;
-use common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
+use crate::common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
 use imconf::core::conference_info::EndpointStatus;
 use imconf::core::notifier::{Notifier, NotifyKind};
 use imconf::core::session::{ParticipantUpdate, SessionKind};

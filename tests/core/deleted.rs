@@ -1,8 +1,7 @@
 //! R58: with `emit_deleted_after_disconnect`, a departed user is first reported `disconnected`
 //! (R57), then removed with `state="deleted"` in a later partial document. Off by default.
-mod common;
 use allocator_api2::alloc::Global;
-use common::*;
+use crate::common::*;
 use imconf::core::conference_info::{self, EndpointStatus};
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, Notify};

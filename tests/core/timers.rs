@@ -1,9 +1,8 @@
 //! The notifier's timer (R30 expiry, R61 rate limit, R25 hold) works from deadlines: each tick
 //! looks only at the subscriptions whose time has come, and the deadline structure stays
 //! bounded by the subscriptions alive, however many come and go.
-mod common;
 use allocator_api2::alloc::Global;
-use common::*;
+use crate::common::*;
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, Notify, NotifyKind, SubscribeRequest};
 use imconf::core::session::SessionKind;
@@ -203,7 +202,7 @@ fn subscriptions_that_come_and_go_leave_no_deadline_behind() {
 }
 
 /// Not a check: prints what one timer tick costs with 2x10^4 idle subscriptions in one notifier
-/// (`cargo test --release --test core_timers -- --ignored --nocapture`; docs/performance.md).
+/// (`cargo test --release --test core timers:: -- --ignored --nocapture`; docs/performance.md).
 #[test]
 #[ignore]
 fn tick_cost_with_many_idle_subscriptions() {

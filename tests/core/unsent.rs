@@ -1,10 +1,9 @@
 //! A NOTIFY that tm refuses to send (no shared memory for its transaction) does not end the
 //! subscription at once: its state goes again, in full, a second later; only refusals in a row
 //! give it up (R31), so a subscription lives through a short shm exhaustion.
-mod common;
 
 use allocator_api2::alloc::Global;
-use common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
+use crate::common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, NotifyKind};
 use imconf::core::session::SessionKind;

@@ -1,10 +1,9 @@
 //! R8, R71, R87 in the notifier: group sessions are authorized by a `GroupPolicy` (the module's
 //! is the group documents of `groups_dir`; here a table), and a policy change ends the
 //! subscriptions it no longer allows. The documents themselves are tested in core_groups.rs.
-mod common;
 
 use allocator_api2::alloc::Global;
-use common::connected;
+use crate::common::connected;
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, NotifyKind, SubscribeOutcome, SubscribeRequest};
 use imconf::core::policy::{GroupAuth, GroupPolicy};

@@ -10,9 +10,9 @@ use imconf::core::groups::set::{diff_removed, GroupSet, Reload};
 use proptest::prelude::*;
 use Decision::{Allow, Deny};
 
-const HIKING: &str = include_str!("../kamailio-cfg/groups/hiking-team.xml");
-const CHAT: &str = include_str!("../kamailio-cfg/groups/chat-friends.xml");
-const TOWN_HALL: &str = include_str!("../kamailio-cfg/groups/town-hall.xml");
+const HIKING: &str = include_str!("../../kamailio-cfg/groups/hiking-team.xml");
+const CHAT: &str = include_str!("../../kamailio-cfg/groups/chat-friends.xml");
+const TOWN_HALL: &str = include_str!("../../kamailio-cfg/groups/town-hall.xml");
 const HIKING_URI: &str = "sip:hiking-team@im.example.net";
 const CHAT_URI: &str = "sip:chat-friends@im.example.net";
 const BOOK_URI: &str = "sip:book-club@im.example.net";

@@ -1,8 +1,7 @@
 //! Shared memory can run out at any moment: the core must then answer 500 (or report
 //! OutOfMemory to the feeder), never panic or abort, and keep working once memory is back.
-mod common;
 use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
-use common::{alice_subscribe, ALICE_HEADERS, SESSION};
+use crate::common::{alice_subscribe, ALICE_HEADERS, SESSION};
 use imconf::core::conference_info::EndpointStatus;
 use imconf::core::config::Config;
 use imconf::core::notifier::Notifier;
@@ -92,7 +91,7 @@ fn full_memory_gives_500_and_service_recovers() {
 
 #[test]
 fn a_target_refresh_without_memory_keeps_the_old_target() {
-    let cfg = common::unthrottled_cfg();
+    let cfg = crate::common::unthrottled_cfg();
     let budget = Rc::new(Cell::new(usize::MAX / 2));
     let mut n = Notifier::new_in(7, Budget(budget.clone()));
     n.open_session(SESSION, SessionKind::AdHoc, None).unwrap();
@@ -127,6 +126,6 @@ fn a_target_refresh_without_memory_keeps_the_old_target() {
     assert_eq!(sent.remote_target, b"sip:alice@198.51.100.7:5070");
     assert_eq!(
         (&sent.call_id[..], &sent.remote_uri[..]),
-        (&b"c1"[..], common::ALICE)
+        (&b"c1"[..], crate::common::ALICE)
     );
 }
