@@ -3,8 +3,8 @@
 //! taken over continues its dialog: a full NOTIFY at once with the next version and CSeq (or,
 //! after a crash, the CSeq ahead).
 
-use allocator_api2::alloc::Global;
 use crate::common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
+use allocator_api2::alloc::Global;
 use imconf::core::conference_info::EndpointStatus;
 use imconf::core::notifier::{Notifier, NotifyKind};
 use imconf::core::session::{ParticipantUpdate, SessionKind};

@@ -1,7 +1,7 @@
 //! R58: with `emit_deleted_after_disconnect`, a departed user is first reported `disconnected`
 //! (R57), then removed with `state="deleted"` in a later partial document. Off by default.
-use allocator_api2::alloc::Global;
 use crate::common::*;
+use allocator_api2::alloc::Global;
 use imconf::core::conference_info::{self, EndpointStatus};
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, Notify};

@@ -1,7 +1,7 @@
 //! R59: an invitee that has not answered 180 yet is not listed by default; with
 //! `report_dialing_out` it is listed as `dialing-out`. Either way it may not subscribe (R6).
-use allocator_api2::alloc::Global;
 use crate::common::*;
+use allocator_api2::alloc::Global;
 use imconf::core::conference_info::{self, EndpointStatus};
 use imconf::core::config::Config;
 use imconf::core::notifier::Notifier;

@@ -2,8 +2,8 @@
 //! is the group documents of `groups_dir`; here a table), and a policy change ends the
 //! subscriptions it no longer allows. The documents themselves are tested in core_groups.rs.
 
-use allocator_api2::alloc::Global;
 use crate::common::connected;
+use allocator_api2::alloc::Global;
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, NotifyKind, SubscribeOutcome, SubscribeRequest};
 use imconf::core::policy::{GroupAuth, GroupPolicy};

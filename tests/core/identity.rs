@@ -1,7 +1,7 @@
 //! R86: identities are compared as scheme, user and host (host case-insensitive), without URI
 //! parameters: the AOIA a P-Asserted-Identity carries and the one the script fed are one user.
-use allocator_api2::alloc::Global;
 use crate::common::*;
+use allocator_api2::alloc::Global;
 use imconf::core::conference_info::EndpointStatus;
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, NotifyKind};

@@ -1,7 +1,7 @@
 //! R66: a node-wide cap on NOTIFYs in flight; the rest wait in FIFO order and leave as
 //! responses free places. Terminating NOTIFYs hold a place too until their response.
-use allocator_api2::alloc::Global;
 use crate::common::*;
+use allocator_api2::alloc::Global;
 use imconf::core::config::Config;
 use imconf::core::gate::InFlightCap;
 use imconf::core::notifier::{Notifier, NotifyKind};

@@ -1,7 +1,7 @@
 //! Shared memory can run out at any moment: the core must then answer 500 (or report
 //! OutOfMemory to the feeder), never panic or abort, and keep working once memory is back.
-use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
 use crate::common::{alice_subscribe, ALICE_HEADERS, SESSION};
+use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
 use imconf::core::conference_info::EndpointStatus;
 use imconf::core::config::Config;
 use imconf::core::notifier::Notifier;

@@ -3,8 +3,8 @@
 //! graceful stop (the next change is a partial NOTIFY with the next version and CSeq) and after
 //! a crash (full state, CSeq ahead).
 
-use allocator_api2::alloc::Global;
 use crate::common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
+use allocator_api2::alloc::Global;
 use imconf::core::config::Config;
 use imconf::core::notifier::{Changes, Notifier, NotifyKind, RestoreError};
 use imconf::core::session::SessionKind;

@@ -1,8 +1,8 @@
 //! R25 with R32: a SUBSCRIBE answered while a NOTIFY of its dialog is in flight. The NOTIFY it
 //! calls for must wait for that one, and must not overtake the reply either, even when the
 //! in-flight NOTIFY completes in another process before the reply has left.
-use allocator_api2::alloc::Global;
 use crate::common::*;
+use allocator_api2::alloc::Global;
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, NotifyKind, SubscribeRequest};
 use imconf::core::session::SessionKind;

@@ -2,8 +2,8 @@
 //! and free takes Kamailio's one allocator lock, the measured bottleneck of the call rate
 //! (docs/performance.md, "The missed targets"): a subscription's strings are one block, and
 //! the notifier keeps no other per-subscription copy of them.
-use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
 use crate::common::{alice_subscribe, connected, unthrottled_cfg, ALICE, SESSION};
+use allocator_api2::alloc::{AllocError, Allocator, Global, Layout};
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, SubscribeRequest};
 use imconf::core::session::SessionKind;

@@ -1,6 +1,6 @@
 //! R72: a node stopping without persistence tells every subscriber `deactivated`, at once.
-use allocator_api2::alloc::Global;
 use crate::common::*;
+use allocator_api2::alloc::Global;
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, NotifyKind};
 use imconf::core::session::SessionKind;

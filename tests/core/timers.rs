@@ -1,8 +1,8 @@
 //! The notifier's timer (R30 expiry, R61 rate limit, R25 hold) works from deadlines: each tick
 //! looks only at the subscriptions whose time has come, and the deadline structure stays
 //! bounded by the subscriptions alive, however many come and go.
-use allocator_api2::alloc::Global;
 use crate::common::*;
+use allocator_api2::alloc::Global;
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, Notify, NotifyKind, SubscribeRequest};
 use imconf::core::session::SessionKind;

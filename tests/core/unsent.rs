@@ -2,8 +2,8 @@
 //! subscription at once: its state goes again, in full, a second later; only refusals in a row
 //! give it up (R31), so a subscription lives through a short shm exhaustion.
 
-use allocator_api2::alloc::Global;
 use crate::common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
+use allocator_api2::alloc::Global;
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, NotifyKind};
 use imconf::core::session::SessionKind;
