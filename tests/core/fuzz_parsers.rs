@@ -2,7 +2,7 @@
 //! and no crash, and the parsers agree with themselves. What the unit properties already cover is
 //! not repeated here (headers.rs: random bytes <= 64 and header-like ASCII <= 40 through every
 //! header function; uri.rs: random bytes <= 64 through session_key/user_part/addr_spec;
-//! conference_info/tests.rs: write-then-parse round trip, random bytes <= 128; core_groups.rs: random
+//! conference_info/tests.rs: write-then-parse round trip, random bytes <= 128; groups.rs: random
 //! bytes <= 200 and one-byte damage of the example document). The gaps filled here:
 //! - header values from SIP's own alphabet (quotes, escapes, params, commas, non-UTF-8, up to
 //!   2 KB, many header lines) and the models they must agree with (Expires, Event);

@@ -1,6 +1,6 @@
 //! R8, R71, R87 in the notifier: group sessions are authorized by a `GroupPolicy` (the module's
 //! is the group documents of `groups_dir`; here a table), and a policy change ends the
-//! subscriptions it no longer allows. The documents themselves are tested in core_groups.rs.
+//! subscriptions it no longer allows. The documents themselves are tested in groups.rs.
 
 use crate::common::connected;
 use allocator_api2::alloc::Global;

@@ -1,6 +1,6 @@
 //! RULES.md §9 (R81-R88) on the pure group-document support: parsing (and its errors, with
 //! lines), R86 identity comparison, the `<allow-conference-state>` policy, display names, and the
-//! reload rules of the set of documents. The notifier side (R8, R71) is in core_group_policy.rs.
+//! reload rules of the set of documents. The notifier side (R8, R71) is in group_policy.rs.
 use imconf::core::groups::document::{
     parse_document, Condition, DocError, Entry, Except, ListService, Many, Rule,
 };

@@ -133,7 +133,7 @@ impl Reference {
             }
             EndpointStatus::Connected => "connected",
             EndpointStatus::Alerting => "alerting",
-            // R59 has its own tests (core_dialing_out.rs); the generator does not produce it
+            // R59 has its own tests (dialing_out.rs); the generator does not produce it
             EndpointStatus::DialingOut => unreachable!("not generated"),
         };
         let idx = match self
