@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Harness of the imconf integration tests (run.py holds the tests and main).
+"""Harness of the imconf integration tests (run.py is the command line, t_*.py the tests by area,
+itest.py their registry and shared helpers).
 
 Servers (Kamailio started by the test with -DD -E, or the stand-in fake_imconf.py), SIPp runs,
 kamcmd output parsing, and the trace checker that re-checks every NOTIFY SIPp received.

@@ -1,0 +1,294 @@
+"""Integration tests: robustness: faults, panics, allocators (registered with @test; run by run.py)."""
+
+from itest import *  # noqa: F401,F403
+
+
+@test("panic_gets_500_server_survives", "INTERFACE(panic->500) R22")
+def t_panic(ctx):
+    """SUBSCRIBEs to sip:panic-now@... make the module panic (modparam debug_panic_user): each gets
+    the module's own 500, no worker dies (same PIDs), the panic is logged, and the next SUBSCRIBE
+    is served normally by the same Kamailio."""
+    ctx.log_allow = r"(?i)panic"
+    srv = ctx.start_server()
+    ctx.open_session()
+    workers = srv.worker_pids()
+    expect(workers, "core.psx lists no udp receiver processes")
+    ctx.sipp("reject_500.xml", "panic", calls=4, keys=ctx.keys(ruri="sip:%s@127.0.0.1" % PANIC_USER))
+    ctx.sipp("subscribe_unsubscribe.xml", "after-panic")
+    ctx.sipp("subscribe_unsubscribe.xml", "after-panic-again")
+    expect(srv.alive(), "the server died")
+    after = srv.worker_pids()
+    expect(after == workers, "a worker was replaced (it died): udp receivers %s before, %s after" % (workers, after))
+    bad = [l for l in srv.log_text().splitlines() if re.search(r"exited by a signal|terminating due to SIGCHLD", l)]
+    expect(not bad, "a process died: %s" % bad)
+    expect(re.search(r"(?i)panic", srv.log_text()), "INTERFACE: a panic gives a log line; none found in the log")
+    ctx.rpc_ok("imconf.stats")  # the shm lock was released during unwinding
+
+
+@test("shm_allocators_qm_tlsf", "alignment under -x qm / -x tlsf", standin="kamailio")
+def t_allocators(ctx):
+    """The module's shm use under both of Kamailio's other allocators (the default is fm, which
+    every other test uses): a full flow with partial NOTIFYs and a session close, then a clean log
+    (qm reports misuse as BUG:/CRITICAL lines) and a clean stop."""
+    for alloc in ("qm", "tlsf"):
+        if ctx.opts.standin:  # no module: check that the harness drives Kamailio under -x
+            srv = ctx.start_server(kamailio=True, alloc=alloc)
+            ctx.sipp("harness_options_405.xml", "options-" + alloc)
+        else:
+            srv = ctx.start_server(alloc=alloc)
+            ctx.open_session()
+            ctx.sipp("subscribe_partial.xml", "partial-" + alloc)
+            ctx.sipp("subscribe_unsubscribe.xml", "unsubscribe-" + alloc)
+            ctx.rpc_ok("imconf.session_close", SESSION)
+            ctx.rpc_ok("imconf.stats")
+        complaints = srv.stop()
+        expect(not complaints, "-x %s: %s" % (alloc, "; ".join(complaints)))
+        expect(srv.proc.returncode == 0, "-x %s: kamailio exit status %s after SIGTERM" % (alloc, srv.proc.returncode))
+        bad = [l for l in srv.log_text().splitlines() if LOG_ALARM.search(l)]
+        expect(not bad, "-x %s: alarm lines in %s:\n  %s" % (alloc, srv.log_path, "\n  ".join(bad[:20])))
+
+
+@test("cfg_check_with_module", "INTERFACE(kamailio -c)", standin="kamailio")
+def t_cfg_check(ctx):
+    """`kamailio -c -f <cfg>` passes with the module loaded: it loads, and its version and compile
+    flags match the running Kamailio's."""
+    srv = KamailioServer(ctx, standin=ctx.opts.standin)
+    rc, out = srv.check_cfg()
+    ctx.note(out)
+    expect(rc == 0, "kamailio -c failed (exit %s):\n%s" % (rc, out))
+    bad = [l for l in out.splitlines() if re.search(r"mismatch|ERROR|CRITICAL|ALERT|BUG:", l)]
+    expect(not bad, "kamailio -c printed:\n  %s" % "\n  ".join(bad))
+
+
+@test("bad_modparam_fails_cleanly", "INTERFACE(modparams)", standin="skip")
+def t_bad_modparam(ctx):
+    """Without the required server_contact, start-up fails with a log line naming the parameter,
+    and no crash."""
+    # a clean start-up failure may be logged at CRITICAL/ALERT level; a crash may not
+    ctx.log_allow = r"(?i)server_contact|init|mod_init"
+    srv = KamailioServer(ctx, defines=["OMIT_SERVER_CONTACT"])
+    ctx.servers.append(srv)
+    srv.expect_exit = True
+    srv.start(expect_ready=False)
+    try:
+        srv.proc.wait(timeout=10)
+    except Exception:
+        raise TestFailure("kamailio kept running without the required server_contact")
+    text = srv.log_text()
+    expect(srv.proc.returncode != 0, "kamailio exited 0 without server_contact")
+    expect("server_contact" in text, "INTERFACE: no log line names server_contact:\n%s" % tail(srv.log_path, 20))
+    bad = [l for l in text.splitlines() if re.search(r"exited by a signal|PANIC|\bBUG:", l)]
+    expect(not bad, "a crash instead of a clean failure: %s" % bad)
+
+
+@test("persistence_tables_created", "INTERFACE(db_url) issue 7", standin="skip")
+def t_db_tables(ctx):
+    """db_url=sqlite://<rundir>/imconf.db with db_sqlite loaded: the first start creates the tables
+    of sql/imconf-sqlite.sql, a second start finds them and starts as well. A db_url that no
+    loaded module serves stops the start with a log line naming db_url."""
+    import sqlite3
+    db = ctx.rundir / "imconf.db"
+    mp = [("imconf", "db_url", "sqlite:///%s" % db)]   # db_sqlite: sqlite:/// + an absolute path
+    for attempt in ("first", "second"):
+        srv = ctx.start_server(defines=["IMCONF_DB_SQLITE"], modparams=mp)
+        ctx.rpc_ok("imconf.stats")
+        complaints = srv.stop()
+        expect(not complaints, "%s start: stop: %s" % (attempt, complaints))
+        expect(srv.proc.returncode == 0, "%s start: kamailio exit status %s" % (attempt, srv.proc.returncode))
+        con = sqlite3.connect(str(db))
+        cols = {t: [r[1] for r in con.execute("PRAGMA table_info(%s)" % t)]
+                for t in ("imconf_sessions", "imconf_subscriptions")}
+        con.close()
+        expect(cols["imconf_sessions"] == ["session_uri", "kind", "group_uri", "state"],
+               "%s start: imconf_sessions columns %s" % (attempt, cols["imconf_sessions"]))
+        expect(cols["imconf_subscriptions"] == ["call_id", "local_tag", "session_uri", "subscriber", "expires", "state"],
+               "%s start: imconf_subscriptions columns %s" % (attempt, cols["imconf_subscriptions"]))
+    ctx.log_allow = r"(?i)db_url|db_bind|module|init"
+    srv = KamailioServer(ctx, modparams=[("imconf", "db_url", "postgres://imconf@127.0.0.1/imconf")])
+    ctx.servers.append(srv)
+    srv.expect_exit = True
+    srv.start(expect_ready=False)
+    try:
+        srv.proc.wait(timeout=10)
+    except Exception:
+        raise TestFailure("kamailio kept running with a db_url no loaded module serves")
+    expect(srv.proc.returncode != 0, "kamailio exited 0 with an unserved db_url")
+    expect('"db_url"' in srv.log_text(), "INTERFACE: no log line names db_url:\n%s" % tail(srv.log_path, 20))
+
+
+def db_server(ctx, backend):
+    """Starts Kamailio with db_url on `backend` ("sqlite": a file in the run directory;
+    "postgres": a cluster of its own on 127.0.0.1, stopped after the test)."""
+    if backend == "postgres":
+        import pgcluster
+        if not pgcluster.available():
+            raise TestFailure("PostgreSQL is missing (scripts/deps.sh installs postgresql)")
+        pg = pgcluster.PgCluster(ctx.rundir)
+        ctx.cleanups.append(pg.stop)
+        pg.start()
+        url, define = pg.url(), "IMCONF_DB_POSTGRES"
+    else:
+        url, define = "sqlite:///%s" % (ctx.rundir / "imconf.db"), "IMCONF_DB_SQLITE"
+    mp = [("imconf", "db_url", url), ("imconf", "db_flush_interval_ms", 200),
+          ("imconf", "max_subs_per_session", 1000), ("imconf", "max_subs_per_user_per_session", 1000)]
+    return ctx.start_server(defines=[define], modparams=mp)
+
+
+def subscribed_everywhere(ctx, sessions, per_session):
+    """Opens `sessions` (alice and bob connected) and subscribes alice `per_session` times to
+    each, all at once; returns the SIPp runs once every initial NOTIFY was answered."""
+    for s in sessions:
+        ctx.open_session(uri=s)
+    runs = [ctx.sipp_start("subscribe_across_restart.xml", "s%d" % i, keys=ctx.keys(ruri=s, session=s),
+                           calls=per_session, limit=per_session, rate=200, timeout=90)
+            for i, s in enumerate(sessions)]
+    ctx.wait_for("%d subscriptions, every initial NOTIFY answered" % (len(sessions) * per_session),
+                 lambda: all_at(ctx, sessions, per_session, 1), timeout=30)
+    return runs
+
+
+def all_at(ctx, sessions, per_session, version):
+    """Each session has `per_session` subscriptions, all at `version` with nothing in flight
+    (listed per session: kamcmd takes at most 128 kB of reply)."""
+    for s in sessions:
+        subs = ctx.subscriptions(s)
+        if len(subs) != per_session or not all(
+                str(x.get("version")) == str(version) and str(x.get("notify_in_flight")) == "0" for x in subs):
+            return False
+    return True
+
+
+def second_notifies(run):
+    """The NOTIFY after the initial one, per dialog: (CSeq, conference-info summary)."""
+    by_dialog = {}
+    for m, info in received_notifies(run.paths["msg"]):
+        by_dialog.setdefault(m.get("call-id"), []).append((m.cseq[0], info))
+    return {cid: ns[1] for cid, ns in by_dialog.items() if len(ns) > 1}
+
+
+def graceful_restart(ctx, backend):
+    """db_url: 1000 subscriptions over 10 sessions. SIGTERM: no NOTIFY is sent (R72 with
+    persistence; the SIPp scenario would take one for an unexpected message) and everything is
+    written; the same cfg starts again on the same port with all 1000 subscriptions. A
+    participant joins each session: every subscriber gets a partial NOTIFY with version 2 and
+    CSeq 2, as if nothing had happened. Then the sessions close."""
+    sessions = ["sip:persist%d@127.0.0.1" % i for i in range(10)]
+    srv = db_server(ctx, backend)
+    runs = subscribed_everywhere(ctx, sessions, 100)
+    srv = ctx.restart_server(srv)
+    expect("clean stop" in ctx.servers[0].log_text(), "the first server did not report a clean stop")
+    expect(all_at(ctx, sessions, 100, 1), "all 1000 subscriptions restored at version 1")
+    for s in sessions:
+        ctx.rpc_ok("imconf.participant", s, CAROL, "connected")
+    ctx.wait_for("every version-2 NOTIFY answered", lambda: all_at(ctx, sessions, 100, 2), timeout=30)
+    for s in sessions:
+        ctx.rpc_ok("imconf.session_close", s)
+    for r in runs:
+        ctx.sipp_wait(r)
+        seconds = second_notifies(r)
+        expect(len(seconds) == 100, "%s: %d dialogs got a second NOTIFY, want 100" % (r.name, len(seconds)))
+        bad = [(cid, cseq, info.get("state")) for cid, (cseq, info) in seconds.items()
+               if cseq != 2 or info.get("state") != "partial" or info.get("version") != 2
+               or info.get("users", {}).get(CAROL) != "connected"]
+        expect(not bad, "%s: after a graceful restart the next NOTIFY is the partial, CSeq 2, version 2: %s"
+               % (r.name, bad[:3]))
+
+
+def crash_restart(ctx, backend):
+    """db_url, 100 subscriptions on one session, written back (flush 200 ms). SIGKILL to every
+    process of Kamailio, then the same cfg again: every subscription is back and, since the stop
+    was not clean, gets full state at once with its CSeq ahead of anything sent before (the last
+    interval's CSeqs may be lost; R40's +1 gives way to RFC 3261's "greater")."""
+    session = "sip:crash1@127.0.0.1"
+    srv = db_server(ctx, backend)
+    runs = subscribed_everywhere(ctx, [session], 100)
+    time.sleep(1.0)   # several flush intervals
+    srv = ctx.restart_server(srv, crash=True)
+    ctx.trace_allow = r"^NOTIFY CSeq \d+ \([^)]*\): R40: CSeq \d+ after 1, want \+1$"
+    expect(len(ctx.subscriptions(session)) == 100, "all 100 subscriptions restored: %d"
+           % len(ctx.subscriptions(session)))
+    ctx.wait_for("every resync NOTIFY answered", lambda: all_at(ctx, [session], 100, 2), timeout=30)
+    ctx.rpc_ok("imconf.session_close", session)
+    ctx.sipp_wait(runs[0])
+    seconds = second_notifies(runs[0])
+    expect(len(seconds) == 100, "%d dialogs got a second NOTIFY, want 100" % len(seconds))
+    bad = [(cid, cseq, info.get("state")) for cid, (cseq, info) in seconds.items()
+           if not cseq or cseq <= 1000 or info.get("state") != "full" or info.get("version") != 2]
+    expect(not bad, "after a crash: full state, version 2, CSeq past 1000: %s" % bad[:3])
+
+
+@test("persistence_graceful_restart", "R72 R33 R40 issue 7 (sqlite)", standin="skip")
+def t_db_graceful_sqlite(ctx):
+    graceful_restart(ctx, "sqlite")
+
+
+@test("persistence_crash_restart", "R33 R40 issue 7 (sqlite)", standin="skip")
+def t_db_crash_sqlite(ctx):
+    crash_restart(ctx, "sqlite")
+
+
+@test("persistence_refresh_after_restart", "R13 R27 issue 7 (sqlite)", standin="skip")
+def t_db_refresh_after_restart(ctx):
+    """db_url: 20 subscriptions over 5 sessions; a graceful restart; then each subscriber refreshes
+    in its dialog: every refresh gets 200 (not 481: the To-tag names the hash slot, which must be
+    the same in the new run) and a full NOTIFY with the next version."""
+    sessions = ["sip:refresh%d@127.0.0.1" % i for i in range(5)]
+    srv = db_server(ctx, "sqlite")
+    for s in sessions:
+        ctx.open_session(uri=s)
+    ua = sipua.Ua(srv.port, SPORTS.take())
+    ctx.cleanups.append(ua.close)
+    groups = [sipua.Dialogs(ua, s, ALICE, "r%d" % i) for i, s in enumerate(sessions)]
+    for g in groups:
+        codes = g.open(4, expires=300)
+        expect(all(c == 200 for c in codes.values()), "initial SUBSCRIBEs: %s" % codes)
+    ctx.wait_for("every initial NOTIFY answered", lambda: all_at(ctx, sessions, 4, 1), timeout=10)
+    srv = ctx.restart_server(srv)
+    ua.server = ("127.0.0.1", srv.port)
+    for g in groups:
+        codes = g.refresh(list(g.dialogs), expires=300)
+        expect(all(c == 200 for c in codes.values()), "refreshes after the restart: %s" % codes)
+    ctx.wait_for("a full NOTIFY, version 2, for every refresh", lambda: all_at(ctx, sessions, 4, 2), timeout=10)
+
+
+@test("persistence_postgres_graceful_restart", "R72 R33 R40 issue 7 (PostgreSQL)", standin="skip")
+def t_db_graceful_pg(ctx):
+    graceful_restart(ctx, "postgres")
+
+
+@test("persistence_postgres_crash_restart", "R33 R40 issue 7 (PostgreSQL)", standin="skip")
+def t_db_crash_pg(ctx):
+    crash_restart(ctx, "postgres")
+
+
+@test("rpc_contract", "INTERFACE(RPC)")
+def t_rpc(ctx):
+    """The RPC commands of INTERFACE.md: listings, and errors that name the bad argument and change
+    nothing."""
+    ctx.start_server()
+    ctx.rpc_ok("imconf.session_open", SESSION, "ad-hoc")
+    r = ctx.rpc("imconf.session_open", SESSION, "ad-hoc")
+    expect(not r.ok, "INTERFACE: opening an already open session is an error: %s" % r)
+    r = ctx.rpc("imconf.session_open", "sip:x@127.0.0.1", "bogus-kind")
+    expect(not r.ok and "kind" in r.text, "INTERFACE: a bad kind is an error naming `kind`: %s" % r)
+    r = ctx.rpc("imconf.session_open", "sip:g@127.0.0.1", "pre-defined")
+    expect(not r.ok and "group_uri" in r.text, "INTERFACE: pre-defined without group_uri is an error naming it: %s" % r)
+    ctx.rpc_ok("imconf.participant", SESSION, ALICE, "connected")
+    r = ctx.rpc("imconf.participant", SESSION, BOB, "sleeping")
+    expect(not r.ok and "status" in r.text, "INTERFACE: a bad status is an error naming `status`: %s" % r)
+    r = ctx.rpc_ok("imconf.sessions")
+    sessions = [s for s in r.structs() if SESSION in s.values()]
+    expect(len(sessions) == 1, "imconf.sessions should list %s once: %s" % (SESSION, r.text))
+    s = sessions[0]
+    expect("ad-hoc" in s.values(), "imconf.sessions: kind ad-hoc not shown: %s" % s)
+    expect(not any(v in ("sip:x@127.0.0.1", "sip:g@127.0.0.1") for v in
+                   [x for st in r.structs() for x in st.values()]),
+           "INTERFACE: a rejected session_open changed state: %s" % r.text)
+    counts = [v for k, v in s.items() if "participant" in k.lower()]
+    expect(counts == ["1"], "imconf.sessions: want 1 participant (bob's bad status changed nothing): %s" % s)
+    ctx.rpc_ok("imconf.subscriptions")
+    ctx.rpc_ok("imconf.subscriptions", SESSION)
+    ctx.rpc_ok("imconf.stats")
+    ctx.rpc_ok("imconf.session_close", SESSION)
+    r = ctx.rpc("imconf.session_close", SESSION)
+    expect(not r.ok, "closing a session that is not open should be an error: %s" % r)
