@@ -4,7 +4,7 @@
  * Every function has the name of the native cfg function and calls the same Rust entry point
  * (rs_handle_subscribe / rs_script_call) as the native wrapper, so both behave identically: positive on success, negative on failure, never 0.
  * KEMI functions have a fixed arity of at most SR_KEMI_PARAMS_MAX (6) parameters, all given:
- * "" or "-" means "not given" (INTERFACE.md). The table is added from mod_register, which Rust
+ * "" or "-" means "not given" (docs/interface.md). The table is added from mod_register, which Rust
  * defines (src/module/exports.rs): a cdylib does not export C-defined symbols.
  */
 #include <stddef.h>

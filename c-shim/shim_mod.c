@@ -30,7 +30,7 @@ _Static_assert(offsetof(shim_module_exports_t, init_mod_f) == offsetof(struct mo
 _Static_assert(offsetof(shim_module_exports_t, init_child_f) == offsetof(struct module_exports, init_child_f), "child");
 _Static_assert(offsetof(shim_module_exports_t, destroy_mod_f) == offsetof(struct module_exports, destroy_mod_f), "destroy");
 
-/* Defaults of INTERFACE.md; mod_init (Rust) validates every value. */
+/* Defaults of docs/interface.md; mod_init (Rust) validates every value. */
 static shim_params_t params = {
 	.assert_identity_header = "P-Asserted-Identity",
 	.trust_from_header = 0,

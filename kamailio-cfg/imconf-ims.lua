@@ -34,7 +34,7 @@ local function answer()
 end
 
 local function subscribe()
-	-- every check of RULES.md section 2, the reply, the subscription and its NOTIFYs
+	-- every check of R1-R14 (docs/conformance.md), the reply, the subscription and its NOTIFYs
 	if KSR.imconf.imconf_handle_subscribe() < 0 then
 		KSR.sl.sl_send_reply(500, "Server Internal Error")
 	end

@@ -60,7 +60,7 @@ function ksr_request_route()
 		return 1
 	end
 	if method == "SUBSCRIBE" then
-		-- every check of RULES.md section 2, the reply and the NOTIFYs; -1: no reply was sent
+		-- every check of R1-R14 (docs/conformance.md), the reply and the NOTIFYs; -1: no reply was sent
 		if KSR.imconf.imconf_handle_subscribe() < 0 then
 			KSR.sl.sl_send_reply(500, "Server Internal Error")
 		end

@@ -49,7 +49,7 @@ for cfg in imconf-ims.cfg imconf-ims-kemi.cfg; do
 	echo "kamailio -c: kamailio-cfg/$cfg ok"
 done
 
-# a bad value must stop the start-up, naming the parameter (INTERFACE.md)
+# a bad value must stop the start-up, naming the parameter (docs/interface.md)
 sed 's/modparam("imconf", "min_expires", 60)/modparam("imconf", "min_expires", -5)/' \
 	"$top/kamailio-cfg/imconf.cfg" >"$tmp/bad.cfg"
 if out=$(timeout 20 "$KAM_BIN" -L "$KAM_MODDIR" -f "$tmp/bad.cfg" -DD -E -l udp:127.0.0.1:5059 -w "$tmp" -Y "$tmp" \

@@ -8,7 +8,7 @@
 //! ```text
 //! O <stamp> <session_uri> <kind> <group_uri>       session_open (fields hex, "-": none)
 //! C <stamp> <session_uri>                          session_close
-//! P <stamp> <arg 1> ... <arg 11>                   participant (the INTERFACE.md arguments)
+//! P <stamp> <arg 1> ... <arg 11>                   participant (the docs/interface.md arguments)
 //! S <session_uri> <session record>                 one session's full state (sync)
 //! Q                                                "send me everything" (a node starting)
 //! D                                                end of a sync

@@ -1,4 +1,4 @@
-//! The notifier's settings (INTERFACE.md module parameters), validated once at start-up.
+//! The notifier's settings (docs/interface.md module parameters), validated once at start-up.
 //! Created in mod_init before the workers fork, so every process holds the same copy.
 
 /// Everything the notifier needs from the operator's configuration.
@@ -48,7 +48,7 @@ pub struct Config {
     pub debug_panic_user: Option<String>,
 }
 
-/// A parameter with a value the module refuses; names the parameter (INTERFACE.md).
+/// A parameter with a value the module refuses; names the parameter (docs/interface.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadParam {
     pub name: &'static str,

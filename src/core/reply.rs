@@ -9,7 +9,7 @@ pub struct Reply {
     pub headers: std::vec::Vec<u8>,
 }
 
-/// Every way a SUBSCRIBE can fail (RULES.md §2), in pipeline order.
+/// Every way a SUBSCRIBE can fail (R1-R14, docs/conformance.md), in pipeline order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubscribeError {
     /// R10: no Event header or another package.

@@ -6,7 +6,7 @@ use super::uri;
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec;
 
-/// The kinds of IM session of INTERFACE.md `imconf_session_open`.
+/// The kinds of IM session of docs/interface.md `imconf_session_open`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionKind {
     OneToOne,
@@ -36,13 +36,13 @@ impl SessionKind {
             SessionKind::RestrictedChat => "restricted-chat",
         }
     }
-    /// Group kinds need a group URI (INTERFACE.md) and assert it in the 2xx (R17 b).
+    /// Group kinds need a group URI (docs/interface.md) and assert it in the 2xx (R17 b).
     pub fn is_group(self) -> bool {
         !matches!(self, SessionKind::OneToOne | SessionKind::AdHoc)
     }
 }
 
-/// The role of a participant (INTERFACE.md `imconf_participant`), which decides its entity (§8).
+/// The role of a participant (docs/interface.md `imconf_participant`), which decides its entity (§8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Originator,

@@ -67,7 +67,7 @@ fn endpoint_entity(v: Option<String>) -> Result<bool, BadParam> {
     }
 }
 
-/// Reads and validates every parameter (INTERFACE.md): the first bad one is reported by name.
+/// Reads and validates every parameter (docs/interface.md): the first bad one is reported by name.
 pub fn read() -> Result<ModuleParams, BadParam> {
     // SAFETY: shim_get_params returns a pointer to a static struct, written only before mod_init.
     let p = unsafe { &*sys::shim_get_params() };

@@ -1,5 +1,5 @@
 //! Session changes applied on this node only: the arguments of the script and RPC calls
-//! (INTERFACE.md) checked and applied under their slot's lock. feed.rs adds replication to the
+//! (docs/interface.md) checked and applied under their slot's lock. feed.rs adds replication to the
 //! cluster for changes fed here; cluster.rs applies its peers' changes through this file.
 use super::group_policy::DocumentPolicy;
 use super::notify::send_all;
@@ -33,7 +33,7 @@ pub(super) fn err(arg: &'static str, why: impl Into<String>) -> FeedError {
     }
 }
 
-/// "-" and "" mean "not given" (INTERFACE.md).
+/// "-" and "" mean "not given" (docs/interface.md).
 fn given(a: Option<&[u8]>) -> Option<&[u8]> {
     a.filter(|v| !v.is_empty() && *v != b"-")
 }

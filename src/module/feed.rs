@@ -1,4 +1,4 @@
-//! Session state fed by the script or over RPC (INTERFACE.md): the same arguments, the same
+//! Session state fed by the script or over RPC (docs/interface.md): the same arguments, the same
 //! checks, the same effects. A bad argument is an error naming it; nothing changes then. Each
 //! change is applied here (apply.rs), then sent to the cluster's peers (enable_dmq).
 use super::apply::{apply_close, apply_participant, check_arity, err, open, uri_arg, FeedError};

@@ -83,7 +83,7 @@ fn subscriptions(rpc: &Rpc, args: &[&[u8]]) {
     }
 }
 
-/// The module's counters, in the order of `imconf.stats` (INTERFACE.md). Kamailio's statistics
+/// The module's counters, in the order of `imconf.stats` (docs/interface.md). Kamailio's statistics
 /// (`kamcmd stats.get_statistics imconf:`, c-shim/shim_stats.c) register the same names.
 pub const STAT_NAMES: [&CStr; STAT_COUNT] = [
     c"subscribe_200",

@@ -1,4 +1,4 @@
-//! `imconf_handle_subscribe()`: one SUBSCRIBE, end to end (RULES.md §2-§4).
+//! `imconf_handle_subscribe()`: one SUBSCRIBE, end to end (R1-R38, docs/conformance.md).
 use super::cluster;
 use super::group_policy::DocumentPolicy;
 use super::notify::send_all;
@@ -50,7 +50,7 @@ pub fn handle(msg: &Msg) -> i32 {
             return reply_or_fail(msg, r.code, r.reason, &r.headers, &new_local_tag(0));
         }
         Err(_) => {
-            // A panic: the worker lives on and the subscriber gets a 500 (INTERFACE.md).
+            // A panic: the worker lives on and the subscriber gets a 500 (docs/interface.md).
             kerr!("panic while handling a SUBSCRIBE; answered 500");
             count_reply(500);
             return reply_or_fail(msg, 500, "Server Internal Error", b"", &new_local_tag(0));

@@ -8,7 +8,7 @@ use imconf::core::session::ParticipantUpdate;
 pub const SESSION: &[u8] = b"sip:s1@im.example.net";
 pub const ALICE: &[u8] = b"sip:alice@example.net";
 
-/// Headers of a SUBSCRIBE from Alice that passes every check of RULES.md §2.
+/// Headers of a SUBSCRIBE from Alice that passes every check of R1-R14 (docs/conformance.md).
 pub const ALICE_HEADERS: [(&[u8], &[u8]); 3] = [
     (b"Event", b"conference"),
     (b"Accept-Contact", b"*;+g.oma.sip-im"),

@@ -1,4 +1,4 @@
-//! RULES.md §9 (R81-R88) on the pure group-document support: parsing (and its errors, with
+//! R81-R88 (docs/conformance.md) on the pure group-document support: parsing (and its errors, with
 //! lines), R86 identity comparison, the `<allow-conference-state>` policy, display names, and the
 //! reload rules of the set of documents. The notifier side (R8, R71) is in group_policy.rs.
 use imconf::core::groups::document::{
@@ -97,7 +97,7 @@ fn names(reload: &Reload) -> Vec<&str> {
     reload.good.iter().map(|(n, _)| n.as_str()).collect()
 }
 
-// ---- the RULES.md §9 example ----
+// ---- the R81-R88 (docs/conformance.md) example ----
 
 #[test]
 fn r81_example_document_reads_into_its_parts() {

@@ -1,4 +1,4 @@
-//! The notifier core driven through its public API, one or more tests per rule of RULES.md.
+//! The notifier core driven through its public API, one or more tests per rule (docs/conformance.md).
 //!
 //! Every NOTIFY body is read back with the strict RFC 4575 reader (`conference_info::parse`), so a
 //! test that looks at a body also checks that the body is a valid document.

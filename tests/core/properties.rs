@@ -1,5 +1,5 @@
 //! Property tests of the notifier core: random sessions, subscribers and NOTIFY outcomes, checked
-//! against a reference model of the session (RULES.md §8 entities) and model subscribers that merge
+//! against a reference model of the session (R73-R80 entities, docs/conformance.md) and model subscribers that merge
 //! documents the RFC 4575 way.
 //!
 //! Checked on every NOTIFY: the body passes the strict reader (a), versions and CSeqs move by one

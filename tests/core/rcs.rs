@@ -2,7 +2,7 @@
 //! switches and R92's CPM feature tag, driven through the core `Notifier`.
 //!
 //! The centre piece is `RcsClient`, a model of what the RCS client (rcsjta) does with a NOTIFY,
-//! written from RULES.md R90 line by line. A scripted session and a property test hand it every
+//! written from R90 (docs/conformance.md) line by line. A scripted session and a property test hand it every
 //! NOTIFY body and compare its participant list with the truth: the status a real RCS client
 //! should show for each user.
 use allocator_api2::alloc::Global;
@@ -61,7 +61,7 @@ enum Throw {
     SipWithoutAt(String),
 }
 
-/// RULES.md R90, one comment per statement of the rule.
+/// R90 (docs/conformance.md), one comment per statement of the rule.
 #[derive(Debug, Default)]
 struct RcsClient {
     /// Phone number -> what the client shows. Nothing is ever removed.

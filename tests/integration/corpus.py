@@ -14,7 +14,7 @@ Every case says what may answer it:
     silently (a broken first line or Via, an empty or non-SIP datagram, a Content-Length beyond
     the datagram, a missing or unparsable From/To/Call-ID/CSeq). An answer is fine too, but it
     must still be an allowed code.
-  - `allowed`: the set of final codes that are correct for it (RULES.md §2: the first failing
+  - `allowed`: the set of final codes that are correct for it (R1-R14, docs/conformance.md: the first failing
     check decides, so the union over its mutations); 200 only when every mutation leaves a valid
     request (or is one the rules tolerate, noted "tolerated").
 python3 standard library only.
@@ -28,7 +28,7 @@ import re
 SESSION = "sip:conf1@127.0.0.1"
 ALICE = "sip:alice@127.0.0.1"
 
-# the codes of the pipeline steps (RULES.md §2) and of the cfg (405 for other methods)
+# the codes of the pipeline steps (R1-R14, docs/conformance.md) and of the cfg (405 for other methods)
 BAD = {400}
 EVENT = {489, 400}
 DIALOG = {481}

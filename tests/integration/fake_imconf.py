@@ -4,7 +4,7 @@
 `run.py --standin` runs the SIP-flow tests against this process instead of Kamailio with
 build/imconf.so, so the SIPp scenarios, the runner's SIPp/RPC plumbing and the trace checker can be
 exercised while the real module does not exist or does not work yet. It is not a reference
-implementation: it implements just enough of RULES.md for the flows the tests drive, in the same
+implementation: it implements just enough of the rules (docs/conformance.md) for the flows the tests drive, in the same
 reading of the rules as the tests (so it proves the tests' mechanics, not their reading of the spec).
 
 Two sub-commands:

@@ -847,7 +847,7 @@ RCS_METHODS = ("departed", "booted", "failed", "busy")
 
 
 def check_conference_info(body, profile="oma"):
-    """RFC 4575 / RULES.md §5.2 shape of one conference-info document. Profile "oma" is the default
+    """RFC 4575 / R44-R56 (docs/conformance.md) shape of one conference-info document. Profile "oma" is the default
     output (R47, R51, R52); "rcs" is rcs_compat=1 (R91) read as R90's RCS client reads it: every
     document must be one it would not drop.
     Returns (problems, info) where info = {state, version, entity, users: {entity: status},
@@ -1009,7 +1009,7 @@ def check_rcs_conference_info(body):
 
 
 def check_trace(path, server_contact, profile="oma"):
-    """Checks every NOTIFY of one SIPp message trace against RULES.md §4-§5 and the dialog state
+    """Checks every NOTIFY of one SIPp message trace against R24-R59 (docs/conformance.md) and the dialog state
     implied by the SUBSCRIBE/200 exchange in the same trace. Returns a list of problems."""
     problems = []
     msgs = [(d, SipMsg(raw)) for d, raw in parse_trace(path)]

@@ -9,7 +9,7 @@ starts `kamailio -DD -E` there (loopback only, own ctl socket, core dumps off), 
 SIPp scenarios of tests/sipp/ and kamcmd, stops it by pid (TERM, KILL after a timeout) and scans
 its log for PANIC|CRITICAL|ALERT|BUG:|exited by a signal. Besides SIPp's own `ereg check_it`
 assertions, every SIPp message trace is re-read and every NOTIFY checked (harness.check_trace).
-One line per test: PASS/FAIL/SKIP, name, rules (RULES.md numbers), seconds; exit status 1 when
+One line per test: PASS/FAIL/SKIP, name, rules (R numbers, docs/conformance.md), seconds; exit status 1 when
 anything failed, 2 when the tools or the module are missing.
 
 --standin runs the SIP tests against tests/integration/fake_imconf.py, the Kamailio-specific ones

@@ -167,7 +167,7 @@ def response_to(head, code, reason):
 
 def subscribe(*, ruri, subscriber, local_port, call_id, branch, from_tag, cseq=1, expires=60, to_tag=None,
               event="conference", extra=()):
-    """A SUBSCRIBE that passes every check of RULES.md §2 for a connected participant."""
+    """A SUBSCRIBE that passes every check of R1-R14 (docs/conformance.md) for a connected participant."""
     user = subscriber.split(":", 1)[1].split("@", 1)[0]
     lines = ["SUBSCRIBE %s SIP/2.0" % ruri,
              "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=%s;rport" % (local_port, branch),

@@ -4,7 +4,7 @@ from itest import *  # noqa: F401,F403
 
 
 def write_group_doc(ctx, filename, members, group=GROUP, text=None):
-    """Writes one OMA group document into the test's groups_dir (RULES.md §9 shape): `members`
+    """Writes one OMA group document into the test's groups_dir (R81-R88, docs/conformance.md shape): `members`
     [(uri, display name)] may see conference state (is-list-member), everyone else may not
     (other-identity -> false). `text` replaces the whole file (bad documents)."""
     d = ctx.rundir / "groups"

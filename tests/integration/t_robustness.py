@@ -263,7 +263,7 @@ def t_db_crash_pg(ctx):
 
 @test("rpc_contract", "INTERFACE(RPC)")
 def t_rpc(ctx):
-    """The RPC commands of INTERFACE.md: listings, and errors that name the bad argument and change
+    """The RPC commands of docs/interface.md: listings, and errors that name the bad argument and change
     nothing."""
     ctx.start_server()
     ctx.rpc_ok("imconf.session_open", SESSION, "ad-hoc")

@@ -1,4 +1,4 @@
-"""Integration tests: validation order (RULES.md section 2) (registered with @test; run by run.py)."""
+"""Integration tests: validation order (R1-R14, docs/conformance.md) (registered with @test; run by run.py)."""
 
 from itest import *  # noqa: F401,F403
 
@@ -22,7 +22,7 @@ AS_MALLORY = {"subscriber": MALLORY, "subscriber_user": "mallory", "pai_hdr": "P
 
 
 def later(*steps):
-    """The defects of the pipeline steps after the one under test (RULES.md §2: P1 Event, P2 dialog,
+    """The defects of the pipeline steps after the one under test (R1-R14, docs/conformance.md: P1 Event, P2 dialog,
     P3 exists, P4 Accept-Contact, P5 identity/authorization, P6 group policy, P7 Accept, P8 Expires),
     so that a row shows which check comes FIRST, not only that each check exists."""
     defects = {"P2": {"to_tag_param": STALE}, "P3": {"ruri": UNKNOWN_URI}, "P4": {"accept_contact_hdr": NO_AC},
@@ -62,7 +62,7 @@ ORDER_ROWS = [
 
 @test("validation_order_matrix", "R1-R14 (§2 P1-P9)")
 def t_order_matrix(ctx):
-    """RULES.md §2 row by row, each row with its own defect plus the defects of every later step (so
+    """R1-R14 (docs/conformance.md) row by row, each row with its own defect plus the defects of every later step (so
     the row shows the ORDER), and after EACH rejection imconf.subscriptions is empty: no state
     before P9. Then the all-pass row (200 + full NOTIFY), and R13's lower CSeq in a live dialog
     (500, the dialog survives, nothing refreshed)."""

@@ -41,7 +41,7 @@ pub struct ParsedUser {
 /// integer, `users` as the only child apart from R52's optional `conference-description` (holding
 /// only `maximum-user-count`) and `conference-state` (holding only `user-count`) before it, each
 /// `user` with an absolute-URI entity, unique entities, exactly one `endpoint` with entity and a
-/// `status` child, child order of RULES.md R53, status one of the RFC 4575 endpoint-status values,
+/// `status` child, child order of R53, status one of the RFC 4575 endpoint-status values,
 /// `disconnection-method` one of RFC 4575's and `disconnection-info` an execution-type (`when`,
 /// `reason`, `by`). Returns a description of the first violation.
 pub fn parse(xml: &[u8]) -> Result<ParsedDocument, String> {

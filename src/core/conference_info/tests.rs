@@ -23,7 +23,7 @@ fn user<'a>(entity: &'a str, display: Option<&'a str>, status: EndpointStatus) -
 
 const GROUP: &[u8] = b"sip:hiking-team@im.example.net";
 
-/// RULES.md §5.4, first example (full state, version 1), verbatim.
+/// the example bodies of the rules (R39-R59, docs/conformance.md), first example (full state, version 1), verbatim.
 const EXAMPLE_FULL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <conference-info xmlns="urn:ietf:params:xml:ns:conference-info"
              entity="sip:hiking-team@im.example.net" state="full" version="1">
@@ -49,7 +49,7 @@ const EXAMPLE_FULL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 </conference-info>
 "#;
 
-/// RULES.md §5.4, second example (partial state, version 2), verbatim.
+/// the example bodies of the rules (R39-R59, docs/conformance.md), second example (partial state, version 2), verbatim.
 const EXAMPLE_PARTIAL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <conference-info xmlns="urn:ietf:params:xml:ns:conference-info"
              entity="sip:hiking-team@im.example.net" state="partial" version="2">

@@ -1,4 +1,4 @@
-//! One OMA group document (RULES.md §9): the root `<group>` and its `<list-service>` elements,
+//! One OMA group document (R81-R88, docs/conformance.md): the root `<group>` and its `<list-service>` elements,
 //! read with namespace resolution, so prefixes do not matter and only namespaces do.
 //!
 //! Strict where a wrong value would change a decision (required URIs, booleans, the count) and

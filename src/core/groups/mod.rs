@@ -1,4 +1,4 @@
-//! XDM group documents (RULES.md §9, R81-R88): parsing, identity comparison, the
+//! XDM group documents (R81-R88, docs/conformance.md): parsing, identity comparison, the
 //! `<allow-conference-state>` policy and the set of documents in force. Pure: bytes in, decisions
 //! out; the module reads the files and feeds the notifier.
 pub mod document;

@@ -2,7 +2,7 @@
 use super::*;
 
 impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
-    /// INTERFACE.md `imconf_session_open`. Opening an open session changes nothing.
+    /// docs/interface.md `imconf_session_open`. Opening an open session changes nothing.
     pub fn open_session(
         &mut self,
         session_uri: &[u8],
@@ -143,7 +143,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             .collect()
     }
 
-    /// INTERFACE.md `imconf_participant`: R26 partial NOTIFYs (rate limited, R61-R62) and R68.
+    /// docs/interface.md `imconf_participant`: R26 partial NOTIFYs (rate limited, R61-R62) and R68.
     pub fn participant(
         &mut self,
         cfg: &Config,

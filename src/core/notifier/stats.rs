@@ -3,7 +3,7 @@
 /// Response codes counted by `Stats::replies`.
 pub const COUNTED_CODES: [u16; 10] = [200, 400, 403, 404, 406, 423, 481, 489, 500, 0];
 
-/// Counters of one notifier (INTERFACE.md imconf.stats); the module sums them over slots.
+/// Counters of one notifier (docs/interface.md imconf.stats); the module sums them over slots.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Indexed like COUNTED_CODES; the last entry counts any other code.

@@ -1,9 +1,9 @@
-//! The SUBSCRIBE pipeline (RULES.md section 2, docs/conformance.md): checks, creating,
+//! The SUBSCRIBE pipeline (R1-R14, docs/conformance.md): checks, creating,
 //! refreshing and ending subscriptions, dialogs and session aliases.
 use super::*;
 
 impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
-    /// Handles a SUBSCRIBE end to end (RULES.md §2-§4). `local_tag` is the To-tag the caller
+    /// Handles a SUBSCRIBE end to end (R1-R38, docs/conformance.md). `local_tag` is the To-tag the caller
     /// puts in the reply to an initial SUBSCRIBE; it becomes the dialog's local tag. Group
     /// sessions are authorized like ad-hoc ones (no group documents); see `subscribe_with`.
     pub fn subscribe(
