@@ -14,6 +14,7 @@ pub mod headers;
 pub mod key;
 pub mod log_line;
 pub mod notifier;
+pub mod param_checks;
 pub mod persist;
 pub mod policy;
 pub mod replicas;

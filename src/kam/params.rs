@@ -1,6 +1,7 @@
 //! The module parameters Kamailio stored in C (c-shim/shim_mod.c), read into the core's Config.
 use super::sys;
 use crate::core::config::{BadParam, Config};
+use crate::core::param_checks::{at_least, between, endpoint_entity, flag, non_negative};
 use std::ffi::CStr;
 
 /// Settings the module itself uses besides the core's Config.
@@ -35,36 +36,6 @@ fn text(p: *const std::os::raw::c_char) -> Option<String> {
         .trim()
         .to_string();
     (!s.is_empty()).then_some(s)
-}
-
-fn non_negative(name: &'static str, v: i32) -> Result<u32, BadParam> {
-    u32::try_from(v).map_err(|_| BadParam {
-        name,
-        why: format!("must not be negative (got {v})"),
-    })
-}
-
-fn flag(name: &'static str, v: i32) -> Result<bool, BadParam> {
-    match v {
-        0 => Ok(false),
-        1 => Ok(true),
-        _ => Err(BadParam {
-            name,
-            why: format!("must be 0 or 1 (got {v})"),
-        }),
-    }
-}
-
-/// R50: `user` (default) or `contact`; true for `contact`.
-fn endpoint_entity(v: Option<String>) -> Result<bool, BadParam> {
-    match v.as_deref() {
-        None | Some("user") => Ok(false),
-        Some("contact") => Ok(true),
-        Some(other) => Err(BadParam {
-            name: "endpoint_entity",
-            why: format!("must be user or contact (got {other})"),
-        }),
-    }
 }
 
 /// Reads and validates every parameter (docs/interface.md): the first bad one is reported by name.
@@ -102,18 +73,12 @@ pub fn read() -> Result<ModuleParams, BadParam> {
         report_dialing_out: flag("report_dialing_out", p.report_dialing_out)?,
         accept_cpm_icsi: flag("accept_cpm_icsi", p.accept_cpm_icsi)?,
         rcs_compat: flag("rcs_compat", p.rcs_compat)?,
-        endpoint_entity_contact: endpoint_entity(text(p.endpoint_entity))?,
+        endpoint_entity_contact: endpoint_entity(text(p.endpoint_entity).as_deref())?,
         emit_disconnection_method: flag("emit_disconnection_method", p.emit_disconnection_method)?,
         debug_panic_user: text(p.debug_panic_user),
     };
     config.validate()?;
-    let db_flush_interval_ms = non_negative("db_flush_interval_ms", p.db_flush_interval_ms)?;
-    if db_flush_interval_ms == 0 {
-        return Err(BadParam {
-            name: "db_flush_interval_ms",
-            why: "must be at least 1".into(),
-        });
-    }
+    let db_flush_interval_ms = at_least("db_flush_interval_ms", p.db_flush_interval_ms, 1)?;
     let groups_dir = text(p.groups_dir);
     if let Some(dir) = &groups_dir {
         if !std::path::Path::new(dir).is_dir() {
@@ -123,27 +88,9 @@ pub fn read() -> Result<ModuleParams, BadParam> {
             });
         }
     }
-    let hash_slots = non_negative("hash_slots", p.hash_slots)? as usize;
-    if !(1..=4096).contains(&hash_slots) {
-        return Err(BadParam {
-            name: "hash_slots",
-            why: format!("must be between 1 and 4096 (got {hash_slots})"),
-        });
-    }
-    let timer = non_negative("timer_interval_ms", p.timer_interval_ms)?;
-    if !(10..=1000).contains(&timer) {
-        return Err(BadParam {
-            name: "timer_interval_ms",
-            why: format!("must be between 10 and 1000 (got {timer})"),
-        });
-    }
-    let max_inflight_notifies = non_negative("max_inflight_notifies", p.max_inflight_notifies)?;
-    if max_inflight_notifies == 0 {
-        return Err(BadParam {
-            name: "max_inflight_notifies",
-            why: "must be at least 1".into(),
-        });
-    }
+    let hash_slots = between("hash_slots", p.hash_slots, 1, 4096)? as usize;
+    between("timer_interval_ms", p.timer_interval_ms, 10, 1000)?;
+    let max_inflight_notifies = at_least("max_inflight_notifies", p.max_inflight_notifies, 1)?;
     Ok(ModuleParams {
         config,
         hash_slots,
