@@ -23,13 +23,24 @@ NS = "{urn:ietf:params:xml:ns:conference-info}"
 SECRET = "imconf-test-cluster-secret-0123456789"
 
 
+MAGIC = b"imconf-cluster/2"
+
+
+def mac(secret, signed):
+    """The hex HMAC-SHA-256 of a body's signed part (src/core/cluster_auth.rs) under `secret`."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, MAGIC + b"\n" + signed, hashlib.sha256).hexdigest().encode()
+
+
+def seal_raw(secret, signed):
+    """A body whose MAC line covers `signed` (sender line + operations) under `secret`."""
+    return MAGIC + b" " + mac(secret, signed) + b"\n" + signed
+
+
 def seal(secret, node, time_ms, counter, ops):
-    """A sealed imconf-cluster/2 body (src/core/cluster_auth.rs): the MAC line, then the sender's
-    line, then the operations (bytes). What a node holding `secret` sends."""
-    signed = b"%x %x %x\n" % (node, time_ms, counter) + ops
-    mac = hmac.new(secret.encode() if isinstance(secret, str) else secret,
-                   b"imconf-cluster/2\n" + signed, hashlib.sha256).hexdigest()
-    return b"imconf-cluster/2 " + mac.encode() + b"\n" + signed
+    """A sealed imconf-cluster/2 body: the MAC line, then the sender's line, then the operations
+    (bytes). What a node holding `secret` sends."""
+    return seal_raw(secret, b"%x %x %x\n" % (node, time_ms, counter) + ops)
 
 
 def open_ops(session, user, stamp=1):

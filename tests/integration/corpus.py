@@ -20,10 +20,12 @@ Every case says what may answer it:
 python3 standard library only.
 """
 
-import hashlib
 import hmac
 import random
 import re
+
+# the seal as a node writes it (cluster.py): the corpus builds good and damaged ones from it
+from cluster import MAGIC as CL_MAGIC, mac as cl_mac, seal as cl_seal, seal_raw as cl_seal_raw  # noqa: F401
 
 SESSION = "sip:conf1@127.0.0.1"
 ALICE = "sip:alice@127.0.0.1"
@@ -502,7 +504,6 @@ def judge(cases, results):
 # `cluster_open` and `cluster_decode` mirror src/core/cluster_auth.rs (Keys::open) and
 # src/core/cluster.rs (decode), so that every case's category is checked, not assumed.
 
-CL_MAGIC = b"imconf-cluster/2"
 CL_MAX_SKEW_MS = 30_000
 CL_WINDOW = 1024
 CL_BASE_COUNTER = 1 << 32       # counters below it are never used: "below the window" cases
@@ -511,21 +512,8 @@ CL_MEMBER = "sip:alice@127.0.0.1"         # its participant (and the subscriber)
 CL_CATEGORIES = {1: "unauthenticated", 2: "stale-or-replayed", 3: "malformed-ops", 4: "hostile-content"}
 CL_ALLOWED = {1: {403}, 2: {403}, 3: {400}, 4: {200, 400}}
 CL_FORGED_LINE = b"FAKE-LOG-LINE-imconf-fuzz"  # after a newline inside values that may be logged
-_HEX = frozenset(b"0123456789abcdefABCDEF")
-
-
-def cl_mac(secret, signed):
-    key = secret.encode() if isinstance(secret, str) else secret
-    return hmac.new(key, CL_MAGIC + b"\n" + signed, hashlib.sha256).hexdigest().encode()
-
-
-def cl_seal_raw(secret, signed):
-    """A body whose MAC line covers `signed` (sender line + operations) under `secret`."""
-    return CL_MAGIC + b" " + cl_mac(secret, signed) + b"\n" + signed
-
-
-def cl_seal(secret, node, time_ms, counter, ops):
-    return cl_seal_raw(secret, b"%x %x %x\n" % (node, time_ms, counter) + ops)
+_HEX = frozenset(b"0123456789abcdefABCDEF")   # an operation's fields (unhex)
+_MAC_HEX = frozenset(b"0123456789abcdef")        # the MAC: lower case only, as seal writes it
 
 
 def _rust_u64_hex(word):
@@ -547,7 +535,7 @@ def cluster_open(body, secrets):
     if not first.startswith(CL_MAGIC + b" "):
         return "unsigned", None
     hx = first[len(CL_MAGIC) + 1:]
-    if len(hx) != 64 or any(c not in _HEX for c in hx):
+    if len(hx) != 64 or any(c not in _MAC_HEX for c in hx):
         return "unsigned", None
     tag = bytes.fromhex(hx.decode())
     if not any(hmac.compare_digest(bytes.fromhex(cl_mac(k, signed).decode()), tag) for k in secrets):
@@ -840,9 +828,10 @@ def _cl_bait(g, i):
     return ("\n".join(picked) + "\n").encode()
 
 
-def _flip(body, g, lo=0, mac_range=None):
+def _cl_flip(body, g, lo=0, mac_range=None):
     """One byte of body[lo:] changed to another value; in the MAC's hex digits, never to the
-    same digit in the other case (which is the same MAC)."""
+    same digit in the other case (refused as unsigned, not as a bad MAC: the case's counter
+    would not be the one the category expects)."""
     b = bytearray(body)
     while True:
         i = g.randrange(lo, len(b))
@@ -878,10 +867,10 @@ def _cat1(g, variant, secret, node, i, counter):
         return lambda now: (lambda b: CL_MAGIC + b" " + (b[mac_range[0]:mac_range[1]] * 8)[:n] + b[mac_range[1]:])(seal(now))
     if variant == "flip-byte":
         seed_ = g.getrandbits(32)
-        return lambda now: _flip(seal(now), random.Random(seed_), 0, mac_range)
+        return lambda now: _cl_flip(seal(now), random.Random(seed_), 0, mac_range)
     if variant == "flip-byte-signed":
         seed_ = g.getrandbits(32)
-        return lambda now: _flip(seal(now), random.Random(seed_), mac_range[1] + 1)
+        return lambda now: _cl_flip(seal(now), random.Random(seed_), mac_range[1] + 1)
     if variant == "append":
         extra = g.choice([b"B\n", b"Q\n", b"\n", b"\x00", junk(g, g.randint(1, 100))])
         return lambda now: seal(now) + extra

@@ -2,22 +2,7 @@
 """The integration tests' shared part: the registry (`@test`), the names every area file
 imports (`from itest import *`), and the helpers more than one area uses.
 
-imconf integration tests: a real Kamailio 5.6.3 loading build/imconf.so, driven by real SIPp.
-
-    python3 tests/integration/run.py [--module build/imconf.so] [-k FILTER ...] [--list] [-v]
-    python3 tests/integration/run.py --standin      # check the harness itself, no module needed
-
-Each test renders tests/kamailio/imconf-test.cfg into its own run directory (tests/run/latest/<test>/),
-starts `kamailio -DD -E` there (loopback only, own ctl socket, core dumps off), drives it with the
-SIPp scenarios of tests/sipp/ and kamcmd, stops it by pid (TERM, KILL after a timeout) and scans
-its log for PANIC|CRITICAL|ALERT|BUG:|exited by a signal. Besides SIPp's own `ereg check_it`
-assertions, every SIPp message trace is re-read and every NOTIFY checked (harness.check_trace).
-One line per test: PASS/FAIL/SKIP, name, rules (R numbers, docs/conformance.md), seconds; exit status 1 when
-anything failed, 2 when the tools or the module are missing.
-
---standin runs the SIP tests against tests/integration/fake_imconf.py, the Kamailio-specific ones
-against the same cfg built with -A IMCONF_STANDIN (imconf not loaded), plus harness self-tests.
-See tests/integration/README.md.
+What the suite is and how to run it: run.py and README.md.
 """
 
 import argparse
@@ -56,6 +41,24 @@ def test(name, rules, *, standin="fake"):
 def expect(cond, message):
     if not cond:
         raise TestFailure(message)
+
+
+def expect_start_refused(srv, why, what):
+    """Starts `srv` expecting start-up to fail: it exits within 10 s, not 0, with a log line
+    containing `why`, and without a crash (INTERFACE: a bad configuration stops the start
+    cleanly). `what` names the case in failures."""
+    srv.ctx.servers.append(srv)
+    srv.expect_exit = True
+    srv.start(expect_ready=False)
+    try:
+        srv.proc.wait(timeout=10)
+    except Exception:
+        raise TestFailure("kamailio kept running (%s)" % what)
+    text = srv.log_text()
+    expect(srv.proc.returncode != 0, "kamailio exited 0 (%s)" % what)
+    expect(why in text, "%s: no log line saying %r:\n%s" % (what, why, tail(srv.log_path, 20)))
+    bad = [line for line in text.splitlines() if re.search(r"exited by a signal|PANIC|\bBUG:", line)]
+    expect(not bad, "%s: a crash instead of a clean failure: %s" % (what, bad))
 
 
 def field(sub, name):
