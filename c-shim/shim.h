@@ -269,9 +269,9 @@ int rs_mod_init(void);
 int rs_child_init(int rank);
 void rs_mod_destroy(void);
 int rs_handle_subscribe(void *msg);
-/* A KDMQ request for peer "imconf" (dmq worker process) from source ("ip:port", for logs);
- * returns the response code. */
-int rs_dmq_receive(shim_str_t body, shim_str_t source, void *node);
+/* A KDMQ request for peer "imconf" (dmq worker process) from src_ip (the address bytes, 4 or
+ * 16) and src_port (for logs); returns the response code. */
+int rs_dmq_receive(shim_str_t body, shim_str_t src_ip, unsigned short src_port, void *node);
 /* dmq has this node's peer list: request a full sync. */
 void rs_dmq_ready(void);
 int rs_script_call(int fn_id, const shim_msg_ref_t *msg, const shim_str_t *args, int argc);

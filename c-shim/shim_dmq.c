@@ -24,23 +24,17 @@ static dmq_resp_cback_t no_response_cb = {NULL, NULL};
 static int peer_callback(struct sip_msg *msg, peer_reponse_t *resp, dmq_node_t *node)
 {
 	shim_str_t body = {NULL, 0};
-	shim_str_t source;
-	char src[IP_ADDR_MAX_STR_SIZE + 8];
+	/* the sender's address as raw bytes (4 or 16) and port: formatted by imconf only when it
+	 * logs a refusal, not for every message */
+	shim_str_t src_ip = {(const char *)msg->rcv.src_ip.u.addr, (int)msg->rcv.src_ip.len};
 	int code;
-
-	/* who sent it, for imconf's (rate-limited) log of refused messages */
-	source.len = snprintf(src, sizeof(src), "%s:%u", ip_addr2a(&msg->rcv.src_ip),
-			(unsigned)msg->rcv.src_port);
-	source.s = src;
-	if(source.len < 0 || source.len >= (int)sizeof(src))
-		source.len = 0;
 
 	if(msg->content_length == NULL && parse_headers(msg, HDR_CONTENTLENGTH_F, 0) < 0) {
 		code = 400;
 	} else {
 		body.s = get_body(msg);
 		body.len = body.s ? get_content_length(msg) : 0;
-		code = rs_dmq_receive(body, source, node);
+		code = rs_dmq_receive(body, src_ip, msg->rcv.src_port, node);
 	}
 	resp->resp_code = code;
 	resp->reason = code < 300 ? reason_ok

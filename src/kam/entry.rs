@@ -91,24 +91,25 @@ macro_rules! entry_points {
         }
 
         /// # Safety
-        /// `body` is the KDMQ request's body, `source` its sender's address ("ip:port") and `node` its
+        /// `body` is the KDMQ request's body, `src_ip` its sender's address bytes (4 or 16) and `node` its
         /// sender's `dmq_node_t*` (or NULL), all valid for the call.
         #[no_mangle]
         pub unsafe extern "C" fn rs_dmq_receive(
             body: $crate::kam::sys::shim_str_t,
-            source: $crate::kam::sys::shim_str_t,
+            src_ip: $crate::kam::sys::shim_str_t,
+            src_port: u16,
             node: *mut ::std::os::raw::c_void,
         ) -> ::std::os::raw::c_int {
             // SAFETY: dmq passes views of the message it is handling.
-            let (body, source, node) = unsafe {
+            let (body, src_ip, node) = unsafe {
                 (
                     $crate::kam::bytes(body),
-                    $crate::kam::bytes(source),
+                    $crate::kam::bytes(src_ip),
                     $crate::kam::dmq::Node::from_raw(node),
                 )
             };
             $crate::kam::guard::ffi_guard("dmq message", 500, || {
-                ::std::os::raw::c_int::from($m::dmq_receive(body, source, &node))
+                ::std::os::raw::c_int::from($m::dmq_receive(body, src_ip, src_port, &node))
             })
         }
 

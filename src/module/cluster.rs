@@ -148,7 +148,7 @@ pub fn ready() {
 /// A KDMQ message for "imconf" from `source` (dmq's `node`, when it knows the sender); the
 /// response code for dmq to send. Only an authentic, fresh, never-seen message changes anything
 /// (R96): every other is refused whole, counted and logged (cluster_auth).
-pub fn receive(body: &[u8], source: &[u8], node: &Node<'_>) -> u16 {
+pub fn receive(body: &[u8], source: &auth::Source<'_>, node: &Node<'_>) -> u16 {
     let Some(st) = state() else {
         kwarn!("a cluster message arrived without enable_dmq; refused");
         return 500;

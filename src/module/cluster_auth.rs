@@ -193,7 +193,7 @@ pub struct Admitted<'a> {
 /// refusal is counted and logged at most once per source per `LOG_INTERVAL_MS`.
 pub fn admit<'a>(
     body: &'a [u8],
-    source: &[u8],
+    source: &Source<'_>,
     fresh: impl FnOnce(&Sealed<'a>) -> Result<(), Refusal>,
 ) -> Result<Admitted<'a>, u16> {
     let Some(st) = state() else { return Err(500) };
@@ -257,23 +257,36 @@ thread_local! {
     static LOGGED: RefCell<RefusalLog> = RefCell::new(RefusalLog::default());
 }
 
-/// The address part of "ip:port" (the port changes with every datagram an attacker sends).
-fn address(source: &[u8]) -> &[u8] {
-    match source.iter().rposition(|&c| c == b':') {
-        Some(i) => &source[..i],
-        None => source,
+/// Where a received message came from: the address as raw bytes (4 or 16, as Kamailio keeps
+/// it) and the port. Formatted only when a refusal is logged.
+pub struct Source<'a> {
+    pub ip: &'a [u8],
+    pub port: u16,
+}
+
+impl std::fmt::Display for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ip.len() {
+            4 => {
+                let a: [u8; 4] = self.ip.try_into().map_err(|_| std::fmt::Error)?;
+                write!(f, "{}:{}", std::net::Ipv4Addr::from(a), self.port)
+            }
+            16 => {
+                let a: [u8; 16] = self.ip.try_into().map_err(|_| std::fmt::Error)?;
+                write!(f, "[{}]:{}", std::net::Ipv6Addr::from(a), self.port)
+            }
+            _ => write!(f, "an unknown address:{}", self.port),
+        }
     }
 }
 
-/// Logs a refused message unless `source`'s address was logged within `LOG_INTERVAL_MS` or
-/// the interval's lines are spent.
-pub fn log_refusal(source: &[u8], why: &str) {
+/// Logs a refused message unless `source`'s address (the port changes with every datagram an
+/// attacker sends) was logged within `LOG_INTERVAL_MS` or the interval's lines are spent.
+pub fn log_refusal(source: &Source<'_>, why: &str) {
+    // its own key space: the raw address bytes could spell another key ("sync")
     log_limited(
-        address(source),
-        &format!(
-            "enable_dmq: cluster message from {} refused: {why}",
-            String::from_utf8_lossy(source)
-        ),
+        &[b"ip ", source.ip].concat(),
+        &format!("enable_dmq: cluster message from {source} refused: {why}"),
     );
 }
 

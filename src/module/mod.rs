@@ -133,8 +133,17 @@ pub fn notify_completed(token: u64, code: u16) {
     notify::completed(token, code)
 }
 
-pub fn dmq_receive(body: &[u8], source: &[u8], node: &crate::kam::dmq::Node<'_>) -> u16 {
-    cluster::receive(body, source, node)
+pub fn dmq_receive(
+    body: &[u8],
+    src_ip: &[u8],
+    src_port: u16,
+    node: &crate::kam::dmq::Node<'_>,
+) -> u16 {
+    let source = cluster_auth::Source {
+        ip: src_ip,
+        port: src_port,
+    };
+    cluster::receive(body, &source, node)
 }
 
 pub fn dmq_ready() {
