@@ -8,6 +8,7 @@ pub mod cluster_auth;
 pub mod conference_info;
 pub mod config;
 pub mod deadlines;
+pub mod early_ops;
 pub mod gate;
 pub mod groups;
 pub mod headers;

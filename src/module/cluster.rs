@@ -5,6 +5,7 @@
 //! silent, its subscriptions are taken over by the peers (each by one, `successor`).
 use super::apply;
 use super::cluster_auth::{self as auth, ACCEPTED, MALFORMED};
+use super::cluster_early as early;
 use super::state::shared;
 use crate::core::cluster::{decode, encode, next_stamp, plausible_stamp, successor, Op, Peers};
 use crate::core::cluster_auth::{Replay, Sealed};
@@ -62,6 +63,7 @@ pub fn init(p: &ModuleParams) -> Result<(), String> {
         return Err("modparam \"enable_dmq\": not supported together with db_url yet".into());
     }
     let keys = auth::init(p.dmq_secret.as_deref(), p.dmq_secret_file.as_deref())?;
+    early::init()?;
     dmq::bind().map_err(|e| format!("modparam \"enable_dmq\": {e}"))?;
     let st = leak_in_shm(ClusterState {
         node: clock::random_u64(),
@@ -206,19 +208,43 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
     match op {
         Op::Open { stamp, args } => {
             observe(stamp);
-            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            ignore_known(apply::open(&args), "session_open", from);
+            let a: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let r = apply::open(&a);
+            let opened = r.is_ok();
+            ignore_known(r, "session_open", from);
+            if opened {
+                // the session URI and its group identity (R3) are both names a change may use
+                for name in args.iter().take(3).step_by(2) {
+                    apply_early(st, name, stamp, node);
+                }
+            }
         }
         Op::Close { stamp, session_uri } => {
             observe(stamp);
-            ignore_known(apply::close(&session_uri), "session_close", from);
+            let r = apply::close(&session_uri);
+            if unknown_session(&r) {
+                let key = session_uri.clone();
+                park(&key, from, stamp, &Op::Close { stamp, session_uri });
+            } else {
+                ignore_known(r, "session_close", from);
+            }
         }
         Op::Participant { stamp, args } => {
             observe(stamp);
-            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            ignore_known(apply::participant_at(&args, stamp), "participant", from);
+            let a: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let r = apply::participant_at(&a, stamp);
+            if unknown_session(&r) {
+                let key = args[0].clone();
+                park(&key, from, stamp, &Op::Participant { stamp, args });
+            } else {
+                ignore_known(r, "participant", from);
+            }
         }
-        Op::Session { uri, record } => restore_session(&uri, &record),
+        Op::Session { uri, record } => {
+            for name in restore_session(&uri, &record) {
+                apply_early(st, &name, 0, node);
+            }
+        }
         Op::SyncRequest => send_sync(node),
         Op::SyncDone => {
             if !st.synced.swap(true, Ordering::AcqRel) {
@@ -362,6 +388,37 @@ pub fn stop() -> bool {
     true
 }
 
+/// Whether a peer's change failed only because its session is not here (yet).
+fn unknown_session(r: &Result<(), apply::FeedError>) -> bool {
+    matches!(r, Err(e) if matches!(e.session, Some(SessionError::UnknownSession)))
+}
+
+/// A peer's change to a session this node does not have: kept until the session opens
+/// (cluster_early; the two requests may have arrived in the other order).
+fn park(session_uri: &[u8], from: u64, stamp: u64, op: &Op) {
+    early::park(
+        session_uri,
+        from,
+        stamp,
+        &encode(std::slice::from_ref(op)).concat(),
+    );
+}
+
+/// The session `name` opened here (`stamp`; 0 from a sync): the peers' changes that came
+/// before it, applied now.
+fn apply_early(st: &ClusterState, name: &[u8], stamp: u64, node: &Node<'_>) {
+    for ready in early::take(name, stamp) {
+        match decode(&ready.op) {
+            Ok(ops) => {
+                for op in ops {
+                    apply(st, ready.from, op, node);
+                }
+            }
+            Err(e) => kwarn!("enable_dmq: a kept change could not be read back: {}", e.0),
+        }
+    }
+}
+
 /// A peer's change that this node already reflects (a session it opened or closed too) is
 /// no error; anything else is logged (rate-limited per peer).
 fn ignore_known(r: Result<(), apply::FeedError>, what: &str, from: u64) {
@@ -380,15 +437,16 @@ fn ignore_known(r: Result<(), apply::FeedError>, what: &str, from: u64) {
     }
 }
 
-/// A session from a peer's sync, unless this node has it already.
-fn restore_session(uri: &[u8], record: &[u8]) {
+/// A session from a peer's sync, unless this node has it already; the names it opened under
+/// (its URI, and its group identity).
+fn restore_session(uri: &[u8], record: &[u8]) -> Vec<Vec<u8>> {
     let s = shared();
     let Some(slot) = s.slot_of_uri(uri) else {
         auth::log_limited(
             b"sync",
             "enable_dmq: synced session with a bad URI left out",
         );
-        return;
+        return Vec::new();
     };
     let restored = s.slots[slot].lock().restore_session(record);
     match restored {
@@ -397,8 +455,9 @@ fn restore_session(uri: &[u8], record: &[u8]) {
             if let Some(gslot) = s.slot_of_uri(&group).filter(|&g| g != slot) {
                 let _ = s.slots[gslot].lock().add_alias(&group, &session_uri);
             }
+            return vec![session_uri, group];
         }
-        Ok(_) => {}
+        Ok((session_uri, None)) => return vec![session_uri],
         Err(RestoreError::Duplicate) => {}
         Err(e) => auth::log_limited(
             b"sync",
@@ -408,6 +467,7 @@ fn restore_session(uri: &[u8], record: &[u8]) {
             ),
         ),
     }
+    Vec::new()
 }
 
 /// Every session of this node to the node that asked, then the end mark.

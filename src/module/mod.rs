@@ -5,6 +5,7 @@
 mod apply;
 mod cluster;
 mod cluster_auth;
+mod cluster_early;
 mod extra;
 mod feed;
 mod group_policy;

@@ -2,6 +2,7 @@
 //! listings, gathered one slot lock at a time.
 use super::apply::FeedError;
 use super::cluster_auth;
+use super::cluster_early;
 use super::feed;
 use super::state::{self, shared};
 use crate::core::notifier::{Stats, COUNTED_CODES};
@@ -114,8 +115,10 @@ pub const STAT_NAMES: [&CStr; STAT_COUNT] = [
     c"cluster_refused_stale",
     c"cluster_refused_replay",
     c"cluster_refused_malformed",
+    c"cluster_early_applied",
+    c"cluster_early_dropped",
 ];
-pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12 + cluster_auth::COUNTERS;
+pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12 + cluster_auth::COUNTERS + 2;
 
 /// Every counter of `STAT_NAMES`, summed over the slots. Takes each slot lock in turn, never two
 /// at once (the same rule as every other reader), so a reader never blocks a slot for long.
@@ -152,7 +155,9 @@ pub fn stat_values() -> [i64; STAT_COUNT] {
     ];
     let (mine, cluster) = out[COUNTED_CODES.len()..].split_at_mut(rest.len());
     mine.copy_from_slice(&rest);
-    cluster.copy_from_slice(&cluster_auth::counters());
+    let (auth, early) = cluster.split_at_mut(cluster_auth::COUNTERS);
+    auth.copy_from_slice(&cluster_auth::counters());
+    early.copy_from_slice(&cluster_early::counters());
     out
 }
 

@@ -7,6 +7,7 @@ mod cluster;
 mod cluster_auth;
 mod deleted;
 mod dialing_out;
+mod early_ops;
 mod fuzz_parsers;
 mod group_policy;
 mod groups;

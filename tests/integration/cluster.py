@@ -51,6 +51,13 @@ def open_ops(session, user, stamp=1):
         stamp, hx(session), hx("ad-hoc"), stamp + 1, hx(session), hx(user), hx("connected"))).encode()
 
 
+def op(tag, stamp, *args):
+    """One operation line (src/core/cluster.rs encode_op): `tag` O (open), C (close) or P
+    (participant), its stamp, then its arguments hex-encoded ("-" for an empty one)."""
+    hx = lambda v: v.encode().hex() or "-"  # noqa: E731
+    return ("%s %x %s\n" % (tag, stamp, " ".join(hx(a) for a in args))).encode()
+
+
 class Cluster:
     def __init__(self, ctx, n=3, modparams=(), make=None):
         """`make(ctx, name, host, port, notify_hostport)`: a server other than the test cfg's (the

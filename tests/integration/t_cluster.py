@@ -414,6 +414,88 @@ def t_cluster_auth(ctx):
     expect(not problems, "\n".join(problems))
 
 
+@test("cluster_changes_out_of_order", "R33 docs/cluster.md (Order)", standin="skip")
+def t_cluster_order(ctx):
+    """A peer's session_open and the participant fed right after it are two KDMQ requests, which
+    the receiving node's workers may take in the other order. Authentic messages to node 1, sent
+    in the wrong order: a participant before its session's open ends in the session (counted
+    cluster_early_applied); a close before the open leaves the session closed; a change older
+    than the open (an earlier session of the URI), or one whose session never opens within 5 s,
+    is dropped (cluster_early_dropped) and changes nothing; a flood of 300 changes to sessions
+    that never open keeps at most 256 and drops the rest, and the node still applies in-order
+    changes. No message is refused."""
+    import cluster
+    ctx.log_allow = r"DEBUG|enable_dmq"
+    cl = cluster.Cluster(ctx, n=2)
+    cl.start()
+    n1 = cl.nodes[0]
+    node, counter = 0xe0e0, [0]
+    now = lambda: int(time.time() * 1000)  # noqa: E731
+
+    def send(*ops):
+        counter[0] += 1
+        code = kdmq("127.0.0.2", n1, cluster.seal(cluster.SECRET, node, now(), counter[0], b"".join(ops)))
+        expect(code == 200, "an authentic message (%s) got %s, want 200" % (b"".join(ops)[:60], code))
+
+    def early():
+        st = cluster_stats(n1)
+        return st["cluster_early_applied"], st["cluster_early_dropped"]
+
+    def sessions():
+        return {s["uri"]: int(s["participants"]) for s in n1.rpc("imconf.sessions").structs()}
+
+    alice, bob = "sip:alice@127.0.0.1", "sip:bob@127.0.0.1"
+    a, b, c, d = ("sip:order-%s@127.0.0.1" % x for x in "abcd")
+    # a participant before its open: applied when the open comes
+    send(cluster.op("P", 20, a, alice, "connected"))
+    time.sleep(0.3)
+    expect(a not in sessions(), "the participant opened session a by itself")
+    send(cluster.op("O", 10, a, "ad-hoc", ""))
+    time.sleep(0.3)
+    expect(sessions().get(a) == 1, "session a after participant-then-open: %s, want 1 participant" % sessions().get(a))
+    expect(early() == (1, 0), "early (applied, dropped) after session a: %s, want (1, 0)" % (early(),))
+    # two participants and a departure before the open: all applied, in stamp order (last writer wins)
+    send(cluster.op("P", 23, d, alice, "disconnected"))
+    send(cluster.op("P", 22, d, alice, "connected"), cluster.op("P", 22, d, bob, "connected"))
+    send(cluster.op("O", 21, d, "ad-hoc", ""))
+    time.sleep(0.3)
+    sub = cluster.Subscriber(ctx, n1, d, bob, "d0")
+    sub.subscribe()
+    time.sleep(0.5)
+    problems = sub.check({bob: "connected"}, "session d (alice joined and left, bob joined, "
+                         "all before the open)")
+    expect(not problems, "\n".join(problems))
+    # a close before the open: the session ends closed
+    send(cluster.op("C", 40, b))
+    send(cluster.op("O", 30, b, "ad-hoc", ""))
+    time.sleep(0.3)
+    expect(b not in sessions(), "session b is open after its close came before its open")
+    applied, dropped = early()
+    expect(applied == 5 and dropped == 0, "early after sessions d and b: %s, want (5, 0)" % ((applied, dropped),))
+    # a change older than the open belongs to an earlier session of that URI: dropped
+    send(cluster.op("P", 50, c, alice, "connected"))
+    send(cluster.op("O", 60, c, "ad-hoc", ""))
+    time.sleep(0.3)
+    expect(sessions().get(c) == 0, "session c: an older participant was applied: %s" % sessions().get(c))
+    expect(early() == (5, 1), "early after session c: %s, want (5, 1)" % (early(),))
+    send(cluster.op("C", 61, c))
+    # a flood of changes to sessions that never open: bounded, then dropped
+    for i in range(0, 300, 50):
+        send(*[cluster.op("P", 100 + i + k, "sip:never-%d@127.0.0.1" % (i + k), alice, "connected")
+               for k in range(50)])
+    expect(early()[1] == 1 + 300 - 256, "a flood of 300: dropped %d at once, want %d" % (early()[1] - 1, 300 - 256))
+    time.sleep(5.5)
+    send(cluster.op("P", 1000, "sip:never-more@127.0.0.1", alice, "connected"))  # expiry runs on arrival
+    expect(early()[1] == 301, "5 s after the flood: dropped %d, want 301 (every change of the flood)" % early()[1])
+    # in-order changes still apply, and nothing was refused
+    send(cluster.op("O", 2000, "sip:order-e@127.0.0.1", "ad-hoc", ""),
+         cluster.op("P", 2001, "sip:order-e@127.0.0.1", alice, "connected"))
+    time.sleep(0.3)
+    expect(sessions().get("sip:order-e@127.0.0.1") == 1, "an in-order open and participant after the flood")
+    refused = {k: v for k, v in cluster_stats(n1).items() if k.startswith("cluster_refused") and v}
+    expect(not refused, "messages refused: %s" % refused)
+
+
 @test("cluster_key_rotation_without_loss", "issue 14 R96 R33", standin="skip")
 def t_cluster_rekey(ctx):
     """Three nodes, each with its own dmq_secret_file holding the key OLD; a subscriber through
