@@ -76,6 +76,7 @@ fn main() {
         "shim_tm.c",
         "shim_rpc.c",
         "shim_kemi.c",
+        "shim_layout.c",
         "shim_stats.c",
         "shim_db.c",
         "shim_dmq.c",

@@ -24,7 +24,7 @@ typedef struct shim_str
 
 /* ---- module descriptor (Rust owns the exported `exports` symbol) ---- */
 
-/* Mirror of Kamailio's struct module_exports; shim_mod.c static-asserts the layout. */
+/* Mirror of Kamailio's struct module_exports; shim_layout.c static-asserts the layout. */
 typedef struct shim_module_exports
 {
 	const char *name;
@@ -39,9 +39,7 @@ typedef struct shim_module_exports
 	void (*destroy_mod_f)(void);
 } shim_module_exports_t;
 
-/* Version strings and lifecycle functions referenced by Rust's `exports`. The tables
- * shim_cmds, shim_params and shim_rpc_methods (Kamailio types) are defined in shim_mod.c
- * and declared as opaque statics on the Rust side (src/kam/sys.rs). */
+/* Version strings and lifecycle functions referenced by Rust's `exports`. */
 extern const char shim_ser_full_version[];
 extern const char shim_ser_compile_flags[];
 int shim_mod_init(void);
@@ -49,40 +47,54 @@ int shim_child_init(int rank);
 void shim_mod_destroy(void);
 #define SHIM_MODULE_INTERFACE_VER 4
 
-/* Module parameters, stored in C (Kamailio writes them before mod_init). Unset strings are NULL. */
-typedef struct shim_params
+/* ---- the tables Kamailio reads ----
+ * Built in Rust from one declaration (src/exports.rs: script functions, KEMI, RPC commands;
+ * src/core/params.rs: parameters). Mirrors of Kamailio's param_export_t, cmd_export_t,
+ * rpc_export_t and sr_kemi_t: shim_layout.c static-asserts every layout and
+ * constant against the headers the shim is compiled with. Functions are `void *` here. */
+#define SHIM_PARAM_STRING 1u /* PARAM_STRING: Kamailio stores a char * */
+#define SHIM_PARAM_INT 2u    /* PARAM_INT: an int */
+typedef struct shim_param_export
 {
-	const char *server_contact;
-	const char *conference_factory_uri;
-	const char *assert_identity_header;
-	const char *groups_dir;
-	const char *db_url;
-	const char *debug_panic_user;
-	const char *endpoint_entity;
-	const char *dmq_secret;
-	const char *dmq_secret_file;
-	int trust_from_header;
-	int default_expires;
-	int min_expires;
-	int max_expires;
-	int min_notify_interval_ms;
-	int max_pending_changes;
-	int max_subs_per_session;
-	int max_subs_per_user_per_session;
-	int terminate_on_leave;
-	int rcs_compat;
-	int emit_deleted_after_disconnect;
-	int report_dialing_out;
-	int accept_cpm_icsi;
-	int db_flush_interval_ms;
-	int enable_dmq;
-	int hash_slots;
-	int timer_interval_ms;
-	int max_inflight_notifies;
-	int tel_sip_equivalence;
-	int emit_disconnection_method;
-} shim_params_t;
-const shim_params_t *shim_get_params(void);
+	const char *name;
+	unsigned int type;
+	void *param_pointer;
+} shim_param_export_t;
+
+#define SHIM_VAR_PARAM_NO (-128)
+#define SHIM_REQUEST_ROUTE 1u
+#define SHIM_ANY_ROUTE 0xFFFFFFFFu
+typedef struct shim_cmd_export
+{
+	const char *name;
+	void *function; /* int (*)(msg, char *, char *), or (msg, int argc, action_u_t *vals) */
+	int param_no;
+	void *fixup;      /* int (*)(void **param, int param_no) */
+	void *free_fixup; /* the same */
+	unsigned int flags;
+} shim_cmd_export_t;
+
+#define SHIM_RET_ARRAY 1u
+typedef struct shim_rpc_export
+{
+	const char *name;
+	void *function; /* void (*)(rpc_t *rpc, void *ctx) */
+	const char *const *doc_str;
+	unsigned int flags;
+} shim_rpc_export_t;
+
+#define SHIM_KEMIP_NONE 0
+#define SHIM_KEMIP_INT 1
+#define SHIM_KEMIP_STR 2
+#define SHIM_KEMI_PARAMS_MAX 6
+typedef struct shim_kemi_export
+{
+	shim_str_t mname;
+	shim_str_t fname;
+	int rtype;
+	void *func; /* int (*)(sip_msg_t *msg, str *p1, ...) */
+	int ptypes[SHIM_KEMI_PARAMS_MAX];
+} shim_kemi_export_t;
 
 /* ---- logging ---- */
 enum shim_log_level
@@ -227,15 +239,7 @@ int shim_rpc_struct_str(void *rpc, void *st, const char *name, shim_str_t val);
 int shim_rpc_struct_int(void *rpc, void *st, const char *name, long long val);
 int shim_rpc_add_str(void *rpc, void *ctx, shim_str_t val);
 
-/* ---- entry points implemented in Rust ---- */
-enum shim_script_fn
-{
-	SHIM_FN_SESSION_OPEN = 1,
-	SHIM_FN_SESSION_CLOSE = 2,
-	SHIM_FN_PARTICIPANT = 3,
-	SHIM_FN_GROUPS_RELOAD = 4,
-	SHIM_FN_PARTICIPANT_EXTRA = 5
-};
+/* ---- script functions, KEMI and RPC (the calls the tables above lead to) ---- */
 /* The SIP message a script function runs for (Kamailio's msg->id, msg->pid): the values of
  * imconf_participant_extra() belong to one message. */
 typedef struct shim_msg_ref
@@ -243,17 +247,6 @@ typedef struct shim_msg_ref
 	unsigned int id;
 	int pid;
 } shim_msg_ref_t;
-enum shim_rpc_fn
-{
-	SHIM_RPC_SESSION_OPEN = 1,
-	SHIM_RPC_SESSION_CLOSE = 2,
-	SHIM_RPC_PARTICIPANT = 3,
-	SHIM_RPC_GROUPS_RELOAD = 4,
-	SHIM_RPC_SESSIONS = 5,
-	SHIM_RPC_SUBSCRIPTIONS = 6,
-	SHIM_RPC_STATS = 7,
-	SHIM_RPC_CLUSTER_REKEY = 8
-};
 /* Most arguments of any script function or RPC command (imconf_participant: 11). A native cfg
  * passes at most 6 to one call and KEMI at most SR_KEMI_PARAMS_MAX (6); arguments 7-11 of
  * imconf_participant come from imconf_participant_extra() on those paths (src/module/extra.rs). */
@@ -261,9 +254,20 @@ enum shim_rpc_fn
 /* imconf_participant_extra(privacy, nick, disconnection_method, disconnection_reason, contact) */
 #define SHIM_PARTICIPANT_EXTRA_ARGS 5
 
-/* ---- KEMI (KSR.imconf.*) ---- */
-/* Adds the module's KEMI exports; called from mod_register (src/module/exports.rs). 0 ok, -1 error. */
-int shim_kemi_register(void);
+/* A script function's `argc` parameters (action_u_t *vals, fixed by shim_fixup_args) evaluated
+ * into views valid until the next evaluation, and the message they belong to. 0 ok, -1 error. */
+int shim_eval_args(void *msg, int argc, void *vals, shim_str_t *out, shim_msg_ref_t *ref);
+/* The fixup of a function taking at most `max` parameters, each a string with variables. */
+int shim_fixup_args(void **param, int param_no, int max);
+int shim_fixup_free_args(void **param, int param_no);
+/* The message a KEMI function runs for. */
+void shim_msg_ref(void *msg, shim_msg_ref_t *ref);
+/* 1 when msg is a request handled in a request route (imconf_handle_subscribe's KEMI check). */
+int shim_is_request_route(void *msg);
+/* Adds the KEMI table (KSR.imconf.*); called from mod_register. 0 ok, -1 error. */
+int shim_kemi_register(const shim_kemi_export_t *table);
+
+/* ---- entry points implemented in Rust ---- */
 
 int rs_mod_init(void);
 int rs_child_init(int rank);
@@ -274,10 +278,10 @@ int rs_handle_subscribe(void *msg);
 int rs_dmq_receive(shim_str_t body, shim_str_t src_ip, unsigned short src_port, void *node);
 /* dmq has this node's peer list: request a full sync. */
 void rs_dmq_ready(void);
-int rs_script_call(int fn_id, const shim_msg_ref_t *msg, const shim_str_t *args, int argc);
-void rs_rpc_call(int fn_id, void *rpc, void *ctx);
 void rs_notify_completed(uint64_t token, int code);
 void rs_timer_tick(void);
+/* The timer process's interval in ms (the validated timer_interval_ms). */
+int rs_timer_interval_ms(void);
 /* Kamailio statistics (shim_stats.c): the name of counter `id` (NULL past the last one; the same
  * names as imconf.stats) and its current value, computed from the same counters as imconf.stats. */
 const char *rs_stat_name(int id);

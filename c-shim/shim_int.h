@@ -10,4 +10,9 @@ extern struct tm_binds shim_tmb;
 /* Registers the module's counters with Kamailio's statistics (shim_stats.c); from mod_init. */
 int shim_stats_register(void);
 
+/* A field of a shim.h mirror has the offset and size of Kamailio's (compile-time check). */
+#define SHIM_SAME_FIELD(shim, kam, f) \
+	_Static_assert(offsetof(shim, f) == offsetof(kam, f) \
+			&& sizeof(((shim *)0)->f) == sizeof(((kam *)0)->f), #kam "." #f)
+
 #endif

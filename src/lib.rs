@@ -12,3 +12,7 @@ pub(crate) mod module;
 // The entry points C calls (kam/entry.rs), each handing its call to `module`.
 #[cfg(feature = "kamailio")]
 entry_points!(module);
+
+// The script functions, KEMI functions and RPC commands, declared once.
+#[cfg(feature = "kamailio")]
+mod exports;

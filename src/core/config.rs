@@ -61,32 +61,6 @@ impl std::fmt::Display for BadParam {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server_contact: "sip:imconf@127.0.0.1".into(),
-            conference_factory_uri: "sip:factory@127.0.0.1".into(),
-            assert_identity_header: "P-Asserted-Identity".into(),
-            trust_from_header: false,
-            default_expires: 3600,
-            min_expires: 60,
-            max_expires: 3600,
-            min_notify_interval_ms: 1000,
-            max_pending_changes: 200,
-            max_subs_per_session: 256,
-            max_subs_per_user_per_session: 4,
-            terminate_on_leave: true,
-            emit_deleted_after_disconnect: false,
-            report_dialing_out: false,
-            accept_cpm_icsi: false,
-            rcs_compat: false,
-            endpoint_entity_contact: false,
-            emit_disconnection_method: false,
-            debug_panic_user: None,
-        }
-    }
-}
-
 impl Config {
     /// R58, R91: whether departed users are removed with `state="deleted"`; never for RCS clients,
     /// which read a user without a status as an error and drop the whole NOTIFY (R90).

@@ -4,7 +4,7 @@ pub mod clock;
 pub mod db;
 pub mod dmq;
 pub mod entry;
-mod exports;
+pub mod exports;
 pub mod guard;
 pub mod lock;
 pub mod log;

@@ -13,17 +13,33 @@ mod group_store;
 mod groups;
 mod notify;
 mod persist;
-mod rpc;
+pub(crate) mod rpc;
+pub(crate) mod script;
 mod state;
 mod subscribe;
 
+use crate::core::config::BadParam;
+use crate::core::params::{settings, Settings};
 use crate::kam::request::Msg;
-use crate::kam::rpc::Rpc;
-use crate::kam::{clock, params, sys};
+use crate::kam::{clock, params};
 use crate::{kerr, kinfo};
 
+/// The settings the cfg gave (core::params checks every value; the directory is checked here).
+fn read_settings() -> Result<Settings, BadParam> {
+    let s = settings(&params::values())?;
+    if let Some(dir) = &s.groups_dir {
+        if !std::path::Path::new(dir).is_dir() {
+            return Err(BadParam {
+                name: "groups_dir",
+                why: format!("{dir} is not a directory"),
+            });
+        }
+    }
+    Ok(s)
+}
+
 pub fn mod_init() -> i32 {
-    let p = match params::read() {
+    let p = match read_settings() {
         Ok(p) => p,
         Err(e) => {
             kerr!("{e}");
@@ -87,40 +103,6 @@ pub fn handle_subscribe(msg: &Msg) -> i32 {
     subscribe::handle(msg)
 }
 
-/// A script function for the SIP message `msg` (Kamailio's id and pid of it).
-pub fn script_call(fn_id: u32, msg: (u32, i32), args: &[&[u8]]) -> i32 {
-    let (name, result) = match fn_id {
-        sys::shim_script_fn_SHIM_FN_SESSION_OPEN => {
-            ("imconf_session_open", feed::session_open(args))
-        }
-        sys::shim_script_fn_SHIM_FN_SESSION_CLOSE => {
-            ("imconf_session_close", feed::session_close(args))
-        }
-        sys::shim_script_fn_SHIM_FN_PARTICIPANT => (
-            "imconf_participant",
-            extra::with_staged(msg, args, feed::participant),
-        ),
-        sys::shim_script_fn_SHIM_FN_PARTICIPANT_EXTRA => {
-            ("imconf_participant_extra", extra::stage(msg, args))
-        }
-        sys::shim_script_fn_SHIM_FN_GROUPS_RELOAD => {
-            ("imconf_groups_reload", feed::groups_reload(args))
-        }
-        _ => return -1,
-    };
-    match result {
-        Ok(()) => 1,
-        Err(e) => {
-            kerr!("{name}: {e}");
-            -1
-        }
-    }
-}
-
-pub fn rpc_call(fn_id: u32, rpc: &Rpc) {
-    rpc::call(fn_id, rpc)
-}
-
 /// Kamailio's statistics (c-shim/shim_stats.c): the counters of `imconf.stats`, by index.
 pub fn stat_name(id: usize) -> Option<&'static std::ffi::CStr> {
     rpc::stat_name(id)
@@ -149,6 +131,11 @@ pub fn dmq_receive(
 
 pub fn dmq_ready() {
     cluster::ready()
+}
+
+/// The timer process's interval (the shim starts it after mod_init).
+pub fn timer_interval_ms() -> i32 {
+    state::params().timer_interval_ms as i32
 }
 
 /// The timer process: due NOTIFYs and expiries, then the write-back (db_url) and the cluster.

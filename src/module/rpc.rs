@@ -14,39 +14,48 @@ use crate::kam::sys;
 use crate::kwarn;
 use std::ffi::CStr;
 
-pub fn call(fn_id: u32, rpc: &Rpc) {
-    let owned = rpc.args(sys::SHIM_MAX_ARGS as usize + 1);
+/// The positional arguments (one more than any command takes, so that an extra one is seen).
+fn args(rpc: &Rpc) -> Vec<Vec<u8>> {
+    rpc.args(sys::SHIM_MAX_ARGS as usize + 1)
+}
+
+/// A feeding command: `ok`, or fault 400 with the reason.
+fn feeding(rpc: &Rpc, f: fn(&[&[u8]]) -> Result<(), FeedError>) {
+    let owned = args(rpc);
     let args: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
-    let result = match fn_id {
-        sys::shim_rpc_fn_SHIM_RPC_SESSION_OPEN => feed::session_open(&args),
-        sys::shim_rpc_fn_SHIM_RPC_SESSION_CLOSE => feed::session_close(&args),
-        sys::shim_rpc_fn_SHIM_RPC_PARTICIPANT => feed::participant(&args),
-        sys::shim_rpc_fn_SHIM_RPC_GROUPS_RELOAD => feed::groups_reload(&args),
-        sys::shim_rpc_fn_SHIM_RPC_SESSIONS => return sessions(rpc),
-        sys::shim_rpc_fn_SHIM_RPC_SUBSCRIPTIONS => return subscriptions(rpc, &args),
-        sys::shim_rpc_fn_SHIM_RPC_STATS => return stats(rpc),
-        sys::shim_rpc_fn_SHIM_RPC_CLUSTER_REKEY => {
-            return match cluster_auth::rekey() {
-                Ok(keys) => rpc.add_str(&format!("ok: {keys}")),
-                Err(e) => {
-                    kwarn!("imconf.cluster_rekey: {e}; the keys in use are kept");
-                    rpc.fault(400, &e)
-                }
-            }
-        }
-        _ => Err(FeedError {
-            session: None,
-            arg: "command",
-            why: "unknown".into(),
-        }),
-    };
-    match result {
+    match f(&args) {
         Ok(()) => rpc.add_str("ok"),
         Err(e) => rpc.fault(400, &e.to_string()),
     }
 }
 
-fn sessions(rpc: &Rpc) {
+pub fn session_open(rpc: &Rpc) {
+    feeding(rpc, feed::session_open)
+}
+
+pub fn session_close(rpc: &Rpc) {
+    feeding(rpc, feed::session_close)
+}
+
+pub fn participant(rpc: &Rpc) {
+    feeding(rpc, feed::participant)
+}
+
+pub fn groups_reload(rpc: &Rpc) {
+    feeding(rpc, feed::groups_reload)
+}
+
+pub fn cluster_rekey(rpc: &Rpc) {
+    match cluster_auth::rekey() {
+        Ok(keys) => rpc.add_str(&format!("ok: {keys}")),
+        Err(e) => {
+            kwarn!("imconf.cluster_rekey: {e}; the keys in use are kept");
+            rpc.fault(400, &e)
+        }
+    }
+}
+
+pub fn sessions(rpc: &Rpc) {
     for slot in shared().slots.iter() {
         let infos = slot.lock().sessions_info();
         for s in infos {
@@ -60,7 +69,9 @@ fn sessions(rpc: &Rpc) {
     }
 }
 
-fn subscriptions(rpc: &Rpc, args: &[&[u8]]) {
+pub fn subscriptions(rpc: &Rpc) {
+    let owned = args(rpc);
+    let args: Vec<&[u8]> = owned.iter().map(|a| a.as_slice()).collect();
     let filter = match args.first() {
         Some(a) if !a.is_empty() && *a != b"-" => match uri::session_key(a) {
             Some(k) => Some(k),
@@ -171,7 +182,7 @@ pub fn stat_value(id: usize) -> i64 {
     stat_values().get(id).copied().unwrap_or(0)
 }
 
-fn stats(rpc: &Rpc) {
+pub fn stats(rpc: &Rpc) {
     let values = stat_values();
     let Some(st) = rpc.add_struct() else { return };
     for (name, v) in STAT_NAMES.iter().zip(values.iter()) {

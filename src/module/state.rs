@@ -5,9 +5,9 @@
 use super::group_store::GroupStore;
 use crate::core::gate::InFlightCap;
 use crate::core::notifier::{Notifier, TOKEN_BITS};
+use crate::core::params::Settings as ModuleParams;
 use crate::core::uri;
 use crate::kam::lock::{init_in_place, ShmMutex};
-use crate::kam::params::ModuleParams;
 use crate::kam::shm::{leak_in_shm, Published, ShmAlloc};
 use allocator_api2::vec::Vec as AVec;
 use std::hash::BuildHasher;

@@ -1,10 +1,7 @@
 //! The strict reader (quick-xml): what tests and the fuzzers use to check what the writer and
 //! the notifier produce.
 use super::*;
-use quick_xml::escape::{resolve_xml_entity, unescape_with};
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{Namespace, ResolveResult};
-use quick_xml::NsReader;
+use crate::core::xml;
 use std::collections::HashSet;
 
 /// A conference-info document as the strict reader found it.
@@ -229,166 +226,30 @@ fn execution_reason(info: &Element) -> Result<Option<String>, String> {
     Ok(child(info, "reason").map(|r| r.text.clone()))
 }
 
-/// An element of the document, reduced to what the checks need. Attributes are the unprefixed
-/// ones (namespace declarations and `xml:lang`-style attributes are left out).
-#[derive(Debug)]
-struct Element {
-    name: String,
-    attrs: Vec<(String, String)>,
-    children: Vec<Element>,
-    text: String,
+/// An element of the document; `ns`: whether it is in the conference-info namespace.
+type Element = xml::Element<bool>;
+
+/// Reads the whole document into a tree (core::xml), then checks that every element is in the
+/// conference-info namespace (R44: the writer emits no extensions).
+fn read_tree(bytes: &[u8]) -> Result<Element, String> {
+    let root =
+        xml::read_tree(bytes, |ns| ns == Some(NAMESPACE.as_bytes())).map_err(|e| e.to_string())?;
+    in_namespace(&root)?;
+    Ok(root)
 }
 
-/// How deep `read_tree` lets elements nest; deeper input would overflow the stack when the tree
-/// is dropped (regression test: tests/core/fuzz_parsers.rs, deep nesting).
-const MAX_DEPTH: usize = 32;
-
-/// Reads the whole document into a tree, checking well-formedness, the encoding, and that every
-/// element is in the conference-info namespace (the writer emits no extensions).
-fn read_tree(xml: &[u8]) -> Result<Element, String> {
-    let xml = std::str::from_utf8(xml).map_err(|e| format!("document is not UTF-8: {e}"))?;
-    let mut reader = NsReader::from_str(xml);
-    reader.config_mut().enable_all_checks(true);
-    let mut open: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    let mut at_start = true;
-    loop {
-        let (in_namespace, event) = match reader.read_resolved_event() {
-            Ok((ns, event)) => (
-                ns == ResolveResult::Bound(Namespace(NAMESPACE.as_bytes())),
-                event,
-            ),
-            Err(e) => return Err(format!("not well-formed XML: {e}")),
-        };
-        let mut text = None;
-        match event {
-            Event::Decl(decl) => {
-                if !at_start {
-                    return Err("XML declaration is not at the start".into());
-                }
-                if let Some(encoding) = decl.encoding() {
-                    let encoding = encoding.map_err(|e| format!("bad XML declaration: {e}"))?;
-                    if !encoding.eq_ignore_ascii_case(b"UTF-8") {
-                        return Err("the XML declaration does not say UTF-8 (R44)".into());
-                    }
-                }
-            }
-            Event::Start(start) => {
-                // the tree is dropped recursively: bound its depth (an RFC 4575 document is ~6 deep)
-                if open.len() >= MAX_DEPTH {
-                    return Err(format!("elements nested deeper than {MAX_DEPTH}"));
-                }
-                open.push(element(&start, in_namespace)?)
-            }
-            Event::Empty(start) => {
-                let el = element(&start, in_namespace)?;
-                attach(el, &mut open, &mut root)?;
-            }
-            Event::End(_) => {
-                let el = open.pop().ok_or("end tag without start tag")?;
-                attach(el, &mut open, &mut root)?;
-            }
-            Event::Text(t) => {
-                text = Some(
-                    t.xml10_content()
-                        .map_err(|e| format!("bad text: {e}"))?
-                        .into_owned(),
-                );
-            }
-            Event::CData(c) => {
-                text = Some(
-                    c.decode()
-                        .map_err(|e| format!("bad CDATA: {e}"))?
-                        .into_owned(),
-                );
-            }
-            Event::GeneralRef(r) => {
-                let resolved = match r
-                    .resolve_char_ref()
-                    .map_err(|e| format!("bad reference: {e}"))?
-                {
-                    Some(c) => c.to_string(),
-                    None => {
-                        let name = r.decode().map_err(|e| format!("bad reference: {e}"))?;
-                        resolve_xml_entity(&name)
-                            .ok_or(format!("unknown entity &{name};"))?
-                            .to_owned()
-                    }
-                };
-                text = Some(resolved);
-            }
-            Event::DocType(_) => return Err("a DOCTYPE is not allowed".into()),
-            Event::Comment(_) | Event::PI(_) => {}
-            Event::Eof => break,
-        }
-        if let Some(text) = text {
-            check_chars(&text)?;
-            match open.last_mut() {
-                Some(el) => el.text.push_str(&text),
-                None if is_xml_space(&text) => {}
-                None => return Err(format!("text {text:?} outside the root element")),
-            }
-        }
-        at_start = false;
+fn in_namespace(el: &Element) -> Result<(), String> {
+    if !el.ns {
+        return Err(format!(
+            "<{}> is not in namespace {NAMESPACE} (R44)",
+            el.name
+        ));
     }
-    if let Some(el) = open.last() {
-        return Err(format!("<{}> is not closed", el.name));
-    }
-    root.ok_or_else(|| "no root element".into())
-}
-
-fn element(start: &BytesStart<'_>, in_namespace: bool) -> Result<Element, String> {
-    let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-    if !in_namespace {
-        return Err(format!("<{name}> is not in namespace {NAMESPACE} (R44)"));
-    }
-    let mut attrs = Vec::new();
-    for attr in start.attributes() {
-        let attr = attr.map_err(|e| format!("<{name}>: bad attribute: {e}"))?;
-        if attr.key.as_namespace_binding().is_some() || attr.key.prefix().is_some() {
-            continue;
-        }
-        let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
-        let raw = std::str::from_utf8(&attr.value).map_err(|e| format!("<{name} {key}>: {e}"))?;
-        // XML 1.0 §3.3.3: literal whitespace in an attribute value reads as a space.
-        let normalised = raw.replace(['\t', '\n', '\r'], " ");
-        let value = unescape_with(&normalised, resolve_xml_entity)
-            .map_err(|e| format!("<{name} {key}>: {e}"))?
-            .into_owned();
-        check_chars(&value)?;
-        attrs.push((key, value));
-    }
-    Ok(Element {
-        name,
-        attrs,
-        children: Vec::new(),
-        text: String::new(),
-    })
-}
-
-fn attach(el: Element, open: &mut [Element], root: &mut Option<Element>) -> Result<(), String> {
-    match open.last_mut() {
-        Some(parent) => parent.children.push(el),
-        None if root.is_none() => *root = Some(el),
-        None => return Err(format!("second root element <{}>", el.name)),
-    }
-    Ok(())
-}
-
-/// XML 1.0 `Char`: what may appear in a document, literally or as a reference.
-pub(super) fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-fn check_chars(s: &str) -> Result<(), String> {
-    match s.chars().find(|&c| !is_xml_char(c)) {
-        Some(c) => Err(format!("character {c:?} is not allowed in XML")),
-        None => Ok(()),
-    }
+    el.children.iter().try_for_each(in_namespace)
 }
 
 fn is_xml_space(s: &str) -> bool {
-    s.chars().all(|c| matches!(c, ' ' | '\t' | '\n' | '\r'))
+    s.chars().all(xml::is_xml_space)
 }
 
 /// Rejects unprefixed attributes the schema does not define for this element.
@@ -403,19 +264,13 @@ fn check_element(el: &Element, known_attrs: &[&str]) -> Result<(), String> {
     }
 }
 
-fn attr<'e>(el: &'e Element, name: &str) -> Option<&'e str> {
-    el.attrs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn required_attr<'e>(el: &'e Element, name: &str) -> Result<&'e str, String> {
-    attr(el, name).ok_or_else(|| format!("<{}> has no {name} attribute", el.name))
+    el.attr(name)
+        .ok_or_else(|| format!("<{}> has no {name} attribute", el.name))
 }
 
 fn state_attr(el: &Element) -> Result<Option<String>, String> {
-    match attr(el, "state") {
+    match el.attr("state") {
         Some(s) if STATES.contains(&s) => Ok(Some(s.to_owned())),
         Some(s) => Err(format!(
             "<{}> state {s:?} is not full/partial/deleted",

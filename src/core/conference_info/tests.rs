@@ -1,6 +1,6 @@
 //! The writer and the reader, against each other and against RFC 4575 (R44-R56).
-use super::read::is_xml_char;
 use super::*;
+use crate::core::xml::is_xml_char;
 use proptest::prelude::*;
 
 fn written(doc: &Document<'_>) -> String {

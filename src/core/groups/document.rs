@@ -5,11 +5,7 @@
 //! lenient where the schema is extensible: unknown elements are skipped, except inside
 //! `<cp:conditions>`, where an unknown one makes its rule never apply (R82, fail closed).
 use crate::core::groups::identity;
-use quick_xml::escape::{resolve_xml_entity, unescape_with};
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
-use std::fmt;
+use crate::core::xml;
 
 /// The root, `<list-service>` and its own children, the actions and `<is-list-member>`.
 pub const LIST_SERVICE_NS: &str = "urn:oma:xml:poc:list-service";
@@ -88,24 +84,10 @@ pub struct Except {
 
 /// Why a document was refused: where (1-based line of the element's start tag, or of the syntax
 /// error), which element (local name; empty when the error is outside any element) and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocError {
-    pub line: usize,
-    pub element: String,
-    pub message: String,
-}
+pub use crate::core::xml::XmlError as DocError;
 
-impl fmt::Display for DocError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.element.is_empty() {
-            write!(f, "line {}: {}", self.line, self.message)
-        } else {
-            write!(f, "line {} <{}>: {}", self.line, self.element, self.message)
-        }
-    }
-}
-
-impl std::error::Error for DocError {}
+/// An element of a group document, its namespace told apart as `Ns`.
+type Element = xml::Element<Ns>;
 
 /// Reads one group document: every `<list-service>` of its `<group>`.
 pub fn parse_document(bytes: &[u8]) -> Result<Vec<ListService>, DocError> {
@@ -117,7 +99,7 @@ pub fn parse_document(bytes: &[u8]) -> Result<Vec<ListService>, DocError> {
 
 /// `parse_document`, with the line of each `<list-service>` (set.rs names it in clash errors).
 pub(crate) fn parse_with_lines(bytes: &[u8]) -> Result<Vec<(ListService, usize)>, DocError> {
-    group(&read_tree(bytes)?)
+    group(&xml::read_tree(bytes, Ns::classify)?)
 }
 
 /// The namespaces the document is read in; the rest only need to be told apart.
@@ -133,6 +115,10 @@ enum Ns {
 }
 
 impl Ns {
+    fn classify(ns: xml::Namespace<'_>) -> Ns {
+        ns.map_or(Ns::None, Ns::of)
+    }
+
     fn of(uri: &[u8]) -> Ns {
         match uri {
             u if u == LIST_SERVICE_NS.as_bytes() => Ns::ListService,
@@ -164,50 +150,6 @@ impl Ns {
             Ns::OmaCommonPolicy => OMA_COMMON_POLICY_NS,
             Ns::None => "",
             Ns::Other(uri) => uri,
-        }
-    }
-}
-
-/// An element reduced to what the reading needs. Attributes are the unprefixed ones (namespace
-/// declarations and `xml:lang` are left out).
-#[derive(Debug)]
-struct Element {
-    ns: Ns,
-    name: String,
-    line: usize,
-    attrs: Vec<(String, String)>,
-    children: Vec<Element>,
-    text: String,
-}
-
-impl Element {
-    fn is(&self, ns: &Ns, name: &str) -> bool {
-        self.ns == *ns && self.name == name
-    }
-
-    fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn required_attr(&self, name: &str) -> Result<&str, DocError> {
-        self.attr(name)
-            .ok_or_else(|| self.error(format!("no {name} attribute")))
-    }
-
-    /// The text content with surrounding whitespace gone (xs:boolean, xs:nonNegativeInteger and
-    /// the names all collapse it).
-    fn value(&self) -> &str {
-        self.text.trim_matches(is_xml_space)
-    }
-
-    fn error(&self, message: impl Into<String>) -> DocError {
-        DocError {
-            line: self.line,
-            element: self.name.clone(),
-            message: message.into(),
         }
     }
 }
@@ -471,170 +413,4 @@ fn clark(el: &Element) -> String {
         Ns::None => el.name.clone(),
         ref ns => format!("{{{}}}{}", ns.uri(), el.name),
     }
-}
-
-/// 1-based line of a byte position.
-fn line_at(bytes: &[u8], position: u64) -> usize {
-    let end = usize::try_from(position).map_or(bytes.len(), |p| p.min(bytes.len()));
-    1 + bytes[..end].iter().filter(|&&b| b == b'\n').count()
-}
-
-/// How deep `read_tree` lets elements nest (a group document is ~10 deep, nested lists
-/// included); deeper input would overflow the stack (regression test: tests/core/fuzz_parsers.rs).
-const MAX_DEPTH: usize = 64;
-
-/// Reads the whole document into a tree, checking well-formedness (XML 1.0 and namespaces) and
-/// that it is UTF-8.
-fn read_tree(bytes: &[u8]) -> Result<Element, DocError> {
-    let at = |position: u64, open: &[Element], message: String| DocError {
-        line: line_at(bytes, position),
-        element: open.last().map(|e| e.name.clone()).unwrap_or_default(),
-        message,
-    };
-    let xml = std::str::from_utf8(bytes).map_err(|e| {
-        at(
-            e.valid_up_to() as u64,
-            &[],
-            format!("the document is not UTF-8: {e}"),
-        )
-    })?;
-    let mut reader = NsReader::from_str(xml);
-    reader.config_mut().enable_all_checks(true);
-    let mut open: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    loop {
-        let start = reader.buffer_position();
-        let (ns, event) = match reader.read_resolved_event() {
-            Ok((ns, event)) => (ns_of(ns), event),
-            Err(e) => {
-                let message = format!("not well-formed XML: {e}");
-                return Err(at(reader.error_position(), &open, message));
-            }
-        };
-        let fail = |open: &[Element], message: String| Err(at(start, open, message));
-        let text = match event {
-            Event::Decl(decl) => {
-                let encoding = decl.encoding().transpose().ok().flatten();
-                if encoding.is_some_and(|e| !e.eq_ignore_ascii_case(b"UTF-8")) {
-                    return fail(&open, "only UTF-8 documents are read".into());
-                }
-                None
-            }
-            Event::Start(tag) => {
-                // the tree is dropped and walked recursively: bound its depth
-                if open.len() >= MAX_DEPTH {
-                    return fail(&open, format!("elements nested deeper than {MAX_DEPTH}"));
-                }
-                open.push(element(&tag, ns, line_at(bytes, start))?);
-                None
-            }
-            Event::Empty(tag) => {
-                let el = element(&tag, ns, line_at(bytes, start))?;
-                attach(el, &mut open, &mut root)?;
-                None
-            }
-            Event::End(_) => {
-                // quick-xml already refuses an unmatched end tag; this only keeps a panic out.
-                let Some(el) = open.pop() else {
-                    return fail(&open, "an end tag without its start tag".into());
-                };
-                attach(el, &mut open, &mut root)?;
-                None
-            }
-            Event::Text(t) => match t.xml10_content() {
-                Ok(t) => Some(t.into_owned()),
-                Err(e) => return fail(&open, format!("bad text: {e}")),
-            },
-            Event::CData(c) => match c.decode() {
-                Ok(c) => Some(c.into_owned()),
-                Err(e) => return fail(&open, format!("bad CDATA: {e}")),
-            },
-            Event::GeneralRef(r) => match reference(&r) {
-                Ok(resolved) => Some(resolved),
-                Err(message) => return fail(&open, message),
-            },
-            // No entity may expand behind the reader's back.
-            Event::DocType(_) => return fail(&open, "a DOCTYPE is not allowed".into()),
-            Event::Comment(_) | Event::PI(_) => None,
-            Event::Eof => break,
-        };
-        if let Some(text) = text {
-            match open.last_mut() {
-                Some(el) => el.text.push_str(&text),
-                None if text.chars().all(is_xml_space) => {}
-                None => return fail(&open, "text outside the root element".into()),
-            }
-        }
-    }
-    if let Some(el) = open.last() {
-        return Err(el.error("not closed"));
-    }
-    root.ok_or_else(|| at(bytes.len() as u64, &[], "no root element".into()))
-}
-
-/// An undeclared prefix is an error, like any other namespace well-formedness error.
-fn ns_of(resolved: ResolveResult<'_>) -> Result<Ns, String> {
-    match resolved {
-        ResolveResult::Bound(ns) => Ok(Ns::of(ns.as_ref())),
-        ResolveResult::Unbound => Ok(Ns::None),
-        ResolveResult::Unknown(prefix) => Err(format!(
-            "prefix {:?} is not declared",
-            String::from_utf8_lossy(&prefix)
-        )),
-    }
-}
-
-fn element(tag: &BytesStart<'_>, ns: Result<Ns, String>, line: usize) -> Result<Element, DocError> {
-    let mut el = Element {
-        ns: Ns::None,
-        name: String::from_utf8_lossy(tag.local_name().as_ref()).into_owned(),
-        line,
-        attrs: Vec::new(),
-        children: Vec::new(),
-        text: String::new(),
-    };
-    el.ns = ns.map_err(|m| el.error(m))?;
-    for attr in tag.attributes() {
-        let attr = attr.map_err(|e| el.error(format!("bad attribute: {e}")))?;
-        if attr.key.as_namespace_binding().is_some() || attr.key.prefix().is_some() {
-            continue;
-        }
-        let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
-        let bad = |e: &dyn fmt::Display| el.error(format!("attribute {key}: {e}"));
-        let raw = std::str::from_utf8(&attr.value).map_err(|e| bad(&e))?;
-        // XML 1.0 §3.3.3: literal whitespace in an attribute value reads as a space.
-        let normalised = raw.replace(['\t', '\n', '\r'], " ");
-        let value = unescape_with(&normalised, resolve_xml_entity)
-            .map_err(|e| bad(&e))?
-            .into_owned();
-        el.attrs.push((key, value));
-    }
-    Ok(el)
-}
-
-fn attach(el: Element, open: &mut [Element], root: &mut Option<Element>) -> Result<(), DocError> {
-    match open.last_mut() {
-        Some(parent) => parent.children.push(el),
-        None if root.is_none() => *root = Some(el),
-        None => return Err(el.error("a second root element")),
-    }
-    Ok(())
-}
-
-/// A character reference or one of the five predefined entities.
-fn reference(r: &quick_xml::events::BytesRef<'_>) -> Result<String, String> {
-    if let Some(c) = r
-        .resolve_char_ref()
-        .map_err(|e| format!("bad reference: {e}"))?
-    {
-        return Ok(c.to_string());
-    }
-    let name = r.decode().map_err(|e| format!("bad reference: {e}"))?;
-    resolve_xml_entity(&name)
-        .map(str::to_owned)
-        .ok_or_else(|| format!("unknown entity &{name};"))
-}
-
-fn is_xml_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r')
 }
