@@ -34,8 +34,16 @@ local function answer()
 end
 
 local function subscribe()
-	-- every check of R1-R14 (docs/conformance.md), the reply, the subscription and its NOTIFYs
-	if KSR.imconf.imconf_handle_subscribe() < 0 then
+	-- every check of R1-R14 (docs/conformance.md), the reply, the subscription and its NOTIFYs.
+	-- R94: the output profile by User-Agent (docs/imconf.md "Output profiles"); "-": the default
+	local ua = KSR.pv.get("$ua") or ""
+	local profile = "-"
+	if string.find(ua, "Jitsi") or string.find(ua, "Linphone") then
+		profile = "rfc4575"
+	elseif string.find(ua, "Samsung") or string.find(ua, "rcsjta") or string.find(ua, "Juphoon") then
+		profile = "rcs"
+	end
+	if KSR.imconf.imconf_handle_subscribe_profile(profile) < 0 then
 		KSR.sl.sl_send_reply(500, "Server Internal Error")
 	end
 end

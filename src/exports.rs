@@ -6,7 +6,10 @@ use crate::kam::exports::RET_ARRAY;
 use crate::module::{handle_subscribe, rpc, script};
 
 crate::module_exports! {
-    subscribe: c"imconf_handle_subscribe" => handle_subscribe;
+    // the SUBSCRIBE itself; the optional parameter names its output profile (R94). KEMI has one
+    // arity per function: with the profile, it is KSR.imconf.imconf_handle_subscribe_profile
+    request: c"imconf_handle_subscribe" (max 1)
+        kemi c"imconf_handle_subscribe_profile" (profile) => handle_subscribe;
     functions: [
         // name (most native cfg parameters) kemi(its KEMI parameters, all given) in routes => handler
         c"imconf_session_open" (max 3) kemi(session_uri, kind, group_uri)

@@ -1,5 +1,6 @@
 //! The notifier's settings (docs/interface.md module parameters), validated once at start-up.
 //! Created in mod_init before the workers fork, so every process holds the same copy.
+use super::profile::DefaultProfile;
 
 /// Everything the notifier needs from the operator's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,23 +27,25 @@ pub struct Config {
     /// R68: end a leaver's own subscriptions.
     pub terminate_on_leave: bool,
     /// R58: after reporting a departure as `disconnected`, remove the user with
-    /// `state="deleted"` in the next partial document. Ignored under `rcs_compat` (R91).
+    /// `state="deleted"` in the next partial document (`oma` profile; `rfc4575` always does,
+    /// `rcs` never, R91).
     pub emit_deleted_after_disconnect: bool,
     /// R59: list invitees that have not answered yet as `dialing-out`.
     pub report_dialing_out: bool,
     /// R92: accept the OMA CPM ICSI instead of +g.oma.sip-im.
     pub accept_cpm_icsi: bool,
-    /// R91 (module parameter `rcs_compat`): the RCS interop profile. `alerting` is written as
-    /// `dialing-out`; every departure carries `disconnection-method`; every document carries
-    /// `user-count` (and `maximum-user-count` when the session has one); full documents also list
-    /// every participant that has left; R58 `state="deleted"` is never written.
-    pub rcs_compat: bool,
+    /// R94 (module parameters `output_profile`, `rcs_compat`): the output profile of a
+    /// subscription the script names none for (core::profile).
+    pub default_profile: DefaultProfile,
+    /// Issue 16 (module parameter `admit_generic_subscribers`): a SUBSCRIBE without
+    /// `+g.oma.sip-im` (R4) is admitted, with the `rfc4575` profile (R93, R94).
+    pub admit_generic_subscribers: bool,
     /// R50 (module parameter `endpoint_entity`, `user` or `contact`): the endpoint entity is the
     /// participant's Contact/GRUU when it has one and is not private (R78), else the user entity.
     pub endpoint_entity_contact: bool,
     /// R52 (module parameter `emit_disconnection_method`): departures carry
     /// `disconnection-method` (and `disconnection-info/reason` when given) without the rest of
-    /// the RCS profile. `rcs_compat` implies it.
+    /// the RCS profile. The `rcs` profile implies it.
     pub emit_disconnection_method: bool,
     /// Test hook: a SUBSCRIBE whose Request-URI user equals this panics inside the module.
     pub debug_panic_user: Option<String>,
@@ -62,17 +65,6 @@ impl std::fmt::Display for BadParam {
 }
 
 impl Config {
-    /// R58, R91: whether departed users are removed with `state="deleted"`; never for RCS clients,
-    /// which read a user without a status as an error and drop the whole NOTIFY (R90).
-    pub fn emits_deleted(&self) -> bool {
-        self.emit_deleted_after_disconnect && !self.rcs_compat
-    }
-
-    /// R52, R91: whether departures carry `disconnection-method`.
-    pub fn emits_disconnection_method(&self) -> bool {
-        self.emit_disconnection_method || self.rcs_compat
-    }
-
     /// Checks the relations between values (ranges are checked while reading each parameter).
     pub fn validate(&self) -> Result<(), BadParam> {
         let bad = |name, why: &str| {

@@ -10,12 +10,13 @@ pub enum HeaderName {
     Expires,
     Accept,
     AcceptContact,
+    Contact,
     PAssertedIdentity,
     Privacy,
     Other,
 }
 
-/// Case-insensitive; compact forms `o` (Event) and `a` (Accept-Contact).
+/// Case-insensitive; compact forms `o` (Event), `a` (Accept-Contact) and `m` (Contact).
 pub fn classify(name: &[u8]) -> HeaderName {
     let name = name.trim_ascii();
     let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
@@ -27,6 +28,8 @@ pub fn classify(name: &[u8]) -> HeaderName {
         HeaderName::Accept
     } else if is("Accept-Contact") || is("a") {
         HeaderName::AcceptContact
+    } else if is("Contact") || is("m") {
+        HeaderName::Contact
     } else if is("P-Asserted-Identity") {
         HeaderName::PAssertedIdentity
     } else if is("Privacy") {
@@ -127,29 +130,37 @@ pub fn accept_admits_conference_info(bodies: &[&[u8]]) -> bool {
 pub fn has_oma_im_feature_tag(bodies: &[&[u8]], accept_cpm_icsi: bool) -> bool {
     const OMA_IM: &[u8] = b"+g.oma.sip-im";
     const ICSI_REF: &[u8] = b"+g.3gpp.icsi-ref";
-    const CPM_SESSION: &[u8] = b"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session";
     bodies
         .iter()
-        .flat_map(|b| split_outside_quotes(b, b','))
-        .flat_map(|entry| split_outside_quotes(entry, b';'))
-        .filter_map(parse_param)
+        .flat_map(|b| feature_params(b))
         .any(|(name, value)| {
             if name.eq_ignore_ascii_case(OMA_IM) {
                 value.is_none_or(|v| unquote(v).eq_ignore_ascii_case(b"TRUE"))
             } else if accept_cpm_icsi && name.eq_ignore_ascii_case(ICSI_REF) {
-                // R92: the value is one quoted string that may list several ICSIs, separated by
-                // commas. Each is an RFC 3840 token (`%` is a token character), and tokens
-                // compare case-insensitively, so `%3a` matches `%3A`. A negated `!urn...` does
-                // not match.
-                value.is_some_and(|v| {
-                    unquote(v)
-                        .split(|&b| b == b',')
-                        .any(|icsi| icsi.trim_ascii().eq_ignore_ascii_case(CPM_SESSION))
-                })
+                value.is_some_and(lists_cpm_session)
             } else {
                 false
             }
         })
+}
+
+/// Every `;name[=value]` parameter of a comma list of entries (an Accept-Contact or Contact
+/// body): the feature tags (RFC 3840) among them. Quoted commas and semicolons do not split.
+pub fn feature_params(body: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+    split_outside_quotes(body, b',')
+        .flat_map(|entry| split_outside_quotes(entry, b';'))
+        .filter_map(parse_param)
+}
+
+/// R92: whether a `+g.3gpp.icsi-ref` value lists the OMA CPM session ICSI. The value is one
+/// quoted string that may list several ICSIs, separated by commas. Each is an RFC 3840 token
+/// (`%` is a token character), and tokens compare case-insensitively, so `%3a` matches `%3A`.
+/// A negated `!urn...` does not match.
+pub fn lists_cpm_session(value: &[u8]) -> bool {
+    const CPM_SESSION: &[u8] = b"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session";
+    unquote(value)
+        .split(|&b| b == b',')
+        .any(|icsi| icsi.trim_ascii().eq_ignore_ascii_case(CPM_SESSION))
 }
 
 /// R5: given all P-Asserted-Identity bodies (each possibly a comma list of name-addrs), the addr-spec

@@ -19,6 +19,7 @@ pub mod param_checks;
 pub mod params;
 pub mod persist;
 pub mod policy;
+pub mod profile;
 pub mod replicas;
 pub mod reply;
 pub mod session;

@@ -4,6 +4,7 @@
 //! new parameter is one line here plus the field that carries it (docs/architecture.md).
 use super::config::{BadParam, Config};
 use super::param_checks::{at_least, between, endpoint_entity, flag, non_negative};
+use super::profile::{DefaultProfile, Profile};
 use std::ffi::CStr;
 
 /// What values a parameter takes.
@@ -52,7 +53,7 @@ const fn text(name: &'static CStr, default: Option<&'static CStr>) -> Param {
 use Check::{AtLeast, Between, Flag, NonNegative};
 
 /// The module's parameters, in the order Kamailio lists them.
-pub const PARAMS: [Param; 29] = [
+pub const PARAMS: [Param; 31] = [
     text(c"server_contact", None),
     text(c"conference_factory_uri", None),
     text(c"assert_identity_header", Some(c"P-Asserted-Identity")),
@@ -82,6 +83,8 @@ pub const PARAMS: [Param; 29] = [
     int(c"tel_sip_equivalence", 1, Flag),
     text(c"endpoint_entity", Some(c"user")),
     int(c"emit_disconnection_method", 0, Flag),
+    text(c"output_profile", None),
+    int(c"admit_generic_subscribers", 0, Flag),
 ];
 
 /// One parameter's value as the cfg left it.
@@ -195,6 +198,34 @@ pub struct Settings {
     pub timer_interval_ms: u32,
 }
 
+/// R94: `output_profile` (oma, rcs, rfc4575 or auto; unset: oma), and `rcs_compat=1`, which
+/// means `rcs` (it predates profiles).
+fn default_profile(v: &Values) -> Result<DefaultProfile, BadParam> {
+    let bad = |why: String| BadParam {
+        name: "output_profile",
+        why,
+    };
+    let rcs_compat = v.flag("rcs_compat")?;
+    let named = match v.text("output_profile") {
+        None => None,
+        Some(t) => Some(
+            DefaultProfile::parse(t.as_bytes())
+                .ok_or_else(|| bad(format!("must be oma, rcs, rfc4575 or auto (got {t})")))?,
+        ),
+    };
+    match (named, rcs_compat) {
+        (None, false) => Ok(DefaultProfile::Fixed(Profile::Oma)),
+        (None, true) => Ok(DefaultProfile::Fixed(Profile::Rcs)),
+        (Some(p), false) => Ok(p),
+        (Some(DefaultProfile::Fixed(Profile::Rcs)), true) => {
+            Ok(DefaultProfile::Fixed(Profile::Rcs))
+        }
+        (Some(_), true) => Err(bad(
+            "rcs_compat=1 means output_profile rcs: set only one of them".into(),
+        )),
+    }
+}
+
 /// Checks every value (docs/interface.md): the first bad one is reported by name.
 pub fn settings(v: &Values) -> Result<Settings, BadParam> {
     let required = |name: &'static str| {
@@ -219,7 +250,8 @@ pub fn settings(v: &Values) -> Result<Settings, BadParam> {
         emit_deleted_after_disconnect: v.flag("emit_deleted_after_disconnect")?,
         report_dialing_out: v.flag("report_dialing_out")?,
         accept_cpm_icsi: v.flag("accept_cpm_icsi")?,
-        rcs_compat: v.flag("rcs_compat")?,
+        default_profile: default_profile(v)?,
+        admit_generic_subscribers: v.flag("admit_generic_subscribers")?,
         endpoint_entity_contact: endpoint_entity(v.text("endpoint_entity").as_deref())?,
         emit_disconnection_method: v.flag("emit_disconnection_method")?,
         debug_panic_user: v.text("debug_panic_user"),
@@ -278,7 +310,11 @@ mod tests {
             ),
             (60, 3600, 3600)
         );
-        assert!(s.config.terminate_on_leave && !s.config.rcs_compat);
+        assert!(s.config.terminate_on_leave && !s.config.admit_generic_subscribers);
+        assert_eq!(
+            s.config.default_profile,
+            DefaultProfile::Fixed(Profile::Oma)
+        );
         assert_eq!((s.hash_slots, s.timer_interval_ms), (64, 100));
         assert_eq!(s.max_inflight_notifies, 1024);
         assert!(s.tel_sip_equivalence && !s.enable_dmq && s.db_url.is_none());
@@ -308,11 +344,41 @@ mod tests {
     }
 
     #[test]
+    fn r94_output_profile_and_rcs_compat() {
+        let with = |profile: Option<&str>, rcs: i32| {
+            settings(
+                &with_required()
+                    .set("output_profile", Raw::Text(profile.map(String::from)))
+                    .set("rcs_compat", Raw::Int(rcs)),
+            )
+            .map(|s| s.config.default_profile)
+            .map_err(|e| e.to_string())
+        };
+        use DefaultProfile::{Auto, Fixed};
+        assert_eq!(with(None, 0), Ok(Fixed(Profile::Oma)));
+        assert_eq!(with(None, 1), Ok(Fixed(Profile::Rcs)));
+        assert_eq!(with(Some("rfc4575"), 0), Ok(Fixed(Profile::Rfc4575)));
+        assert_eq!(with(Some("auto"), 0), Ok(Auto));
+        assert_eq!(with(Some("rcs"), 1), Ok(Fixed(Profile::Rcs)));
+        assert_eq!(
+            with(Some("auto"), 1),
+            Err("modparam \"output_profile\": rcs_compat=1 means output_profile rcs: set only one of them".into())
+        );
+        assert_eq!(
+            with(Some("jitsi"), 0),
+            Err(
+                "modparam \"output_profile\": must be oma, rcs, rfc4575 or auto (got jitsi)".into()
+            )
+        );
+    }
+
+    #[test]
     fn every_declared_parameter_is_read_with_its_declared_type() {
         // `settings` reads each name through Values, which panics on a name that is not declared
         // or is read as another type; this checks the converse: nothing declared goes unread.
         let source = include_str!("params.rs");
-        let body = &source[source.find("pub fn settings").unwrap()..];
+        let readers = source.find("fn default_profile").unwrap();
+        let body = &source[readers..source.find("#[cfg(test)]").unwrap()];
         for p in PARAMS {
             let name = p.name.to_str().unwrap();
             assert!(

@@ -9,6 +9,7 @@
 use super::bytes::{try_bytes, Bytes, OutOfMemory};
 use super::conference_info::{DisconnectionMethod, EndpointStatus};
 use super::key::{new_map, new_set};
+use super::profile::Profile;
 use super::session::{Participant, Session, SessionKind};
 use super::subscription::{Dialog, Seen, SeenList, Subscription, SubscriptionStrings, Termination};
 use allocator_api2::alloc::Allocator;
@@ -315,15 +316,19 @@ pub fn encode_subscription<A: Allocator>(
         w.u32(seen.departure_tag);
         w.bool(seen.delete_pending);
     }
+    // R94, added after the rest: a record written before profiles ends above
+    w.u8(s.profile.code());
 }
 
 /// The subscription `encode_subscription` wrote, with id `id`, idle (nothing in flight, no
 /// hold, not queued), its expiry back on the caller's clock (`wall_offset_ms` as then). One
-/// whose NOTIFY was in flight when it was written sends full state next.
+/// whose NOTIFY was in flight when it was written sends full state next. A record written
+/// before output profiles (R94) gets `old_records_profile`.
 pub fn decode_subscription<A: Allocator + Clone>(
     bytes: &[u8],
     id: u32,
     wall_offset_ms: i64,
+    old_records_profile: Profile,
     alloc: A,
 ) -> Result<Subscription<A>, DecodeError> {
     let r = &mut Reader { b: bytes };
@@ -376,6 +381,11 @@ pub fn decode_subscription<A: Allocator + Clone>(
         };
         seen.try_push(s)?;
     }
+    // R94: records written before profiles have none; they get `old_records_profile`
+    let profile = match r.b {
+        [] => old_records_profile,
+        _ => Profile::from_code(r.u8()?).ok_or(DecodeError::Malformed("profile"))?,
+    };
     r.end()?;
     // one block for every string, allocated once the record is known to be whole
     let dialog = Dialog::try_new(&strings, AVec::new_in(alloc), remote_cseq, local_cseq)?;
@@ -395,6 +405,7 @@ pub fn decode_subscription<A: Allocator + Clone>(
         last_notify_at: None,
         notifies_sent,
         unsent: 0,
+        profile,
     })
 }
 

@@ -2,6 +2,7 @@
 //! has been told so far.
 use super::bytes::{Bytes, OutOfMemory};
 use super::conference_info::EndpointStatus;
+use super::profile::Profile;
 use super::strpack::{self, StrPack};
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec;
@@ -39,7 +40,7 @@ impl Termination {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Seen {
     /// None: not listed in anything this subscriber received (or told it left, R57).
-    /// `Disconnected` only under `rcs_compat`: a merging client keeps the user (R90, R91).
+    /// `Disconnected` only in the `rcs` profile: a merging client keeps the user (R90, R91).
     pub status: Option<EndpointStatus>,
     pub nick_tag: u32,
     /// R50: digest of the endpoint entity when it is the Contact (0: the user entity).
@@ -324,6 +325,8 @@ pub struct Subscription<A: Allocator> {
     /// NOTIFYs in a row that tm refused to send (no transaction could be made); see
     /// `Notifier::notify_unsent`.
     pub unsent: u8,
+    /// R94: what its documents look like (kept across refresh, persistence and takeover).
+    pub profile: Profile,
 }
 
 impl<A: Allocator> Subscription<A> {

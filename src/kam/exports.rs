@@ -83,18 +83,6 @@ pub const fn cmd(
     }
 }
 
-/// A native cfg function without parameters (and without fixup).
-pub const fn cmd0(name: &'static CStr, f: *mut c_void, routes: c_uint) -> sys::shim_cmd_export_t {
-    sys::shim_cmd_export_t {
-        name: name.as_ptr(),
-        function: f,
-        param_no: 0,
-        fixup: std::ptr::null_mut(),
-        free_fixup: std::ptr::null_mut(),
-        flags: routes,
-    }
-}
-
 pub const CMD_END: sys::shim_cmd_export_t = sys::shim_cmd_export_t {
     name: std::ptr::null(),
     function: std::ptr::null_mut(),
@@ -191,6 +179,23 @@ pub unsafe fn cfg_call<E: Display>(
     vals: *mut c_void,
     f: ScriptFn<E>,
 ) -> c_int {
+    // SAFETY: as this function's contract.
+    match unsafe { cfg_args(msg, argc, vals) } {
+        Some((args, r)) => run(name, (r.id, r.pid), &args, f),
+        None => -1,
+    }
+}
+
+/// The `argc` fixed parameters of a native cfg call, evaluated into views valid for the call,
+/// and the message they belong to; None when one cannot be evaluated (logged by the shim).
+///
+/// # Safety
+/// As `cfg_call`.
+unsafe fn cfg_args<'a>(
+    msg: *mut c_void,
+    argc: c_int,
+    vals: *mut c_void,
+) -> Option<(Vec<&'a [u8]>, sys::shim_msg_ref_t)> {
     let mut views = [sys::shim_str_t {
         s: std::ptr::null(),
         len: 0,
@@ -198,14 +203,26 @@ pub unsafe fn cfg_call<E: Display>(
     let mut r = sys::shim_msg_ref_t { id: 0, pid: 0 };
     // SAFETY: as the caller's contract; `views` holds SHIM_MAX_ARGS, the most the shim writes.
     if unsafe { sys::shim_eval_args(msg, argc, vals, views.as_mut_ptr(), &mut r) } < 0 {
-        return -1;
+        return None;
     }
     // SAFETY: the views point into the message's evaluated parameters, valid for this call.
-    let args: Vec<&[u8]> = views[..argc.max(0) as usize]
+    let args = views[..argc.max(0) as usize]
         .iter()
         .map(|v| unsafe { bytes(*v) })
         .collect();
-    run(name, (r.id, r.pid), &args, f)
+    Some((args, r))
+}
+
+/// A KEMI call's `str *` parameters as byte views (NULL: empty).
+///
+/// # Safety
+/// Each of `params` is NULL or a `str *` valid for the call.
+unsafe fn kemi_args<'a>(params: &[*const sys::shim_str_t]) -> Vec<&'a [u8]> {
+    // SAFETY: shim_str_t has str's layout (static-asserted in shim_layout.c); valid for the call.
+    params
+        .iter()
+        .map(|p| unsafe { p.as_ref() }.map_or(&[][..], |s| unsafe { bytes(*s) }))
+        .collect()
 }
 
 /// A KEMI call: the parameters are Kamailio `str *` (NULL or empty: not given).
@@ -221,28 +238,54 @@ pub unsafe fn kemi_call<E: Display>(
     let mut r = sys::shim_msg_ref_t { id: 0, pid: 0 };
     // SAFETY: msg is the message of this call.
     unsafe { sys::shim_msg_ref(msg, &mut r) };
-    // SAFETY: shim_str_t has str's layout (static-asserted in shim_layout.c); valid for the call.
-    let args: Vec<&[u8]> = params
-        .iter()
-        .map(|p| unsafe { p.as_ref() }.map_or(&[][..], |s| unsafe { bytes(*s) }))
-        .collect();
+    // SAFETY: as this function's contract.
+    let args = unsafe { kemi_args(params) };
     run(name, (r.id, r.pid), &args, f)
 }
 
-/// `imconf_handle_subscribe`, native or KEMI (`kemi`: KEMI has no route table, so the route is
-/// checked here).
+/// A handler of the SIP request itself (`imconf_handle_subscribe`): the message and the
+/// parameters.
+pub type RequestFn = fn(&Msg, &[&[u8]]) -> i32;
+
+/// `imconf_handle_subscribe([profile])` from a native cfg: evaluates the parameters, then runs
+/// the handler on the message.
 ///
 /// # Safety
-/// `msg` is the current `sip_msg_t *`.
-pub unsafe fn subscribe_call(msg: *mut c_void, kemi: bool, f: fn(&Msg) -> i32) -> c_int {
+/// As `cfg_call`.
+pub unsafe fn request_cfg_call(
+    msg: *mut c_void,
+    argc: c_int,
+    vals: *mut c_void,
+    f: RequestFn,
+) -> c_int {
+    // SAFETY: as `cfg_call`'s contract.
+    let Some((args, _)) = (unsafe { cfg_args(msg, argc, vals) }) else {
+        return -1;
+    };
+    // SAFETY: Kamailio passes the message of the current script call.
+    let m = unsafe { Msg::from_raw(msg) };
+    ffi_guard("imconf_handle_subscribe", -1, || f(&m, &args))
+}
+
+/// The same from KEMI, which has no route table: the route is checked here.
+///
+/// # Safety
+/// As `kemi_call`.
+pub unsafe fn request_kemi_call(
+    msg: *mut c_void,
+    params: &[*const sys::shim_str_t],
+    f: RequestFn,
+) -> c_int {
     // SAFETY: msg is the message of this call.
-    if kemi && unsafe { sys::shim_is_request_route(msg) } == 0 {
+    if unsafe { sys::shim_is_request_route(msg) } == 0 {
         kerr!("imconf_handle_subscribe: only for a request in the request route");
         return -1;
     }
+    // SAFETY: as `kemi_call`'s contract.
+    let args = unsafe { kemi_args(params) };
     // SAFETY: Kamailio passes the message of the current script call.
     let m = unsafe { Msg::from_raw(msg) };
-    ffi_guard("imconf_handle_subscribe", -1, || f(&m))
+    ffi_guard("imconf_handle_subscribe", -1, || f(&m, &args))
 }
 
 /// An RPC command: runs the handler; a panic answers a fault.
@@ -277,7 +320,9 @@ pub unsafe fn register_kemi(table: *const sys::shim_kemi_export_t) -> c_int {
 ///
 /// ```ignore
 /// module_exports! {
-///     subscribe: c"imconf_handle_subscribe" => handler;          // fn(&Msg) -> i32
+///     // the handler of the SIP request itself, native with up to `max` parameters, and in
+///     // KEMI both without parameters and, under the second name, with them
+///     request: c"name" (max 1) kemi c"name_with" (p) => handler;  // RequestFn
 ///     functions: [
 ///         // name, most cfg parameters, KEMI parameters (all given), routes, handler
 ///         c"name" (max 3) kemi(a, b, c) in ANY_ROUTE => handler,  // ScriptFn
@@ -290,7 +335,7 @@ pub unsafe fn register_kemi(table: *const sys::shim_kemi_export_t) -> c_int {
 #[macro_export]
 macro_rules! module_exports {
     (
-        subscribe: $sname:literal => $shandler:path;
+        request: $sname:literal (max $smax:literal) kemi $skname:literal ( $($skp:ident),* ) => $shandler:path;
         functions: [ $( $fname:literal (max $max:literal) kemi( $($kp:ident),* ) in $routes:ident => $fhandler:path ),* $(,)? ];
         rpcs: [ $( $rname:literal, $rflags:expr, $rdoc:literal => $rhandler:path ),* $(,)? ];
     ) => {
@@ -303,12 +348,17 @@ macro_rules! module_exports {
 
             static CMDS: x::Table<[sys::shim_cmd_export_t; FUNCTIONS + 2]> = x::Table([
                 {
-                    unsafe extern "C" fn w(msg: *mut c_void, _p1: *mut c_char, _p2: *mut c_char) -> c_int {
-                        let f: fn(&$crate::kam::request::Msg) -> i32 = $shandler;
-                        // SAFETY: Kamailio passes the message of this call.
-                        unsafe { x::subscribe_call(msg, false, f) }
+                    unsafe extern "C" fn w(msg: *mut c_void, argc: c_int, vals: *mut c_void) -> c_int {
+                        let f: x::RequestFn = $shandler;
+                        // SAFETY: Kamailio calls a VAR_PARAM_NO function with these.
+                        unsafe { x::request_cfg_call(msg, argc, vals, f) }
                     }
-                    x::cmd0($sname, w as *mut c_void, x::REQUEST_ROUTE)
+                    unsafe extern "C" fn fixup(param: *mut *mut c_void, param_no: c_int) -> c_int {
+                        const MAX: c_int = $smax;
+                        // SAFETY: Kamailio's fixup arguments, passed on.
+                        unsafe { sys::shim_fixup_args(param, param_no, MAX) }
+                    }
+                    x::cmd($sname, w as *mut c_void, fixup as *mut c_void, x::REQUEST_ROUTE)
                 },
                 $({
                     unsafe extern "C" fn w(msg: *mut c_void, argc: c_int, vals: *mut c_void) -> c_int {
@@ -326,14 +376,25 @@ macro_rules! module_exports {
                 x::CMD_END,
             ]);
 
-            static KEMI: x::Table<[sys::shim_kemi_export_t; FUNCTIONS + 2]> = x::Table([
+            static KEMI: x::Table<[sys::shim_kemi_export_t; FUNCTIONS + 3]> = x::Table([
                 {
                     unsafe extern "C" fn k(msg: *mut c_void) -> c_int {
-                        let f: fn(&$crate::kam::request::Msg) -> i32 = $shandler;
+                        let f: x::RequestFn = $shandler;
                         // SAFETY: KEMI passes the message of this call.
-                        unsafe { x::subscribe_call(msg, true, f) }
+                        unsafe { x::request_kemi_call(msg, &[], f) }
                     }
                     x::kemi($sname, k as *mut c_void, 0)
+                },
+                {
+                    // KEMI functions have one arity each: the parameters get a name of their own
+                    unsafe extern "C" fn k(msg: *mut c_void, $($skp: *const sys::shim_str_t),*) -> c_int {
+                        let params: &[*const sys::shim_str_t] = &[$($skp),*];
+                        let f: x::RequestFn = $shandler;
+                        // SAFETY: KEMI passes the message and one str * per declared parameter.
+                        unsafe { x::request_kemi_call(msg, params, f) }
+                    }
+                    const PARAMS: usize = <[&str]>::len(&[$(stringify!($skp)),*]);
+                    x::kemi($skname, k as *mut c_void, PARAMS)
                 },
                 $({
                     unsafe extern "C" fn k(msg: *mut c_void, $($kp: *const sys::shim_str_t),*) -> c_int {

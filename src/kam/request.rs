@@ -82,6 +82,7 @@ impl Msg {
                     record_route: bytes(req.record_route),
                     socket: bytes(req.socket),
                     headers: &pairs,
+                    profile: None,
                 }
             };
             Ok(f(&r))

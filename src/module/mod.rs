@@ -99,8 +99,8 @@ pub fn mod_destroy() {
     }
 }
 
-pub fn handle_subscribe(msg: &Msg) -> i32 {
-    subscribe::handle(msg)
+pub fn handle_subscribe(msg: &Msg, args: &[&[u8]]) -> i32 {
+    subscribe::handle(msg, args)
 }
 
 /// Kamailio's statistics (c-shim/shim_stats.c): the counters of `imconf.stats`, by index.

@@ -90,7 +90,8 @@ pub fn subscriptions(rpc: &Rpc) {
                 .int(c"expires_in", i64::from(s.expires_in))
                 .int(c"version", i64::from(s.version))
                 .int(c"notifies_sent", s.notifies_sent as i64)
-                .int(c"notify_in_flight", i64::from(s.notify_in_flight));
+                .int(c"notify_in_flight", i64::from(s.notify_in_flight))
+                .str(c"profile", s.profile.as_str());
         }
     }
 }

@@ -43,10 +43,12 @@ pub fn init(params: ModuleParams, seed: u64) -> Result<(), &'static str> {
     slots
         .try_reserve_exact(n)
         .map_err(|_| "no shared memory for the hash slots")?;
+    // R94: records written before profiles get the configured one
+    let old_records = params.config.default_profile.for_old_records();
     for _ in 0..n {
-        slots.push(ShmMutex::new(Notifier::with_gate(
-            seed, ShmAlloc, in_flight,
-        )));
+        let mut notifier = Notifier::with_gate(seed, ShmAlloc, in_flight);
+        notifier.set_old_records_profile(old_records);
+        slots.push(ShmMutex::new(notifier));
     }
     // the locks are initialised at their final address (the Vec does not move its buffer)
     if !slots.iter().all(init_in_place) {

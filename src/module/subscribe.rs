@@ -4,6 +4,7 @@ use super::group_policy::DocumentPolicy;
 use super::notify::send_all;
 use super::state::{new_local_tag, params, shared, slot_of_tag};
 use crate::core::notifier::{strings_block, SubscribeOutcome, SubscribeRequest};
+use crate::core::profile::Profile;
 use crate::core::reply::SubscribeError;
 use crate::core::uri;
 use crate::kam::clock;
@@ -12,8 +13,28 @@ use crate::kam::shm::ShmAlloc;
 use crate::{kerr, kinfo};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// Script return value: 1 when a reply was sent (any code), -1 when none could be.
-pub fn handle(msg: &Msg) -> i32 {
+/// `imconf_handle_subscribe([profile])`: the optional parameter names the subscription's
+/// output profile (R94: oma, rcs, rfc4575; "" or "-": the configured default). Script return
+/// value: 1 when a reply was sent (any code), -1 when none could be or the profile is unknown
+/// (then nothing was sent: the script decides).
+pub fn handle(msg: &Msg, args: &[&[u8]]) -> i32 {
+    let profile = match args.first().copied() {
+        None | Some(b"") | Some(b"-") => None,
+        Some(name) => match Profile::parse(name) {
+            Some(p) => Some(p),
+            None => {
+                kerr!(
+                    "imconf_handle_subscribe: profile {:?} is not one of oma, rcs, rfc4575",
+                    String::from_utf8_lossy(name)
+                );
+                return -1;
+            }
+        },
+    };
+    if args.len() > 1 {
+        kerr!("imconf_handle_subscribe: at most one parameter, the profile");
+        return -1;
+    }
     match msg.begin_transaction() {
         Ok(true) => {}
         Ok(false) => return 1, // a retransmission: tm resent our reply (R22)
@@ -36,7 +57,7 @@ pub fn handle(msg: &Msg) -> i32 {
             };
         }
     }
-    let result = catch_unwind(AssertUnwindSafe(|| process(msg)));
+    let result = catch_unwind(AssertUnwindSafe(|| process(msg, profile)));
     let (slot, outcome, tag) = match result {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
@@ -123,7 +144,10 @@ fn reply_or_fail(msg: &Msg, code: u16, reason: &str, headers: &[u8], tag: &[u8])
 }
 
 /// Runs the core under the slot's lock; returns the slot, the outcome and the reply's To-tag.
-fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
+fn process(
+    msg: &Msg,
+    profile: Option<Profile>,
+) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
     msg.with_view(|req| {
         let s = shared();
         // before any slot lock: it may parse reloaded group documents (groups.rs)
@@ -181,6 +205,7 @@ fn process(msg: &Msg) -> Result<(usize, SubscribeOutcome, Vec<u8>), ViewError> {
         }
         let routed = SubscribeRequest {
             ruri: resolved.as_deref().unwrap_or(req.ruri),
+            profile,
             ..*req
         };
         let outcome = notifier.subscribe_in_block(cfg, now, &routed, &tag, &policy, &mut block);

@@ -17,6 +17,7 @@ mod notifier;
 mod oom;
 mod persist;
 mod persist_notifier;
+mod profiles;
 mod properties;
 mod rcs;
 mod reply_order;

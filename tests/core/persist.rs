@@ -6,6 +6,7 @@ use imconf::core::conference_info::{DisconnectionMethod, EndpointStatus};
 use imconf::core::persist::{
     decode_session, decode_subscription, encode_session, encode_subscription, DecodeError,
 };
+use imconf::core::profile::Profile;
 use imconf::core::session::{ParticipantUpdate, Role, Session, SessionKind};
 use imconf::core::subscription::{
     Dialog, Seen, SeenList, Subscription, SubscriptionStrings, Termination,
@@ -105,6 +106,7 @@ fn subscription(id: u32) -> Subscription<Global> {
         last_notify_at: Some(4_100_000),
         notifies_sent: 12,
         unsent: 2,
+        profile: Profile::Rcs,
     }
 }
 
@@ -169,7 +171,14 @@ fn session_without_group_or_maximum_round_trips() {
 fn subscription_round_trips_and_comes_back_idle() {
     let s = subscription(3);
     // written by a process whose clock is 1000 s behind the wall clock, read by one 5000 s behind
-    let back = decode_subscription(&sub_bytes(&s, 1_000_000), 77, 5_000_000, Global).unwrap();
+    let back = decode_subscription(
+        &sub_bytes(&s, 1_000_000),
+        77,
+        5_000_000,
+        Profile::Oma,
+        Global,
+    )
+    .unwrap();
     assert_eq!(back.id, 77, "ids belong to the process");
     assert_eq!(back.expires_at, s.expires_at + 1_000_000 - 5_000_000);
     assert_eq!(back.session(), s.session());
@@ -193,7 +202,7 @@ fn subscription_round_trips_and_comes_back_idle() {
 fn subscription_with_a_notify_in_flight_resyncs_in_full() {
     let mut s = subscription(3);
     s.in_flight = Some(17);
-    let back = decode_subscription(&sub_bytes(&s, 0), 1, 0, Global).unwrap();
+    let back = decode_subscription(&sub_bytes(&s, 0), 1, 0, Profile::Oma, Global).unwrap();
     assert!(
         back.needs_full,
         "the NOTIFY in flight may never have arrived"
@@ -226,10 +235,12 @@ fn records_written_before_the_strings_were_packed_read_the_same() {
     s.in_flight = Some(17);
     assert_eq!(
         sub_bytes(&s, 1_000_000),
-        old,
-        "written byte for byte as before"
+        [&old[..], &[Profile::Rcs.code()]].concat(),
+        "written byte for byte as before, the profile (R94) appended"
     );
-    let back = decode_subscription(&old, 3, 1_000_000, Global).unwrap();
+    // a record from before profiles gets the profile the caller gives (the configured default)
+    let back = decode_subscription(&old, 3, 1_000_000, Profile::Rfc4575, Global).unwrap();
+    assert_eq!(back.profile, Profile::Rfc4575);
     assert_eq!(format!("{:?}", back.dialog), format!("{:?}", s.dialog));
     assert_eq!(
         (back.session(), back.subscriber(), back.asserted()),
@@ -251,7 +262,7 @@ fn records_are_refused_not_misread() {
         Err(DecodeError::Malformed(_))
     ));
     assert!(matches!(
-        decode_subscription(&good, 1, 0, Global),
+        decode_subscription(&good, 1, 0, Profile::Oma, Global),
         Err(DecodeError::Malformed(_))
     ));
     // another format
@@ -262,9 +273,27 @@ fn records_are_refused_not_misread() {
     for n in 0..good.len() {
         assert!(decode_session(&good[..n], SEED, Global).is_err(), "{n}");
     }
-    for n in 0..sub.len() {
-        assert!(decode_subscription(&sub[..n], 1, 0, Global).is_err(), "{n}");
+    for n in 0..sub.len() - 1 {
+        assert!(
+            decode_subscription(&sub[..n], 1, 0, Profile::Oma, Global).is_err(),
+            "{n}"
+        );
     }
+    // without its last byte, the profile, a record is one written before profiles (R94)
+    let before_profiles = decode_subscription(&sub[..sub.len() - 1], 1, 0, Profile::Oma, Global);
+    assert_eq!(before_profiles.unwrap().profile, Profile::Oma);
+    assert_eq!(
+        decode_subscription(&sub, 1, 0, Profile::Oma, Global)
+            .unwrap()
+            .profile,
+        Profile::Rcs
+    );
+    let mut unknown_profile = sub.clone();
+    *unknown_profile.last_mut().unwrap() = 9;
+    assert!(matches!(
+        decode_subscription(&unknown_profile, 1, 0, Profile::Oma, Global),
+        Err(DecodeError::Malformed("profile"))
+    ));
     let mut long = good.clone();
     long.push(0);
     assert!(decode_session(&long, SEED, Global).is_err());
@@ -286,7 +315,7 @@ proptest! {
     #[test]
     fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let _ = decode_session(&bytes, SEED, Global);
-        let _ = decode_subscription(&bytes, 1, 0, Global);
+        let _ = decode_subscription(&bytes, 1, 0, Profile::Oma, Global);
     }
 
     #[test]
@@ -295,7 +324,7 @@ proptest! {
             let i = i % bytes.len();
             bytes[i] = v;
             let _ = decode_session(&bytes, SEED, Global);
-            let _ = decode_subscription(&bytes, 1, 0, Global);
+            let _ = decode_subscription(&bytes, 1, 0, Profile::Oma, Global);
         }
     }
 }

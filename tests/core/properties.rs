@@ -481,6 +481,7 @@ impl Driver {
             record_route: b"",
             socket: b"",
             headers: &h,
+            profile: None,
         };
         let out = self
             .n
@@ -571,6 +572,7 @@ impl Driver {
             record_route: b"",
             socket: b"",
             headers: &h,
+            profile: None,
         };
         let (live, in_flight) = (c.live(), c.in_flight.is_some());
         if live && asked == 0 {

@@ -1,4 +1,4 @@
-//! R89-R92: the RCS interop profile (`rcs_compat`), R50's `endpoint_entity=contact`, R52's
+//! R89-R92: the RCS interop profile (`rcs`, R94; `rcs_compat`), R50's `endpoint_entity=contact`, R52's
 //! switches and R92's CPM feature tag, driven through the core `Notifier`.
 //!
 //! The centre piece is `RcsClient`, a model of what the RCS client (rcsjta) does with a NOTIFY,
@@ -9,9 +9,13 @@ use allocator_api2::alloc::Global;
 use imconf::core::conference_info::{self, DisconnectionMethod, EndpointStatus, ParsedDocument};
 use imconf::core::config::Config;
 use imconf::core::notifier::{Notifier, Notify, NotifyKind, SubscribeRequest};
+use imconf::core::profile::{DefaultProfile, Profile};
 use imconf::core::session::{ParticipantUpdate, Role, SessionError, SessionKind};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
+
+/// The `rcs` output profile by default (what `rcs_compat=1` means, R94).
+const RCS: DefaultProfile = DefaultProfile::Fixed(Profile::Rcs);
 
 const SESSION: &str = "sip:chat-1@im.example.net";
 const GROUP: &str = "sip:friends@im.example.net";
@@ -288,7 +292,7 @@ impl Harness {
     fn rcs(cfg: Config) -> Harness {
         Harness::new(
             Config {
-                rcs_compat: true,
+                default_profile: RCS,
                 ..cfg
             },
             SessionKind::PreDefined,
@@ -334,6 +338,7 @@ impl Harness {
             record_route: b"",
             socket: b"",
             headers,
+            profile: None,
         }
     }
 
@@ -465,7 +470,7 @@ impl Harness {
         } else if let Some(d) = truth.differs_from(&self.client.list) {
             self.mismatches.push(format!("{d}\n{xml}"));
         }
-        if self.cfg.rcs_compat {
+        if self.cfg.default_profile == RCS {
             // R91: user-count is everyone present, maximum-user-count the session's
             if doc.user_count != Some(truth.present()) || doc.maximum_user_count != truth.max {
                 self.mismatches.push(format!(
@@ -625,7 +630,7 @@ fn scripted_session(cfg: Config) -> Harness {
 #[test]
 fn r90_r91_rcs_client_follows_the_whole_session_with_rcs_compat() {
     let h = scripted_session(Config {
-        rcs_compat: true,
+        default_profile: RCS,
         ..Config::default()
     });
     assert!(h.dropped.is_empty(), "dropped NOTIFYs: {:#?}", h.dropped);
@@ -1039,7 +1044,7 @@ fn r91_never_deleted() {
     assert_eq!(h.dropped[0].0, Throw::NoStatus(BOB.into()));
     // R91 forces it off.
     let h = run(Config {
-        rcs_compat: true,
+        default_profile: RCS,
         ..deleted
     });
     assert_eq!(h.read.len(), 2);
@@ -1067,7 +1072,7 @@ fn r91_full_documents_list_everyone_who_left() {
         vec![(ME.into(), "connected".into(), None, None)]
     );
     let rcs = Config {
-        rcs_compat: true,
+        default_profile: RCS,
         ..Config::default()
     };
     assert_eq!(
@@ -1190,7 +1195,7 @@ fn setup() -> impl Strategy<Value = (Config, bool)> {
         .prop_map(
             |(interval, max_pending, dialing_out, contact, deleted, leave, group)| {
                 let cfg = Config {
-                    rcs_compat: true,
+                    default_profile: RCS,
                     min_notify_interval_ms: interval,
                     max_pending_changes: max_pending,
                     report_dialing_out: dialing_out,

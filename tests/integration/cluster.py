@@ -160,12 +160,13 @@ class Cluster:
 class Subscriber:
     """One subscription through one node, with every NOTIFY it got."""
 
-    def __init__(self, ctx, node, session, aor, name):
+    def __init__(self, ctx, node, session, aor, name, **headers):
+        """`headers`: `extra` and `accept_contact` of its SUBSCRIBEs (sipua.subscribe)."""
         self.node, self.session, self.aor = node, session, aor
         self.ua = sipua.Ua(node.port, SPORTS.take())
         self.ua.server = (node.host, node.port)
         ctx.cleanups.append(self.ua.close)
-        self.dialogs = sipua.Dialogs(self.ua, session, aor, name)
+        self.dialogs = sipua.Dialogs(self.ua, session, aor, name, **headers)
         self.call_id = None
 
     def subscribe(self, expires=300, timeout=10):

@@ -166,8 +166,9 @@ def response_to(head, code, reason):
 # ---------------------------------------------------------------------- requests
 
 def subscribe(*, ruri, subscriber, local_port, call_id, branch, from_tag, cseq=1, expires=60, to_tag=None,
-              event="conference", extra=()):
-    """A SUBSCRIBE that passes every check of R1-R14 (docs/conformance.md) for a connected participant."""
+              event="conference", extra=(), accept_contact="*;+g.oma.sip-im"):
+    """A SUBSCRIBE that passes every check of R1-R14 (docs/conformance.md) for a connected participant.
+    `accept_contact` None: no Accept-Contact (a generic RFC 4575 client); `extra`: more header lines."""
     user = subscriber.split(":", 1)[1].split("@", 1)[0]
     lines = ["SUBSCRIBE %s SIP/2.0" % ruri,
              "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=%s;rport" % (local_port, branch),
@@ -179,7 +180,7 @@ def subscribe(*, ruri, subscriber, local_port, call_id, branch, from_tag, cseq=1
              "Contact: <sip:%s@127.0.0.1:%d>" % (user, local_port),
              "Event: %s" % event,
              "Accept: application/conference-info+xml",
-             "Accept-Contact: *;+g.oma.sip-im",
+             ] + (["Accept-Contact: %s" % accept_contact] if accept_contact else []) + [
              "P-Asserted-Identity: <%s>" % subscriber,
              "Expires: %d" % expires] + list(extra) + ["Content-Length: 0", "", ""]
     return "\r\n".join(lines).encode()
@@ -198,8 +199,10 @@ class Dialogs:
     """Subscriptions held by one Ua: subscribe many, refresh, unsubscribe, all over UDP with
     retransmissions (500 ms, doubling) until a final answer or the deadline."""
 
-    def __init__(self, ua, ruri, subscriber, prefix):
+    def __init__(self, ua, ruri, subscriber, prefix, **headers):
+        """`headers`: `extra` and `accept_contact` of every SUBSCRIBE (see `subscribe`)."""
         self.ua, self.ruri, self.subscriber, self.prefix = ua, ruri, subscriber, prefix
+        self.headers = headers
         self.rng = random.Random(prefix)
         self.dialogs = {}   # call_id -> {"from_tag", "to_tag", "cseq"}
         self.n = 0
@@ -237,7 +240,7 @@ class Dialogs:
             br = new_branch(self.rng)
             self.dialogs[cid] = {"from_tag": ft, "to_tag": None, "cseq": 1}
             data = subscribe(ruri=self.ruri, subscriber=self.subscriber, local_port=self.ua.port, call_id=cid,
-                             branch=br, from_tag=ft, expires=expires)
+                             branch=br, from_tag=ft, expires=expires, **self.headers)
             reqs.append((("open", cid), data, br, cid))
         res = self._request_all(reqs, window=window)
         out = {}
@@ -258,7 +261,8 @@ class Dialogs:
             d["cseq"] += 1
             br = new_branch(self.rng)
             data = subscribe(ruri=self.ruri, subscriber=self.subscriber, local_port=self.ua.port, call_id=cid,
-                             branch=br, from_tag=d["from_tag"], to_tag=d["to_tag"], cseq=d["cseq"], expires=expires)
+                             branch=br, from_tag=d["from_tag"], to_tag=d["to_tag"], cseq=d["cseq"], expires=expires,
+                             **self.headers)
             reqs.append((("refresh", cid, d["cseq"]), data, br, None))
         res = self._request_all(reqs, window=window)
         out = {k[1]: v for k, v in res.items()}

@@ -295,7 +295,7 @@ def t_jsonrpcs(ctx):
     expect(isinstance(subs, list) and len(subs) == 1, "imconf.subscriptions: want a list of one: %s" % r)
     x = subs[0]
     want = {"session": str, "subscriber": str, "call_id": str, "expires_in": int, "version": int,
-            "notifies_sent": int, "notify_in_flight": int}
+            "notifies_sent": int, "notify_in_flight": int, "profile": str}
     expect(set(x) == set(want) and all(isinstance(x[k], t) for k, t in want.items()),
            "imconf.subscriptions: want the fields %s with those types, got %s" % (sorted(want), x))
     expect(x["session"] == SESSION and x["subscriber"] == ALICE and x["version"] == 1 and ctx.name in x["call_id"],

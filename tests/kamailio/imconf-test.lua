@@ -76,7 +76,15 @@ end
 function ksr_request_route()
 	local method = KSR.pv.get("$rm")
 	if method == "SUBSCRIBE" then
-		if KSR.imconf.imconf_handle_subscribe() < 0 then
+		-- R94: the profile chosen by User-Agent, as the native test cfg does
+		local ua = KSR.pv.get("$ua") or ""
+		local rc
+		if string.sub(ua, 1, 8) == "profile-" then
+			rc = KSR.imconf.imconf_handle_subscribe_profile(string.sub(ua, 9))
+		else
+			rc = KSR.imconf.imconf_handle_subscribe()
+		end
+		if rc < 0 then
 			-- the module could not reply (INTERFACE.md): the same fallback as the native cfg
 			KSR.sl.sl_send_reply(500, "Script Fallback")
 		end

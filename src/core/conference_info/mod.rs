@@ -105,14 +105,28 @@ pub struct UserEntry<'a> {
     pub disconnection_reason: Option<&'a [u8]>,
 }
 
+/// `conference-description` (R52, R91, R93): written whole in every document that has one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Description {
+    /// `<maximum-user-count>`, when the session has one.
+    pub maximum_user_count: Option<u32>,
+}
+
+impl Description {
+    pub fn is_empty(&self) -> bool {
+        self.maximum_user_count.is_none()
+    }
+}
+
 /// A whole conference-info document (R44-R47).
 #[derive(Debug, Clone, Copy)]
 pub struct Document<'a> {
     pub entity: &'a [u8],
     pub state: DocState,
     pub version: u32,
-    /// R52, R91: `<conference-description><maximum-user-count>`; None: no description.
-    pub maximum_user_count: Option<u32>,
+    /// R52, R91, R93: `<conference-description>`; None: none (an empty one is written
+    /// `<conference-description/>`).
+    pub description: Option<Description>,
     /// R52, R91: `<conference-state><user-count>`; None: no conference-state.
     pub user_count: Option<u32>,
     pub users: &'a [UserEntry<'a>],

@@ -10,6 +10,8 @@ pub struct ParsedDocument {
     pub entity: String,
     pub state: String,
     pub version: u32,
+    /// R52, R93: whether a `conference-description` is present (possibly empty).
+    pub description: bool,
     /// R52: `conference-description/maximum-user-count`, if present.
     pub maximum_user_count: Option<u32>,
     /// R52: `conference-state/user-count`, if present.
@@ -63,7 +65,14 @@ pub fn parse(xml: &[u8]) -> Result<ParsedDocument, String> {
     // other RFC 4575 children (host-info, sidebars) are never written.
     check_order(&root, ROOT_CHILDREN, &[])?;
     let users = child(&root, "users").ok_or("<conference-info> has no <users>")?;
-    let maximum_user_count = match child(&root, "conference-description") {
+    let description = child(&root, "conference-description");
+    let maximum_user_count = match description {
+        Some(d) if d.children.is_empty() => {
+            // R93: an empty description (what a generic client needs, nothing to say)
+            check_element(d, &[])?;
+            no_text(d)?;
+            None
+        }
         Some(d) => Some(count_child(d, "maximum-user-count")?),
         None => None,
     };
@@ -94,6 +103,7 @@ pub fn parse(xml: &[u8]) -> Result<ParsedDocument, String> {
         entity: entity.to_owned(),
         state,
         version,
+        description: description.is_some(),
         maximum_user_count,
         user_count,
         users_state,

@@ -89,7 +89,7 @@ fn s5_4_full_example_is_reproduced() {
         entity: GROUP,
         state: DocState::Full,
         version: 1,
-        maximum_user_count: None,
+        description: None,
         user_count: None,
         users: &users,
     };
@@ -113,7 +113,7 @@ fn s5_4_partial_example_is_reproduced() {
         entity: GROUP,
         state: DocState::Partial,
         version: 2,
-        maximum_user_count: None,
+        description: None,
         user_count: None,
         users: &users,
     };
@@ -128,7 +128,7 @@ fn r44_declaration_root_namespace_and_attributes() {
         entity: GROUP,
         state: DocState::Full,
         version: u32::MAX,
-        maximum_user_count: None,
+        description: None,
         user_count: None,
         users: &[],
     });
@@ -146,7 +146,7 @@ fn r47_empty_full_document_has_users_element() {
         entity: GROUP,
         state: DocState::Full,
         version: 3,
-        maximum_user_count: None,
+        description: None,
         user_count: None,
         users: &[],
     });
@@ -163,7 +163,7 @@ fn r54_partial_marks_users_partial() {
         entity: GROUP,
         state: DocState::Partial,
         version: 2,
-        maximum_user_count: None,
+        description: None,
         user_count: None,
         users: &users,
     });
@@ -181,7 +181,7 @@ fn r50_endpoint_entity_is_the_user_entity() {
         entity: GROUP,
         state: DocState::Full,
         version: 1,
-        maximum_user_count: None,
+        description: None,
         user_count: None,
         users: &users,
     };
@@ -205,7 +205,7 @@ fn r56_escapes_entities() {
         entity: b"sip:g&\"<>@x.net",
         state: DocState::Full,
         version: 1,
-        maximum_user_count: None,
+        description: None,
         user_count: None,
         users: &users,
     };
@@ -234,7 +234,7 @@ fn r56_invalid_utf8_and_forbidden_characters_are_replaced() {
         entity: GROUP,
         state: DocState::Full,
         version: 1,
-        maximum_user_count: None,
+        description: None,
         user_count: None,
         users: &users,
     };
@@ -253,7 +253,7 @@ fn write_appends_to_existing_content() {
             entity: GROUP,
             state: DocState::Full,
             version: 1,
-            maximum_user_count: None,
+            description: None,
             user_count: None,
             users: &[],
         },
@@ -369,8 +369,10 @@ fn r52_r53_strict_reader_accepts_the_counts_in_schema_order_only() {
     for xml in &misplaced {
         rejects(&root(ROOT_ATTRS, xml), "out of order or repeated");
     }
+    // R93: an empty description is what a generic client needs when there is nothing to say
+    let empty = parse(root(ROOT_ATTRS, "<conference-description/><users/>").as_bytes()).unwrap();
+    assert!(empty.description && empty.maximum_user_count.is_none());
     let bad_content = [
-        ("<conference-description/>", "no <maximum-user-count>"),
         (
             "<conference-description><subject>s</subject></conference-description>",
             "may contain only",
@@ -411,7 +413,9 @@ fn r52_r53_writer_puts_counts_and_disconnection_in_schema_order() {
         entity: GROUP,
         state: DocState::Partial,
         version: 4,
-        maximum_user_count: Some(20),
+        description: Some(Description {
+            maximum_user_count: Some(20),
+        }),
         user_count: Some(0),
         users: &users,
     };
@@ -649,7 +653,8 @@ proptest! {
             ),
             0..6,
         ),
-        maximum_user_count in proptest::option::of(any::<u32>()),
+        // R93: no description, an empty one, or one with the maximum
+        described in proptest::option::of(proptest::option::of(any::<u32>())),
         user_count in proptest::option::of(any::<u32>()),
     ) {
         let entities: Vec<Vec<u8>> =
@@ -673,7 +678,7 @@ proptest! {
             entity: &conf,
             state,
             version,
-            maximum_user_count,
+            description: described.map(|maximum_user_count| Description { maximum_user_count }),
             user_count,
             users: &users,
         };
@@ -686,7 +691,8 @@ proptest! {
         prop_assert_eq!(&parsed.entity, &as_read(&conf));
         prop_assert_eq!(parsed.state.as_str(), state.as_str());
         prop_assert_eq!(parsed.version, version);
-        prop_assert_eq!(parsed.maximum_user_count, maximum_user_count);
+        prop_assert_eq!(parsed.description, described.is_some());
+        prop_assert_eq!(parsed.maximum_user_count, described.flatten());
         prop_assert_eq!(parsed.user_count, user_count);
         prop_assert_eq!(parsed.users_state.as_deref(), partial.then_some("partial"));
         prop_assert_eq!(parsed.users.len(), users.len());

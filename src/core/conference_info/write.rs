@@ -4,8 +4,9 @@ use super::*;
 /// Appends the UTF-8 document to `out` (R44-R56), compact, straight into `out` (hot path):
 /// - the XML declaration, then the root `conference-info` in the RFC 4575 namespace with `entity`,
 ///   `state` and `version` always written (R44);
-/// - R52 optional children, in schema order before `users`: `conference-description` with
-///   `maximum-user-count`, then `conference-state` with `user-count`;
+/// - R52 optional children, in schema order before `users`: `conference-description` (with
+///   `maximum-user-count`, when known; empty when not, R93), then `conference-state` with
+///   `user-count`;
 /// - `users` (`<users/>` when empty, R47; `state="partial"` in a partial document, R54), each user
 ///   `state="full"` with optional `display-text` and exactly one `endpoint` (R50) holding `status`,
 ///   then optionally `disconnection-method` and `disconnection-info/reason` (R53 order);
@@ -37,15 +38,22 @@ pub fn write(doc: &Document<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\">");
 
     // R52, R53: the optional counts come before `users`, in schema order.
-    if let Some(max) = doc.maximum_user_count {
-        out.extend_from_slice(b"<conference-description><maximum-user-count>");
-        push_decimal(max, out);
-        out.extend_from_slice(b"</maximum-user-count></conference-description>");
+    match doc.description {
+        None => {}
+        // R93: an empty one is enough for a generic client that needs one
+        Some(d) if d.is_empty() => out.extend_from_slice(b"<conference-description/>"),
+        Some(d) => {
+            out.extend_from_slice(b"<conference-description>");
+            if let Some(max) = d.maximum_user_count {
+                push_leaf(b"maximum-user-count", out, |o| push_decimal(max, o));
+            }
+            out.extend_from_slice(b"</conference-description>");
+        }
     }
     if let Some(count) = doc.user_count {
-        out.extend_from_slice(b"<conference-state><user-count>");
-        push_decimal(count, out);
-        out.extend_from_slice(b"</user-count></conference-state>");
+        out.extend_from_slice(b"<conference-state>");
+        push_leaf(b"user-count", out, |o| push_decimal(count, o));
+        out.extend_from_slice(b"</conference-state>");
     }
 
     // R54: mark partial lists explicitly, so a strict reader cannot take the default ("full").
@@ -77,9 +85,7 @@ fn push_user(user: &UserEntry<'_>, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b"\" state=\"full\">");
     if let Some(text) = user.display_text {
-        out.extend_from_slice(b"<display-text>");
-        push_escaped(text, out);
-        out.extend_from_slice(b"</display-text>");
+        push_leaf(b"display-text", out, |o| push_escaped(text, o));
     }
     // R50: exactly one endpoint; the caller chose its entity.
     out.extend_from_slice(b"<endpoint entity=\"");
@@ -89,16 +95,27 @@ fn push_user(user: &UserEntry<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"</status>");
     // R53: disconnection-method, then disconnection-info (execution-type: when, reason, by)
     if let Some(method) = user.disconnection_method {
-        out.extend_from_slice(b"<disconnection-method>");
-        out.extend_from_slice(method.as_str().as_bytes());
-        out.extend_from_slice(b"</disconnection-method>");
+        push_leaf(b"disconnection-method", out, |o| {
+            o.extend_from_slice(method.as_str().as_bytes())
+        });
     }
     if let Some(reason) = user.disconnection_reason {
-        out.extend_from_slice(b"<disconnection-info><reason>");
-        push_escaped(reason, out);
-        out.extend_from_slice(b"</reason></disconnection-info>");
+        out.extend_from_slice(b"<disconnection-info>");
+        push_leaf(b"reason", out, |o| push_escaped(reason, o));
+        out.extend_from_slice(b"</disconnection-info>");
     }
     out.extend_from_slice(b"</endpoint></user>");
+}
+
+/// `<name>` + what `content` writes + `</name>`.
+fn push_leaf(name: &[u8], out: &mut Vec<u8>, content: impl FnOnce(&mut Vec<u8>)) {
+    out.push(b'<');
+    out.extend_from_slice(name);
+    out.push(b'>');
+    content(out);
+    out.extend_from_slice(b"</");
+    out.extend_from_slice(name);
+    out.push(b'>');
 }
 
 /// R56: writes `raw` as XML character data, valid in both text and double-quoted attributes.

@@ -13,7 +13,7 @@
 use super::bytes::{try_bytes, Bytes, OutOfMemory};
 use super::changes::{ChangeLog, Pending};
 use super::conference_info::{
-    self, DisconnectionMethod, DocState, Document, EndpointStatus, UserEntry,
+    self, Description, DisconnectionMethod, DocState, Document, EndpointStatus, UserEntry,
 };
 use super::config::Config;
 use super::deadlines::Deadlines;
@@ -22,6 +22,7 @@ use super::headers::{self, HeaderName};
 use super::key::{new_map, new_set, FixedState, Key, Map, Set};
 use super::persist;
 use super::policy::{GroupAuth, GroupPolicy, NoGroupPolicy};
+use super::profile::{self, Profile};
 use super::reply::{Reply, SubscribeError};
 use super::session::{Participant, ParticipantUpdate, Session, SessionError, SessionKind};
 use super::subscription::{Dialog, Seen, SeenList, Subscription, SubscriptionStrings, Termination};
@@ -64,6 +65,8 @@ pub struct SubscribeRequest<'a> {
     pub socket: &'a [u8],
     /// Every header as (name, body).
     pub headers: &'a [(&'a [u8], &'a [u8])],
+    /// R94: the output profile the routing script chose (None: the configured default).
+    pub profile: Option<Profile>,
 }
 
 /// What kind of NOTIFY (for statistics and tests).
@@ -128,6 +131,8 @@ pub struct SubscriptionInfo {
     pub version: u32,
     pub notifies_sent: u64,
     pub notify_in_flight: bool,
+    /// R94.
+    pub profile: Profile,
 }
 
 /// A NOTIFY tm refused to send is tried again this much later (`notify_unsent`)...
@@ -167,6 +172,8 @@ pub struct Notifier<A: Allocator + Clone, G: SendGate = Unlimited> {
     rescan: bool,
     /// What to write back to the database (`db_url`); records nothing unless enabled.
     changes: ChangeLog<A>,
+    /// R94: the profile of a restored subscription whose record predates profiles.
+    old_records_profile: Profile,
     pub stats: Stats,
 }
 
@@ -197,6 +204,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             next_id: 1,
             deadlines: Deadlines::new_in(seed, alloc.clone()),
             rescan: false,
+            old_records_profile: Profile::Oma,
             changes: ChangeLog::new_in(seed, alloc.clone()),
             alloc,
             stats: Stats::default(),
@@ -238,6 +246,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
                 version: s.version,
                 notifies_sent: s.notifies_sent,
                 notify_in_flight: s.in_flight.is_some(),
+                profile: s.profile,
             })
             .collect()
     }

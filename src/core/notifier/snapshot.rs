@@ -186,6 +186,12 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         })
     }
 
+    /// R94: the profile a restored subscription gets when its record predates profiles (the
+    /// configured default; `oma` until set).
+    pub fn set_old_records_profile(&mut self, profile: Profile) {
+        self.old_records_profile = profile;
+    }
+
     /// Restores a session `take_changes` wrote (with its group alias here); returns its URI and
     /// group, for the caller to alias the group in another notifier as `open_session` does.
     pub fn restore_session(
@@ -233,7 +239,13 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         crashed: bool,
     ) -> Result<u32, RestoreError> {
         let id = self.allocate_id();
-        let mut sub = persist::decode_subscription(state, id, wall_offset_ms, self.alloc.clone())?;
+        let mut sub = persist::decode_subscription(
+            state,
+            id,
+            wall_offset_ms,
+            self.old_records_profile,
+            self.alloc.clone(),
+        )?;
         if !self.sessions.contains_key(sub.session()) {
             return Err(RestoreError::NoSession);
         }

@@ -105,10 +105,13 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             .sessions
             .get(key.as_slice())
             .ok_or(SubscribeError::UnknownConference)?;
-        // P4 (R4)
-        if !headers::has_oma_im_feature_tag(&h.accept_contact, cfg.accept_cpm_icsi) {
+        // P4 (R4); a generic RFC 4575 subscriber only with `admit_generic_subscribers` (R93)
+        let generic = !headers::has_oma_im_feature_tag(&h.accept_contact, cfg.accept_cpm_icsi);
+        if generic && !cfg.admit_generic_subscribers {
             return Err(SubscribeError::MissingImFeatureTag);
         }
+        // R94: the profile is chosen once, kept for the life of the subscription
+        let profile = profile::choose(cfg, req.profile, generic, &h.accept_contact, &h.contact);
         // P5 (R5, R6)
         let aoia = asserted_identity(cfg, req, &h).ok_or(SubscribeError::NoAssertedIdentity)?;
         let aoia_key = uri::identity_key(aoia);
@@ -162,7 +165,13 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         let block = block
             .take()
             .unwrap_or_else(|| AVec::new_in(self.alloc.clone()));
-        let id = self.create(now, &strings, block, req.cseq, who.anonymous, granted)?;
+        let terms = Terms {
+            remote_cseq: req.cseq,
+            anonymous: who.anonymous,
+            granted,
+            profile,
+        };
+        let id = self.create(now, &strings, block, terms)?;
         let sub = self.subs.get_mut(&id).ok_or(SubscribeError::Internal)?;
         if granted == 0 {
             sub.terminate = Some(Termination::TimeoutWithState); // R29 fetch
@@ -184,10 +193,14 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         now: u64,
         strings: &SubscriptionStrings<'_>,
         block: Bytes<A>,
-        remote_cseq: u32,
-        anonymous: bool,
-        granted: u32,
+        terms: Terms,
     ) -> Result<u32, OutOfMemory> {
+        let Terms {
+            remote_cseq,
+            anonymous,
+            granted,
+            profile,
+        } = terms;
         let a = self.alloc.clone();
         let id = self.allocate_id();
         // R40: any start value; 0 makes the first NOTIFY CSeq 1
@@ -208,6 +221,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             last_notify_at: None,
             notifies_sent: 0,
             unsent: 0,
+            profile,
         };
         self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
         self.reserve_dialog()?;
@@ -376,8 +390,19 @@ pub(super) struct RequestHeaders<'a> {
     expires: Option<&'a [u8]>,
     accept: Vec<&'a [u8]>,
     accept_contact: Vec<&'a [u8]>,
+    /// R94 `auto`: its feature tags choose the profile.
+    contact: Vec<&'a [u8]>,
     asserted_identity: Vec<&'a [u8]>,
     privacy: Vec<&'a [u8]>,
+}
+
+/// What a new subscription starts with besides its strings (`create`).
+pub(super) struct Terms {
+    pub(super) remote_cseq: u32,
+    pub(super) anonymous: bool,
+    /// R19: the expiry granted, in seconds.
+    pub(super) granted: u32,
+    pub(super) profile: Profile,
 }
 
 /// Who subscribes, as the subscription keeps it.
@@ -400,6 +425,7 @@ impl<'a> RequestHeaders<'a> {
                 }
                 HeaderName::Accept => h.accept.push(body),
                 HeaderName::AcceptContact => h.accept_contact.push(body),
+                HeaderName::Contact => h.contact.push(body),
                 HeaderName::PAssertedIdentity => h.asserted_identity.push(body),
                 HeaderName::Privacy => h.privacy.push(body),
                 HeaderName::Other => {}

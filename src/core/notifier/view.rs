@@ -1,21 +1,22 @@
-//! What a subscriber is shown: its document, with privacy (R73-R79) and the RCS profile (R91).
+//! What a subscriber is shown: its document, with privacy (R73-R79) and its output profile (R94:
+//! `oma`, `rcs` R91/R95, `rfc4575` R93; core::profile).
 use super::*;
 
 /// The status a document gives a present participant. R91: RCS clients drop a whole NOTIFY
 /// that has `alerting` (R90); an invitee being called is `dialing-out` to them.
-pub(super) fn reported_status(status: EndpointStatus, cfg: &Config) -> EndpointStatus {
+pub(super) fn reported_status(status: EndpointStatus, profile: Profile) -> EndpointStatus {
     match status {
-        EndpointStatus::Alerting if cfg.rcs_compat => EndpointStatus::DialingOut,
+        EndpointStatus::Alerting if profile.merges() => EndpointStatus::DialingOut,
         s => s,
     }
 }
 
 /// What a subscriber is shown of a present participant. R55, R78: the nick and Contact of a
 /// private participant are never shown, so changing them changes nothing the subscriber sees.
-pub(super) fn shown<A: Allocator>(p: &Participant<A>, cfg: &Config) -> Seen {
+pub(super) fn shown<A: Allocator>(p: &Participant<A>, cfg: &Config, profile: Profile) -> Seen {
     Seen {
         delete_pending: false,
-        status: Some(reported_status(p.status, cfg)),
+        status: Some(reported_status(p.status, profile)),
         nick_tag: if p.privacy { 0 } else { p.nick_tag },
         endpoint_tag: p.endpoint_tag(cfg.endpoint_entity_contact),
         departure_tag: 0,
@@ -24,7 +25,11 @@ pub(super) fn shown<A: Allocator>(p: &Participant<A>, cfg: &Config) -> Seen {
 
 /// R91: what a merging client keeps of a participant reported `disconnected` (R90: it never
 /// forgets a user).
-pub(super) fn shown_departed<A: Allocator>(p: &Participant<A>, cfg: &Config) -> Seen {
+pub(super) fn shown_departed<A: Allocator>(
+    p: &Participant<A>,
+    cfg: &Config,
+    profile: Profile,
+) -> Seen {
     Seen {
         status: Some(EndpointStatus::Disconnected),
         departure_tag: if p.status == EndpointStatus::Disconnected {
@@ -32,7 +37,7 @@ pub(super) fn shown_departed<A: Allocator>(p: &Participant<A>, cfg: &Config) -> 
         } else {
             0 // not in the session, yet not gone either (R59 dialing-out): reported `departed`
         },
-        ..shown(p, cfg)
+        ..shown(p, cfg, profile)
     }
 }
 
@@ -52,23 +57,26 @@ pub(super) fn document<A: Allocator + Clone>(
     cfg: &Config,
     mut full: bool,
 ) -> Result<Option<Body>, OutOfMemory> {
+    let profile = sub.profile;
+    let emits_deleted = profile.emits_deleted(cfg);
     // (participant index, status to report; None: R58 `state="deleted"`)
     let changes = |full: bool| {
         let mut changed: Vec<(usize, Option<EndpointStatus>)> = Vec::new();
         for (i, p) in session.participants.iter().enumerate() {
             let seen = sub.seen(i);
             if p.is_listed(cfg.report_dialing_out) {
-                if full || seen != shown(p, cfg) {
-                    changed.push((i, Some(reported_status(p.status, cfg))));
+                if full || seen != shown(p, cfg, profile) {
+                    changed.push((i, Some(reported_status(p.status, profile))));
                 }
-            } else if cfg.rcs_compat {
+            } else if profile.merges() {
                 // R90, R91: a merging client keeps every user it heard of, with the last status
                 // it was told. So a departure is reported to whoever was shown the user, again
                 // whenever how the user left changes, and in every full document: the client's
                 // list may be older than this subscription (an earlier one, a lost NOTIFY).
                 let told = seen.status.is_some();
                 let departed = p.status == EndpointStatus::Disconnected;
-                if (full && (told || departed)) || (told && seen != shown_departed(p, cfg)) {
+                if (full && (told || departed)) || (told && seen != shown_departed(p, cfg, profile))
+                {
                     changed.push((i, Some(EndpointStatus::Disconnected)));
                 }
             } else if seen.status.is_some() {
@@ -99,17 +107,17 @@ pub(super) fn document<A: Allocator + Clone>(
     let mut delete_follows = false;
     for &(i, report) in &changed {
         let seen = match report {
-            Some(EndpointStatus::Disconnected) if cfg.rcs_compat => {
-                shown_departed(&session.participants[i], cfg)
+            Some(EndpointStatus::Disconnected) if profile.merges() => {
+                shown_departed(&session.participants[i], cfg, profile)
             }
             Some(EndpointStatus::Disconnected) => {
-                delete_follows |= cfg.emits_deleted();
+                delete_follows |= emits_deleted;
                 Seen {
-                    delete_pending: cfg.emits_deleted(),
+                    delete_pending: emits_deleted,
                     ..Seen::default()
                 }
             }
-            Some(_) => shown(&session.participants[i], cfg),
+            Some(_) => shown(&session.participants[i], cfg, profile),
             None => Seen::default(),
         };
         sub.set_seen(i, seen)?;
@@ -128,8 +136,8 @@ pub(super) fn document<A: Allocator + Clone>(
         .map(|&(i, report)| {
             let p = &session.participants[i];
             // R52, R91: a departure says how it happened (BYE when nobody said otherwise)
-            let departure =
-                report == Some(EndpointStatus::Disconnected) && cfg.emits_disconnection_method();
+            let departure = report == Some(EndpointStatus::Disconnected)
+                && profile.emits_disconnection_method(cfg);
             UserEntry {
                 deleted: report.is_none(),
                 entity: &p.entity,
@@ -144,21 +152,23 @@ pub(super) fn document<A: Allocator + Clone>(
             }
         })
         .collect();
-    // R52, R91: the counts, for RCS clients only. user-count is everyone a full document
-    // would list as present now: connected, being alerted (and dialing-out when listed, R59).
-    let (maximum_user_count, user_count) = if cfg.rcs_compat {
+    // R52, R91: the counts, for RCS clients. user-count is everyone a full document would
+    // list as present now: connected, being alerted (and dialing-out when listed, R59).
+    let user_count = profile.counts_users().then(|| {
         let present = session
             .participants
             .iter()
             .filter(|p| p.is_listed(cfg.report_dialing_out))
             .count();
-        (
-            session.max_user_count,
-            Some(u32::try_from(present).unwrap_or(u32::MAX)),
-        )
-    } else {
-        (None, None)
-    };
+        u32::try_from(present).unwrap_or(u32::MAX)
+    });
+    // R93: a generic RFC 4575 client drops a document without conference-description; each
+    // one carries it whole (it replaces the client's copy)
+    let description =
+        (profile.counts_users() || profile.always_describes()).then_some(Description {
+            maximum_user_count: session.max_user_count,
+        });
+    let description = description.filter(|d| profile.always_describes() || !d.is_empty());
     sub.version = sub.version.wrapping_add(1);
     let doc = Document {
         entity: session.root_entity(),
@@ -168,7 +178,7 @@ pub(super) fn document<A: Allocator + Clone>(
             DocState::Partial
         },
         version: sub.version,
-        maximum_user_count,
+        description,
         user_count,
         users: &users,
     };

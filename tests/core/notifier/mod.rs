@@ -99,6 +99,7 @@ impl Req {
             record_route: b"<sip:proxy.example.net;lr>",
             socket: b"udp:192.0.2.1:5060",
             headers,
+            profile: None,
         }
     }
 }
