@@ -10,7 +10,7 @@ MODULE := build/imconf.so
 # scripts/kamailio_target.py derives everything else from the binary.
 export KAMAILIO_PREFIX KAMAILIO_BIN KAMAILIO_SRC KAMCMD KAMAILIO_MODULES
 
-.PHONY: all deps build run test test-versions shim-check test-unit lint bench bench-smoke bench-mac fuzz soak clean
+.PHONY: all deps build run test test-versions shim-check test-unit lint bench bench-smoke bench-mac bench-profiles fuzz soak clean
 
 all: build
 
@@ -54,6 +54,10 @@ bench: build
 
 bench-smoke: build
 	IMCONF_SO=$${IMCONF_SO:-$(abspath $(MODULE))} ./bench/smoke.sh
+
+# what output profiles cost a fan-out (R94, docs/performance.md): core only, 1000 subscribers
+bench-profiles:
+	$(CARGO) run --release --example profile_fanout_cost
 
 # what the cluster's MAC costs (R96, docs/performance.md): per message in the core, then end to end
 # against the last build without it (BASE, a git worktree in /tmp) on one node; N and REPS scale it
