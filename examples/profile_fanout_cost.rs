@@ -86,7 +86,7 @@ fn answer(n: &mut Notifier<Global>, c: &Config, notifies: Vec<Notify>) -> usize 
 /// One fan-out: EXTRA alternates between connected and alerting; ns for the change and all
 /// NOTIFYs built and answered.
 fn fan_out(n: &mut Notifier<Global>, c: &Config, round: usize, subscribers: usize) -> u128 {
-    let status = if round % 2 == 0 {
+    let status = if round.is_multiple_of(2) {
         EndpointStatus::Connected
     } else {
         EndpointStatus::Alerting
@@ -101,6 +101,9 @@ fn fan_out(n: &mut Notifier<Global>, c: &Config, round: usize, subscribers: usiz
     ns
 }
 
+/// Which profile subscriber `i` gets.
+type Pick = fn(usize) -> Profile;
+
 fn median(v: &mut [u128]) -> u128 {
     v.sort_unstable();
     v[v.len() / 2]
@@ -111,7 +114,7 @@ fn main() {
     let subscribers: usize = args.next().map_or(1000, |a| a.parse().unwrap());
     let rounds: usize = args.next().map_or(201, |a| a.parse().unwrap());
     let c = cfg(subscribers);
-    let variants: [(&str, fn(usize) -> Profile); 4] = [
+    let variants: [(&str, Pick); 4] = [
         ("oma", |_| Profile::Oma),
         ("rcs", |_| Profile::Rcs),
         ("rfc4575", |_| Profile::Rfc4575),
