@@ -268,6 +268,11 @@ pub fn plausible_stamp(stamp: u64, wall_ms: u64) -> bool {
 /// in the low ones, and always above `prev` (this node's last stamp or the highest it saw), so
 /// a change made after hearing of another orders after it whatever the clocks say.
 /// Last writer wins (docs/cluster.md): a change applies only over an older stamp.
+/// The wall-clock ms a stamp was made at (R95: when a change happened, the same on every node).
+pub fn stamp_time_ms(stamp: u64) -> u64 {
+    stamp >> NODE_BITS
+}
+
 pub fn next_stamp(prev: u64, wall_ms: u64, node: u64) -> u64 {
     // saturates rather than wrapping to 0 (plausible_stamp keeps a peer from getting us there)
     let time = wall_ms

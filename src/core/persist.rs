@@ -215,6 +215,11 @@ pub fn encode_session<A: Allocator>(s: &Session<A>, out: &mut Vec<u8>) {
         w.opt_bytes(p.disconnection_reason.as_deref());
         w.u32(p.departure_tag);
     }
+    // R95, added after the rest (a record written before ends above): when each joined and left
+    for p in s.participants.iter() {
+        w.u64(p.joined_ms);
+        w.u64(p.left_ms);
+    }
 }
 
 /// The session `encode_session` wrote, in `alloc`, with no subscriptions yet.
@@ -252,8 +257,17 @@ pub fn decode_session<A: Allocator + Clone>(
             disconnection_reason: r.opt_owned(alloc.clone())?,
             departure_tag: r.u32()?,
             stamp: 0,
+            joined_ms: 0,
+            left_ms: 0,
         };
         participants.push(p);
+    }
+    // R95: the times, unless the record predates them
+    if !r.b.is_empty() {
+        for p in participants.iter_mut() {
+            p.joined_ms = r.u64()?;
+            p.left_ms = r.u64()?;
+        }
     }
     r.end()?;
     Ok(Session {

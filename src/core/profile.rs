@@ -72,6 +72,12 @@ impl Profile {
         self == Profile::Rcs
     }
 
+    /// R95: the group state RCS clients show: `yourown`, join and leave times, the reason as a
+    /// Reason header value, a removal by the chairman as `deleted` with its endpoint.
+    pub fn rich_state(self) -> bool {
+        self == Profile::Rcs
+    }
+
     /// R93: a `conference-description` in every document, complete in partial ones.
     pub fn always_describes(self) -> bool {
         self == Profile::Rfc4575

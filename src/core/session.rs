@@ -80,6 +80,9 @@ pub struct ParticipantUpdate<'a> {
     /// R50: the participant's Contact or GRUU (a URI or name-addr); kept until another is given.
     /// Shown only with `endpoint_entity=contact` and never under privacy (R78).
     pub contact: Option<&'a [u8]>,
+    /// R95: when the change happened, wall-clock ms (the feed call, or the cluster stamp's
+    /// time, so that every node records the same); None: unknown. A join or departure keeps it.
+    pub when_ms: Option<u64>,
 }
 
 impl<'a> ParticipantUpdate<'a> {
@@ -96,6 +99,7 @@ impl<'a> ParticipantUpdate<'a> {
             disconnection_method: None,
             disconnection_reason: None,
             contact: None,
+            when_ms: None,
         }
     }
 }
@@ -129,6 +133,10 @@ pub struct Participant<A: Allocator> {
     pub departure_tag: u32,
     /// The cluster stamp of the change last applied (0: unstamped); see `stamp_of`.
     pub stamp: u64,
+    /// R95: when it last became connected, and when it last left (wall-clock ms; 0: unknown or
+    /// not applicable). `joining-info/when` and `disconnection-info/when` in the `rcs` profile.
+    pub joined_ms: u64,
+    pub left_ms: u64,
 }
 
 impl<A: Allocator> Participant<A> {
@@ -290,6 +298,8 @@ impl<A: Allocator + Clone> Session<A> {
             disconnection_reason: None,
             departure_tag: 0,
             stamp: 0,
+            joined_ms: 0,
+            left_ms: 0,
         };
         try_push(&mut self.participants, p)?;
         if generated {
@@ -358,6 +368,7 @@ impl<A: Allocator + Clone> Session<A> {
                 .iter()
                 .position(|p| own(p) && p.privacy == u.privacy)
         };
+        let before = found.map(|i| self.participants[i].status);
         let idx = match found {
             Some(i) => i,
             None if u.status == EndpointStatus::Disconnected => return Ok(None),
@@ -394,6 +405,16 @@ impl<A: Allocator + Clone> Session<A> {
             p.disconnection_method = None;
             p.disconnection_reason = None;
             p.departure_tag = 0;
+        }
+        // R95: when it joined and when it left, as the change says
+        let when = u.when_ms.unwrap_or(0);
+        if u.status == EndpointStatus::Connected && before != Some(EndpointStatus::Connected) {
+            p.joined_ms = when;
+        }
+        if departing {
+            p.left_ms = when;
+        } else if u.status != EndpointStatus::Disconnected {
+            p.left_ms = 0;
         }
         p.status = u.status;
         for (i, p) in self.participants.iter_mut().enumerate() {

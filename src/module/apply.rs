@@ -4,6 +4,7 @@
 use super::group_policy::DocumentPolicy;
 use super::notify::send_all;
 use super::state::{params, shared};
+use crate::core::cluster::stamp_time_ms;
 use crate::core::conference_info::{DisconnectionMethod, EndpointStatus};
 use crate::core::notifier::Notify;
 use crate::core::session::{ParticipantUpdate, Role, SessionError, SessionKind};
@@ -283,6 +284,11 @@ pub(super) fn apply_participant(args: &[&[u8]], stamp: u64) -> Result<Applied, F
         disconnection_method,
         disconnection_reason,
         contact,
+        // R95: every node records the time the stamp carries (this node's wall clock without one)
+        when_ms: Some(match stamp {
+            0 => clock::wall_ms(),
+            s => stamp_time_ms(s),
+        }),
     };
     let slot = slot_of(session_uri)?;
     let policy = DocumentPolicy::current(); // before the slot lock (groups.rs)

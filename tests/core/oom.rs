@@ -41,6 +41,7 @@ fn join(n: &mut Notifier<Budget>, cfg: &Config, who: &str) -> Result<(), Session
         disconnection_method: None,
         disconnection_reason: None,
         contact: None,
+        when_ms: None,
     };
     n.participant(cfg, 0, SESSION, &update).map(|_| ())
 }

@@ -31,6 +31,7 @@ fn session() -> Session<Global> {
             role: Role::Originator,
             nick: Some(b"Ana"),
             contact: Some(b"<sip:ana@192.0.2.1;gr=x>"),
+            when_ms: Some(1_796_601_600_000), // R95: when she joined
             ..ParticipantUpdate::new(b"sip:ana@example.net", EndpointStatus::Connected)
         },
         ParticipantUpdate {
@@ -46,6 +47,7 @@ fn session() -> Session<Global> {
             role: Role::Invited,
             disconnection_method: Some(DisconnectionMethod::Failed),
             disconnection_reason: Some(b"603 Decline"),
+            when_ms: Some(1_796_601_605_000), // R95: when he declined
             ..ParticipantUpdate::new(b"sip:omar@example.net", EndpointStatus::Disconnected)
         },
         ParticipantUpdate::new(b"sip:lee@example.net", EndpointStatus::DialingOut),
@@ -134,6 +136,8 @@ fn session_round_trips_with_every_participant_field() {
     for (a, b) in s.participants.iter().zip(back.participants.iter()) {
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
+    assert_eq!(back.participants[0].joined_ms, 1_796_601_600_000);
+    assert_eq!(back.participants[2].left_ms, 1_796_601_605_000);
     assert!(
         back.subs.is_empty(),
         "subscriptions are records of their own"
@@ -269,10 +273,18 @@ fn records_are_refused_not_misread() {
     let mut other = good.clone();
     other[0] = 2;
     assert!(decode_session(&other, SEED, Global).is_err());
-    // every truncation, and a trailing byte
-    for n in 0..good.len() {
+    // every truncation, and a trailing byte; cut right before the participants' times (R95),
+    // it is a record written before them, and loads without them
+    let session = session();
+    let before_times = good.len() - 16 * session.participants.len();
+    for n in (0..good.len()).filter(|&n| n != before_times) {
         assert!(decode_session(&good[..n], SEED, Global).is_err(), "{n}");
     }
+    let old = decode_session(&good[..before_times], SEED, Global).unwrap();
+    assert!(old
+        .participants
+        .iter()
+        .all(|p| p.joined_ms == 0 && p.left_ms == 0));
     for n in 0..sub.len() - 1 {
         assert!(
             decode_subscription(&sub[..n], 1, 0, Profile::Oma, Global).is_err(),

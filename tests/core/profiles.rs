@@ -206,3 +206,61 @@ fn r4_r94_a_generic_subscriber_only_when_admitted_and_then_rfc4575() {
         }
     }
 }
+
+#[test]
+fn r95_rcs_group_state_only_in_the_rcs_profile() {
+    use imconf::core::conference_info::DisconnectionMethod;
+    let mut t = Three::new(unthrottled_cfg());
+    t.change(ParticipantUpdate {
+        when_ms: Some(1_796_601_600_000),
+        ..ParticipantUpdate::new(DAVE, EndpointStatus::Connected)
+    });
+    t.change(ParticipantUpdate {
+        when_ms: Some(1_796_601_605_000),
+        disconnection_method: Some(DisconnectionMethod::Booted),
+        disconnection_reason: Some(b"603 Decline"),
+        ..ParticipantUpdate::new(DAVE, EndpointStatus::Disconnected)
+    });
+    let dave_of = |docs: &[ParsedDocument], n: usize| {
+        docs.iter()
+            .filter_map(|d| d.users.iter().find(|u| u.entity.as_bytes() == DAVE))
+            .nth(n)
+            .cloned()
+            .unwrap()
+    };
+    let rcs = t.of(Profile::Rcs);
+    // the subscriber's own entry (alice), and only hers
+    let own: Vec<&str> = rcs[0]
+        .users
+        .iter()
+        .filter(|u| u.yourown)
+        .map(|u| u.entity.as_str())
+        .collect();
+    assert_eq!(own, [std::str::from_utf8(ALICE).unwrap()]);
+    let joined = dave_of(rcs, 0);
+    assert_eq!(joined.joined_at.as_deref(), Some("2026-12-07T00:00:00Z"));
+    // removed by the chairman: deleted, with its endpoint, disconnected, booted
+    let removed = dave_of(rcs, 1);
+    assert_eq!(
+        (removed.state.as_str(), removed.status.as_str()),
+        ("deleted", "disconnected")
+    );
+    assert_eq!(removed.disconnection_method.as_deref(), Some("booted"));
+    assert_eq!(removed.left_at.as_deref(), Some("2026-12-07T00:00:05Z"));
+    assert_eq!(
+        removed.disconnection_reason.as_deref(),
+        Some("SIP;cause=603;text=\"Decline\"")
+    );
+    for p in [Profile::Oma, Profile::Rfc4575] {
+        let docs = t.of(p);
+        assert!(docs.iter().flat_map(|d| &d.users).all(|u| !u.yourown
+            && u.joined_at.is_none()
+            && u.left_at.is_none()
+            && u.disconnection_method.is_none()));
+        assert_eq!(
+            dave_of(docs, 1).state,
+            "full",
+            "{p:?}: a plain disconnected report"
+        );
+    }
+}

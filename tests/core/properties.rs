@@ -416,6 +416,7 @@ impl Driver {
                     disconnection_method: None,
                     disconnection_reason: None,
                     contact: None,
+                    when_ms: None,
                 };
                 self.reference.apply(&u);
                 let out = self

@@ -903,10 +903,11 @@ fn r91_departure_carries_disconnection_method() {
     let cases: [(ParticipantUpdate<'_>, &str, Option<&str>, Shown); 5] = [
         // a BYE: nobody said how, so `departed`
         (left(BOB, None, None), "departed", None, Shown::Departed),
+        // R95: the reason reaches RCS clients as a Reason header value
         (
             declined(CAROL),
             "failed",
-            Some("603 Decline"),
+            Some("SIP;cause=603;text=\"Decline\""),
             Shown::Declined,
         ),
         (
@@ -918,7 +919,7 @@ fn r91_departure_carries_disconnection_method() {
         (
             left(ERIN, Some(DisconnectionMethod::Busy), Some("486 Busy Here")),
             "busy",
-            Some("486 Busy Here"),
+            Some("SIP;cause=486;text=\"Busy Here\""),
             Shown::Busy,
         ),
         (
@@ -928,7 +929,7 @@ fn r91_departure_carries_disconnection_method() {
                 Some("500 Server Internal Error"),
             ),
             "failed",
-            Some("500 Server Internal Error"),
+            Some("SIP;cause=500;text=\"Server Internal Error\""),
             Shown::Failed,
         ),
     ];
@@ -1083,7 +1084,7 @@ fn r91_full_documents_list_everyone_who_left() {
                 BOB.into(),
                 "disconnected".into(),
                 Some("failed".into()),
-                Some("603 Decline".into())
+                Some("SIP;cause=603;text=\"Decline\"".into())
             ),
             (
                 CAROL.into(),

@@ -977,9 +977,13 @@ def check_rcs_conference_info(body):
     users = root.find(NS + "users")
     for user in (users if users is not None else []):
         ue = user.get("entity") or ""
-        if user.get("state") == "deleted":
-            problems.append("R91: %s has state=deleted (never under rcs_compat)" % ue)
+        if user.get("state") == "deleted" and user.find(NS + "endpoint/" + NS + "disconnection-method") is None:
+            # R95: only a removal by the chairman is `deleted`, and it keeps its endpoint (booted)
+            problems.append("R91/R95: %s has state=deleted without its endpoint (never under rcs)" % ue)
             continue
+        if user.get("state") == "deleted" and \
+                (user.findtext(NS + "endpoint/" + NS + "disconnection-method") or "").strip() != "booted":
+            problems.append("R95: %s is deleted, but not removed by the chairman (booted)" % ue)
         if ue.startswith("sip:") and "@" not in ue:
             problems.append("R90: entity %s has no user part: the RCS client throws" % ue)
         eps = user.findall(NS + "endpoint")
@@ -988,7 +992,8 @@ def check_rcs_conference_info(body):
             continue
         ep = eps[0]
         eorder = [c.tag.replace(NS, "") for c in ep]
-        allowed = ["status", "disconnection-method", "disconnection-info"]
+        # R53 order; R95 adds joining-info (when)
+        allowed = ["status", "joining-info", "disconnection-method", "disconnection-info"]
         if any(t not in allowed for t in eorder) or eorder != sorted(eorder, key=allowed.index):
             problems.append("R53/R91: endpoint of %s holds %s" % (ue, eorder))
         st = ep.find(NS + "status")

@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 from harness import NS
 from itest import ALICE, BOB, CAROL, DAVE, SESSION, expect, test
 
+ERIN = "sip:erin@127.0.0.1"
+
 
 def profile_subscriber(ctx, srv, aor, name, ua=None, accept_contact="*;+g.oma.sip-im", contact_tags=""):
     import cluster
@@ -61,7 +63,8 @@ def profiles_by_ua(ctx, srv):
     every document and the departure's disconnection-method; oma sees `alerting`, no
     conference-description, the departure once. imconf.subscriptions shows each profile, and a
     refresh keeps it."""
-    ctx.open_session(participants=((ALICE, "connected"), (BOB, "connected"), (CAROL, "connected")))
+    ctx.open_session(participants=((ALICE, "connected"), (BOB, "connected"), (CAROL, "connected"),
+                                   (ERIN, "connected")))
     subs = {
         "rfc4575": profile_subscriber(ctx, srv, ALICE, "a0", ua="profile-rfc4575"),
         "rcs": profile_subscriber(ctx, srv, BOB, "b0", ua="profile-rcs"),
@@ -117,6 +120,31 @@ def profiles_by_ua(ctx, srv):
     seen = [dave(root) for root, _ in r]
     expect(seen[1:3] == [("full", "alerting", None), ("full", "disconnected", None)] and len(r) == 3,
            "R57: oma sees dave %s in %d documents" % (seen, len(r)))
+
+    # R95, rcs only: the subscriber's own entry, join and leave times, a removal by the chairman
+    # as deleted with its endpoint (booted), the reason as a Reason value
+    first_rcs = bodies(subs["rcs"])[0][0]
+    own = [u.get("entity") for u in first_rcs.iter(NS + "user") if u.get("yourown") == "true"]
+    expect(own == [BOB], "R95: the rcs subscriber's own entry: %s, want only %s" % (own, BOB))
+    expect(first_rcs.find(".//" + NS + "joining-info/" + NS + "when") is not None,
+           "R95: no joining-info/when in the rcs subscriber's first document")
+    n = {name: len(bodies(s)) for name, s in subs.items()}
+    ctx.rpc_ok("imconf.participant", SESSION, ERIN, "disconnected", "-", "-", "-", "-", "-", "booted",
+               "603 Decline")
+    for name, s in subs.items():
+        wait_notifies(ctx, s, n[name] + 1, name + " after erin's removal")
+    root, body = bodies(subs["rcs"])[-1]
+    erin = [u for u in root.iter(NS + "user") if u.get("entity") == ERIN]
+    expect(len(erin) == 1 and erin[0].get("state") == "deleted"
+           and erin[0].findtext(NS + "endpoint/" + NS + "status") == "disconnected"
+           and erin[0].findtext(NS + "endpoint/" + NS + "disconnection-method") == "booted"
+           and erin[0].findtext(NS + "endpoint/" + NS + "disconnection-info/" + NS + "reason")
+           == 'SIP;cause=603;text="Decline"'
+           and erin[0].find(NS + "endpoint/" + NS + "disconnection-info/" + NS + "when") is not None,
+           "R95: the rcs subscriber's view of erin's removal:\n%s" % body)
+    root, body = bodies(subs["oma"])[-1]
+    expect(b"yourown" not in body.encode() and b"booted" not in body.encode() and "deleted" not in body,
+           "oma: R95's group state leaked into the oma profile:\n%s" % body)
 
     # a refresh keeps the profile, and its full document is in that profile
     before = len(bodies(subs["rfc4575"]))

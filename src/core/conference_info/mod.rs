@@ -94,6 +94,10 @@ impl DisconnectionMethod {
 pub struct UserEntry<'a> {
     /// R58: `<user entity=".." state="deleted"/>` (only `entity` is written).
     pub deleted: bool,
+    /// R95: `state="deleted"` with its endpoint (a removal by the chairman, as RCS clients read it).
+    pub removed: bool,
+    /// R95: `yourown="true"`: the subscriber's own entry (RCS).
+    pub yourown: bool,
     pub entity: &'a [u8],
     /// R50: the user entity by default, the participant's Contact with `endpoint_entity=contact`.
     pub endpoint_entity: &'a [u8],
@@ -103,6 +107,9 @@ pub struct UserEntry<'a> {
     pub disconnection_method: Option<DisconnectionMethod>,
     /// R91: `<disconnection-info><reason>` text such as `603 Decline` (after the method, R53).
     pub disconnection_reason: Option<&'a [u8]>,
+    /// R95: `joining-info/when` and `disconnection-info/when`, wall-clock ms (RFC 3339 UTC).
+    pub joined_at: Option<u64>,
+    pub left_at: Option<u64>,
 }
 
 /// `conference-description` (R52, R91, R93): written whole in every document that has one.

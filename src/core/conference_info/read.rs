@@ -33,6 +33,11 @@ pub struct ParsedUser {
     pub disconnection_method: Option<String>,
     /// R91: `endpoint/disconnection-info/reason`, if present.
     pub disconnection_reason: Option<String>,
+    /// R95: `yourown="true"` (the subscriber's own entry, RCS).
+    pub yourown: bool,
+    /// R95: `endpoint/joining-info/when` and `endpoint/disconnection-info/when`, if present.
+    pub joined_at: Option<String>,
+    pub left_at: Option<String>,
 }
 
 /// A strict reader used by tests (unit, property and the lead's notifier tests) to check RFC 4575
@@ -158,26 +163,32 @@ fn parse_user(user: &Element) -> Result<ParsedUser, String> {
 }
 
 fn parse_user_content(user: &Element, entity: &str) -> Result<ParsedUser, String> {
-    check_element(user, &["entity", "state"])?;
+    check_element(user, &["entity", "state", "yourown"])?;
     if !is_absolute_uri(entity) {
         return Err("entity is not an absolute URI (R56)".into());
     }
     let state = state_attr(user)?.unwrap_or_else(|| "full".into());
+    let yourown = match user.attr("yourown") {
+        None => false,
+        Some("true") => true,
+        Some(v) => return Err(format!("yourown={v:?}: only \"true\" is written (R95)")),
+    };
     no_text(user)?;
-    if state == "deleted" {
-        // R58: a removed user carries nothing but its key
-        if user.children.is_empty() {
-            return Ok(ParsedUser {
-                entity: entity.to_owned(),
-                state,
-                display_text: None,
-                endpoint_entity: String::new(),
-                status: String::new(),
-                disconnection_method: None,
-                disconnection_reason: None,
-            });
-        }
-        return Err("a deleted user has children".into());
+    if state == "deleted" && user.children.is_empty() {
+        // R58: a removed user carries nothing but its key (R95's removal by the chairman
+        // keeps its endpoint, read below)
+        return Ok(ParsedUser {
+            entity: entity.to_owned(),
+            state,
+            display_text: None,
+            endpoint_entity: String::new(),
+            status: String::new(),
+            disconnection_method: None,
+            disconnection_reason: None,
+            yourown,
+            joined_at: None,
+            left_at: None,
+        });
     }
     check_order(user, USER_CHILDREN, &[])?;
     let display_text = match child(user, "display-text") {
@@ -210,9 +221,13 @@ fn parse_user_content(user: &Element, entity: &str) -> Result<ParsedUser, String
         Some(m) => Some(leaf_text(m)?.to_owned()),
         None => None,
     };
-    let disconnection_reason = match child(endpoint, "disconnection-info") {
-        Some(info) => execution_reason(info)?,
-        None => None,
+    let (left_at, disconnection_reason) = match child(endpoint, "disconnection-info") {
+        Some(info) => execution(info)?,
+        None => (None, None),
+    };
+    let (joined_at, _) = match child(endpoint, "joining-info") {
+        Some(info) => execution(info)?,
+        None => (None, None),
     };
     Ok(ParsedUser {
         entity: entity.to_owned(),
@@ -222,18 +237,47 @@ fn parse_user_content(user: &Element, entity: &str) -> Result<ParsedUser, String
         status: status.to_owned(),
         disconnection_method,
         disconnection_reason,
+        yourown,
+        joined_at,
+        left_at,
     })
 }
 
-/// RFC 4575 `execution-type` (`when`, `reason`, `by`, each optional, in this order): the reason.
-fn execution_reason(info: &Element) -> Result<Option<String>, String> {
+/// RFC 4575 `execution-type` (`when`, `reason`, `by`, each optional, in this order): the time
+/// (an RFC 3339 date-time, R95) and the reason.
+fn execution(info: &Element) -> Result<(Option<String>, Option<String>), String> {
     check_element(info, &[])?;
     no_text(info)?;
     check_order(info, &["when", "reason", "by"], &[])?;
     for c in &info.children {
         leaf_text(c)?;
     }
-    Ok(child(info, "reason").map(|r| r.text.clone()))
+    let when = match child(info, "when") {
+        Some(w) if is_rfc3339(&w.text) => Some(w.text.clone()),
+        Some(w) => return Err(format!("<when> {:?} is not an RFC 3339 date-time", w.text)),
+        None => None,
+    };
+    Ok((when, child(info, "reason").map(|r| r.text.clone())))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, optional fraction, then `Z` or an offset (what xs:dateTime needs here).
+fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    b.len() >= 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && (s.ends_with('Z') || s[19..].contains(['+', '-']))
 }
 
 /// An element of the document; `ns`: whether it is in the conference-info namespace.

@@ -12,16 +12,86 @@ fn written(doc: &Document<'_>) -> String {
 fn user<'a>(entity: &'a str, display: Option<&'a str>, status: EndpointStatus) -> UserEntry<'a> {
     UserEntry {
         deleted: false,
+        removed: false,
+        yourown: false,
         entity: entity.as_bytes(),
         endpoint_entity: entity.as_bytes(),
         display_text: display.map(str::as_bytes),
         status,
         disconnection_method: None,
         disconnection_reason: None,
+        joined_at: None,
+        left_at: None,
     }
 }
 
+#[test]
+fn r95_times_are_rfc3339_utc() {
+    // checked against Python's datetime.fromtimestamp(ms / 1000, timezone.utc)
+    for (ms, want) in [
+        (0, "1970-01-01T00:00:00Z"),
+        (951_782_400_000, "2000-02-29T00:00:00Z"),
+        (1_796_601_605_000, "2026-12-07T00:00:05Z"),
+        (4_102_444_799_000, "2099-12-31T23:59:59Z"),
+        (1_709_251_199_999, "2024-02-29T23:59:59Z"),
+    ] {
+        let mut out = Vec::new();
+        super::write::push_rfc3339(ms, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), want, "{ms}");
+    }
+}
+
+#[test]
+fn r95_rcs_group_state_is_written_and_read() {
+    let mut u = user("sip:+1555@x", None, EndpointStatus::Disconnected);
+    u.removed = true;
+    u.yourown = true;
+    u.disconnection_method = Some(DisconnectionMethod::Booted);
+    u.left_at = Some(1_796_601_605_000);
+    u.disconnection_reason = Some(b"SIP;cause=603;text=\"Decline\"");
+    let mut joined = user("sip:+1666@x", None, EndpointStatus::Connected);
+    joined.joined_at = Some(0);
+    let users = [u, joined];
+    let mut out = Vec::new();
+    write(&partial(&users), &mut out);
+    let xml = String::from_utf8(out.clone()).unwrap();
+    assert!(
+        xml.contains("<user entity=\"sip:+1555@x\" state=\"deleted\" yourown=\"true\"><endpoint"),
+        "{xml}"
+    );
+    let parsed = parse(&out).unwrap();
+    let removed = &parsed.users[0];
+    assert_eq!(
+        (removed.state.as_str(), removed.status.as_str()),
+        ("deleted", "disconnected")
+    );
+    assert_eq!(removed.disconnection_method.as_deref(), Some("booted"));
+    assert!(removed.yourown);
+    assert_eq!(removed.left_at.as_deref(), Some("2026-12-07T00:00:05Z"));
+    assert_eq!(
+        removed.disconnection_reason.as_deref(),
+        Some("SIP;cause=603;text=\"Decline\"")
+    );
+    assert_eq!(
+        parsed.users[1].joined_at.as_deref(),
+        Some("1970-01-01T00:00:00Z")
+    );
+    assert!(!parsed.users[1].yourown);
+}
+
 const GROUP: &[u8] = b"sip:hiking-team@im.example.net";
+
+/// A partial document of GROUP, version 2, with `users` and nothing else.
+fn partial<'a>(users: &'a [UserEntry<'a>]) -> Document<'a> {
+    Document {
+        entity: GROUP,
+        state: DocState::Partial,
+        version: 2,
+        description: None,
+        user_count: None,
+        users,
+    }
+}
 
 /// the example bodies of the rules (R39-R59, docs/conformance.md), first example (full state, version 1), verbatim.
 const EXAMPLE_FULL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -109,14 +179,7 @@ fn s5_4_partial_example_is_reproduced() {
             EndpointStatus::Disconnected,
         ),
     ];
-    let doc = Document {
-        entity: GROUP,
-        state: DocState::Partial,
-        version: 2,
-        description: None,
-        user_count: None,
-        users: &users,
-    };
+    let doc = partial(&users);
     let expected = parse(EXAMPLE_PARTIAL.as_bytes()).unwrap();
     assert_eq!(expected.users_state.as_deref(), Some("partial"));
     assert_eq!(parse(written(&doc).as_bytes()).unwrap(), expected);
@@ -664,12 +727,16 @@ proptest! {
             .zip(&entities)
             .map(|((_, display, status, method, reason), entity)| UserEntry {
                 deleted: false,
+                removed: false,
+                yourown: false,
                 entity,
                 endpoint_entity: entity,
                 display_text: display.as_deref(),
                 status: *status,
                 disconnection_method: *method,
                 disconnection_reason: reason.as_deref(),
+                joined_at: None,
+                left_at: None,
             })
             .collect();
         let conf = sip_uri(0, &conf_user);

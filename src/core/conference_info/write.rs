@@ -83,7 +83,17 @@ fn push_user(user: &UserEntry<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\" state=\"deleted\"/>");
         return;
     }
-    out.extend_from_slice(b"\" state=\"full\">");
+    // R95: a removal by the chairman keeps its endpoint; the RCS clients read `yourown`
+    // unprefixed
+    out.extend_from_slice(if user.removed {
+        b"\" state=\"deleted\""
+    } else {
+        b"\" state=\"full\""
+    });
+    if user.yourown {
+        out.extend_from_slice(b" yourown=\"true\"");
+    }
+    out.push(b'>');
     if let Some(text) = user.display_text {
         push_leaf(b"display-text", out, |o| push_escaped(text, o));
     }
@@ -93,15 +103,25 @@ fn push_user(user: &UserEntry<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\" state=\"full\"><status>");
     out.extend_from_slice(user.status.as_str().as_bytes());
     out.extend_from_slice(b"</status>");
+    if let Some(when) = user.joined_at {
+        out.extend_from_slice(b"<joining-info>");
+        push_leaf(b"when", out, |o| push_rfc3339(when, o));
+        out.extend_from_slice(b"</joining-info>");
+    }
     // R53: disconnection-method, then disconnection-info (execution-type: when, reason, by)
     if let Some(method) = user.disconnection_method {
         push_leaf(b"disconnection-method", out, |o| {
             o.extend_from_slice(method.as_str().as_bytes())
         });
     }
-    if let Some(reason) = user.disconnection_reason {
+    if user.left_at.is_some() || user.disconnection_reason.is_some() {
         out.extend_from_slice(b"<disconnection-info>");
-        push_leaf(b"reason", out, |o| push_escaped(reason, o));
+        if let Some(when) = user.left_at {
+            push_leaf(b"when", out, |o| push_rfc3339(when, o));
+        }
+        if let Some(reason) = user.disconnection_reason {
+            push_leaf(b"reason", out, |o| push_escaped(reason, o));
+        }
         out.extend_from_slice(b"</disconnection-info>");
     }
     out.extend_from_slice(b"</endpoint></user>");
@@ -159,6 +179,37 @@ fn push_escaped(raw: &[u8], out: &mut Vec<u8>) {
             out.extend_from_slice(REPLACEMENT);
         }
     }
+}
+
+/// R95: wall-clock `ms` as an RFC 3339 UTC date-time to the second, e.g. `2026-12-06T23:20:05Z`.
+pub(super) fn push_rfc3339(ms: u64, out: &mut Vec<u8>) {
+    let secs = ms / 1000;
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // days since 1970-01-01 to a civil date (H. Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let two = |n: u64, out: &mut Vec<u8>| {
+        out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8])
+    };
+    push_decimal(year.clamp(0, 9999) as u32, out);
+    out.push(b'-');
+    two(month as u64, out);
+    out.push(b'-');
+    two(day as u64, out);
+    out.push(b'T');
+    two(rest / 3600, out);
+    out.push(b':');
+    two(rest / 60 % 60, out);
+    out.push(b':');
+    two(rest % 60, out);
+    out.push(b'Z');
 }
 
 fn push_decimal(mut n: u32, out: &mut Vec<u8>) {

@@ -41,6 +41,30 @@ pub(super) fn shown_departed<A: Allocator>(
     }
 }
 
+/// R95: a departure's reason as a SIP Reason header value, as the RCS clients read it: a fed
+/// `603 Decline` becomes `SIP;cause=603;text="Decline"`; anything not starting with a three-digit
+/// code (or already a Reason value) is kept as fed.
+pub(crate) fn reason_value(fed: &[u8]) -> Vec<u8> {
+    let digits = fed.len() >= 3 && fed[..3].iter().all(u8::is_ascii_digit);
+    if !digits || fed.get(3).is_some_and(|&b| b != b' ') {
+        return fed.to_vec();
+    }
+    let mut out = b"SIP;cause=".to_vec();
+    out.extend_from_slice(&fed[..3]);
+    let text = fed.get(4..).unwrap_or_default().trim_ascii();
+    if !text.is_empty() {
+        out.extend_from_slice(b";text=\"");
+        for &b in text {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    }
+    out
+}
+
 /// A document for one subscription, and whether it is full.
 pub(super) struct Body {
     pub(super) xml: Vec<u8>,
@@ -131,24 +155,46 @@ pub(super) fn document<A: Allocator + Clone>(
             }
         }
     }
+    // R95: the RCS clients read a departure's reason as a Reason header value
+    let reasons: Vec<Option<Vec<u8>>> = changed
+        .iter()
+        .map(|&(i, _)| {
+            let reason = session.participants[i].disconnection_reason.as_deref();
+            reason.and_then(|r| profile.rich_state().then(|| reason_value(r)))
+        })
+        .collect();
+    let subscriber = sub.subscriber();
     let users: Vec<UserEntry<'_>> = changed
         .iter()
-        .map(|&(i, report)| {
+        .zip(&reasons)
+        .map(|(&(i, report), rich_reason)| {
             let p = &session.participants[i];
+            let departed = report == Some(EndpointStatus::Disconnected);
             // R52, R91: a departure says how it happened (BYE when nobody said otherwise)
-            let departure = report == Some(EndpointStatus::Disconnected)
-                && profile.emits_disconnection_method(cfg);
+            let departure = departed && profile.emits_disconnection_method(cfg);
+            let method = departure.then(|| {
+                p.disconnection_method
+                    .unwrap_or(DisconnectionMethod::Departed)
+            });
+            let rich = profile.rich_state();
+            let known = |ms: u64| (rich && ms != 0).then_some(ms);
             UserEntry {
                 deleted: report.is_none(),
+                // R95: a removal by the chairman is a deletion the RCS clients still read
+                removed: rich && method == Some(DisconnectionMethod::Booted),
+                yourown: rich && p.aoia.as_slice() == subscriber,
                 entity: &p.entity,
                 endpoint_entity: p.endpoint_entity(cfg.endpoint_entity_contact),
                 display_text: p.display_text(),
                 status: report.unwrap_or(EndpointStatus::Disconnected),
-                disconnection_method: departure.then(|| {
-                    p.disconnection_method
-                        .unwrap_or(DisconnectionMethod::Departed)
-                }),
-                disconnection_reason: p.disconnection_reason.as_deref().filter(|_| departure),
+                joined_at: if departed { None } else { known(p.joined_ms) },
+                left_at: if departed { known(p.left_ms) } else { None },
+                disconnection_method: method,
+                disconnection_reason: match rich_reason {
+                    Some(r) => Some(r.as_slice()),
+                    None => p.disconnection_reason.as_deref(),
+                }
+                .filter(|_| departure),
             }
         })
         .collect();

@@ -243,6 +243,7 @@ fn r78_private_identity_and_nick_never_appear_in_any_body() {
         disconnection_method: None,
         disconnection_reason: None,
         contact: None,
+        when_ms: None,
     };
     let (mut d, n) = w.subscribed(ADHOC, ANA, "c1");
     let mut sent = vec![n.clone()];
