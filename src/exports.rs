@@ -22,6 +22,11 @@ crate::module_exports! {
             kemi(privacy, nick, disconnection_method, disconnection_reason, contact)
             in ANY_ROUTE => script::participant_extra,
         c"imconf_groups_reload" (max 0) kemi() in ANY_ROUTE => script::groups_reload,
+        // R95 (additions): the group's subject and chairman
+        c"imconf_session_subject" (max 3) kemi(session_uri, subject, by)
+            in ANY_ROUTE => script::session_subject,
+        c"imconf_session_chairman" (max 2) kemi(session_uri, aoia)
+            in ANY_ROUTE => script::session_chairman,
     ];
     rpcs: [
         c"imconf.session_open", 0, c"Open an IM session: session_uri kind [group_uri]"
@@ -31,6 +36,10 @@ crate::module_exports! {
             c"Participant change: session_uri aoia status [role [listed_uri [from_uri [privacy [nick [disconnection_method [disconnection_reason [contact]]]]]]]]"
             => rpc::participant,
         c"imconf.groups_reload", 0, c"Reread groups_dir" => rpc::groups_reload,
+        c"imconf.session_subject", 0, c"R95: the session's subject: session_uri subject [by]"
+            => rpc::session_subject,
+        c"imconf.session_chairman", 0, c"R95: the session's chairman: session_uri aoia"
+            => rpc::session_chairman,
         c"imconf.sessions", RET_ARRAY, c"List open sessions" => rpc::sessions,
         c"imconf.subscriptions", RET_ARRAY, c"List subscriptions [session_uri]" => rpc::subscriptions,
         c"imconf.stats", 0, c"Module counters" => rpc::stats,

@@ -9,6 +9,8 @@
 //! O <stamp> <session_uri> <kind> <group_uri>       session_open (fields hex, "-": none)
 //! C <stamp> <session_uri>                          session_close
 //! P <stamp> <arg 1> ... <arg 11>                   participant (the docs/interface.md arguments)
+//! T <stamp> <session_uri> <subject> [<by>]          session_subject (R95)
+//! K <stamp> <session_uri> <aoia>                    session_chairman (R95)
 //! S <session_uri> <session record>                 one session's full state (sync)
 //! Q                                                "send me everything" (a node starting)
 //! D                                                end of a sync
@@ -39,6 +41,16 @@ pub enum Op {
     },
     /// `participant` arguments (up to 11), as the feeding node received them.
     Participant {
+        stamp: u64,
+        args: Vec<Vec<u8>>,
+    },
+    /// R95: `session_subject` arguments (session_uri, subject[, by]).
+    Subject {
+        stamp: u64,
+        args: Vec<Vec<u8>>,
+    },
+    /// R95: `session_chairman` arguments (session_uri, aoia).
+    Chairman {
         stamp: u64,
         args: Vec<Vec<u8>>,
     },
@@ -117,6 +129,8 @@ fn encode_op(op: &Op, out: &mut String) {
             fields(out, "C", *stamp, std::slice::from_ref(session_uri))
         }
         Op::Participant { stamp, args } => fields(out, "P", *stamp, args),
+        Op::Subject { stamp, args } => fields(out, "T", *stamp, args),
+        Op::Chairman { stamp, args } => fields(out, "K", *stamp, args),
         Op::Session { uri, record } => {
             out.push_str("S ");
             hex(out, uri);
@@ -187,11 +201,22 @@ fn decode_op(line: &str) -> Result<Op, BadMessage> {
                 session_uri: args(f, 1, 1)?.remove(0),
             }
         }
-        "P" => {
+        // a stamped feed call: the stamp, then its arguments
+        "P" | "T" | "K" => {
             let stamp = stamp_field(f.next())?;
-            Op::Participant {
-                stamp,
-                args: args(f, 3, 11)?,
+            match tag {
+                "P" => Op::Participant {
+                    stamp,
+                    args: args(f, 3, 11)?,
+                },
+                "T" => Op::Subject {
+                    stamp,
+                    args: args(f, 2, 3)?,
+                },
+                _ => Op::Chairman {
+                    stamp,
+                    args: args(f, 2, 2)?,
+                },
             }
         }
         "S" => {
@@ -251,9 +276,11 @@ impl Op {
     /// The stamp of a replicated change (None for the other operations).
     pub fn stamp(&self) -> Option<u64> {
         match self {
-            Op::Open { stamp, .. } | Op::Close { stamp, .. } | Op::Participant { stamp, .. } => {
-                Some(*stamp)
-            }
+            Op::Open { stamp, .. }
+            | Op::Close { stamp, .. }
+            | Op::Participant { stamp, .. }
+            | Op::Subject { stamp, .. }
+            | Op::Chairman { stamp, .. } => Some(*stamp),
             _ => None,
         }
     }
@@ -382,6 +409,18 @@ mod tests {
                     Vec::new(),
                     b"\x00\n \xff".to_vec(),
                 ],
+            },
+            Op::Subject {
+                stamp: 9,
+                args: vec![
+                    b"sip:s@x".to_vec(),
+                    "Hiking \u{e9}".into(),
+                    b"sip:a@x".to_vec(),
+                ],
+            },
+            Op::Chairman {
+                stamp: 10,
+                args: vec![b"sip:s@x".to_vec(), b"sip:a@x".to_vec()],
             },
             Op::Session {
                 uri: b"sip:s@x".to_vec(),

@@ -10,7 +10,7 @@ use super::bytes::{try_bytes, Bytes, OutOfMemory};
 use super::conference_info::{DisconnectionMethod, EndpointStatus};
 use super::key::{new_map, new_set};
 use super::profile::Profile;
-use super::session::{Participant, Session, SessionKind};
+use super::session::{Participant, Session, SessionKind, Subject};
 use super::subscription::{Dialog, Seen, SeenList, Subscription, SubscriptionStrings, Termination};
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec as AVec;
@@ -220,6 +220,11 @@ pub fn encode_session<A: Allocator>(s: &Session<A>, out: &mut Vec<u8>) {
         w.u64(p.joined_ms);
         w.u64(p.left_ms);
     }
+    // R95, after those: the subject (who set it, when) and the chairman
+    w.opt_bytes(s.subject.as_ref().map(|x| x.text.as_slice()));
+    w.opt_bytes(s.subject.as_ref().and_then(|x| x.by.as_deref()));
+    w.u64(s.subject.as_ref().map_or(0, |x| x.when_ms));
+    w.opt_bytes(s.chairman.as_deref());
 }
 
 /// The session `encode_session` wrote, in `alloc`, with no subscriptions yet.
@@ -262,12 +267,20 @@ pub fn decode_session<A: Allocator + Clone>(
         };
         participants.push(p);
     }
-    // R95: the times, unless the record predates them
+    // R95: the times, then the subject and the chairman, unless the record predates them
     if !r.b.is_empty() {
         for p in participants.iter_mut() {
             p.joined_ms = r.u64()?;
             p.left_ms = r.u64()?;
         }
+    }
+    let (mut subject, mut chairman) = (None, None);
+    if !r.b.is_empty() {
+        let text = r.opt_owned(alloc.clone())?;
+        let by = r.opt_owned(alloc.clone())?;
+        let when_ms = r.u64()?;
+        subject = text.map(|text| Subject { text, by, when_ms });
+        chairman = r.opt_owned(alloc.clone())?;
     }
     r.end()?;
     Ok(Session {
@@ -279,6 +292,10 @@ pub fn decode_session<A: Allocator + Clone>(
         subs_per_user: new_map(seed, alloc),
         max_user_count,
         next_anonymous,
+        subject,
+        chairman,
+        subject_stamp: 0,
+        chairman_stamp: 0,
     })
 }
 
@@ -420,6 +437,7 @@ pub fn decode_subscription<A: Allocator + Clone>(
         notifies_sent,
         unsent: 0,
         profile,
+        seen_description: 0,
     })
 }
 

@@ -180,6 +180,24 @@ impl<A: Allocator> Participant<A> {
     }
 }
 
+/// R95: a change of subject, as fed (`text` None: the subject is removed).
+#[derive(Debug, Clone, Copy)]
+pub struct SubjectUpdate<'a> {
+    pub text: Option<&'a [u8]>,
+    pub by: Option<&'a [u8]>,
+    /// Wall-clock ms (0: unknown).
+    pub when_ms: u64,
+}
+
+/// R95: a group chat's subject, who set it (an AOIA as fed; None: unknown) and when (wall-clock
+/// ms; 0: unknown).
+#[derive(Debug)]
+pub struct Subject<A: Allocator> {
+    pub text: Bytes<A>,
+    pub by: Option<Bytes<A>>,
+    pub when_ms: u64,
+}
+
 #[derive(Debug)]
 pub struct Session<A: Allocator> {
     /// The IM Session Identity as opened (used as the root entity of 1-1/ad-hoc, R45).
@@ -195,6 +213,15 @@ pub struct Session<A: Allocator> {
     /// R52, R88: `maximum-user-count` (from the group's `<max-participant-count>`), if known.
     pub max_user_count: Option<u32>,
     pub(crate) next_anonymous: u32,
+    /// R95 (and R93's `conference-description/subject`): the subject, once set.
+    pub subject: Option<Subject<A>>,
+    /// R95: the identity key (`uri::identity_key`) of the chairman, the participant who
+    /// administers the group, if one was named.
+    pub chairman: Option<Bytes<A>>,
+    /// The cluster stamps of the last subject and chairman changes (0: unstamped): an older
+    /// peer change is dropped (last writer wins, as for participants).
+    pub(crate) subject_stamp: u64,
+    pub(crate) chairman_stamp: u64,
 }
 
 /// Errors of the session-feeding interface (script functions and RPC).
@@ -231,7 +258,26 @@ impl<A: Allocator + Clone> Session<A> {
             subs_per_user: new_map(seed, alloc),
             max_user_count: None,
             next_anonymous: 1,
+            subject: None,
+            chairman: None,
+            subject_stamp: 0,
+            chairman_stamp: 0,
         })
+    }
+
+    /// A digest of what `conference-description` says (subject, maximum-user-count): a
+    /// subscription whose copy has another one is sent the description again (R93).
+    pub fn description_tag(&self) -> u32 {
+        let mut h = tag_of(self.subject.as_ref().map_or(&b""[..], |s| &s.text));
+        h = h.rotate_left(5) ^ self.max_user_count.map_or(0, |m| m.wrapping_add(1));
+        h | 1 // never 0, which a new subscription holds
+    }
+
+    /// R95: whether participant `p` is the chairman.
+    pub fn is_chairman(&self, p: &Participant<A>) -> bool {
+        self.chairman
+            .as_deref()
+            .is_some_and(|c| c == p.aoia.as_slice())
     }
 
     /// R7: the subscriptions `subscriber` (an AOIA key) holds to this session.

@@ -327,6 +327,9 @@ pub struct Subscription<A: Allocator> {
     pub unsent: u8,
     /// R94: what its documents look like (kept across refresh, persistence and takeover).
     pub profile: Profile,
+    /// R93, R95: `Session::description_tag` of the description last sent (0: none yet; not
+    /// persisted, so a restored subscription is sent it again).
+    pub seen_description: u32,
 }
 
 impl<A: Allocator> Subscription<A> {

@@ -7,7 +7,7 @@ use super::state::{params, shared};
 use crate::core::cluster::stamp_time_ms;
 use crate::core::conference_info::{DisconnectionMethod, EndpointStatus};
 use crate::core::notifier::Notify;
-use crate::core::session::{ParticipantUpdate, Role, SessionError, SessionKind};
+use crate::core::session::{ParticipantUpdate, Role, SessionError, SessionKind, SubjectUpdate};
 use crate::core::{headers, uri};
 use crate::kam::clock;
 
@@ -225,11 +225,7 @@ pub(super) fn apply_close(session_uri: &[u8]) -> Result<Applied, FeedError> {
     Ok(Applied { slot, notifies })
 }
 
-/// A participant change stamped `stamp` (0: unstamped, without a cluster), not replicated.
-pub fn participant_at(args: &[&[u8]], stamp: u64) -> Result<(), FeedError> {
-    apply_participant(args, stamp).map(Applied::send)
-}
-
+/// A participant change stamped `stamp` (0: unstamped, without a cluster), on this node only.
 pub(super) fn apply_participant(args: &[&[u8]], stamp: u64) -> Result<Applied, FeedError> {
     check_arity(args, 11)?;
     let session_uri = uri_arg(args, 0, "session_uri")?;
@@ -284,11 +280,8 @@ pub(super) fn apply_participant(args: &[&[u8]], stamp: u64) -> Result<Applied, F
         disconnection_method,
         disconnection_reason,
         contact,
-        // R95: every node records the time the stamp carries (this node's wall clock without one)
-        when_ms: Some(match stamp {
-            0 => clock::wall_ms(),
-            s => stamp_time_ms(s),
-        }),
+        // R95: every node records the time the stamp carries
+        when_ms: Some(when_ms(stamp)),
     };
     let slot = slot_of(session_uri)?;
     let policy = DocumentPolicy::current(); // before the slot lock (groups.rs)
@@ -312,5 +305,60 @@ pub(super) fn apply_participant(args: &[&[u8]], stamp: u64) -> Result<Applied, F
         )
         .map_err(session_error)?
     };
+    Ok(Applied { slot, notifies })
+}
+
+/// The wall-clock ms a change happened at: the stamp's, so that every node records the same;
+/// this node's clock without a cluster (stamp 0).
+fn when_ms(stamp: u64) -> u64 {
+    match stamp {
+        0 => clock::wall_ms(),
+        s => stamp_time_ms(s),
+    }
+}
+
+/// R95 `session_subject(session_uri, subject[, by])` stamped `stamp`, on this node: the
+/// subject (`-` or empty: none), and who set it (a URI).
+pub(super) fn apply_subject(args: &[&[u8]], stamp: u64) -> Result<Applied, FeedError> {
+    check_arity(args, 3)?;
+    let session_uri = uri_arg(args, 0, "session_uri")?;
+    let text = text_arg(args, 1, "subject")?;
+    let by = optional_uri(args, 2, "by")?;
+    let slot = slot_of(session_uri)?;
+    let update = SubjectUpdate {
+        text,
+        by,
+        when_ms: when_ms(stamp),
+    };
+    let notifies = shared().slots[slot]
+        .lock()
+        .set_subject(
+            &params().config,
+            clock::now_ms(),
+            session_uri,
+            &update,
+            stamp,
+        )
+        .map_err(session_error)?;
+    Ok(Applied { slot, notifies })
+}
+
+/// R95 `session_chairman(session_uri, aoia)` stamped `stamp`, on this node (`-` or empty:
+/// none).
+pub(super) fn apply_chairman(args: &[&[u8]], stamp: u64) -> Result<Applied, FeedError> {
+    check_arity(args, 2)?;
+    let session_uri = uri_arg(args, 0, "session_uri")?;
+    let chairman = optional_uri(args, 1, "aoia")?;
+    let slot = slot_of(session_uri)?;
+    let notifies = shared().slots[slot]
+        .lock()
+        .set_chairman(
+            &params().config,
+            clock::now_ms(),
+            session_uri,
+            chairman,
+            stamp,
+        )
+        .map_err(session_error)?;
     Ok(Applied { slot, notifies })
 }

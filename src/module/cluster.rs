@@ -3,7 +3,7 @@
 //! notifies its own subscribers), and a starting node asks its peers for every session. Each
 //! node also sends the state of its own subscriptions; when a node says goodbye or goes
 //! silent, its subscriptions are taken over by the peers (each by one, `successor`).
-use super::apply;
+use super::apply::{self, Applied};
 use super::cluster_auth::{self as auth, ACCEPTED, MALFORMED};
 use super::cluster_early as early;
 use super::state::shared;
@@ -229,17 +229,9 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
                 ignore_known(r, "session_close", from);
             }
         }
-        Op::Participant { stamp, args } => {
-            observe(stamp);
-            let a: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            let r = apply::participant_at(&a, stamp);
-            if unknown_session(&r) {
-                let key = args[0].clone();
-                park(&key, from, stamp, &Op::Participant { stamp, args });
-            } else {
-                ignore_known(r, "participant", from);
-            }
-        }
+        Op::Participant { stamp, args } => feed_call(from, stamp, args, &PARTICIPANT),
+        Op::Subject { stamp, args } => feed_call(from, stamp, args, &SUBJECT),
+        Op::Chairman { stamp, args } => feed_call(from, stamp, args, &CHAIRMAN),
         Op::Session { uri, record } => {
             for name in restore_session(&uri, &record) {
                 apply_early(st, &name, 0, node);
@@ -386,6 +378,44 @@ pub fn stop() -> bool {
     broadcast(st, &ops);
     kinfo!("enable_dmq: stopping; {count} subscriptions handed to the peers");
     true
+}
+
+/// A stamped feed call a peer replicates: its name (for the log), how it applies here, and
+/// how its operation is rebuilt (to keep it for a session not here yet).
+struct FeedOp {
+    what: &'static str,
+    apply: fn(&[&[u8]], u64) -> Result<Applied, apply::FeedError>,
+    op: fn(u64, Vec<Vec<u8>>) -> Op,
+}
+
+const PARTICIPANT: FeedOp = FeedOp {
+    what: "participant",
+    apply: apply::apply_participant,
+    op: |stamp, args| Op::Participant { stamp, args },
+};
+const SUBJECT: FeedOp = FeedOp {
+    what: "session_subject",
+    apply: apply::apply_subject,
+    op: |stamp, args| Op::Subject { stamp, args },
+};
+const CHAIRMAN: FeedOp = FeedOp {
+    what: "session_chairman",
+    apply: apply::apply_chairman,
+    op: |stamp, args| Op::Chairman { stamp, args },
+};
+
+/// A peer's stamped feed call, applied here; one for a session not here (yet) is kept for it
+/// (cluster_early).
+fn feed_call(from: u64, stamp: u64, args: Vec<Vec<u8>>, call: &FeedOp) {
+    observe(stamp);
+    let a: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    let r = (call.apply)(&a, stamp).map(Applied::send);
+    if unknown_session(&r) {
+        let key = args[0].clone();
+        park(&key, from, stamp, &(call.op)(stamp, args));
+    } else {
+        ignore_known(r, call.what, from);
+    }
 }
 
 /// Whether a peer's change failed only because its session is not here (yet).

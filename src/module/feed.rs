@@ -1,7 +1,10 @@
 //! Session state fed by the script or over RPC (docs/interface.md): the same arguments, the same
 //! checks, the same effects. A bad argument is an error naming it; nothing changes then. Each
 //! change is applied here (apply.rs), then sent to the cluster's peers (enable_dmq).
-use super::apply::{apply_close, apply_participant, check_arity, err, open, uri_arg, FeedError};
+use super::apply::{
+    apply_chairman, apply_close, apply_participant, apply_subject, check_arity, err, open, uri_arg,
+    Applied, FeedError,
+};
 use super::cluster;
 use super::groups;
 use crate::core::cluster::Op;
@@ -36,13 +39,39 @@ pub fn session_close(args: &[&[u8]]) -> Result<(), FeedError> {
 /// [, disconnection_method[, disconnection_reason[, contact]]]]]]]])` fed on this node:
 /// applied, then sent to the peers with its stamp.
 pub fn participant(args: &[&[u8]]) -> Result<(), FeedError> {
-    let stamp = cluster::stamp();
-    let applied = apply_participant(args, stamp)?;
-    // the peers first: their subscribers need not wait for this node's own NOTIFYs
-    cluster::replicate(Op::Participant {
+    stamped(args, apply_participant, |stamp, args| Op::Participant {
         stamp,
-        args: cluster::owned(args),
-    });
+        args,
+    })
+}
+
+/// R95 `session_subject(session_uri, subject[, by])` fed on this node: applied, then sent to
+/// the peers with its stamp.
+pub fn session_subject(args: &[&[u8]]) -> Result<(), FeedError> {
+    stamped(args, apply_subject, |stamp, args| Op::Subject {
+        stamp,
+        args,
+    })
+}
+
+/// R95 `session_chairman(session_uri, aoia)` fed on this node: applied, then sent to the peers.
+pub fn session_chairman(args: &[&[u8]]) -> Result<(), FeedError> {
+    stamped(args, apply_chairman, |stamp, args| Op::Chairman {
+        stamp,
+        args,
+    })
+}
+
+/// A stamped change fed on this node: applied with a new stamp, sent to the peers, then its
+/// NOTIFYs sent (the peers first: their subscribers need not wait for this node's own).
+fn stamped(
+    args: &[&[u8]],
+    apply: fn(&[&[u8]], u64) -> Result<Applied, FeedError>,
+    op: fn(u64, Vec<Vec<u8>>) -> Op,
+) -> Result<(), FeedError> {
+    let stamp = cluster::stamp();
+    let applied = apply(args, stamp)?;
+    cluster::replicate(op(stamp, cluster::owned(args)));
     applied.send();
     Ok(())
 }

@@ -41,6 +41,14 @@ pub fn participant(rpc: &Rpc) {
     feeding(rpc, feed::participant)
 }
 
+pub fn session_subject(rpc: &Rpc) {
+    feeding(rpc, feed::session_subject)
+}
+
+pub fn session_chairman(rpc: &Rpc) {
+    feeding(rpc, feed::session_chairman)
+}
+
 pub fn groups_reload(rpc: &Rpc) {
     feeding(rpc, feed::groups_reload)
 }

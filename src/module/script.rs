@@ -22,6 +22,14 @@ pub fn participant_extra(msg: Msg, args: &[&[u8]]) -> Result<(), FeedError> {
     extra::stage(msg, args)
 }
 
+pub fn session_subject(_msg: Msg, args: &[&[u8]]) -> Result<(), FeedError> {
+    feed::session_subject(args)
+}
+
+pub fn session_chairman(_msg: Msg, args: &[&[u8]]) -> Result<(), FeedError> {
+    feed::session_chairman(args)
+}
+
 pub fn groups_reload(_msg: Msg, args: &[&[u8]]) -> Result<(), FeedError> {
     feed::groups_reload(args)
 }

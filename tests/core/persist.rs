@@ -109,6 +109,7 @@ fn subscription(id: u32) -> Subscription<Global> {
         notifies_sent: 12,
         unsent: 2,
         profile: Profile::Rcs,
+        seen_description: 0,
     }
 }
 
@@ -275,9 +276,11 @@ fn records_are_refused_not_misread() {
     assert!(decode_session(&other, SEED, Global).is_err());
     // every truncation, and a trailing byte; cut right before the participants' times (R95),
     // it is a record written before them, and loads without them
+    // (and cut before the subject and chairman, it is one written before those)
     let session = session();
-    let before_times = good.len() - 16 * session.participants.len();
-    for n in (0..good.len()).filter(|&n| n != before_times) {
+    let before_subject = good.len() - 11; // no subject, no chairman: 1 + 1 + 8 + 1 bytes
+    let before_times = before_subject - 16 * session.participants.len();
+    for n in (0..good.len()).filter(|&n| n != before_times && n != before_subject) {
         assert!(decode_session(&good[..n], SEED, Global).is_err(), "{n}");
     }
     let old = decode_session(&good[..before_times], SEED, Global).unwrap();
@@ -285,6 +288,8 @@ fn records_are_refused_not_misread() {
         .participants
         .iter()
         .all(|p| p.joined_ms == 0 && p.left_ms == 0));
+    let old = decode_session(&good[..before_subject], SEED, Global).unwrap();
+    assert!(old.subject.is_none() && old.chairman.is_none());
     for n in 0..sub.len() - 1 {
         assert!(
             decode_subscription(&sub[..n], 1, 0, Profile::Oma, Global).is_err(),
@@ -316,7 +321,10 @@ fn a_huge_count_is_refused_before_anything_is_reserved() {
     let s = Session::try_new(b"sip:x@h", SessionKind::AdHoc, None, SEED, Global).unwrap();
     let mut bytes = session_bytes(&s);
     let n = bytes.len();
-    bytes[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes()); // the participant count
+    // the participant count, before the R95 fields of a session without subject or chairman
+    // (two absent strings, a u64 time, one absent string)
+    let count = n - 11 - 4;
+    bytes[count..count + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     assert_eq!(
         decode_session(&bytes, SEED, Global).err(),
         Some(DecodeError::Malformed("participant count"))

@@ -264,3 +264,91 @@ fn r95_rcs_group_state_only_in_the_rcs_profile() {
         );
     }
 }
+
+#[test]
+fn r95_subject_to_rcs_and_rfc4575_chairman_to_rcs_only() {
+    use imconf::core::session::SubjectUpdate;
+    let mut t = Three::new(unthrottled_cfg());
+    let counts = |t: &Three| Profile::ALL.map(|p| t.of(p).len());
+    let before = counts(&t);
+    let subject = SubjectUpdate {
+        text: Some(b"Hiking <2027>"),
+        by: Some(ALICE),
+        when_ms: 1_796_601_600_000,
+    };
+    let out = t.n.set_subject(&t.cfg, 10, SESSION, &subject, 0).unwrap();
+    t.deliver(out);
+    let after = counts(&t);
+    assert_eq!(after[0], before[0], "oma is not told");
+    assert_eq!((after[1], after[2]), (before[1] + 1, before[2] + 1));
+    for p in [Profile::Rcs, Profile::Rfc4575] {
+        let last = t.of(p).last().unwrap();
+        assert_eq!(last.subject.as_deref(), Some("Hiking <2027>"), "{p:?}");
+        assert!(last.users.is_empty(), "{p:?}: the description alone");
+    }
+    // every later rfc4575 document carries it whole (R93)
+    t.change(ParticipantUpdate::new(DAVE, EndpointStatus::Connected));
+    let last = t.of(Profile::Rfc4575).last().unwrap();
+    assert_eq!(last.subject.as_deref(), Some("Hiking <2027>"));
+
+    // the chairman: rcs only, and a change of chairman is reported for both users
+    let before = counts(&t);
+    let out =
+        t.n.set_chairman(&t.cfg, 20, SESSION, Some(ALICE), 0)
+            .unwrap();
+    t.deliver(out);
+    let after = counts(&t);
+    assert_eq!(
+        (after[0], after[1], after[2]),
+        (before[0], before[1] + 1, before[2])
+    );
+    let roles = |d: &ParsedDocument| -> Vec<(String, Vec<String>)> {
+        d.users
+            .iter()
+            .map(|u| (u.entity.clone(), u.roles.clone()))
+            .collect()
+    };
+    let alice = std::str::from_utf8(ALICE).unwrap().to_string();
+    let bob = std::str::from_utf8(BOB).unwrap().to_string();
+    assert_eq!(
+        roles(t.of(Profile::Rcs).last().unwrap()),
+        [(alice.clone(), vec!["chairman".to_string()])]
+    );
+    let out = t.n.set_chairman(&t.cfg, 30, SESSION, Some(BOB), 0).unwrap();
+    t.deliver(out);
+    let mut got = roles(t.of(Profile::Rcs).last().unwrap());
+    got.sort();
+    assert_eq!(got, [(alice, vec![]), (bob, vec!["chairman".to_string()])]);
+    assert!(t
+        .of(Profile::Oma)
+        .iter()
+        .chain(t.of(Profile::Rfc4575))
+        .all(|d| d.users.iter().all(|u| u.roles.is_empty())));
+}
+
+#[test]
+fn r95_an_older_peer_change_of_subject_is_dropped() {
+    use imconf::core::session::SubjectUpdate;
+    let mut t = Three::new(unthrottled_cfg());
+    let set = |t: &mut Three, text: &'static [u8], stamp| {
+        let u = SubjectUpdate {
+            text: Some(text),
+            by: None,
+            when_ms: 0,
+        };
+        let out = t.n.set_subject(&t.cfg, 10, SESSION, &u, stamp).unwrap();
+        t.deliver(out);
+    };
+    set(&mut t, b"newer", 200);
+    set(&mut t, b"older", 100);
+    assert_eq!(
+        t.of(Profile::Rfc4575).last().unwrap().subject.as_deref(),
+        Some("newer")
+    );
+    let rows = t.n.session_rows();
+    let back = imconf::core::persist::decode_session(&rows[0].state, 7, Global).unwrap();
+    assert_eq!(
+        back.subject.map(|s| s.text.to_vec()),
+        Some(b"newer".to_vec())
+    );
+}

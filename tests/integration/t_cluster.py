@@ -496,6 +496,56 @@ def t_cluster_order(ctx):
     expect(not refused, "messages refused: %s" % refused)
 
 
+@test("cluster_group_state_reaches_every_node", "R95 R94 R33 issue 16", standin="skip")
+def t_cluster_group_state(ctx):
+    """Two nodes; an rcs subscriber (User-Agent profile-rcs) through node 1. The subject and the
+    chairman fed on node 2 reach it (a description-only partial with the subject, then the
+    chairman's role). Node 2 restarts and gets both back in its sync from node 1: its own rcs
+    subscriber's first document shows the subject and marks its own entry yourown."""
+    import xml.etree.ElementTree as ET
+    import cluster
+    from harness import NS
+    ctx.log_allow = r"DEBUG|enable_dmq"
+    cl = cluster.Cluster(ctx, n=2)
+    cl.start()
+    s, alice, bob = "sip:state-chat@127.0.0.1", "sip:alice@127.0.0.1", "sip:bob@127.0.0.1"
+    cl.feed(0, "imconf.session_open", s, "ad-hoc")
+    cl.feed(0, "imconf.participant", s, alice, "connected")
+    cl.feed(0, "imconf.participant", s, bob, "connected")
+    cl.wait_everywhere(s, 2)
+    sub = cluster.Subscriber(ctx, cl.nodes[0], s, alice, "g0", extra=["User-Agent: profile-rcs"])
+    sub.subscribe()
+    cl.feed(1, "imconf.session_subject", s, "Ski trip", bob)
+    cl.feed(1, "imconf.session_chairman", s, bob)
+
+    def last_with(pred, what):
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            for _, body in reversed(sub.notifies()):
+                if body.strip() and pred(ET.fromstring(body)):
+                    return
+            time.sleep(0.1)
+        raise TestFailure("%s never reached the subscriber on node 1: %s" % (what, [b for _, b in sub.notifies()]))
+
+    last_with(lambda r: r.findtext(NS + "conference-description/" + NS + "subject") == "Ski trip",
+              "the subject fed on node 2")
+    last_with(lambda r: any(u.get("entity") == bob and u.findtext(NS + "roles/" + NS + "entry") == "chairman"
+                            for u in r.iter(NS + "user")), "the chairman fed on node 2")
+    # node 2 restarts: it gets them back in its sync from node 1
+    cl.restart(1)
+    cl.wait_everywhere(s, 2)
+    late = cluster.Subscriber(ctx, cl.nodes[1], s, bob, "g1", extra=["User-Agent: profile-rcs"])
+    late.subscribe()
+    time.sleep(0.5)
+    first = ET.fromstring([b for _, b in late.notifies() if b.strip()][0])
+    expect(first.findtext(NS + "conference-description/" + NS + "subject") == "Ski trip",
+           "node 2's own subscriber does not see the subject")
+    bob_entry = [u for u in first.iter(NS + "user") if u.get("entity") == bob]
+    expect([u.get("yourown") for u in bob_entry] == ["true"]
+           and [u.findtext(NS + "roles/" + NS + "entry") for u in bob_entry] == ["chairman"],
+           "R95: after the sync, bob's own entry on node 2 is not yourown and chairman")
+
+
 @test("cluster_key_rotation_without_loss", "issue 14 R96 R33", standin="skip")
 def t_cluster_rekey(ctx):
     """Three nodes, each with its own dmq_secret_file holding the key OLD; a subscriber through

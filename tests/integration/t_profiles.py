@@ -146,6 +146,26 @@ def profiles_by_ua(ctx, srv):
     expect(b"yourown" not in body.encode() and b"booted" not in body.encode() and "deleted" not in body,
            "oma: R95's group state leaked into the oma profile:\n%s" % body)
 
+    # R95: the subject (fed by the script: native or KEMI) reaches rcs and rfc4575, not oma; the
+    # chairman (over RPC) only rcs, as a role
+    from itest import feed
+    n = {name: len(bodies(s)) for name, s in subs.items()}
+    feed(ctx, ("subject", SESSION, "Trip & <plans>", ALICE))
+    for name in ("rcs", "rfc4575"):
+        wait_notifies(ctx, subs[name], n[name] + 1, name + " after the subject")
+        root, body = bodies(subs[name])[-1]
+        subject = root.findtext(NS + "conference-description/" + NS + "subject")
+        expect(subject == "Trip & <plans>", "R95: %s got subject %r:\n%s" % (name, subject, body))
+    ctx.rpc_ok("imconf.session_chairman", SESSION, BOB)
+    wait_notifies(ctx, subs["rcs"], n["rcs"] + 2, "rcs after the chairman")
+    root, body = bodies(subs["rcs"])[-1]
+    chair = [u.get("entity") for u in root.iter(NS + "user")
+             if u.findtext(NS + "roles/" + NS + "entry") == "chairman"]
+    expect(chair == [BOB], "R95: the chairman shown to rcs: %s:\n%s" % (chair, body))
+    time.sleep(0.5)
+    expect(len(bodies(subs["oma"])) == n["oma"], "oma was sent the subject or the chairman")
+    expect(len(bodies(subs["rfc4575"])) == n["rfc4575"] + 1, "rfc4575 was sent the chairman")
+
     # a refresh keeps the profile, and its full document is in that profile
     before = len(bodies(subs["rfc4575"]))
     expect(subs["rfc4575"].refresh() == 200, "the rfc4575 subscriber's refresh failed")

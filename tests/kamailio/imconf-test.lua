@@ -64,6 +64,10 @@ local function feed()
 		rc = KSR.x.modf("imconf_participant", a[1], a[2], a[3], a[4], a[5], a[6], a[7])
 	elseif op == "reload" then
 		rc = KSR.imconf.imconf_groups_reload()
+	elseif op == "subject" then
+		rc = KSR.imconf.imconf_session_subject(a[1], a[2], a[3])
+	elseif op == "chair" then
+		rc = KSR.imconf.imconf_session_chairman(a[1], a[2])
 	end
 	rc = as_rc(rc)
 	if rc > 0 then

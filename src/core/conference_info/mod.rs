@@ -98,6 +98,8 @@ pub struct UserEntry<'a> {
     pub removed: bool,
     /// R95: `yourown="true"`: the subscriber's own entry (RCS).
     pub yourown: bool,
+    /// R95: `<roles><entry>chairman</entry></roles>` (RCS).
+    pub chairman: bool,
     pub entity: &'a [u8],
     /// R50: the user entity by default, the participant's Contact with `endpoint_entity=contact`.
     pub endpoint_entity: &'a [u8],
@@ -114,14 +116,16 @@ pub struct UserEntry<'a> {
 
 /// `conference-description` (R52, R91, R93): written whole in every document that has one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Description {
+pub struct Description<'a> {
+    /// R95 `<subject>`, when the session has one.
+    pub subject: Option<&'a [u8]>,
     /// `<maximum-user-count>`, when the session has one.
     pub maximum_user_count: Option<u32>,
 }
 
-impl Description {
+impl Description<'_> {
     pub fn is_empty(&self) -> bool {
-        self.maximum_user_count.is_none()
+        self.subject.is_none() && self.maximum_user_count.is_none()
     }
 }
 
@@ -133,7 +137,7 @@ pub struct Document<'a> {
     pub version: u32,
     /// R52, R91, R93: `<conference-description>`; None: none (an empty one is written
     /// `<conference-description/>`).
-    pub description: Option<Description>,
+    pub description: Option<Description<'a>>,
     /// R52, R91: `<conference-state><user-count>`; None: no conference-state.
     pub user_count: Option<u32>,
     pub users: &'a [UserEntry<'a>],

@@ -12,6 +12,8 @@ pub struct ParsedDocument {
     pub version: u32,
     /// R52, R93: whether a `conference-description` is present (possibly empty).
     pub description: bool,
+    /// R93, R95: `conference-description/subject`, if present.
+    pub subject: Option<String>,
     /// R52: `conference-description/maximum-user-count`, if present.
     pub maximum_user_count: Option<u32>,
     /// R52: `conference-state/user-count`, if present.
@@ -35,6 +37,8 @@ pub struct ParsedUser {
     pub disconnection_reason: Option<String>,
     /// R95: `yourown="true"` (the subscriber's own entry, RCS).
     pub yourown: bool,
+    /// R95: the entries of `roles` (`chairman`), in order.
+    pub roles: Vec<String>,
     /// R95: `endpoint/joining-info/when` and `endpoint/disconnection-info/when`, if present.
     pub joined_at: Option<String>,
     pub left_at: Option<String>,
@@ -71,15 +75,9 @@ pub fn parse(xml: &[u8]) -> Result<ParsedDocument, String> {
     check_order(&root, ROOT_CHILDREN, &[])?;
     let users = child(&root, "users").ok_or("<conference-info> has no <users>")?;
     let description = child(&root, "conference-description");
-    let maximum_user_count = match description {
-        Some(d) if d.children.is_empty() => {
-            // R93: an empty description (what a generic client needs, nothing to say)
-            check_element(d, &[])?;
-            no_text(d)?;
-            None
-        }
-        Some(d) => Some(count_child(d, "maximum-user-count")?),
-        None => None,
+    let (subject, maximum_user_count) = match description {
+        Some(d) => read_description(d)?,
+        None => (None, None),
     };
     let user_count = match child(&root, "conference-state") {
         Some(c) => Some(count_child(c, "user-count")?),
@@ -109,6 +107,7 @@ pub fn parse(xml: &[u8]) -> Result<ParsedDocument, String> {
         state,
         version,
         description: description.is_some(),
+        subject,
         maximum_user_count,
         user_count,
         users_state,
@@ -186,6 +185,7 @@ fn parse_user_content(user: &Element, entity: &str) -> Result<ParsedUser, String
             disconnection_method: None,
             disconnection_reason: None,
             yourown,
+            roles: Vec::new(),
             joined_at: None,
             left_at: None,
         });
@@ -196,6 +196,22 @@ fn parse_user_content(user: &Element, entity: &str) -> Result<ParsedUser, String
         None => None,
     };
 
+    // R95: roles, each entry a token (`chairman` is what is written)
+    let roles = match child(user, "roles") {
+        Some(r) => {
+            check_element(r, &[])?;
+            no_text(r)?;
+            let mut entries = Vec::new();
+            for e in &r.children {
+                if e.name != "entry" {
+                    return Err(format!("<roles> contains <{}>", e.name));
+                }
+                entries.push(leaf_text(e)?.to_owned());
+            }
+            entries
+        }
+        None => Vec::new(),
+    };
     // R50: exactly one endpoint (the order check already rules out a second one).
     let endpoint = child(user, "endpoint").ok_or("no <endpoint> (R50)")?;
     check_element(endpoint, &["entity", "state"])?;
@@ -238,9 +254,32 @@ fn parse_user_content(user: &Element, entity: &str) -> Result<ParsedUser, String
         disconnection_method,
         disconnection_reason,
         yourown,
+        roles,
         joined_at,
         left_at,
     })
+}
+
+/// `conference-description`: empty (R93), or `subject` (R95) then `maximum-user-count` (R52),
+/// each optional, nothing else.
+fn read_description(d: &Element) -> Result<(Option<String>, Option<u32>), String> {
+    check_element(d, &[])?;
+    no_text(d)?;
+    check_order(d, &["subject", "maximum-user-count"], &[])?;
+    let subject = match child(d, "subject") {
+        Some(s) => Some(leaf_text(s)?.to_owned()),
+        None => None,
+    };
+    let max = match child(d, "maximum-user-count") {
+        Some(m) => {
+            let text = leaf_text(m)?;
+            Some(parse_u32(text).ok_or(format!(
+                "<maximum-user-count> {text:?} is not an unsigned 32-bit integer"
+            ))?)
+        }
+        None => None,
+    };
+    Ok((subject, max))
 }
 
 /// RFC 4575 `execution-type` (`when`, `reason`, `by`, each optional, in this order): the time

@@ -14,6 +14,7 @@ fn user<'a>(entity: &'a str, display: Option<&'a str>, status: EndpointStatus) -
         deleted: false,
         removed: false,
         yourown: false,
+        chairman: false,
         entity: entity.as_bytes(),
         endpoint_entity: entity.as_bytes(),
         display_text: display.map(str::as_bytes),
@@ -436,9 +437,14 @@ fn r52_r53_strict_reader_accepts_the_counts_in_schema_order_only() {
     let empty = parse(root(ROOT_ATTRS, "<conference-description/><users/>").as_bytes()).unwrap();
     assert!(empty.description && empty.maximum_user_count.is_none());
     let bad_content = [
+        // R95: subject, then maximum-user-count; nothing else (keywords are never written)
         (
-            "<conference-description><subject>s</subject></conference-description>",
-            "may contain only",
+            "<conference-description><keywords>s</keywords></conference-description>",
+            "may not contain <keywords>",
+        ),
+        (
+            "<conference-description><maximum-user-count>3</maximum-user-count><subject>s</subject></conference-description>",
+            "out of order",
         ),
         (
             "<conference-state><user-count>3</user-count><active>true</active></conference-state>",
@@ -477,6 +483,7 @@ fn r52_r53_writer_puts_counts_and_disconnection_in_schema_order() {
         state: DocState::Partial,
         version: 4,
         description: Some(Description {
+            subject: None,
             maximum_user_count: Some(20),
         }),
         user_count: Some(0),
@@ -716,8 +723,11 @@ proptest! {
             ),
             0..6,
         ),
-        // R93: no description, an empty one, or one with the maximum
-        described in proptest::option::of(proptest::option::of(any::<u32>())),
+        // R93: no description, an empty one, or one with a subject (R95), the maximum, or both
+        described in proptest::option::of((
+            proptest::option::of(text_bytes()),
+            proptest::option::of(any::<u32>()),
+        )),
         user_count in proptest::option::of(any::<u32>()),
     ) {
         let entities: Vec<Vec<u8>> =
@@ -729,6 +739,7 @@ proptest! {
                 deleted: false,
                 removed: false,
                 yourown: false,
+                chairman: false,
                 entity,
                 endpoint_entity: entity,
                 display_text: display.as_deref(),
@@ -745,7 +756,10 @@ proptest! {
             entity: &conf,
             state,
             version,
-            description: described.map(|maximum_user_count| Description { maximum_user_count }),
+            description: described.as_ref().map(|(subject, maximum_user_count)| Description {
+                subject: subject.as_deref(),
+                maximum_user_count: *maximum_user_count,
+            }),
             user_count,
             users: &users,
         };
@@ -759,7 +773,9 @@ proptest! {
         prop_assert_eq!(parsed.state.as_str(), state.as_str());
         prop_assert_eq!(parsed.version, version);
         prop_assert_eq!(parsed.description, described.is_some());
-        prop_assert_eq!(parsed.maximum_user_count, described.flatten());
+        let (subject, max) = described.clone().unwrap_or_default();
+        prop_assert_eq!(parsed.maximum_user_count, max);
+        prop_assert_eq!(parsed.subject, subject.as_deref().map(as_read));
         prop_assert_eq!(parsed.user_count, user_count);
         prop_assert_eq!(parsed.users_state.as_deref(), partial.then_some("partial"));
         prop_assert_eq!(parsed.users.len(), users.len());

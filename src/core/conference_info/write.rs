@@ -44,6 +44,10 @@ pub fn write(doc: &Document<'_>, out: &mut Vec<u8>) {
         Some(d) if d.is_empty() => out.extend_from_slice(b"<conference-description/>"),
         Some(d) => {
             out.extend_from_slice(b"<conference-description>");
+            // RFC 4575 order: display-text, subject, ..., maximum-user-count
+            if let Some(subject) = d.subject {
+                push_leaf(b"subject", out, |o| push_escaped(subject, o));
+            }
             if let Some(max) = d.maximum_user_count {
                 push_leaf(b"maximum-user-count", out, |o| push_decimal(max, o));
             }
@@ -96,6 +100,10 @@ fn push_user(user: &UserEntry<'_>, out: &mut Vec<u8>) {
     out.push(b'>');
     if let Some(text) = user.display_text {
         push_leaf(b"display-text", out, |o| push_escaped(text, o));
+    }
+    // RFC 4575 order: display-text, associated-aors, roles, ..., endpoint
+    if user.chairman {
+        out.extend_from_slice(b"<roles><entry>chairman</entry></roles>");
     }
     // R50: exactly one endpoint; the caller chose its entity.
     out.extend_from_slice(b"<endpoint entity=\"");

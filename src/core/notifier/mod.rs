@@ -24,7 +24,9 @@ use super::persist;
 use super::policy::{GroupAuth, GroupPolicy, NoGroupPolicy};
 use super::profile::{self, Profile};
 use super::reply::{Reply, SubscribeError};
-use super::session::{Participant, ParticipantUpdate, Session, SessionError, SessionKind};
+use super::session::{
+    Participant, ParticipantUpdate, Session, SessionError, SessionKind, Subject, SubjectUpdate,
+};
 use super::subscription::{Dialog, Seen, SeenList, Subscription, SubscriptionStrings, Termination};
 use super::uri;
 use allocator_api2::alloc::Allocator;

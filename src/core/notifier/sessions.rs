@@ -205,6 +205,85 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         Ok(out)
     }
 
+    /// R95: the session's subject (`text` None: none), set by `by` at `when_ms` (wall-clock
+    /// ms). The subscribers whose profile shows it (`rcs`, `rfc4575`) are sent the description
+    /// again. `stamp`: the cluster stamp (0: none); a change older than the one in force is
+    /// dropped.
+    pub fn set_subject(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        session_uri: &[u8],
+        u: &SubjectUpdate<'_>,
+        stamp: u64,
+    ) -> Result<Vec<Notify>, SessionError> {
+        let a = self.alloc.clone();
+        let subject = match u.text {
+            Some(text) => Some(Subject {
+                text: try_bytes(text, a.clone())?,
+                by: u.by.map(|b| try_bytes(b, a.clone())).transpose()?,
+                when_ms: u.when_ms,
+            }),
+            None => None,
+        };
+        self.change_session(cfg, now, session_uri, |s| {
+            last_writer_wins(&mut s.subject, &mut s.subject_stamp, subject, stamp)
+        })
+    }
+
+    /// R95: the session's chairman (an AOIA; None: none), shown to `rcs` subscribers as the
+    /// `chairman` role of that user.
+    pub fn set_chairman(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        session_uri: &[u8],
+        chairman: Option<&[u8]>,
+        stamp: u64,
+    ) -> Result<Vec<Notify>, SessionError> {
+        let key = chairman.map(uri::identity_key);
+        let chairman = match key {
+            Some(k) => Some(try_bytes(&k, self.alloc.clone())?),
+            None => None,
+        };
+        self.change_session(cfg, now, session_uri, |s| {
+            last_writer_wins(&mut s.chairman, &mut s.chairman_stamp, chairman, stamp)
+        })
+    }
+
+    /// Applies `change` to a session's own state (false: nothing changed) and lets each
+    /// subscription's next document say so (those it changes nothing for send nothing: an empty
+    /// partial is not sent, R55).
+    fn change_session(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        session_uri: &[u8],
+        change: impl FnOnce(&mut Session<A>) -> bool,
+    ) -> Result<Vec<Notify>, SessionError> {
+        let key = uri::session_key(session_uri).ok_or(SessionError::UnknownSession)?;
+        let session = self
+            .sessions
+            .get_mut(key.as_slice())
+            .ok_or(SessionError::UnknownSession)?;
+        if !change(session) {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<u32> = session.subs.iter().copied().collect();
+        self.changes.session(&key);
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(sub) = self.subs.get_mut(&id) {
+                if sub.dirty || sub.in_flight.is_some() {
+                    self.stats.coalesced += 1;
+                }
+                sub.dirty = true;
+            }
+            out.extend(self.poll(cfg, now, id));
+        }
+        Ok(out)
+    }
+
     /// R52, R88: the session's `maximum-user-count` (the group document's
     /// `<max-participant-count>`; None: unknown), written under `rcs_compat` (R91). It sends
     /// nothing by itself: the next document of each subscription carries it.
@@ -224,4 +303,15 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         }
         Ok(())
     }
+}
+
+/// Sets `field` to `value` unless a change stamped at or after `stamp` is in force (a peer's
+/// older change, docs/cluster.md "Conflicts"); unstamped changes (0) always apply. Whether it did.
+fn last_writer_wins<T>(field: &mut T, field_stamp: &mut u64, value: T, stamp: u64) -> bool {
+    if stamp != 0 && *field_stamp >= stamp {
+        return false;
+    }
+    *field = value;
+    *field_stamp = stamp;
+    true
 }

@@ -222,6 +222,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             notifies_sent: 0,
             unsent: 0,
             profile,
+            seen_description: 0,
         };
         self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
         self.reserve_dialog()?;

@@ -13,11 +13,23 @@ pub(super) fn reported_status(status: EndpointStatus, profile: Profile) -> Endpo
 
 /// What a subscriber is shown of a present participant. R55, R78: the nick and Contact of a
 /// private participant are never shown, so changing them changes nothing the subscriber sees.
-pub(super) fn shown<A: Allocator>(p: &Participant<A>, cfg: &Config, profile: Profile) -> Seen {
+/// R95: `chair` (the participant is the session's chairman) is shown to `rcs` subscribers as a
+/// role; it is folded into the shown nick's digest, so that a change of chairman is reported.
+pub(super) fn shown<A: Allocator>(
+    p: &Participant<A>,
+    cfg: &Config,
+    profile: Profile,
+    chair: bool,
+) -> Seen {
+    let nick_tag = if p.privacy { 0 } else { p.nick_tag };
     Seen {
         delete_pending: false,
         status: Some(reported_status(p.status, profile)),
-        nick_tag: if p.privacy { 0 } else { p.nick_tag },
+        nick_tag: if chair && profile.rich_state() {
+            nick_tag ^ CHAIRMAN_TAG
+        } else {
+            nick_tag
+        },
         endpoint_tag: p.endpoint_tag(cfg.endpoint_entity_contact),
         departure_tag: 0,
     }
@@ -29,6 +41,7 @@ pub(super) fn shown_departed<A: Allocator>(
     p: &Participant<A>,
     cfg: &Config,
     profile: Profile,
+    chair: bool,
 ) -> Seen {
     Seen {
         status: Some(EndpointStatus::Disconnected),
@@ -37,7 +50,7 @@ pub(super) fn shown_departed<A: Allocator>(
         } else {
             0 // not in the session, yet not gone either (R59 dialing-out): reported `departed`
         },
-        ..shown(p, cfg, profile)
+        ..shown(p, cfg, profile, chair)
     }
 }
 
@@ -65,6 +78,9 @@ pub(crate) fn reason_value(fed: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Folded into a chairman's shown nick digest (`shown`).
+const CHAIRMAN_TAG: u32 = 0x5bd1_e995;
+
 /// A document for one subscription, and whether it is full.
 pub(super) struct Body {
     pub(super) xml: Vec<u8>,
@@ -89,7 +105,7 @@ pub(super) fn document<A: Allocator + Clone>(
         for (i, p) in session.participants.iter().enumerate() {
             let seen = sub.seen(i);
             if p.is_listed(cfg.report_dialing_out) {
-                if full || seen != shown(p, cfg, profile) {
+                if full || seen != shown(p, cfg, profile, session.is_chairman(p)) {
                     changed.push((i, Some(reported_status(p.status, profile))));
                 }
             } else if profile.merges() {
@@ -99,7 +115,9 @@ pub(super) fn document<A: Allocator + Clone>(
                 // list may be older than this subscription (an earlier one, a lost NOTIFY).
                 let told = seen.status.is_some();
                 let departed = p.status == EndpointStatus::Disconnected;
-                if (full && (told || departed)) || (told && seen != shown_departed(p, cfg, profile))
+                let chair = session.is_chairman(p);
+                if (full && (told || departed))
+                    || (told && seen != shown_departed(p, cfg, profile, chair))
                 {
                     changed.push((i, Some(EndpointStatus::Disconnected)));
                 }
@@ -114,13 +132,18 @@ pub(super) fn document<A: Allocator + Clone>(
         changed
     };
     let mut changed = changes(full);
+    // R93, R95: the profiles that show a description are sent it again when it changed
+    let description_tag = session.description_tag();
+    let has_description = session.subject.is_some() || session.max_user_count.is_some();
+    let describes = profile.always_describes() || (profile.counts_users() && has_description);
+    let stale_description = describes && sub.seen_description != description_tag;
     if !full && changed.len() > cfg.max_pending_changes {
         // R65: a full document replaces the subscriber's list, so it lists everyone present
         // (not only the changes) and still reports the departures (R57)
         full = true;
         changed = changes(true);
     }
-    if !full && changed.is_empty() {
+    if !full && changed.is_empty() && !stale_description {
         return Ok(None);
     }
     if full {
@@ -132,7 +155,8 @@ pub(super) fn document<A: Allocator + Clone>(
     for &(i, report) in &changed {
         let seen = match report {
             Some(EndpointStatus::Disconnected) if profile.merges() => {
-                shown_departed(&session.participants[i], cfg, profile)
+                let p = &session.participants[i];
+                shown_departed(p, cfg, profile, session.is_chairman(p))
             }
             Some(EndpointStatus::Disconnected) => {
                 delete_follows |= emits_deleted;
@@ -141,7 +165,10 @@ pub(super) fn document<A: Allocator + Clone>(
                     ..Seen::default()
                 }
             }
-            Some(_) => shown(&session.participants[i], cfg, profile),
+            Some(_) => {
+                let p = &session.participants[i];
+                shown(p, cfg, profile, session.is_chairman(p))
+            }
             None => Seen::default(),
         };
         sub.set_seen(i, seen)?;
@@ -183,6 +210,7 @@ pub(super) fn document<A: Allocator + Clone>(
                 // R95: a removal by the chairman is a deletion the RCS clients still read
                 removed: rich && method == Some(DisconnectionMethod::Booted),
                 yourown: rich && p.aoia.as_slice() == subscriber,
+                chairman: rich && !departed && session.is_chairman(p),
                 entity: &p.entity,
                 endpoint_entity: p.endpoint_entity(cfg.endpoint_entity_contact),
                 display_text: p.display_text(),
@@ -210,11 +238,13 @@ pub(super) fn document<A: Allocator + Clone>(
     });
     // R93: a generic RFC 4575 client drops a document without conference-description; each
     // one carries it whole (it replaces the client's copy)
-    let description =
-        (profile.counts_users() || profile.always_describes()).then_some(Description {
-            maximum_user_count: session.max_user_count,
-        });
-    let description = description.filter(|d| profile.always_describes() || !d.is_empty());
+    let description = describes.then(|| Description {
+        subject: session.subject.as_ref().map(|s| s.text.as_slice()),
+        maximum_user_count: session.max_user_count,
+    });
+    if describes {
+        sub.seen_description = description_tag;
+    }
     sub.version = sub.version.wrapping_add(1);
     let doc = Document {
         entity: session.root_entity(),
