@@ -247,12 +247,13 @@ typedef struct shim_msg_ref
 	unsigned int id;
 	int pid;
 } shim_msg_ref_t;
-/* Most arguments of any script function or RPC command (imconf_participant: 11). A native cfg
- * passes at most 6 to one call and KEMI at most SR_KEMI_PARAMS_MAX (6); arguments 7-11 of
+/* Most arguments of any script function or RPC command (imconf_participant: 12). A native cfg
+ * passes at most 6 to one call and KEMI at most SR_KEMI_PARAMS_MAX (6); arguments 7-12 of
  * imconf_participant come from imconf_participant_extra() on those paths (src/module/extra.rs). */
-#define SHIM_MAX_ARGS 11
-/* imconf_participant_extra(privacy, nick, disconnection_method, disconnection_reason, contact) */
-#define SHIM_PARTICIPANT_EXTRA_ARGS 5
+#define SHIM_MAX_ARGS 12
+/* imconf_participant_extra(privacy, nick, disconnection_method, disconnection_reason, contact,
+ * when) */
+#define SHIM_PARTICIPANT_EXTRA_ARGS 6
 
 /* A script function's `argc` parameters (action_u_t *vals, fixed by shim_fixup_args) evaluated
  * into views valid until the next evaluation, and the message they belong to. 0 ok, -1 error. */

@@ -15,10 +15,11 @@ crate::module_exports! {
         c"imconf_session_open" (max 3) kemi(session_uri, kind, group_uri)
             in ANY_ROUTE => script::session_open,
         c"imconf_session_close" (max 1) kemi(session_uri) in ANY_ROUTE => script::session_close,
-        // KEMI takes at most 6: parameters 7-11 come from imconf_participant_extra, on both paths
-        c"imconf_participant" (max 11) kemi(session_uri, aoia, status, role, listed_uri, from_uri)
+        // KEMI takes at most 6: parameters 7-12 come from imconf_participant_extra, on both paths
+        c"imconf_participant" (max 12) kemi(session_uri, aoia, status, role, listed_uri, from_uri)
             in ANY_ROUTE => script::participant,
-        c"imconf_participant_extra" (max 5)
+        // (its KEMI arity stays 5, as published; `when` is reached through KSR.x.modf)
+        c"imconf_participant_extra" (max 6)
             kemi(privacy, nick, disconnection_method, disconnection_reason, contact)
             in ANY_ROUTE => script::participant_extra,
         c"imconf_groups_reload" (max 0) kemi() in ANY_ROUTE => script::groups_reload,
@@ -33,7 +34,7 @@ crate::module_exports! {
             => rpc::session_open,
         c"imconf.session_close", 0, c"Release an IM session: session_uri" => rpc::session_close,
         c"imconf.participant", 0,
-            c"Participant change: session_uri aoia status [role [listed_uri [from_uri [privacy [nick [disconnection_method [disconnection_reason [contact]]]]]]]]"
+            c"Participant change: session_uri aoia status [role [listed_uri [from_uri [privacy [nick [disconnection_method [disconnection_reason [contact [when]]]]]]]]]]"
             => rpc::participant,
         c"imconf.groups_reload", 0, c"Reread groups_dir" => rpc::groups_reload,
         c"imconf.session_subject", 0, c"R95: the session's subject: session_uri subject [by]"

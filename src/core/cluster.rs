@@ -8,7 +8,7 @@
 //! ```text
 //! O <stamp> <session_uri> <kind> <group_uri>       session_open (fields hex, "-": none)
 //! C <stamp> <session_uri>                          session_close
-//! P <stamp> <arg 1> ... <arg 11>                   participant (the docs/interface.md arguments)
+//! P <stamp> <arg 1> ... <arg 12>                   participant (the docs/interface.md arguments)
 //! T <stamp> <session_uri> <subject> [<by>]          session_subject (R95)
 //! K <stamp> <session_uri> <aoia>                    session_chairman (R95)
 //! S <session_uri> <session record>                 one session's full state (sync)
@@ -207,7 +207,7 @@ fn decode_op(line: &str) -> Result<Op, BadMessage> {
             match tag {
                 "P" => Op::Participant {
                     stamp,
-                    args: args(f, 3, 11)?,
+                    args: args(f, 3, 12)?,
                 },
                 "T" => Op::Subject {
                     stamp,

@@ -180,6 +180,24 @@ impl<A: Allocator> Participant<A> {
     }
 }
 
+/// R95: a time the feeder gives (`when`): Unix time in seconds, optionally with a fraction
+/// (`1796601600` or `1796601600.25`, what Kamailio's `$TS` and `$TV(s)` give); wall-clock ms.
+pub fn unix_time_ms(s: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(s).ok()?;
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let (secs, frac) = match s.split_once('.') {
+        Some((secs, frac)) if digits(frac) => (secs, frac),
+        Some(_) => return None,
+        None => (s, ""),
+    };
+    if !digits(secs) {
+        return None;
+    }
+    let ms = frac.bytes().chain(std::iter::repeat(b'0')).take(3);
+    let ms = ms.fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
+    secs.parse::<u64>().ok()?.checked_mul(1000)?.checked_add(ms)
+}
+
 /// R95: a change of subject, as fed (`text` None: the subject is removed).
 #[derive(Debug, Clone, Copy)]
 pub struct SubjectUpdate<'a> {
@@ -545,5 +563,28 @@ fn departure_tag(method: Option<DisconnectionMethod>, reason: Option<&[u8]>) -> 
         // the separator keeps ("failed", "x") apart from a method spelt "failedx"
         Some(r) => tag_of_parts(&[method, b"\n", r]),
         None => tag_of_parts(&[method]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unix_time_ms;
+
+    #[test]
+    fn r95_when_is_unix_seconds_with_an_optional_fraction() {
+        assert_eq!(unix_time_ms(b"1796601600"), Some(1_796_601_600_000));
+        assert_eq!(unix_time_ms(b"1796601600.25"), Some(1_796_601_600_250));
+        assert_eq!(unix_time_ms(b"1796601600.123456"), Some(1_796_601_600_123));
+        assert_eq!(unix_time_ms(b"0"), Some(0));
+        let not_numbers: [&[u8]; 4] = [b"", b"-1", b"1.", b".5"];
+        let other_forms: [&[u8]; 4] = [
+            b"12:00",
+            b"2026-12-07T00:00:00Z",
+            b"1e9",
+            b"1".repeat(20).leak(),
+        ];
+        for bad in not_numbers.into_iter().chain(other_forms) {
+            assert_eq!(unix_time_ms(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

@@ -7,6 +7,7 @@ use super::state::{params, shared};
 use crate::core::cluster::stamp_time_ms;
 use crate::core::conference_info::{DisconnectionMethod, EndpointStatus};
 use crate::core::notifier::Notify;
+use crate::core::session::unix_time_ms;
 use crate::core::session::{ParticipantUpdate, Role, SessionError, SessionKind, SubjectUpdate};
 use crate::core::{headers, uri};
 use crate::kam::clock;
@@ -227,7 +228,7 @@ pub(super) fn apply_close(session_uri: &[u8]) -> Result<Applied, FeedError> {
 
 /// A participant change stamped `stamp` (0: unstamped, without a cluster), on this node only.
 pub(super) fn apply_participant(args: &[&[u8]], stamp: u64) -> Result<Applied, FeedError> {
-    check_arity(args, 11)?;
+    check_arity(args, 12)?;
     let session_uri = uri_arg(args, 0, "session_uri")?;
     let aoia = uri_arg(args, 1, "aoia")?;
     let status = match required(args, 2, "status")? {
@@ -269,6 +270,16 @@ pub(super) fn apply_participant(args: &[&[u8]], stamp: u64) -> Result<Applied, F
     let disconnection_reason = text_arg(args, 9, "disconnection_reason")?;
     // R50: the Contact/GRUU, the endpoint entity under endpoint_entity=contact
     let contact = optional_uri(args, 10, "contact")?;
+    // R95: when it happened, as the feeder knows it (else the stamp's time)
+    let when = match given(args.get(11).copied()) {
+        None => when_ms(stamp),
+        Some(w) => unix_time_ms(w).ok_or_else(|| {
+            err(
+                "when",
+                "Unix time in seconds, optionally with a fraction (e.g. 1796601600.250)",
+            )
+        })?,
+    };
     let update = ParticipantUpdate {
         aoia,
         status,
@@ -280,8 +291,8 @@ pub(super) fn apply_participant(args: &[&[u8]], stamp: u64) -> Result<Applied, F
         disconnection_method,
         disconnection_reason,
         contact,
-        // R95: every node records the time the stamp carries
-        when_ms: Some(when_ms(stamp)),
+        // R95: every node records the same time (the feeder's, or the stamp's)
+        when_ms: Some(when),
     };
     let slot = slot_of(session_uri)?;
     let policy = DocumentPolicy::current(); // before the slot lock (groups.rs)

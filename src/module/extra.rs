@@ -1,4 +1,4 @@
-//! `imconf_participant_extra()`: arguments 7-11 of `imconf_participant` for scripts, which can
+//! `imconf_participant_extra()`: arguments 7-12 of `imconf_participant` for scripts, which can
 //! pass at most six to one call (Kamailio 5.6's cfg parser, KEMI and `KSR.x.modf` alike). The
 //! values wait, in this process, for the next `imconf_participant` of the same SIP message, which
 //! uses them up whatever it returns. A worker runs one script at a time, so one slot suffices.
@@ -6,8 +6,8 @@ use super::apply::FeedError;
 use crate::kwarn;
 use parking_lot::Mutex;
 
-/// privacy, nick, disconnection_method, disconnection_reason, contact
-const EXTRA_ARGS: usize = 5;
+/// privacy, nick, disconnection_method, disconnection_reason, contact, when
+const EXTRA_ARGS: usize = 6;
 /// The arguments a script passes directly; the staged ones follow them.
 const DIRECT_ARGS: usize = 6;
 /// Bound on what one message may leave behind.

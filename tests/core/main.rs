@@ -17,6 +17,7 @@ mod notifier;
 mod oom;
 mod persist;
 mod persist_notifier;
+mod profile_models;
 mod profiles;
 mod properties;
 mod rcs;

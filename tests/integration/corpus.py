@@ -415,7 +415,9 @@ def rpc_cases(seed, n):
                                         "nick\u0001ctl"]),
         lambda: ("imconf.participant", [GOOD_SESSION, "sip:zed@127.0.0.1", "connected", "joined", "-", "-", "0",
                                         "-", "departed"]),  # a method without status disconnected
-        lambda: ("imconf.participant", [GOOD_SESSION, "sip:zed@127.0.0.1", "connected"] + ["-"] * 9),
+        lambda: ("imconf.participant", [GOOD_SESSION, "sip:zed@127.0.0.1", "connected"] + ["-"] * 10),  # 13
+        lambda: ("imconf.participant", [GOOD_SESSION, "sip:zed@127.0.0.1", "connected"] + ["-"] * 8
+                 + [rng.choice(["noon", "-5", "2026-12-07T00:00:00Z", "12:00", "1e9x"])]),   # R95: when
         lambda: ("imconf.participant", [GOOD_SESSION]),
         lambda: ("imconf.subscriptions", [rng.choice([u for u in BAD_URIS[1:] if isinstance(u, str)]) + "x", "extra"]),
         lambda: ("imconf.sessions", ["extra"]),
@@ -945,7 +947,7 @@ def _cat3_bad_line(g, variant):
         return g.choice([
             "O %s %s" % (st, s), "O %s %s %s %s %s" % (st, s, h("ad-hoc"), s, s),
             "C %s" % st, "C %s %s %s" % (st, s, s),
-            "P %s %s %s" % (st, s, a), "P %s %s" % (st, " ".join([a] * g.randint(12, 40))),
+            "P %s %s %s" % (st, s, a), "P %s %s" % (st, " ".join([a] * g.randint(13, 40))),
             "S %s" % s, "S %s %s %s" % (s, s, s), "S",
             "U %s %s %s" % (a, a, s), "U %s %s %s %s %s" % (a, a, s, a, a),
             "X %s" % a, "X %s %s %s" % (a, a, a), "X",

@@ -544,6 +544,29 @@ def t_cluster_group_state(ctx):
     expect([u.get("yourown") for u in bob_entry] == ["true"]
            and [u.findtext(NS + "roles/" + NS + "entry") for u in bob_entry] == ["chairman"],
            "R95: after the sync, bob's own entry on node 2 is not yourown and chairman")
+    # node 1 stops: node 2 takes alice's subscription over, and it stays rcs (R94: the profile
+    # is part of the replicated subscription)
+    time.sleep(0.5)  # the subscription's latest state reaches node 2 (every timer tick)
+    cl.nodes[0].stop()
+    n = len(sub.notifies())
+    carol = "sip:carol@127.0.0.1"
+    deadline = time.time() + 8
+    while len(sub.notifies()) <= n and time.time() < deadline:
+        time.sleep(0.2)
+    cl.feed(1, "imconf.participant", s, carol, "alerting")
+    deadline = time.time() + 5
+    seen = None
+    while time.time() < deadline and seen is None:
+        for _, body in reversed(sub.notifies()):
+            if body.strip() and b"carol" in (body if isinstance(body, bytes) else body.encode()):
+                seen = ET.fromstring(body)
+                break
+        time.sleep(0.2)
+    expect(seen is not None, "alice's subscription, taken over by node 2, did not hear of carol")
+    status = [u.findtext(NS + "endpoint/" + NS + "status") for u in seen.iter(NS + "user")
+              if u.get("entity") == carol]
+    expect(status == ["dialing-out"] and seen.find(NS + "conference-state/" + NS + "user-count") is not None,
+           "R94: after the takeover alice's documents are not rcs's (carol %s)" % status)
 
 
 @test("cluster_key_rotation_without_loss", "issue 14 R96 R33", standin="skip")

@@ -204,7 +204,8 @@ RPC_BAD = [
     ("imconf.participant", [SESSION, CAROL, "connected", "joined", "-", "-", "yes"], "privacy"),
     ("imconf.participant", [SESSION, CAROL, "disconnected", "-", "-", "-", "-", "-", "bogus"], "disconnection_method"),
     ("imconf.participant", [SESSION, CAROL, "connected", "-", "-", "-", "-", "-", "-", "-", "no-scheme"], "contact"),
-    ("imconf.participant", [SESSION, CAROL, "connected"] + ["-"] * 9, "arguments"),   # 12: one too many
+    ("imconf.participant", [SESSION, CAROL, "connected"] + ["-"] * 8 + ["noon"], "when"),   # R95: Unix time
+    ("imconf.participant", [SESSION, CAROL, "connected"] + ["-"] * 10, "arguments"),   # 13: one too many
     ("imconf.subscriptions", ["no-scheme-here"], "session_uri"),
     ("imconf.groups_reload", ["extra"], "arguments"),
 ]

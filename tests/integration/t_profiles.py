@@ -130,7 +130,7 @@ def profiles_by_ua(ctx, srv):
            "R95: no joining-info/when in the rcs subscriber's first document")
     n = {name: len(bodies(s)) for name, s in subs.items()}
     ctx.rpc_ok("imconf.participant", SESSION, ERIN, "disconnected", "-", "-", "-", "-", "-", "booted",
-               "603 Decline")
+               "603 Decline", "-", "1796601605")   # argument 12, when (R95): the feeder's time
     for name, s in subs.items():
         wait_notifies(ctx, s, n[name] + 1, name + " after erin's removal")
     root, body = bodies(subs["rcs"])[-1]
@@ -140,7 +140,8 @@ def profiles_by_ua(ctx, srv):
            and erin[0].findtext(NS + "endpoint/" + NS + "disconnection-method") == "booted"
            and erin[0].findtext(NS + "endpoint/" + NS + "disconnection-info/" + NS + "reason")
            == 'SIP;cause=603;text="Decline"'
-           and erin[0].find(NS + "endpoint/" + NS + "disconnection-info/" + NS + "when") is not None,
+           and erin[0].findtext(NS + "endpoint/" + NS + "disconnection-info/" + NS + "when")
+           == "2026-12-07T00:00:05Z",
            "R95: the rcs subscriber's view of erin's removal:\n%s" % body)
     root, body = bodies(subs["oma"])[-1]
     expect(b"yourown" not in body.encode() and b"booted" not in body.encode() and "deleted" not in body,

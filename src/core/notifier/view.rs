@@ -135,7 +135,9 @@ pub(super) fn document<A: Allocator + Clone>(
     // R93, R95: the profiles that show a description are sent it again when it changed
     let description_tag = session.description_tag();
     let has_description = session.subject.is_some() || session.max_user_count.is_some();
-    let describes = profile.always_describes() || (profile.counts_users() && has_description);
+    // (an rcs subscriber once told a subject is told its removal too: an emptied description)
+    let describes = profile.always_describes()
+        || (profile.counts_users() && (has_description || sub.seen_description != 0));
     let stale_description = describes && sub.seen_description != description_tag;
     if !full && changed.len() > cfg.max_pending_changes {
         // R65: a full document replaces the subscriber's list, so it lists everyone present
