@@ -133,11 +133,16 @@ pub(super) fn document<A: Allocator + Clone>(
     };
     let mut changed = changes(full);
     // R93, R95: the profiles that show a description are sent it again when it changed
-    let description_tag = session.description_tag();
     let has_description = session.subject.is_some() || session.max_user_count.is_some();
     // (an rcs subscriber once told a subject is told its removal too: an emptied description)
     let describes = profile.always_describes()
         || (profile.counts_users() && (has_description || sub.seen_description != 0));
+    // (the digest only where a description is written: `oma` never needs it)
+    let description_tag = if describes {
+        session.description_tag()
+    } else {
+        0
+    };
     let stale_description = describes && sub.seen_description != description_tag;
     if !full && changed.len() > cfg.max_pending_changes {
         // R65: a full document replaces the subscriber's list, so it lists everyone present
@@ -184,19 +189,25 @@ pub(super) fn document<A: Allocator + Clone>(
             }
         }
     }
-    // R95: the RCS clients read a departure's reason as a Reason header value
-    let reasons: Vec<Option<Vec<u8>>> = changed
-        .iter()
-        .map(|&(i, _)| {
-            let reason = session.participants[i].disconnection_reason.as_deref();
-            reason.and_then(|r| profile.rich_state().then(|| reason_value(r)))
-        })
-        .collect();
+    // R95: the RCS clients read a departure's reason as a Reason header value; the other
+    // profiles write it as fed, with no copy (this runs for every NOTIFY)
+    let rich = profile.rich_state();
+    let reasons: Vec<Option<Vec<u8>>> = if rich {
+        changed
+            .iter()
+            .map(|&(i, _)| {
+                let reason = session.participants[i].disconnection_reason.as_deref();
+                reason.map(reason_value)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let subscriber = sub.subscriber();
     let users: Vec<UserEntry<'_>> = changed
         .iter()
-        .zip(&reasons)
-        .map(|(&(i, report), rich_reason)| {
+        .enumerate()
+        .map(|(k, &(i, report))| {
             let p = &session.participants[i];
             let departed = report == Some(EndpointStatus::Disconnected);
             // R52, R91: a departure says how it happened (BYE when nobody said otherwise)
@@ -205,7 +216,6 @@ pub(super) fn document<A: Allocator + Clone>(
                 p.disconnection_method
                     .unwrap_or(DisconnectionMethod::Departed)
             });
-            let rich = profile.rich_state();
             let known = |ms: u64| (rich && ms != 0).then_some(ms);
             UserEntry {
                 deleted: report.is_none(),
@@ -220,8 +230,8 @@ pub(super) fn document<A: Allocator + Clone>(
                 joined_at: if departed { None } else { known(p.joined_ms) },
                 left_at: if departed { known(p.left_ms) } else { None },
                 disconnection_method: method,
-                disconnection_reason: match rich_reason {
-                    Some(r) => Some(r.as_slice()),
+                disconnection_reason: match reasons.get(k) {
+                    Some(rich_reason) => rich_reason.as_deref(),
                     None => p.disconnection_reason.as_deref(),
                 }
                 .filter(|_| departure),
