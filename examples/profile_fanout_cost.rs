@@ -5,6 +5,8 @@
 //! `rcs`, `rfc4575`) and with the subscribers split over the three, in rounds that alternate
 //! between the variants, and prints the median per fan-out and the ratios. Core only (no
 //! Kamailio, no network): the work a profile adds to the notifier, not an end-to-end figure.
+//! It runs twice: with partial documents (the change only, the usual case), then with
+//! `max_pending_changes` 0, so that every document is full (R65: each lists every participant).
 //!
 //! `cargo run --release --example profile_fanout_cost [subscribers] [rounds]`
 use allocator_api2::alloc::Global;
@@ -18,18 +20,22 @@ use std::time::Instant;
 const SESSION: &[u8] = b"sip:chat-4711@conf.example.net";
 const EXTRA: &[u8] = b"sip:extra@example.net";
 
-fn cfg(n: usize) -> Config {
+fn cfg(n: usize, full: bool) -> Config {
     Config {
         min_notify_interval_ms: 0,
         max_subs_per_session: n + 1,
+        max_pending_changes: if full {
+            0
+        } else {
+            Config::default().max_pending_changes
+        },
         ..Config::default()
     }
 }
 
 /// A session of `n` participants, each subscribed once with the profile `pick(i)`, every
 /// first NOTIFY answered.
-fn session(n: usize, pick: impl Fn(usize) -> Profile) -> Notifier<Global> {
-    let c = cfg(n);
+fn session(c: &Config, n: usize, pick: impl Fn(usize) -> Profile) -> Notifier<Global> {
     let mut notifier = Notifier::new_in(1, Global);
     notifier
         .open_session(SESSION, SessionKind::AdHoc, None)
@@ -38,7 +44,7 @@ fn session(n: usize, pick: impl Fn(usize) -> Profile) -> Notifier<Global> {
         let user = format!("sip:user{i}@example.net");
         notifier
             .participant(
-                &c,
+                c,
                 0,
                 SESSION,
                 &ParticipantUpdate::new(user.as_bytes(), EndpointStatus::Connected),
@@ -66,9 +72,9 @@ fn session(n: usize, pick: impl Fn(usize) -> Profile) -> Notifier<Global> {
             profile: Some(pick(i)),
             ..Default::default()
         };
-        let out = notifier.subscribe(&c, 0, &req, format!("t{i}").as_bytes());
+        let out = notifier.subscribe(c, 0, &req, format!("t{i}").as_bytes());
         assert_eq!(out.reply.code, 200);
-        answer(&mut notifier, &c, out.notifies);
+        answer(&mut notifier, c, out.notifies);
     }
     notifier
 }
@@ -113,7 +119,13 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let subscribers: usize = args.next().map_or(1000, |a| a.parse().unwrap());
     let rounds: usize = args.next().map_or(201, |a| a.parse().unwrap());
-    let c = cfg(subscribers);
+    measure(subscribers, rounds, false);
+    // (full documents cost far more each: fewer rounds)
+    measure(subscribers, rounds.div_ceil(10), true);
+}
+
+fn measure(subscribers: usize, rounds: usize, full: bool) {
+    let c = cfg(subscribers, full);
     let variants: [(&str, Pick); 4] = [
         ("oma", |_| Profile::Oma),
         ("rcs", |_| Profile::Rcs),
@@ -122,7 +134,7 @@ fn main() {
     ];
     let mut notifiers: Vec<Notifier<Global>> = variants
         .iter()
-        .map(|(_, p)| session(subscribers, p))
+        .map(|(_, p)| session(&c, subscribers, p))
         .collect();
     let mut times: Vec<Vec<u128>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds {
@@ -132,7 +144,8 @@ fn main() {
         }
     }
     let medians: Vec<u128> = times.iter_mut().map(|t| median(t)).collect();
-    println!("fan-out of one change to {subscribers} subscribers, median of {rounds} rounds (core only):");
+    let kind = if full { "full" } else { "partial" };
+    println!("fan-out of one change to {subscribers} subscribers, {kind} documents, median of {rounds} rounds (core only):");
     for ((name, _), m) in variants.iter().zip(&medians) {
         println!(
             "  {name:<18} {:>8.1} us per fan-out, {:>6.2} us per NOTIFY",

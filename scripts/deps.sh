@@ -7,7 +7,7 @@ top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="$top/.deps"
 pkgs=(kamailio kamailio-extra-modules kamailio-presence-modules kamailio-sqlite-modules
       kamailio-xml-modules kamailio-lua-modules kamailio-postgres-modules postgresql
-      sip-tester clang libclang-dev dpkg-dev python3 curl)
+      sip-tester clang libclang-dev dpkg-dev python3 curl libxml2-utils)
 
 # (make deb, issue 8: dpkg-deb is in dpkg, dpkg-shlibdeps in dpkg-dev; the examples' xhttp_prom,
 # xhttp, jsonrpcs, htable and ipops modules ship in the kamailio package itself)

@@ -8,6 +8,7 @@
 //! idle and gets a new id.
 use super::bytes::{try_bytes, Bytes, OutOfMemory};
 use super::conference_info::{DisconnectionMethod, EndpointStatus};
+use super::journal::{self, Journal};
 use super::key::{new_map, new_set};
 use super::profile::Profile;
 use super::session::{Participant, Session, SessionKind, Subject};
@@ -296,6 +297,7 @@ pub fn decode_session<A: Allocator + Clone>(
         chairman,
         subject_stamp: 0,
         chairman_stamp: 0,
+        journal: Journal::default(),
     })
 }
 
@@ -438,6 +440,7 @@ pub fn decode_subscription<A: Allocator + Clone>(
         unsent: 0,
         profile,
         seen_description: 0,
+        told_mark: journal::NEVER,
     })
 }
 

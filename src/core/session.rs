@@ -1,6 +1,7 @@
 //! IM sessions and their participants, as fed by the script or RPC.
 use super::bytes::{try_assign, try_bytes, try_push, Bytes, OutOfMemory};
 use super::conference_info::{DisconnectionMethod, EndpointStatus};
+use super::journal::Journal;
 use super::key::{new_map, new_set, Key, Map, Set};
 use super::uri;
 use allocator_api2::alloc::Allocator;
@@ -240,6 +241,8 @@ pub struct Session<A: Allocator> {
     /// peer change is dropped (last writer wins, as for participants).
     pub(crate) subject_stamp: u64,
     pub(crate) chairman_stamp: u64,
+    /// Which participants changed lately (core::journal): what a partial document looks at.
+    pub(crate) journal: Journal,
 }
 
 /// Errors of the session-feeding interface (script functions and RPC).
@@ -280,6 +283,7 @@ impl<A: Allocator + Clone> Session<A> {
             chairman: None,
             subject_stamp: 0,
             chairman_stamp: 0,
+            journal: Journal::default(),
         })
     }
 
@@ -384,6 +388,7 @@ impl<A: Allocator + Clone> Session<A> {
     ) -> Result<(), OutOfMemory> {
         let idx = self.push_record(u, alloc)?;
         self.participants[idx].stamp = stamp;
+        self.journal.changed(idx);
         Ok(())
     }
 
@@ -438,6 +443,8 @@ impl<A: Allocator + Clone> Session<A> {
             None if u.status == EndpointStatus::Disconnected => return Ok(None),
             None => self.push_record(u, alloc.clone())?,
         };
+        // (first: whatever changes below, even if a later step fails)
+        self.journal.changed(idx);
         // The steps that may fail come first: on OutOfMemory the status is left as it was (the
         // caller reports the error and nobody is notified).
         let p = &mut self.participants[idx];
@@ -488,6 +495,7 @@ impl<A: Allocator + Clone> Session<A> {
                 p.disconnection_method = None;
                 p.disconnection_reason = None;
                 p.departure_tag = departure_tag(None, None);
+                self.journal.changed(i);
             }
         }
         Ok(Some(idx))

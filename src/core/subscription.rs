@@ -330,6 +330,9 @@ pub struct Subscription<A: Allocator> {
     /// R93, R95: `Session::description_tag` of the description last sent (0: none yet; not
     /// persisted, so a restored subscription is sent it again).
     pub seen_description: u32,
+    /// The session's `Journal::mark` when it was last told everything (`journal::NEVER`: not
+    /// known to be; not persisted): its next partial document looks only at what changed since.
+    pub told_mark: u64,
 }
 
 impl<A: Allocator> Subscription<A> {

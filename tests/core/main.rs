@@ -22,6 +22,7 @@ mod profiles;
 mod properties;
 mod rcs;
 mod reply_order;
+mod shared_documents;
 mod shm_footprint;
 mod shutdown;
 mod timers;

@@ -110,6 +110,7 @@ fn subscription(id: u32) -> Subscription<Global> {
         unsent: 2,
         profile: Profile::Rcs,
         seen_description: 0,
+        told_mark: imconf::core::journal::NEVER,
     }
 }
 

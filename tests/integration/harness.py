@@ -930,6 +930,37 @@ def check_conference_info(body, profile="oma"):
     return problems, info
 
 
+RFC4575_XSD = Path(__file__).resolve().parent / "rfc4575.xsd"
+
+
+def schema_problems(bodies):
+    """RFC 4575 section 5.9 (issue 16): each body validated against the RFC's schema
+    (rfc4575.xsd) by xmllint, in one run. R95's one deliberate deviation, the unprefixed
+    yourown="true" the RCS clients read (RULES.md R95), is taken out first; nothing else is."""
+    bodies = [b.encode() if isinstance(b, str) else b for b in bodies if b.strip()]
+    if not bodies:
+        return []
+    if not shutil.which("xmllint"):
+        return ["xmllint is missing (libxml2-utils; scripts/deps.sh installs it)"]
+    with tempfile.TemporaryDirectory(prefix="imconf-xsd-") as d:
+        paths = []
+        for i, b in enumerate(bodies):
+            path = Path(d) / ("body-%d.xml" % i)
+            path.write_bytes(b.replace(b' yourown="true"', b""))
+            paths.append(str(path))
+        r = subprocess.run(["xmllint", "--noout", "--schema", str(RFC4575_XSD)] + paths,
+                           capture_output=True, text=True, timeout=120)
+    if r.returncode == 0:
+        return []
+    problems = []
+    for line in r.stderr.splitlines():
+        m = re.search(r"body-(\d+)\.xml:\d+: (.*)", line)
+        if m:
+            body = bodies[int(m.group(1))].decode("utf-8", "replace")
+            problems.append("RFC 4575 schema: %s\n%s" % (m.group(2), body[:800]))
+    return problems or ["xmllint failed (%d): %s" % (r.returncode, r.stderr[-400:])]
+
+
 def received_notifies(path, profile="oma"):
     """The NOTIFYs a trace received, each once (retransmissions dropped): [(SipMsg, info)] where info
     is check_conference_info()'s summary of the body ({} without a body)."""
@@ -1019,6 +1050,7 @@ def check_trace(path, server_contact, profile="oma"):
     problems = []
     msgs = [(d, SipMsg(raw)) for d, raw in parse_trace(path)]
     dialogs = {}   # Call-ID -> state
+    bodies = []    # every NOTIFY body, for the RFC 4575 schema
     seen_branches = set()
     for direction, m in msgs:
         cid = m.get("call-id")
@@ -1102,6 +1134,7 @@ def check_trace(path, server_contact, profile="oma"):
                     p.append("R69: a noresource NOTIFY carries no body")
                 doc_problems, info = check_conference_info(m.body, profile)
                 p += doc_problems
+                bodies.append(m.body)
                 if "version" in info:
                     if not dlg["versions"] and info["version"] != 1:
                         p.append("R33: first document has version %s, want 1" % info["version"])
@@ -1117,7 +1150,7 @@ def check_trace(path, server_contact, profile="oma"):
                     p.append("R25/R26: an active NOTIFY without a conference-info body")
             dlg["last_notify_answered"] = False
             problems += ["%s: %s" % (where, x) for x in p]
-    return problems
+    return problems + schema_problems(bodies)
 
 
 # ============================================================================ scenario lint

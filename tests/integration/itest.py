@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as H  # noqa: E402
 from harness import (ALICE, BOB, CAROL, DAVE, FACTORY, GROUP, LOG_ALARM, PANIC_USER,  # noqa: E402
                      KPORTS, ROOT, SESSION, SIPP, SPORTS, TIMING, KamailioServer, TestFailure, check_trace,
-                     lint_scenarios, parse_kamcmd, parse_trace, pids_in_group, received_notifies, run_test, tail)
+                     lint_scenarios, parse_kamcmd, parse_trace, pids_in_group, received_notifies, run_test, schema_problems,
+                     tail)
 import corpus  # noqa: E402
 import sipua  # noqa: E402
 import uac  # noqa: E402

@@ -59,3 +59,18 @@ def t_harness_negative(ctx):
     for rule in ("R25", "R33", "R43", "R50", "R54"):
         expect(any(p.split(": ", 1)[1].startswith(rule) for p in problems),
                "trace checker did not report %s on a bad NOTIFY: %s" % (rule, problems))
+    # 5. the RFC 4575 schema (issue 16): a good rcs body passes (yourown, R95), a status outside the
+    #    RFC's set and children out of the schema's order do not
+    good = (b'<?xml version="1.0" encoding="UTF-8"?>\n<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" '
+            b'entity="sip:conf1@127.0.0.1" state="partial" version="2"><conference-description><subject>Hike</subject>'
+            b'</conference-description><conference-state><user-count>1</user-count></conference-state>'
+            b'<users state="partial"><user entity="sip:bob@127.0.0.1" state="full" yourown="true"><roles><entry>'
+            b'chairman</entry></roles><endpoint entity="sip:bob@127.0.0.1" state="full"><status>connected</status>'
+            b'<joining-info><when>2026-12-07T01:00:00Z</when></joining-info></endpoint></user></users></conference-info>')
+    expect(schema_problems([good]) == [], "schema: a good body refused: %s" % schema_problems([good]))
+    bad_status = good.replace(b"<status>connected", b"<status>gone")
+    bad_order = good.replace(b'<conference-description><subject>Hike</subject></conference-description>', b"") \
+                    .replace(b"</users>", b"</users><conference-description/>")
+    for what, bad in (("a status outside RFC 4575's", bad_status), ("children out of order", bad_order)):
+        got = schema_problems([good, bad])
+        expect(len(got) == 1 and got[0].startswith("RFC 4575 schema"), "schema: %s not reported: %s" % (what, got))

@@ -4,7 +4,7 @@ the Python UA (cluster.Subscriber) collects every NOTIFY, whose bodies are check
 import time
 import xml.etree.ElementTree as ET
 
-from harness import NS
+from harness import NS, schema_problems
 from itest import ALICE, BOB, CAROL, DAVE, SESSION, expect, test
 
 ERIN = "sip:erin@127.0.0.1"
@@ -30,6 +30,13 @@ def bodies(sub):
             text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
             out.append((ET.fromstring(body), text))
     return out
+
+
+def expect_schema_valid(subs):
+    """Issue 16: every body each subscriber received validates against RFC 4575's schema (R95's
+    unprefixed yourown aside, see harness.schema_problems)."""
+    problems = schema_problems([b for s in subs for _, b in bodies(s)])
+    expect(not problems, "RFC 4575 schema:\n%s" % "\n".join(problems))
 
 
 def profiles_of(ctx):
@@ -176,6 +183,7 @@ def profiles_by_ua(ctx, srv):
            "R94: the full document after the refresh is not rfc4575's:\n%s" % body)
     expect(profiles_of(ctx) == {ALICE: "rfc4575", BOB: "rcs", CAROL: "oma"},
            "profiles after the refresh: %s" % profiles_of(ctx))
+    expect_schema_valid(subs.values())
 
 
 CPM = '*;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session"'
@@ -190,18 +198,20 @@ def t_profile_auto(ctx):
     srv = ctx.start_server(modparams=[("imconf", "output_profile", "auto"),
                                       ("imconf", "admit_generic_subscribers", 1)])
     ctx.open_session(participants=[(u, "connected") for u in (ALICE, BOB, CAROL, DAVE)])
-    profile_subscriber(ctx, srv, ALICE, "a1", accept_contact=CPM).subscribe()
-    profile_subscriber(ctx, srv, BOB, "b1", accept_contact=None,
-                       contact_tags='+g.gsma.rcs.telephony="none"').subscribe()
-    profile_subscriber(ctx, srv, CAROL, "c1").subscribe()
     generic = profile_subscriber(ctx, srv, DAVE, "d1", accept_contact=None)
-    generic.subscribe()
+    auto_subs = [profile_subscriber(ctx, srv, ALICE, "a1", accept_contact=CPM),
+                 profile_subscriber(ctx, srv, BOB, "b1", accept_contact=None,
+                                    contact_tags='+g.gsma.rcs.telephony="none"'),
+                 profile_subscriber(ctx, srv, CAROL, "c1"), generic]
+    for s in auto_subs:
+        s.subscribe()
     got = profiles_of(ctx)
     expect(got == {ALICE: "rcs", BOB: "rcs", CAROL: "oma", DAVE: "rfc4575"},
            "R94 auto: %s" % got)
     root, body = bodies(generic)[0]
     expect(root.find(NS + "conference-description") is not None,
            "R93: the generic subscriber's first document has no conference-description:\n%s" % body)
+    expect_schema_valid(auto_subs)
 
     srv.stop()
     srv2 = ctx.start_server(modparams=[("imconf", "output_profile", "auto")], node="strict")
@@ -232,3 +242,4 @@ def t_profile_restart(ctx):
     root, body = bodies(sub)[-1]
     expect(root.find(NS + "conference-description") is not None,
            "R94: after the restart the subscriber's document is not rfc4575's:\n%s" % body)
+    expect_schema_valid([sub])

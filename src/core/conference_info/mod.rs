@@ -14,7 +14,7 @@ mod tests;
 mod write;
 
 pub use read::{parse, ParsedDocument, ParsedUser};
-pub use write::write;
+pub use write::{personalize, write, Marks};
 
 /// R44: the namespace of every element of the document.
 pub const NAMESPACE: &str = "urn:ietf:params:xml:ns:conference-info";

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 fn written(doc: &Document<'_>) -> String {
     let mut out = Vec::new();
-    write(doc, &mut out);
+    write(doc, &mut out, None);
     String::from_utf8(out).expect("the writer emits UTF-8")
 }
 
@@ -54,7 +54,7 @@ fn r95_rcs_group_state_is_written_and_read() {
     joined.joined_at = Some(0);
     let users = [u, joined];
     let mut out = Vec::new();
-    write(&partial(&users), &mut out);
+    write(&partial(&users), &mut out, None);
     let xml = String::from_utf8(out.clone()).unwrap();
     assert!(
         xml.contains("<user entity=\"sip:+1555@x\" state=\"deleted\" yourown=\"true\"><endpoint"),
@@ -322,6 +322,7 @@ fn write_appends_to_existing_content() {
             users: &[],
         },
         &mut out,
+        None,
     );
     assert!(out.starts_with(b"keep<?xml"));
 }
@@ -764,7 +765,7 @@ proptest! {
             users: &users,
         };
         let mut out = Vec::new();
-        write(&doc, &mut out);
+        write(&doc, &mut out, None);
 
         let parsed = parse(&out).map_err(|e| {
             TestCaseError::fail(format!("{e}\n{}", String::from_utf8_lossy(&out)))

@@ -11,7 +11,9 @@ use super::*;
 ///   `state="full"` with optional `display-text` and exactly one `endpoint` (R50) holding `status`,
 ///   then optionally `disconnection-method` and `disconnection-info/reason` (R53 order);
 /// - text and attributes escaped, bytes that are not UTF-8 replaced (R56).
-pub fn write(doc: &Document<'_>, out: &mut Vec<u8>) {
+///
+/// `marks`, when given, records what differs between subscribers' copies (see `personalize`).
+pub fn write(doc: &Document<'_>, out: &mut Vec<u8>, mut marks: Option<&mut Marks>) {
     // One reservation sized for typical entries, so the pushes below rarely reallocate.
     let per_user: usize = doc
         .users
@@ -34,7 +36,12 @@ pub fn write(doc: &Document<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\" state=\"");
     out.extend_from_slice(doc.state.as_str().as_bytes());
     out.extend_from_slice(b"\" version=\"");
+    let version_start = out.len();
     push_decimal(doc.version, out);
+    if let Some(m) = marks.as_deref_mut() {
+        m.version = (version_start, out.len());
+        m.users.clear();
+    }
     out.extend_from_slice(b"\">");
 
     // R52, R53: the optional counts come before `users`, in schema order.
@@ -72,18 +79,49 @@ pub fn write(doc: &Document<'_>, out: &mut Vec<u8>) {
     } else {
         out.push(b'>');
         for user in doc.users {
-            push_user(user, out);
+            push_user(user, out, marks.as_deref_mut());
         }
         out.extend_from_slice(b"</users>");
     }
     out.extend_from_slice(b"</conference-info>\n");
 }
 
+/// Where the copies of one document for several subscribers differ (issue 16): its version's
+/// digits (R33), and where in each user entry `yourown` goes (R95).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marks {
+    version: (usize, usize),
+    users: Vec<usize>,
+}
+
+/// One subscriber's copy of `doc`, written with `marks` and no `yourown`: with `version`, and
+/// `yourown="true"` on the user entries `own` (indices into the document's users, ascending,
+/// none of them deleted).
+pub fn personalize(doc: &[u8], marks: &Marks, version: u32, own: &[usize]) -> Vec<u8> {
+    const YOUROWN: &[u8] = b" yourown=\"true\"";
+    let mut out = Vec::with_capacity(doc.len() + 10 + own.len() * YOUROWN.len());
+    let (start, end) = marks.version;
+    out.extend_from_slice(&doc[..start]);
+    push_decimal(version, &mut out);
+    let mut from = end;
+    for &k in own {
+        let at = marks.users[k];
+        out.extend_from_slice(&doc[from..at]);
+        out.extend_from_slice(YOUROWN);
+        from = at;
+    }
+    out.extend_from_slice(&doc[from..]);
+    out
+}
+
 /// R48-R54: a complete user (state="full", also inside partial documents), children in R53 order.
-fn push_user(user: &UserEntry<'_>, out: &mut Vec<u8>) {
+fn push_user(user: &UserEntry<'_>, out: &mut Vec<u8>, marks: Option<&mut Marks>) {
     out.extend_from_slice(b"<user entity=\"");
     push_escaped(user.entity, out);
     if user.deleted {
+        if let Some(m) = marks {
+            m.users.push(0); // (never `yourown`)
+        }
         out.extend_from_slice(b"\" state=\"deleted\"/>");
         return;
     }
@@ -94,6 +132,9 @@ fn push_user(user: &UserEntry<'_>, out: &mut Vec<u8>) {
     } else {
         b"\" state=\"full\""
     });
+    if let Some(m) = marks {
+        m.users.push(out.len());
+    }
     if user.yourown {
         out.extend_from_slice(b" yourown=\"true\"");
     }

@@ -19,6 +19,7 @@ use super::config::Config;
 use super::deadlines::Deadlines;
 use super::gate::{SendGate, Unlimited};
 use super::headers::{self, HeaderName};
+use super::journal;
 use super::key::{new_map, new_set, FixedState, Key, Map, Set};
 use super::persist;
 use super::policy::{GroupAuth, GroupPolicy, NoGroupPolicy};
@@ -36,12 +37,14 @@ use std::hash::BuildHasher;
 
 mod outbox;
 mod sessions;
+mod shared;
 mod snapshot;
 mod stats;
 mod subscribe;
 mod view;
 
 use outbox::push_angle;
+use shared::FanOut;
 pub use snapshot::{Changes, RestoreError, SessionRow, SubscriptionRow};
 pub use stats::{Stats, COUNTED_CODES};
 use subscribe::dialog_hash;
@@ -176,6 +179,9 @@ pub struct Notifier<A: Allocator + Clone, G: SendGate = Unlimited> {
     changes: ChangeLog<A>,
     /// R94: the profile of a restored subscription whose record predates profiles.
     old_records_profile: Profile,
+    /// Whether the subscriptions polled in one call share their work (`shared.rs`); off only
+    /// in tests that compare the documents with and without.
+    share_documents: bool,
     pub stats: Stats,
 }
 
@@ -207,6 +213,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             deadlines: Deadlines::new_in(seed, alloc.clone()),
             rescan: false,
             old_records_profile: Profile::Oma,
+            share_documents: true,
             changes: ChangeLog::new_in(seed, alloc.clone()),
             alloc,
             stats: Stats::default(),
@@ -214,6 +221,13 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
     }
 
     // ------------------------------------------------------------- inspection
+
+    /// Tests only: whether the subscriptions polled in one call share their work
+    /// (`shared.rs`), so that a test can check that sharing changes no byte.
+    #[doc(hidden)]
+    pub fn set_shared_documents(&mut self, on: bool) {
+        self.share_documents = on;
+    }
 
     pub fn sessions_info(&self) -> Vec<SessionInfo> {
         self.sessions

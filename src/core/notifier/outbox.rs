@@ -78,6 +78,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
     /// R66: NOTIFYs that waited for a place, oldest first, while places are free.
     pub(super) fn kick(&mut self, cfg: &Config, now: u64) -> Vec<Notify> {
         let mut out = Vec::new();
+        let mut fan = self.fan_out();
         while self.waiting_head < self.waiting.len() {
             let id = self.waiting[self.waiting_head];
             let Some(sub) = self.subs.get_mut(&id) else {
@@ -92,7 +93,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
                                  // this one queues again, at the back)
             self.waiting_head += 1;
             sub.waiting = false;
-            out.extend(self.poll(cfg, now, id));
+            out.extend(self.poll_in(cfg, now, id, &mut fan));
         }
         if self.waiting_head == self.waiting.len() {
             self.waiting.clear();
@@ -144,6 +145,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             // collected first: what handling them arms for `now` waits for the next tick
             std::iter::from_fn(|| self.deadlines.pop_due(now)).collect()
         };
+        let mut fan = self.fan_out();
         for id in due {
             let Some(sub) = self.subs.get_mut(&id) else {
                 continue;
@@ -153,7 +155,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             }
             let has_work = sub.dirty || sub.terminate.is_some() || sub.needs_full;
             if sub.in_flight.is_none() && !sub.waiting && has_work {
-                out.extend(self.poll(cfg, now, id));
+                out.extend(self.poll_in(cfg, now, id, &mut fan));
             }
             // while it lives, a subscription stays armed for its expiry
             if let Some(sub) = self.subs.get(&id) {
@@ -185,6 +187,22 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
 
     /// Decides the next NOTIFY of subscription `id` (R32: one in flight at a time).
     pub(super) fn poll(&mut self, cfg: &Config, now: u64, id: u32) -> Option<Notify> {
+        self.poll_in(cfg, now, id, &mut FanOut::single(self.share_documents))
+    }
+
+    /// Work shared by the subscriptions polled in one call (a fan-out: `shared.rs`).
+    pub(super) fn fan_out(&self) -> FanOut {
+        FanOut::new(self.share_documents)
+    }
+
+    /// `poll`, sharing `fan` with the other subscriptions polled in the same call.
+    pub(super) fn poll_in(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        id: u32,
+        fan: &mut FanOut,
+    ) -> Option<Notify> {
         let sub = self.subs.get_mut(&id)?;
         if sub.in_flight.is_some() {
             return None;
@@ -212,7 +230,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         if !self.admit(id) {
             return None;
         }
-        let n = self.poll_admitted(cfg, now, id);
+        let n = self.poll_admitted(id, cfg, now, fan);
         if n.is_none() {
             self.gate.release();
         }
@@ -227,7 +245,9 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         let sub = self.subs.get_mut(&id)?;
         let t = sub.terminate?;
         let body = match self.sessions.get(sub.session()) {
-            Some(s) if t.with_state() => document(s, sub, cfg, true).ok().flatten(),
+            Some(s) if t.with_state() => document(s, sub, cfg, true, &mut FanOut::single(false))
+                .ok()
+                .flatten(),
             _ => None,
         };
         let state = format!("terminated;reason={}", t.reason());
@@ -242,11 +262,17 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         Some(n)
     }
 
-    /// A NOTIFY with state, once it has a place under the cap.
-    pub(super) fn poll_admitted(&mut self, cfg: &Config, now: u64, id: u32) -> Option<Notify> {
+    /// A NOTIFY with state for subscription `id`, once it has a place under the cap.
+    pub(super) fn poll_admitted(
+        &mut self,
+        id: u32,
+        cfg: &Config,
+        now: u64,
+        fan: &mut FanOut,
+    ) -> Option<Notify> {
         let sub = self.subs.get_mut(&id)?;
         let session = self.sessions.get(sub.session())?;
-        let body = match document(session, sub, cfg, sub.needs_full) {
+        let body = match document(session, sub, cfg, sub.needs_full, fan) {
             Ok(Some(b)) => b,
             Ok(None) => {
                 sub.dirty = false; // R55: nothing to say

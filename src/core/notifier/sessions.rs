@@ -187,6 +187,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         let leaving = update.status == EndpointStatus::Disconnected && cfg.terminate_on_leave;
         let leaver = uri::identity_key(update.aoia);
         let mut out = Vec::new();
+        let mut fan = self.fan_out();
         for id in ids {
             let Some(sub) = self.subs.get_mut(&id) else {
                 continue;
@@ -200,7 +201,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             } else {
                 sub.dirty = true;
             }
-            out.extend(self.poll(cfg, now, id));
+            out.extend(self.poll_in(cfg, now, id, &mut fan));
         }
         Ok(out)
     }
@@ -247,7 +248,13 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             None => None,
         };
         self.change_session(cfg, now, session_uri, |s| {
-            last_writer_wins(&mut s.chairman, &mut s.chairman_stamp, chairman, stamp)
+            let changed = last_writer_wins(&mut s.chairman, &mut s.chairman_stamp, chairman, stamp);
+            if changed {
+                // what two participants show changed (R95: the chairman role): rare enough
+                // that every subscription's next document looks at everyone
+                s.journal.forget();
+            }
+            changed
         })
     }
 
@@ -272,6 +279,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         let ids: Vec<u32> = session.subs.iter().copied().collect();
         self.changes.session(&key);
         let mut out = Vec::new();
+        let mut fan = self.fan_out();
         for id in ids {
             if let Some(sub) = self.subs.get_mut(&id) {
                 if sub.dirty || sub.in_flight.is_some() {
@@ -279,7 +287,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
                 }
                 sub.dirty = true;
             }
-            out.extend(self.poll(cfg, now, id));
+            out.extend(self.poll_in(cfg, now, id, &mut fan));
         }
         Ok(out)
     }

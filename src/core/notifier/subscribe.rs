@@ -223,6 +223,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             unsent: 0,
             profile,
             seen_description: 0,
+            told_mark: journal::NEVER,
         };
         self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
         self.reserve_dialog()?;

@@ -1,5 +1,6 @@
 //! What a subscriber is shown: its document, with privacy (R73-R79) and its output profile (R94:
 //! `oma`, `rcs` R91/R95, `rfc4575` R93; core::profile).
+use super::shared::{Changed, DocKey, FanOut, Shown};
 use super::*;
 
 /// The status a document gives a present participant. R91: RCS clients drop a whole NOTIFY
@@ -90,22 +91,46 @@ pub(super) struct Body {
 }
 
 /// Builds the next document for `sub` and records what it tells (R33, R46, R54, R57, R65).
-/// Ok(None): a partial document would be empty (R55).
+/// Ok(None): a partial document would be empty (R55). `fan` shares what the other
+/// subscriptions polled in the same call computed (`shared.rs`).
 pub(super) fn document<A: Allocator + Clone>(
     session: &Session<A>,
     sub: &mut Subscription<A>,
     cfg: &Config,
     mut full: bool,
+    fan: &mut FanOut,
 ) -> Result<Option<Body>, OutOfMemory> {
     let profile = sub.profile;
     let emits_deleted = profile.emits_deleted(cfg);
+    // a partial document looks only at the participants changed since the subscription was
+    // last told everything (core::journal), when the journal can tell
+    let mut recent = Vec::new();
+    let recent_known = fan.recent_only && session.journal.since(sub.told_mark, &mut recent);
+    sub.told_mark = journal::NEVER; // until it is told everything again, below
+                                    // what each participant shows: from the view computed once per profile in this call
+                                    // (`fan`) when every participant is looked at, else computed for the few looked at
+    let shown_at = |view: Option<&[Shown]>, i: usize| match view {
+        Some(v) => v[i],
+        None => Shown::of(session, &session.participants[i], cfg, profile),
+    };
+    if full || !recent_known {
+        fan.prepare_view(session, cfg, profile);
+    }
     // (participant index, status to report; None: R58 `state="deleted"`)
-    let changes = |full: bool| {
-        let mut changed: Vec<(usize, Option<EndpointStatus>)> = Vec::new();
-        for (i, p) in session.participants.iter().enumerate() {
+    let changes = |full: bool, view: Option<&[Shown]>| {
+        let mut changed: Changed = Vec::new();
+        let all = 0..session.participants.len();
+        let looked_at: &mut dyn Iterator<Item = usize> = if full || !recent_known {
+            &mut all.into_iter()
+        } else {
+            &mut recent.iter().copied()
+        };
+        for i in looked_at {
+            let p = &session.participants[i];
             let seen = sub.seen(i);
-            if p.is_listed(cfg.report_dialing_out) {
-                if full || seen != shown(p, cfg, profile, session.is_chairman(p)) {
+            let shown = shown_at(view, i);
+            if shown.listed {
+                if full || seen != shown.present {
                     changed.push((i, Some(reported_status(p.status, profile))));
                 }
             } else if profile.merges() {
@@ -114,11 +139,7 @@ pub(super) fn document<A: Allocator + Clone>(
                 // whenever how the user left changes, and in every full document: the client's
                 // list may be older than this subscription (an earlier one, a lost NOTIFY).
                 let told = seen.status.is_some();
-                let departed = p.status == EndpointStatus::Disconnected;
-                let chair = session.is_chairman(p);
-                if (full && (told || departed))
-                    || (told && seen != shown_departed(p, cfg, profile, chair))
-                {
+                if (full && (told || shown.departed)) || (told && seen != shown.gone) {
                     changed.push((i, Some(EndpointStatus::Disconnected)));
                 }
             } else if seen.status.is_some() {
@@ -131,7 +152,7 @@ pub(super) fn document<A: Allocator + Clone>(
         }
         changed
     };
-    let mut changed = changes(full);
+    let mut changed = changes(full, fan.view(session, profile));
     // R93, R95: the profiles that show a description are sent it again when it changed
     let has_description = session.subject.is_some() || session.max_user_count.is_some();
     // (an rcs subscriber once told a subject is told its removal too: an emptied description)
@@ -148,9 +169,11 @@ pub(super) fn document<A: Allocator + Clone>(
         // R65: a full document replaces the subscriber's list, so it lists everyone present
         // (not only the changes) and still reports the departures (R57)
         full = true;
-        changed = changes(true);
+        fan.prepare_view(session, cfg, profile);
+        changed = changes(true, fan.view(session, profile));
     }
     if !full && changed.is_empty() && !stale_description {
+        sub.told_mark = session.journal.mark();
         return Ok(None);
     }
     if full {
@@ -159,12 +182,10 @@ pub(super) fn document<A: Allocator + Clone>(
         sub.reserve_seen(session.participants.len())?;
     }
     let mut delete_follows = false;
+    let view = fan.view(session, profile);
     for &(i, report) in &changed {
         let seen = match report {
-            Some(EndpointStatus::Disconnected) if profile.merges() => {
-                let p = &session.participants[i];
-                shown_departed(p, cfg, profile, session.is_chairman(p))
-            }
+            Some(EndpointStatus::Disconnected) if profile.merges() => shown_at(view, i).gone,
             Some(EndpointStatus::Disconnected) => {
                 delete_follows |= emits_deleted;
                 Seen {
@@ -172,10 +193,7 @@ pub(super) fn document<A: Allocator + Clone>(
                     ..Seen::default()
                 }
             }
-            Some(_) => {
-                let p = &session.participants[i];
-                shown(p, cfg, profile, session.is_chairman(p))
-            }
+            Some(_) => shown_at(view, i).present,
             None => Seen::default(),
         };
         sub.set_seen(i, seen)?;
@@ -189,6 +207,61 @@ pub(super) fn document<A: Allocator + Clone>(
             }
         }
     }
+    if describes {
+        sub.seen_description = description_tag;
+    }
+    // told everything now, unless a deletion is still to be sent (R58: the next document
+    // looks at everyone)
+    if !delete_follows {
+        sub.told_mark = session.journal.mark();
+    }
+    sub.version = sub.version.wrapping_add(1);
+    let subscriber = sub.subscriber();
+    let key = DocKey::new(session, profile, full, describes, &changed);
+    let xml = if fan.keeps() {
+        // written once for the subscribers it fits, each copy with its own version and
+        // `yourown` on the subscriber's own entries (R95)
+        let own: Vec<usize> = if profile.rich_state() {
+            let own_entry = |&(i, report): &(usize, Option<EndpointStatus>)| {
+                report.is_some() && session.participants[i].aoia.as_slice() == subscriber
+            };
+            (0..changed.len())
+                .filter(|&k| own_entry(&changed[k]))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        match fan.document(&key, sub.version, &own) {
+            Some(xml) => xml,
+            None => {
+                let mut marks = conference_info::Marks::default();
+                let xml = write_document(session, cfg, &key, None, sub.version, Some(&mut marks));
+                let mine = conference_info::personalize(&xml, &marks, sub.version, &own);
+                fan.keep(&key, xml, marks);
+                mine
+            }
+        }
+    } else {
+        write_document(session, cfg, &key, Some(subscriber), sub.version, None)
+    };
+    Ok(Some(Body {
+        xml,
+        full,
+        delete_follows,
+    }))
+}
+
+/// Writes the document `key` describes, as `version`, with `yourown` on the entries of
+/// `subscriber` (R95; None: on none), recording `marks` when given.
+fn write_document<A: Allocator + Clone>(
+    session: &Session<A>,
+    cfg: &Config,
+    key: &DocKey<'_>,
+    subscriber: Option<&[u8]>,
+    version: u32,
+    marks: Option<&mut conference_info::Marks>,
+) -> Vec<u8> {
+    let (changed, full, describes, profile) = (key.changed, key.full, key.describes, key.profile);
     // R95: the RCS clients read a departure's reason as a Reason header value; the other
     // profiles write it as fed, with no copy (this runs for every NOTIFY)
     let rich = profile.rich_state();
@@ -203,7 +276,6 @@ pub(super) fn document<A: Allocator + Clone>(
     } else {
         Vec::new()
     };
-    let subscriber = sub.subscriber();
     let users: Vec<UserEntry<'_>> = changed
         .iter()
         .enumerate()
@@ -221,7 +293,7 @@ pub(super) fn document<A: Allocator + Clone>(
                 deleted: report.is_none(),
                 // R95: a removal by the chairman is a deletion the RCS clients still read
                 removed: rich && method == Some(DisconnectionMethod::Booted),
-                yourown: rich && p.aoia.as_slice() == subscriber,
+                yourown: rich && subscriber == Some(p.aoia.as_slice()),
                 chairman: rich && !departed && session.is_chairman(p),
                 entity: &p.entity,
                 endpoint_entity: p.endpoint_entity(cfg.endpoint_entity_contact),
@@ -254,10 +326,6 @@ pub(super) fn document<A: Allocator + Clone>(
         subject: session.subject.as_ref().map(|s| s.text.as_slice()),
         maximum_user_count: session.max_user_count,
     });
-    if describes {
-        sub.seen_description = description_tag;
-    }
-    sub.version = sub.version.wrapping_add(1);
     let doc = Document {
         entity: session.root_entity(),
         state: if full {
@@ -265,16 +333,12 @@ pub(super) fn document<A: Allocator + Clone>(
         } else {
             DocState::Partial
         },
-        version: sub.version,
+        version,
         description,
         user_count,
         users: &users,
     };
     let mut xml = Vec::with_capacity(256 + 160 * users.len());
-    conference_info::write(&doc, &mut xml);
-    Ok(Some(Body {
-        xml,
-        full,
-        delete_follows,
-    }))
+    conference_info::write(&doc, &mut xml, marks);
+    xml
 }
