@@ -79,6 +79,10 @@ FIXED_RATE=${FIXED_RATE:-300}           # same-load comparison rate (cps)
 FIXED_SECS=${FIXED_SECS:-10}
 FANOUT_NS=${FANOUT_NS:-"100 1000 10000"} # subscribers held on the conference (capped by a setup's FANOUT_MAX_N)
 FANOUT_REPS=${FANOUT_REPS:-$REPS}
+# imconf output profiles per fan-out variant (R94, issue 16), space-separated variants of
+# comma-separated profiles cycled over the subscribers: "default" (no User-Agent), or e.g.
+# FANOUT_PROFILES="oma oma,rcs,rfc4575" for all-oma beside a third of each
+FANOUT_PROFILES=${FANOUT_PROFILES:-default}
 FANOUT_SUB_RATE=${FANOUT_SUB_RATE:-300} # SUBSCRIBE/s while building the N subscriptions (N <= 1000)
 FANOUT_BIG_SUB_RATE=${FANOUT_BIG_SUB_RATE:-1000}   # ... and for N > 1000
 SCENARIO=${SCENARIO:-"$BENCH/scen/subscribe_notify.xml"}   # the call (experiments: another scenario)
@@ -208,6 +212,7 @@ k_start() {
 		args+=(-A "DBURL=\"sqlite:///$rundir/presence.sqlite\"")
 	fi
 	[ "$CONF_BODY" = 1 ] && args+=(-A "CONF_BODY=$CONF_BODY_DEF")
+	[ -n "${K_DEFINE:-}" ] && args+=(-A "$K_DEFINE")
 	# every setup loads ctl on this socket: memory statistics (and imconf's RPCs)
 	args+=(-A "CTL_SOCK=\"unix:$rundir/$CTL_SOCK\"")
 	# extra -A defines for experiments, e.g. KAM_DEFINES="MAX_INFLIGHT=20000" (C_imconf)
@@ -660,9 +665,16 @@ if has_phase fanout; then
 	log "phase 4/5: fan-out (N = $FANOUT_NS), $FANOUT_REPS reps"
 	for n in $FANOUT_NS; do
 		for rep in $(seq 1 "$FANOUT_REPS"); do
+			for prof in $FANOUT_PROFILES; do
 			for s in $SETUPS; do
 				load_setup "$s" || continue
 				[ "$FANOUT" = 1 ] || continue
+				# output profiles: imconf only (the other setups take no User-Agent choice)
+				pflag=(); K_DEFINE=""
+				if [ "$prof" != default ]; then
+					[ "$IMCONF" = 1 ] || continue
+					pflag=(--profiles "$prof"); K_DEFINE=FANOUT_PROFILES
+				fi
 				[ "$n" -le "$FANOUT_MAX_N" ] || continue
 				srate=$FANOUT_SUB_RATE; [ "$n" -gt 1000 ] && srate=$FANOUT_BIG_SUB_RATE
 				if [ "$FANOUT_TRIGGER" = rpc ]; then
@@ -678,11 +690,14 @@ if has_phase fanout; then
 				"$PY" "$BENCH/tools/bench.py" fanout --setup "$s" --rep "$rep" --port "$PORT" --kpid "$KPID" \
 					--n "$n" --local-port "$FANOUT_PORT" --sub-rate "$srate" --trigger "$trigger" "${fctl[@]}" \
 					--doc "$BENCH/scen/conference-info.xml" --conf-user "$CONF_USER" --conf-domain "$CONF_DOMAIN" \
-					--results "$RESULTS" || { log "fan-out $s N=$n rep $rep did not complete"; FANOUT_FAILED=1; }
-				CUR_TAG="$s-fanout-N$n-rep$rep"
+					--results "$RESULTS" "${pflag[@]}" || { log "fan-out $s N=$n rep $rep did not complete"; FANOUT_FAILED=1; }
+				ptag=""; [ "$prof" != default ] && ptag="-${prof//,/+}"
+				CUR_TAG="$s-fanout-N$n$ptag-rep$rep"
 				poststep "$CUR_TAG"
 				k_stop
-				save_step_artifacts /nonexistent "$s-fanout-N$n-rep$rep"
+				save_step_artifacts /nonexistent "$CUR_TAG"
+				K_DEFINE=""
+			done
 			done
 		done
 	done

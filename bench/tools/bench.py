@@ -832,6 +832,7 @@ def cmd_fanout(a):
 
     # 2. N subscriptions, paced at sub_rate/s
     n = a.n
+    profiles = [x for x in (a.profiles or "").split(",") if x]
     mem0 = kam_mem_settled(a.ctl, 10) if a.ctl else None
     t_start = time.perf_counter()
     attempt = [0] * n
@@ -845,8 +846,11 @@ def cmd_fanout(a):
         if cid in st["refused"]:
             st["refused"].discard(cid)
             attempt[i] += 1
-        u.request("SUBSCRIBE", cid, "%s-%d" % (u.tag, i), 1 + attempt[i],
-                  SUB_HDRS % (BENCH_IDENTITY, 3600), user="f%d" % i,
+        hdrs = SUB_HDRS % (BENCH_IDENTITY, 3600)
+        if profiles:
+            # R94: the setup's cfg names the output profile after the User-Agent (issue 16)
+            hdrs += "User-Agent: profile-%s\r\n" % profiles[i % len(profiles)]
+        u.request("SUBSCRIBE", cid, "%s-%d" % (u.tag, i), 1 + attempt[i], hdrs, user="f%d" % i,
                   branch=1000000 + i + 10000000 * attempt[i], dst=nodes[i % len(nodes)])
     for i in range(n):
         due = t_start + i / a.sub_rate
@@ -926,6 +930,7 @@ def cmd_fanout(a):
     times = sorted(st["change_notify"].values())
     rec = {
         "kind": "fanout", "setup": a.setup, "rep": a.rep, "n": n, "received": got,
+        "profiles": a.profiles or "default",
         "complete": got >= n, "trigger": "rpc" if rpc_sock else "publish",
         "publish_if_match": bool(etag),
         "subscribe_phase_s": round(t_subscribed, 3),
@@ -1186,7 +1191,10 @@ def cmd_report(a):
     recs = [json.loads(l) for l in open(a.results) if l.strip()]
     steps = [r for r in recs if r["kind"] == "step" and not r.get("retried")]
     retried = [r for r in recs if r["kind"] == "step" and r.get("retried")]
-    fans = [r for r in recs if r["kind"] == "fanout"]
+    # fan-outs with the setup's default output (the comparisons between setups), and those whose
+    # subscribers named output profiles (FANOUT_PROFILES, issue 16: compared with each other)
+    fans = [r for r in recs if r["kind"] == "fanout" and r.get("profiles", "default") == "default"]
+    prof_fans = [r for r in recs if r["kind"] == "fanout" and r.get("profiles", "default") != "default"]
     clusters = [r for r in recs if r["kind"] == "cluster"]
     setups = []
     for r in recs:
@@ -1367,6 +1375,37 @@ def cmd_report(a):
                 s, n, len(rs), fmt(tall, 1), fmt(med([r["notify_per_s"] for r in rs]), 0),
                 fmt(med([r["t_publish_200_ms"] for r in rs]), 1),
                 fmt(tall / ball, 2) if tall and ball else "-"))
+        w("")
+
+    if prof_fans:
+        w("### Fan-out by output profiles (R94, issue 16; FANOUT_PROFILES)")
+        w("")
+        w("The same fan-out, with subscriber i given the (i mod k)-th of the listed profiles through its "
+          "User-Agent. Ratios against the first variant listed, within each repetition (variants alternate "
+          "inside a repetition), then their median.")
+        w("")
+        w("| setup | N | profiles | reps | all N NOTIFYs ms per rep | kam CPU us/NOTIFY per rep | all-N time ratio per rep | CPU ratio per rep | median ratios (time, CPU) |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        variants = []
+        for r in prof_fans:
+            if (r["setup"], r["n"], r["profiles"]) not in variants:
+                variants.append((r["setup"], r["n"], r["profiles"]))
+        for s, n, p in variants:
+            rs = {r["rep"]: r for r in prof_fans if (r["setup"], r["n"], r["profiles"]) == (s, n, p)}
+            first = next(v for v in variants if v[:2] == (s, n))
+            bs = {r["rep"]: r for r in prof_fans if (r["setup"], r["n"], r["profiles"]) == first}
+            reps_ = sorted(rs, key=lambda x: int(x))
+
+            def ratio(key, rep):
+                x, y = rs[rep].get(key), bs.get(rep, {}).get(key)
+                return x / y if x and y else None
+            tr = [ratio("t_all_ms", k) for k in reps_]
+            cr = [ratio("kam_cpu_us_per_notify", k) for k in reps_]
+            w("| %s | %d | %s | %d | %s | %s | %s | %s | %s, %s |" % (
+                s, n, p, len(rs), " / ".join(fmt(rs[k]["t_all_ms"], 1) for k in reps_),
+                " / ".join(fmt(rs[k].get("kam_cpu_us_per_notify"), 0) for k in reps_),
+                " / ".join(fmt(x, 2) for x in tr), " / ".join(fmt(x, 2) for x in cr),
+                fmt(med([x for x in tr if x]), 2), fmt(med([x for x in cr if x]), 2)))
         w("")
 
     # --------------------------------------------------------------- cluster
@@ -1684,6 +1723,9 @@ def main():
     s.add_argument("--conf-domain", default="127.0.0.1")
     s.add_argument("--results", required=True)
     s.add_argument("--ctl", help="kamailio's binrpc socket: shm in use before/after the N subscriptions")
+    s.add_argument("--profiles", default="",
+                   help="imconf output profiles (R94), comma-separated, subscriber i gets the (i mod k)-th "
+                        "through its User-Agent (profile-<name>); empty: no User-Agent, the default profile")
 
     s = sp.add_parser("cluster-wait")
     s.add_argument("--ctl", required=True, help="every node's binrpc socket, comma-separated")

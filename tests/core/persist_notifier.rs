@@ -159,6 +159,31 @@ fn a_subscription_expired_while_down_ends_at_the_first_tick() {
     assert_eq!(m.subscription_count(), 0);
 }
 
+/// Issue 17, fix 1: restored expired, a change fed before the first tick (as a feeder does
+/// right after a start) sends it only `terminated;reason=timeout`, never `active;expires=1`.
+#[test]
+fn a_subscription_expired_while_down_gets_no_active_notify_from_an_early_change() {
+    for crashed in [false, true] {
+        let (mut n, _) = running(true);
+        let rows = n.take_changes(OFFSET_1, true);
+        let c = cfg();
+        let later = 7_200_000;
+        let mut m = restore(&rows, OFFSET_1, later, crashed);
+        let out = m
+            .participant(&c, later, SESSION, &connected(CAROL))
+            .unwrap();
+        assert_eq!(out.len(), 1, "crashed {crashed}");
+        assert_eq!(out[0].kind, NotifyKind::Terminated, "crashed {crashed}");
+        let headers = String::from_utf8_lossy(&out[0].headers).into_owned();
+        assert!(
+            headers.contains("Subscription-State: terminated;reason=timeout"),
+            "{headers}"
+        );
+        assert_eq!(m.subscription_count(), 0);
+        assert!(m.tick(&c, later + 100).is_empty());
+    }
+}
+
 #[test]
 fn rows_that_do_not_fit_are_refused() {
     let (mut n, now) = running(true);

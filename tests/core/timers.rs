@@ -92,6 +92,44 @@ fn r30_a_subscription_expires_at_its_deadline_not_before() {
     assert_eq!(n.timer_load().0, 0, "nothing left armed");
 }
 
+/// Issue 17, fix 1: a change fed after the expiry but before the timer's next tick does not
+/// send an active NOTIFY (`expires=1`) first: the subscription's next NOTIFY ends it. Its
+/// refresh in that window gets 481.
+#[test]
+fn r30_a_change_between_the_expiry_and_the_tick_ends_the_subscription() {
+    let cfg = cfg();
+    let mut n = notifier(&cfg);
+    settled(&mut n, &cfg, T0, "c1", "60");
+    settled(&mut n, &cfg, T0, "c2", "60");
+    let late = T0 + 60_000;
+    let out = n.participant(&cfg, late, SESSION, &connected(BOB)).unwrap();
+    let states: Vec<String> = out.iter().map(state).collect();
+    assert_eq!(
+        states,
+        ["terminated;reason=timeout", "terminated;reason=timeout"],
+        "R30: no active NOTIFY after the expiry"
+    );
+    assert_eq!(n.subscription_count(), 0);
+    let mut n = notifier(&cfg);
+    settled(&mut n, &cfg, T0, "c3", "60");
+    let h = headers(b"60");
+    let req = SubscribeRequest {
+        cseq: 2,
+        to_tag: b"c3",
+        ..alice_subscribe(b"c3", &h)
+    };
+    let out = n.subscribe(&cfg, late + 1, &req, b"c3");
+    assert_eq!(
+        out.reply.code, 481,
+        "R30: a refresh after the expiry, before the tick"
+    );
+    let out = n.tick(&cfg, late + 1);
+    assert_eq!(
+        out.iter().map(state).collect::<Vec<_>>(),
+        ["terminated;reason=timeout"]
+    );
+}
+
 #[test]
 fn r30_a_refresh_moves_the_expiry_later() {
     let cfg = cfg();

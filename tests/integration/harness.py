@@ -527,9 +527,10 @@ class Ctx:
         self.server = srv
         return srv
 
-    def restart_server(self, old, *, crash=False):
+    def restart_server(self, old, *, crash=False, down_s=0):
         """Stops `old` (SIGTERM, or with `crash` SIGKILL to every process of it) and starts the
-        same cfg on the same port (persistence tests). The new log is kamailio-<n>.log."""
+        same cfg on the same port (persistence tests), `down_s` seconds later. The new log is
+        kamailio-<n>.log."""
         if crash:
             old.stopped = True
             os.kill(old.proc.pid, signal.SIGKILL)
@@ -548,6 +549,7 @@ class Ctx:
             complaints = old.stop()
             if complaints:
                 raise TestFailure("stopping for a restart: %s" % complaints)
+        time.sleep(down_s)
         srv = KamailioServer(self, alloc=old.alloc, defines=[d for d in old.defines if d != "IMCONF_STANDIN"],
                              standin=old.standin, extra_args=old.extra_args, timing=old.timing,
                              modparams=old.modparams)

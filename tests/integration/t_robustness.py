@@ -97,9 +97,10 @@ def t_db_tables(ctx):
                          '"db_url"', "with a db_url no loaded module serves")
 
 
-def db_server(ctx, backend):
+def db_server(ctx, backend, extra=()):
     """Starts Kamailio with db_url on `backend` ("sqlite": a file in the run directory;
-    "postgres": a cluster of its own on 127.0.0.1, stopped after the test)."""
+    "postgres": a cluster of its own on 127.0.0.1, stopped after the test), and the modparams
+    `extra`."""
     if backend == "postgres":
         import pgcluster
         if not pgcluster.available():
@@ -112,7 +113,7 @@ def db_server(ctx, backend):
         url, define = "sqlite:///%s" % (ctx.rundir / "imconf.db"), "IMCONF_DB_SQLITE"
     mp = [("imconf", "db_url", url), ("imconf", "db_flush_interval_ms", 200),
           ("imconf", "max_subs_per_session", 1000), ("imconf", "max_subs_per_user_per_session", 1000)]
-    return ctx.start_server(defines=[define], modparams=mp)
+    return ctx.start_server(defines=[define], modparams=mp + list(extra))
 
 
 def subscribed_everywhere(ctx, sessions, per_session):
@@ -230,6 +231,43 @@ def t_db_refresh_after_restart(ctx):
         codes = g.refresh(list(g.dialogs), expires=300)
         expect(all(c == 200 for c in codes.values()), "refreshes after the restart: %s" % codes)
     ctx.wait_for("a full NOTIFY, version 2, for every refresh", lambda: all_at(ctx, sessions, 4, 2), timeout=10)
+
+
+@test("persistence_expired_while_stopped", "R30 R13 issue 17 (fix 1)", standin="skip")
+def t_db_expired_while_stopped(ctx):
+    """db_url: three subscriptions of 3 s and two of 300 s; a graceful stop; the start 5 s
+    later, when the short ones have expired. R30: each expired one gets nothing or one
+    `terminated;reason=timeout`, never an `active` NOTIFY, and is gone (imconf.subscriptions,
+    and its refresh gets 481); the live ones are kept and refresh with 200."""
+    session = "sip:expired1@127.0.0.1"
+    # a slow timer (1 s), so that the change fed right after the start comes before its first
+    # tick: the defect sent an active NOTIFY then (issue 17)
+    srv = db_server(ctx, "sqlite", extra=[("imconf", "timer_interval_ms", 1000)])
+    ctx.open_session(uri=session)
+    ua = sipua.Ua(srv.port, SPORTS.take())
+    ctx.cleanups.append(ua.close)
+    short, long_ = sipua.Dialogs(ua, session, ALICE, "x"), sipua.Dialogs(ua, session, ALICE, "y")
+    for g, n, expires in ((short, 3, 3), (long_, 2, 300)):
+        codes = g.open(n, expires=expires)
+        expect(all(c == 200 for c in codes.values()), "initial SUBSCRIBEs: %s" % codes)
+    ctx.wait_for("every initial NOTIFY answered", lambda: all_at(ctx, [session], 5, 1), timeout=10)
+    before = {cid: len(ua.notifies.get(cid, [])) for cid in list(short.dialogs) + list(long_.dialogs)}
+    srv = ctx.restart_server(srv, down_s=5)
+    ua.server = ("127.0.0.1", srv.port)
+    ctx.rpc_ok("imconf.participant", session, CAROL, "connected")   # a feeder, right after the start
+    time.sleep(2.5)   # timer ticks after the start
+    for cid in short.dialogs:
+        after = ua.notifies.get(cid, [])[before[cid]:]
+        states = [state for _, state in after]
+        expect(len(states) <= 1 and all(st.startswith("terminated;reason=timeout") for st in states),
+               "R30: a subscription expired while Kamailio was stopped got %s after the start" % states)
+    left = sorted(x.get("call_id") for x in ctx.subscriptions(session))
+    expect(left == sorted(long_.dialogs), "R30: after the start, subscriptions %s, want only %s"
+           % (left, sorted(long_.dialogs)))
+    codes = short.refresh(list(short.dialogs), expires=300)
+    expect(all(c == 481 for c in codes.values()), "R13/R30: refreshes of expired subscriptions: %s" % codes)
+    codes = long_.refresh(list(long_.dialogs), expires=300)
+    expect(all(c == 200 for c in codes.values()), "refreshes of the live subscriptions: %s" % codes)
 
 
 @test("persistence_postgres_graceful_restart", "R72 R33 R40 issue 7 (PostgreSQL)", standin="skip")

@@ -204,6 +204,12 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         fan: &mut FanOut,
     ) -> Option<Notify> {
         let sub = self.subs.get_mut(&id)?;
+        if sub.terminate.is_none() && sub.expires_at <= now {
+            // R30: expired, whether or not the timer saw it yet (a change fed between the
+            // expiry and the next tick, or right after a start that restored it expired):
+            // its next NOTIFY is the terminating one, never an active one (issue 17, fix 1)
+            sub.terminate = Some(Termination::Timeout);
+        }
         if sub.in_flight.is_some() {
             return None;
         }

@@ -341,7 +341,10 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             .ok_or(SubscribeError::NoSuchDialog)?;
         let sub = self.subs.get_mut(&id).ok_or(SubscribeError::NoSuchDialog)?;
         let same_id = sub.dialog.event_id() == event_id;
-        if sub.terminate.is_some() || sub.dialog.remote_tag() != req.from_tag || !same_id {
+        // R30: an expired subscription is gone, even before the timer ended it
+        let expired = sub.expires_at <= now;
+        if sub.terminate.is_some() || expired || sub.dialog.remote_tag() != req.from_tag || !same_id
+        {
             return Err(SubscribeError::NoSuchDialog);
         }
         if req.cseq <= sub.dialog.remote_cseq {
