@@ -137,12 +137,52 @@ fn after_a_crash_the_restored_subscription_resyncs_in_full_with_cseq_ahead() {
     let out = m.tick(&c, now);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].kind, NotifyKind::Full);
-    assert_eq!(version_of(&out[0].body), 2);
+    assert!(
+        version_of(&out[0].body) > 1000,
+        "R40: the version jumps too (issue 17, fix 2)"
+    );
     assert!(
         out[0].cseq > 1000,
         "CSeq {} jumps past what may have been sent",
         out[0].cseq
     );
+}
+
+/// Issue 17, fix 2: killed a few ms after a NOTIFY, before that NOTIFY's state was written
+/// back: the restored subscription's full document must have a version higher than the one the
+/// subscriber holds (a strict RFC 4575 subscriber discards it otherwise and keeps a stale list).
+/// The same after a takeover from a silent cluster peer, whose replica may be as old.
+#[test]
+fn after_a_crash_no_version_repeats_one_the_subscriber_holds() {
+    for takeover in [false, true] {
+        let (mut n, now) = running(true);
+        let c = cfg();
+        let rows = n.take_changes(OFFSET_1, true); // written at version 1
+                                                   // then a change: version 2 reaches the subscriber, and the process dies before the
+                                                   // next write-back
+        let out = n.participant(&c, now, SESSION, &connected(CAROL)).unwrap();
+        let held = version_of(&out[0].body);
+        assert_eq!(held, 2);
+        let mut m = if takeover {
+            let mut m = Notifier::new_in(9, Global);
+            for s in &rows.sessions {
+                m.restore_session(&s.state).unwrap();
+            }
+            m.take_over(now, &rows.subs[0].state, OFFSET_1, true)
+                .unwrap();
+            m
+        } else {
+            restore(&rows, OFFSET_1, now, true)
+        };
+        let out = m.tick(&c, now);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, NotifyKind::Full);
+        let v = version_of(&out[0].body);
+        assert!(
+            v > held,
+            "takeover {takeover}: version {v} after the subscriber held {held} (R40, R33)"
+        );
+    }
 }
 
 #[test]

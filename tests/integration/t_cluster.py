@@ -15,6 +15,17 @@ def cluster_feed_round(cl, session, changes, truth):
         time.sleep(0.2)
 
 
+def session_of_two(cl, session, first, second):
+    """Starts the cluster `cl` and opens the ad-hoc `session` on node 1 with `first` and
+    `second` connected, known to every node; returns the truth ({aoia: status})."""
+    cl.start()
+    cl.feed(0, "imconf.session_open", session, "ad-hoc")
+    truth = {}
+    cluster_feed_round(cl, session, [(0, first, "connected"), (0, second, "connected")], truth)
+    cl.wait_everywhere(session, 2)
+    return truth
+
+
 @test("cluster_changes_reach_every_node", "issue 9 (enable_dmq) R26 R33 R40 R57", standin="skip")
 def t_cluster_changes(ctx):
     """Three nodes on one DMQ bus. A session opened on node 1, its participants fed on nodes 1, 2
@@ -206,10 +217,10 @@ def t_cluster_takeover(ctx):
         sub.subscribe()
     time.sleep(1.0)  # the subscriptions reach the peers (timer, 100 ms) and everyone settles
 
-    def settle_and_check(what, timeout=8):
+    def settle_and_check(what, timeout=8, jumps=False):
         deadline = time.time() + timeout
         while True:
-            problems = [p for sub in subs for p in sub.check(truth, what)]
+            problems = [p for sub in subs for p in sub.check(truth, what, jumps)]
             if not problems or time.time() > deadline:
                 expect(not problems, "\n".join(problems))
                 return
@@ -238,10 +249,56 @@ def t_cluster_takeover(ctx):
     cl.crash(1)
     time.sleep(4.5)  # PEER_TIMEOUT_MS (3.5 s) and a timer tick
     cluster_feed_round(cl, s, [(0, erin, "connected"), (0, frank, "alerting")], truth)
-    settle_and_check("after node 2 crashed")
+    # R40: node 2's subscribers' versions jump into full state (its last NOTIFYs may not have
+    # reached the replicas); never back
+    settle_and_check("after node 2 crashed", jumps=True)
     for sub in subs:
         expect(sub.target_port() == cl.ports[0],
                "%s: last NOTIFY's Contact port %s, want node 1's %d" % (sub.call_id, sub.target_port(), cl.ports[0]))
+
+
+@test("cluster_crash_right_after_a_notify", "R40 R33 issue 17 (fix 2)", standin="skip")
+def t_cluster_crash_after_notify(ctx):
+    """Three nodes; four subscribers through node 2. A change fed to node 1 reaches them (node 2
+    sends the NOTIFYs) and node 2 is killed at once, before its next replication tick told the
+    peers the new version (100 ms). After its silence a peer takes the subscriptions over: each
+    subscriber's next NOTIFY is full state with a version above the one it holds (a strict
+    RFC 4575 subscriber discards one that is not higher; before issue 17 it repeated) and a
+    higher CSeq; its view is the truth."""
+    import cluster
+    ctx.log_allow = r"DEBUG|enable_dmq"
+    cl = cluster.Cluster(ctx)
+    s = "sip:crashnotify@127.0.0.1"
+    alice, bob, carol = ("sip:%s@127.0.0.1" % n for n in ("alice", "bob", "carol"))
+    truth = session_of_two(cl, s, alice, bob)
+    subs = [cluster.Subscriber(ctx, cl.nodes[1], s, alice, "cn%d" % k) for k in range(4)]
+    for sub in subs:
+        sub.subscribe()
+    time.sleep(1.0)  # the replicas reach the peers; everyone settles
+    before = {sub.call_id: len(sub.notifies()) for sub in subs}
+    cl.feed(0, "imconf.participant", s, carol, "connected")
+    truth[carol] = "connected"
+    deadline = time.time() + 3
+    while not all(len(sub.notifies()) > before[sub.call_id] for sub in subs) and time.time() < deadline:
+        time.sleep(0.002)
+    cl.crash(1)
+    held = {}
+    for sub in subs:
+        _, versions, cseqs = sub.view()
+        expect(len(sub.notifies()) > before[sub.call_id], "%s: no NOTIFY for the change" % sub.call_id)
+        held[sub.call_id] = (versions[-1], cseqs[-1], len(sub.notifies()))
+    time.sleep(4.5)  # PEER_TIMEOUT_MS (3.5 s) and a timer tick: a peer takes them over
+    for sub in subs:
+        ctx.wait_for("%s: a NOTIFY from the successor" % sub.call_id,
+                     lambda: len(sub.notifies()) > held[sub.call_id][2], timeout=5)
+        _, versions, cseqs = sub.view()
+        i = len([1 for _, b in sub.notifies()[:held[sub.call_id][2]] if b.strip()])
+        expect(versions[i] > held[sub.call_id][0] and sub.full[i] and cseqs[held[sub.call_id][2]] > held[sub.call_id][1],
+               "R40/R33: %s held version %d CSeq %d; the successor sent version %d (full: %s) CSeq %d"
+               % (sub.call_id, held[sub.call_id][0], held[sub.call_id][1], versions[i], sub.full[i],
+                  cseqs[held[sub.call_id][2]]))
+        problems = sub.check(truth, "after the successor took over", jumps=True)
+        expect(not problems, "\n".join(problems))
 
 
 @test("cluster_example_config", "issue 9 (enable_dmq, kamailio-cfg/imconf.cfg -A WITH_DMQ)", standin="skip")
@@ -263,13 +320,9 @@ def t_cluster_example(ctx):
 
     ctx.log_allow = r"DEBUG|enable_dmq"
     cl = cluster.Cluster(ctx, n=2, make=make)
-    cl.start()
     s = "sip:example-cluster@127.0.0.1"
     alice, bob, carol = ("sip:%s@127.0.0.1" % n for n in ("alice", "bob", "carol"))
-    cl.feed(0, "imconf.session_open", s, "ad-hoc")
-    truth = {}
-    cluster_feed_round(cl, s, [(0, alice, "connected"), (0, bob, "connected")], truth)
-    cl.wait_everywhere(s, 2)
+    truth = session_of_two(cl, s, alice, bob)
     subs = [cluster.Subscriber(ctx, cl.nodes[0], s, alice, "x0"), cluster.Subscriber(ctx, cl.nodes[1], s, bob, "x1")]
     for sub in subs:
         sub.subscribe(expires=600)

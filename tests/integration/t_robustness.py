@@ -179,24 +179,83 @@ def graceful_restart(ctx, backend):
 def crash_restart(ctx, backend):
     """db_url, 100 subscriptions on one session, written back (flush 200 ms). SIGKILL to every
     process of Kamailio, then the same cfg again: every subscription is back and, since the stop
-    was not clean, gets full state at once with its CSeq ahead of anything sent before (the last
-    interval's CSeqs may be lost; R40's +1 gives way to RFC 3261's "greater")."""
+    was not clean, gets full state at once with its CSeq and version ahead of anything sent
+    before (the last interval's may be lost; R40's +1 gives way to RFC 3261's "greater", and
+    the version must still be higher than any the subscriber holds)."""
     session = "sip:crash1@127.0.0.1"
     srv = db_server(ctx, backend)
     runs = subscribed_everywhere(ctx, [session], 100)
     time.sleep(1.0)   # several flush intervals
     srv = ctx.restart_server(srv, crash=True)
-    ctx.trace_allow = r"^NOTIFY CSeq \d+ \([^)]*\): R40: CSeq \d+ after 1, want \+1$"
+    # R40: after a crash the CSeq and the version jump (issue 17, fix 2) into full state
+    ctx.trace_allow = (r"^NOTIFY CSeq \d+ \([^)]*\): (R40: CSeq \d+ after 1, want \+1"
+                       r"|R33: version 1002 after 1, want \+1)$")
     expect(len(ctx.subscriptions(session)) == 100, "all 100 subscriptions restored: %d"
            % len(ctx.subscriptions(session)))
-    ctx.wait_for("every resync NOTIFY answered", lambda: all_at(ctx, [session], 100, 2), timeout=30)
+    ctx.wait_for("every resync NOTIFY answered", lambda: all_at(ctx, [session], 100, 1002), timeout=30)
     ctx.rpc_ok("imconf.session_close", session)
     ctx.sipp_wait(runs[0])
     seconds = second_notifies(runs[0])
     expect(len(seconds) == 100, "%d dialogs got a second NOTIFY, want 100" % len(seconds))
-    bad = [(cid, cseq, info.get("state")) for cid, (cseq, info) in seconds.items()
-           if not cseq or cseq <= 1000 or info.get("state") != "full" or info.get("version") != 2]
-    expect(not bad, "after a crash: full state, version 2, CSeq past 1000: %s" % bad[:3])
+    bad = [(cid, cseq, info.get("state"), info.get("version")) for cid, (cseq, info) in seconds.items()
+           if not cseq or cseq <= 1000 or info.get("state") != "full" or info.get("version") != 1002]
+    expect(not bad, "after a crash: full state, version and CSeq past 1000: %s" % bad[:3])
+
+
+@test("persistence_crash_right_after_a_notify", "R40 R33 issue 17 (fix 2)", standin="skip")
+def t_db_crash_after_notify(ctx):
+    """db_url (sqlite, a 3 s flush): five subscriptions, written back at version 1; then a
+    change whose NOTIFYs (version 2) are answered, and kill -9 at once, before the next write.
+    After the start each subscriber's next NOTIFY is full state with a version above 2 (the one
+    it holds: a strict RFC 4575 subscriber discards a full document whose version is not
+    higher, R40 amended) and a higher CSeq."""
+    import sqlite3
+    session = "sip:crash2@127.0.0.1"
+    srv = db_server(ctx, "sqlite", extra=[("imconf", "db_flush_interval_ms", 3000)])
+    ctx.open_session(uri=session)
+    ua = sipua.Ua(srv.port, SPORTS.take())
+    ctx.cleanups.append(ua.close)
+    g = sipua.Dialogs(ua, session, ALICE, "k")
+    codes = g.open(5, expires=300)
+    expect(all(c == 200 for c in codes.values()), "initial SUBSCRIBEs: %s" % codes)
+    ctx.wait_for("every initial NOTIFY answered", lambda: all_at(ctx, [session], 5, 1), timeout=10)
+
+    def written():
+        try:
+            con = sqlite3.connect(str(ctx.rundir / "imconf.db"), timeout=0.2)
+            try:
+                return con.execute("SELECT count(*) FROM imconf_subscriptions").fetchone()[0] == 5
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return False
+    ctx.wait_for("the subscriptions written back", written, timeout=8, interval=0.02)
+    t_written = time.time()
+    ctx.rpc_ok("imconf.participant", session, CAROL, "connected")
+    ctx.wait_for("every version-2 NOTIFY answered", lambda: all_at(ctx, [session], 5, 2), timeout=5,
+                 interval=0.01)
+    held = {cid: (int(sipua.header(h, "CSeq").split()[0]), conference_version(b))
+            for cid in g.dialogs for h, b in ua.notify_msgs[cid][-1:]}
+    elapsed = time.time() - t_written
+    expect(elapsed < 2.5, "the change took %.1f s: the next write-back may have come first" % elapsed)
+    before = {cid: len(ua.notify_msgs[cid]) for cid in g.dialogs}
+    srv = ctx.restart_server(srv, crash=True)
+    ua.server = ("127.0.0.1", srv.port)
+    ctx.wait_for("a NOTIFY to every subscriber after the start",
+                 lambda: all(len(ua.notify_msgs.get(cid, [])) > before[cid] for cid in g.dialogs), timeout=8)
+    for cid in g.dialogs:
+        head, body = ua.notify_msgs[cid][before[cid]]
+        cseq, version = int(sipua.header(head, "CSeq").split()[0]), conference_version(body)
+        expect(held[cid][1] == 2, "%s: the subscriber held version %s before the crash, want 2" % (cid, held[cid][1]))
+        expect(version > held[cid][1] and cseq > held[cid][0] and b'state="full"' in body,
+               "R40/R33: %s held CSeq %d version %d; after the crash got CSeq %d version %s (full: %s)"
+               % (cid, held[cid][0], held[cid][1], cseq, version, b'state="full"' in body))
+
+
+def conference_version(body):
+    import re as re_
+    m = re_.search(rb'<conference-info[^>]*\sversion="(\d+)"', body if isinstance(body, bytes) else body.encode())
+    return int(m.group(1)) if m else None
 
 
 @test("persistence_graceful_restart", "R72 R33 R40 issue 7 (sqlite)", standin="skip")

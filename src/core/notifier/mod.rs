@@ -145,8 +145,10 @@ const UNSENT_RETRY_MS: u64 = 1000;
 /// ...at most this many times in a row before its subscription is given up.
 const MAX_UNSENT: u8 = 5;
 
-/// CSeq numbers skipped by a subscription restored after a crash: more than one flush interval
-/// of NOTIFYs can have used (R40 needs only that they grow).
+/// CSeq numbers (and versions, R33) skipped by a subscription restored after a crash or taken
+/// over from a silent peer: more than one flush or replication interval of NOTIFYs can have
+/// used (R61 sends at most one per `min_notify_interval_ms` to a subscription; R40 needs only
+/// that they grow).
 const CRASH_CSEQ_MARGIN: u32 = 1000;
 
 /// A share of the sessions and subscriptions, all allocated in `A`.

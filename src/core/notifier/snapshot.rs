@@ -256,7 +256,13 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             return Err(RestoreError::Duplicate);
         }
         if crashed {
+            // R40: NOTIFYs may have left after the state was written; the CSeq and the version
+            // (R33: a strict RFC 4575 subscriber discards a full document whose version is not
+            // higher than its own) jump past anything they can have used, and full state
+            // follows. Each NOTIFY uses one CSeq and at most one version, so one margin covers
+            // both (issue 17, fix 2)
             sub.dialog.local_cseq = sub.dialog.local_cseq.saturating_add(CRASH_CSEQ_MARGIN);
+            sub.version = sub.version.wrapping_add(CRASH_CSEQ_MARGIN);
             sub.needs_full = true;
         }
         let wake = if sub.needs_full || sub.dirty || sub.terminate.is_some() {
