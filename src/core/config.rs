@@ -49,6 +49,10 @@ pub struct Config {
     pub emit_disconnection_method: bool,
     /// Test hook: a SUBSCRIBE whose Request-URI user equals this panics inside the module.
     pub debug_panic_user: Option<String>,
+    /// R66, issue 17 (module parameter `slow_notify_ms`): a NOTIFY unanswered this long gives
+    /// up its place under `max_inflight_notifies`, so that destinations that stopped answering
+    /// do not hold every place until tm times them out (0: never).
+    pub slow_notify_ms: u64,
 }
 
 /// A parameter with a value the module refuses; names the parameter (docs/interface.md).

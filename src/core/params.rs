@@ -53,7 +53,7 @@ const fn text(name: &'static CStr, default: Option<&'static CStr>) -> Param {
 use Check::{AtLeast, Between, Flag, NonNegative};
 
 /// The module's parameters, in the order Kamailio lists them.
-pub const PARAMS: [Param; 31] = [
+pub const PARAMS: [Param; 32] = [
     text(c"server_contact", None),
     text(c"conference_factory_uri", None),
     text(c"assert_identity_header", Some(c"P-Asserted-Identity")),
@@ -85,6 +85,7 @@ pub const PARAMS: [Param; 31] = [
     int(c"emit_disconnection_method", 0, Flag),
     text(c"output_profile", None),
     int(c"admit_generic_subscribers", 0, Flag),
+    int(c"slow_notify_ms", 1000, NonNegative),
 ];
 
 /// One parameter's value as the cfg left it.
@@ -252,6 +253,7 @@ pub fn settings(v: &Values) -> Result<Settings, BadParam> {
         accept_cpm_icsi: v.flag("accept_cpm_icsi")?,
         default_profile: default_profile(v)?,
         admit_generic_subscribers: v.flag("admit_generic_subscribers")?,
+        slow_notify_ms: v.num("slow_notify_ms")?.into(),
         endpoint_entity_contact: endpoint_entity(v.text("endpoint_entity").as_deref())?,
         emit_disconnection_method: v.flag("emit_disconnection_method")?,
         debug_panic_user: v.text("debug_panic_user"),

@@ -433,6 +433,7 @@ pub fn decode_subscription<A: Allocator + Clone>(
         needs_full: needs_full || unconfirmed,
         terminate,
         in_flight: None,
+        holds_place: false,
         held_since: None,
         waiting: false,
         last_notify_at: None,

@@ -315,6 +315,9 @@ pub struct Subscription<A: Allocator> {
     pub terminate: Option<Termination>,
     /// CSeq of the NOTIFY whose final response is awaited (R32).
     pub in_flight: Option<u32>,
+    /// Whether that NOTIFY still holds a place under the node-wide cap (R66): it gives it up
+    /// when unanswered for `slow_notify_ms` (issue 17), and its response then frees nothing.
+    pub holds_place: bool,
     /// Set while the reply to an in-dialog SUBSCRIBE is on its way: no NOTIFY of this dialog
     /// may overtake it (R25), whichever process sees the in-flight NOTIFY complete.
     pub held_since: Option<u64>,

@@ -84,3 +84,119 @@ fn r66_terminating_notify_response_frees_its_place() {
     n.notify_completed(&cfg, 4, last[0].token, 200);
     assert_eq!(cap.in_flight(), 0, "and only once");
 }
+
+const LIVE: &[u8] = b"sip:live@im.example.net";
+const BOB: &[u8] = b"sip:bob@example.net";
+
+/// `call` subscribes Alice to `session`; its NOTIFYs (and those they let out) answered 200.
+fn settled_sub(
+    n: &mut Notifier<Global, &'static InFlightCap>,
+    cfg: &Config,
+    session: &'static [u8],
+    call: &str,
+) {
+    let req = imconf::core::notifier::SubscribeRequest {
+        ruri: session,
+        to_uri: session,
+        ..alice_subscribe(call.as_bytes(), &ALICE_HEADERS)
+    };
+    let out = n.subscribe(cfg, 0, &req, call.as_bytes());
+    assert_eq!(out.reply.code, 200);
+    let mut pending = out.notifies;
+    while let Some(x) = pending.pop() {
+        pending.extend(n.notify_completed(cfg, 0, x.token, 200));
+    }
+}
+
+/// Issue 17, fix 3: 1100 subscriptions whose subscribers stopped answering (a region gone
+/// dark), one change in their session, then a change in another session: its subscriber's
+/// NOTIFY leaves once the unanswered ones have held their places for `slow_notify_ms`, not
+/// when tm times them out (`fr_timer`, 4 to 30 s). Their late responses free nothing twice.
+#[test]
+fn unresponsive_destinations_do_not_hold_the_places_of_responsive_ones() {
+    let cfg = Config {
+        max_subs_per_user_per_session: 2000,
+        max_subs_per_session: 2000,
+        min_notify_interval_ms: 0,
+        ..Config::default()
+    };
+    assert_eq!(cfg.slow_notify_ms, 1000, "the default");
+    let cap: &'static InFlightCap = Box::leak(Box::new(InFlightCap::new(1024)));
+    let mut n = Notifier::with_gate(1, Global, cap);
+    for s in [SESSION, LIVE] {
+        n.open_session(s, SessionKind::AdHoc, None).unwrap();
+        n.participant(&cfg, 0, s, &connected(ALICE)).unwrap();
+    }
+    for i in 0..1100 {
+        settled_sub(&mut n, &cfg, SESSION, &format!("dark{i}"));
+    }
+    settled_sub(&mut n, &cfg, LIVE, "live");
+    assert_eq!(cap.in_flight(), 0);
+
+    let t0 = 10_000;
+    let dark = n.participant(&cfg, t0, SESSION, &connected(BOB)).unwrap();
+    assert_eq!(dark.len(), 1024, "the cap");
+    let live = n.participant(&cfg, t0 + 1, LIVE, &connected(BOB)).unwrap();
+    assert!(live.is_empty(), "R66: it waits for a place");
+    assert!(n.tick(&cfg, t0 + 999).is_empty());
+
+    let out = n.tick(&cfg, t0 + 1000);
+    assert!(
+        out.iter().any(|x| x.call_id == b"live"),
+        "the live subscriber's NOTIFY waits for the unanswered ones no longer than slow_notify_ms"
+    );
+    assert_eq!(out.len(), 77, "the 76 that waited before it, then it");
+    assert_eq!(n.stats.notifies_slow, 1024);
+    assert_eq!(cap.in_flight(), 77);
+
+    // tm times the dark ones out (408): their subscriptions go (R31), no place is freed twice
+    for x in &dark {
+        n.notify_completed(&cfg, t0 + 4000, x.token, 408);
+    }
+    assert_eq!(cap.in_flight(), 77);
+    for x in &out {
+        n.notify_completed(&cfg, t0 + 4001, x.token, 200);
+    }
+    assert_eq!(cap.in_flight(), 0);
+    assert_eq!(
+        n.subscription_count(),
+        1 + 76,
+        "the live one and the 76 that answered"
+    );
+}
+
+/// The same for terminating NOTIFYs (their subscriptions are gone, R69): unanswered for
+/// `slow_notify_ms`, they give up their places; their late responses free nothing more.
+#[test]
+fn unanswered_terminating_notifies_give_up_their_places() {
+    let cfg = Config {
+        min_notify_interval_ms: 0,
+        max_subs_per_user_per_session: 10,
+        ..Config::default()
+    };
+    let cap: &'static InFlightCap = Box::leak(Box::new(InFlightCap::new(2)));
+    let mut n = Notifier::with_gate(1, Global, cap);
+    for s in [SESSION, LIVE] {
+        n.open_session(s, SessionKind::AdHoc, None).unwrap();
+        n.participant(&cfg, 0, s, &connected(ALICE)).unwrap();
+    }
+    settled_sub(&mut n, &cfg, SESSION, "d1");
+    settled_sub(&mut n, &cfg, SESSION, "d2");
+    settled_sub(&mut n, &cfg, LIVE, "live");
+    let closing = n.close_session(&cfg, 100, SESSION).unwrap();
+    assert_eq!(closing.len(), 2);
+    assert!(n
+        .participant(&cfg, 101, LIVE, &connected(BOB))
+        .unwrap()
+        .is_empty());
+    assert!(n.tick(&cfg, 1099).is_empty());
+    let out = n.tick(&cfg, 1100);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].call_id, b"live");
+    for x in &closing {
+        assert!(n.notify_completed(&cfg, 5000, x.token, 408).is_empty());
+    }
+    assert_eq!(cap.in_flight(), 1);
+    n.notify_completed(&cfg, 5001, out[0].token, 200);
+    assert_eq!(cap.in_flight(), 0);
+}

@@ -103,6 +103,7 @@ fn subscription(id: u32) -> Subscription<Global> {
         needs_full: false,
         terminate: Some(Termination::NoResource),
         in_flight: None,
+        holds_place: false,
         held_since: Some(4_000_000),
         waiting: true,
         last_notify_at: Some(4_100_000),

@@ -370,3 +370,56 @@ def t_rpc(ctx):
     ctx.rpc_ok("imconf.session_close", SESSION)
     r = ctx.rpc("imconf.session_close", SESSION)
     expect(not r.ok, "closing a session that is not open should be an error: %s" % r)
+
+
+@test("unresponsive_subscribers_do_not_starve_a_live_one", "R66 R31 issue 17 (fix 3)", standin="skip")
+def t_unresponsive_do_not_starve(ctx):
+    """tm fr_timer 4 s, max_inflight_notifies 1024 (the default). 1100 subscriptions whose
+    subscriber then stops answering (a region gone dark) and one live subscription in another
+    session. One change in the dark session (1024 NOTIFYs go out and are never answered, 76
+    wait), then one in the live session: the live subscriber's NOTIFY arrives within 2 s
+    (slow_notify_ms, 1 s by default: an unanswered NOTIFY gives up its place), not after tm's
+    4 s timeout. Afterwards the dark subscriptions are gone (R31: 408) and nothing is left in
+    flight."""
+    dark_s, live_s = "sip:dark@127.0.0.1", "sip:live@127.0.0.1"
+    srv = ctx.start_server(modparams=[("tm", "fr_timer", 4000), ("imconf", "max_subs_per_session", 2000),
+                                      ("imconf", "max_subs_per_user_per_session", 2000)])
+    for s in (dark_s, live_s):
+        ctx.open_session(uri=s)
+    silent = {"on": False}
+    dark_ua = sipua.Ua(srv.port, SPORTS.take(), notify_policy=lambda cid: "ignore" if silent["on"] else "200")
+    live_ua = sipua.Ua(srv.port, SPORTS.take())
+    ctx.cleanups += [dark_ua.close, live_ua.close]
+    dark, live = sipua.Dialogs(dark_ua, dark_s, ALICE, "d"), sipua.Dialogs(live_ua, live_s, ALICE, "l")
+    codes = dark.open(1100, expires=300)
+    expect(sum(1 for c in codes.values() if c == 200) == 1100, "dark SUBSCRIBEs: %s"
+           % sorted(set(codes.values()), key=str))
+    expect(live.open(1, expires=300) == {c: 200 for c in live.dialogs}, "the live SUBSCRIBE")
+
+    def stat(name):
+        st = ctx.rpc_ok("imconf.stats").structs()[0]
+        return int(st[name])
+    live_cid = next(iter(live.dialogs))
+    ctx.wait_for("every initial NOTIFY answered", lambda: stat("notifies_in_flight") == 0
+                 and all(dark_ua.notifies.get(c) for c in dark.dialogs) and live_ua.notifies.get(live_cid),
+                 timeout=20)
+    time.sleep(0.5)   # past min_notify_interval_ms (R61): the changes' NOTIFYs leave at once
+    silent["on"] = True
+    ctx.rpc_ok("imconf.participant", dark_s, CAROL, "connected")
+    ctx.wait_for("the dark NOTIFYs in flight", lambda: stat("notifies_in_flight") >= 1024, timeout=5,
+                 interval=0.02)
+    n_live = len(live_ua.notifies.get(live_cid, []))
+    t0 = time.time()
+    ctx.rpc_ok("imconf.participant", live_s, CAROL, "connected")
+    ctx.wait_for("the live subscriber's NOTIFY", lambda: len(live_ua.notifies.get(live_cid, [])) > n_live,
+                 timeout=10, interval=0.01)
+    waited = time.time() - t0
+    ctx.note("the live NOTIFY came %.2f s after its change, beside 1100 unanswered" % waited)
+    expect(waited <= 2.0, "issue 17: the live subscriber's NOTIFY waited %.2f s behind unanswered ones "
+           "(fr_timer 4 s), want <= 2 s" % waited)
+    expect(stat("notifies_slow") >= 1024, "notifies_slow %d, want >= 1024" % stat("notifies_slow"))
+    # tm gives up on the dark ones (408, R31): their subscriptions go, nothing stays in flight
+    ctx.wait_for("the dark subscriptions removed", lambda: stat("subscriptions") == 1 + 0, timeout=20,
+                 interval=0.5)
+    expect(stat("notifies_in_flight") == 0, "notifies_in_flight %d after everything ended"
+           % stat("notifies_in_flight"))

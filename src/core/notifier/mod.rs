@@ -20,7 +20,7 @@ use super::deadlines::Deadlines;
 use super::gate::{SendGate, Unlimited};
 use super::headers::{self, HeaderName};
 use super::journal;
-use super::key::{new_map, new_set, FixedState, Key, Map, Set};
+use super::key::{new_map, FixedState, Key, Map};
 use super::persist;
 use super::policy::{GroupAuth, GroupPolicy, NoGroupPolicy};
 use super::profile::{self, Profile};
@@ -158,9 +158,10 @@ pub struct Notifier<A: Allocator + Clone, G: SendGate = Unlimited> {
     /// R66: subscriptions waiting for a place under the cap, oldest first from `waiting_head`.
     waiting: AVec<u32, A>,
     waiting_head: usize,
-    /// Tokens of terminating NOTIFYs in flight: their subscription is gone (R69), but their
-    /// completion still frees a place under the cap.
-    final_tokens: Set<u64, A>,
+    /// Tokens of terminating NOTIFYs in flight, with when they were sent: their subscription
+    /// is gone (R69), but their completion still frees a place under the cap (unless they gave
+    /// it up as slow, `slow_notify_ms`).
+    final_tokens: Map<u64, u64, A>,
     seed: u64,
     sessions: Map<Key<A>, Session<A>, A>,
     subs: Map<u32, Subscription<A>, A>,
@@ -205,7 +206,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             gate,
             waiting: AVec::new_in(alloc.clone()),
             waiting_head: 0,
-            final_tokens: new_set(seed, alloc.clone()),
+            final_tokens: new_map(seed, alloc.clone()),
             sessions: new_map(seed, alloc.clone()),
             subs: new_map(seed, alloc.clone()),
             dialogs: HashTable::new_in(alloc.clone()),

@@ -10,7 +10,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         let id = ((token & ((1u64 << TOKEN_BITS) - 1)) >> CSEQ_BITS) as u32;
         let cseq_low = (token & ((1u64 << CSEQ_BITS) - 1)) as u32;
         let core_token = token & ((1u64 << TOKEN_BITS) - 1);
-        if self.final_tokens.remove(&core_token) {
+        if self.final_tokens.remove(&core_token).is_some() {
             self.gate.release();
             return None;
         }
@@ -19,7 +19,9 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             Some(c) if c & ((1 << CSEQ_BITS) - 1) == cseq_low => sub.in_flight = None,
             _ => return None,
         }
-        self.gate.release();
+        if std::mem::take(&mut sub.holds_place) {
+            self.gate.release();
+        }
         Some(id)
     }
 
@@ -138,6 +140,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
     /// allocation failure (a deadline or a queue place that could not be recorded) does it
     /// scan them all once.
     pub fn tick(&mut self, cfg: &Config, now: u64) -> Vec<Notify> {
+        self.release_slow_final(cfg, now);
         let mut out = self.kick(cfg, now);
         let due: Vec<u32> = if std::mem::take(&mut self.rescan) {
             self.subs.keys().copied().collect()
@@ -153,6 +156,19 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             if sub.terminate.is_none() && sub.expires_at <= now {
                 sub.terminate = Some(Termination::Timeout);
             }
+            if let Some(slow_at) = slow_since(sub, cfg) {
+                if now >= slow_at {
+                    // its destination does not answer: the place goes to one that does
+                    sub.holds_place = false;
+                    self.gate.release();
+                    self.stats.notifies_slow += 1;
+                } else {
+                    self.wake_at(id, slow_at);
+                }
+            }
+            let Some(sub) = self.subs.get_mut(&id) else {
+                continue;
+            };
             let has_work = sub.dirty || sub.terminate.is_some() || sub.needs_full;
             if sub.in_flight.is_none() && !sub.waiting && has_work {
                 out.extend(self.poll_in(cfg, now, id, &mut fan));
@@ -165,7 +181,24 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
                 }
             }
         }
+        // the places given up above go to the NOTIFYs that wait (R66)
+        out.extend(self.kick(cfg, now));
         out
+    }
+
+    /// Terminating NOTIFYs unanswered for `slow_notify_ms` give up their place (their
+    /// subscription is gone, R69, so they are found here rather than by a deadline).
+    fn release_slow_final(&mut self, cfg: &Config, now: u64) {
+        if cfg.slow_notify_ms == 0 || self.final_tokens.is_empty() {
+            return;
+        }
+        let before = self.final_tokens.len();
+        self.final_tokens
+            .retain(|_, sent| now < *sent + cfg.slow_notify_ms);
+        for _ in self.final_tokens.len()..before {
+            self.gate.release();
+            self.stats.notifies_slow += 1;
+        }
     }
 
     /// Arms the timer for subscription `id` at `at` (or keeps an earlier deadline).
@@ -261,7 +294,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         self.stats.notifies_terminated += 1;
         self.remove(id); // R69: gone whatever the response
         if self.final_tokens.try_reserve(1).is_ok() {
-            self.final_tokens.insert(n.token);
+            self.final_tokens.insert(n.token, now);
         } else {
             self.gate.release(); // cannot track it: free its place now rather than leak it
         }
@@ -303,6 +336,9 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         }
         let n = build_notify(sub, cfg, now, kind, &state, Some(body));
         self.changes.sub(id); // CSeq, version and what the subscriber was told
+        if cfg.slow_notify_ms > 0 {
+            self.wake_at(id, now + cfg.slow_notify_ms); // see `slow_since`
+        }
         Some(n)
     }
 
@@ -323,6 +359,16 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             s.remove_sub(id, sub.subscriber());
         }
     }
+}
+
+/// When the NOTIFY `sub` has in flight gives up its place under the cap if still unanswered
+/// (issue 17: destinations that stopped answering must not hold the places of those that
+/// answer until tm times them out); None when it holds none or the option is off.
+fn slow_since<A: Allocator>(sub: &Subscription<A>, cfg: &Config) -> Option<u64> {
+    if cfg.slow_notify_ms == 0 || sub.in_flight.is_none() || !sub.holds_place {
+        return None;
+    }
+    Some(sub.last_notify_at? + cfg.slow_notify_ms)
 }
 
 pub(super) fn push_angle(out: &mut Vec<u8>, uri: &[u8]) {
@@ -347,6 +393,7 @@ pub(super) fn build_notify<A: Allocator>(
     sub.dialog.local_cseq = sub.dialog.local_cseq.wrapping_add(1).max(1);
     let cseq = sub.dialog.local_cseq;
     sub.in_flight = Some(cseq);
+    sub.holds_place = true;
     sub.last_notify_at = Some(now);
     sub.notifies_sent += 1;
     let d = &sub.dialog;

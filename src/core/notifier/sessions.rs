@@ -63,7 +63,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         for id in ids {
             if let Some(sub) = self.subs.get_mut(&id) {
                 sub.terminate = Some(Termination::Deactivated);
-                if sub.in_flight.take().is_some() {
+                if sub.in_flight.take().is_some() && std::mem::take(&mut sub.holds_place) {
                     self.gate.release(); // its response will never be read
                 }
             }

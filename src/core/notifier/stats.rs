@@ -16,6 +16,8 @@ pub struct Stats {
     /// Participant changes merged into an already pending NOTIFY (R62).
     pub coalesced: u64,
     pub rejected_by_policy: u64,
+    /// NOTIFYs that gave up their place under the cap, unanswered for `slow_notify_ms`.
+    pub notifies_slow: u64,
 }
 
 impl Stats {
@@ -38,5 +40,6 @@ impl Stats {
         self.notify_failed += o.notify_failed;
         self.coalesced += o.coalesced;
         self.rejected_by_policy += o.rejected_by_policy;
+        self.notifies_slow += o.notifies_slow;
     }
 }

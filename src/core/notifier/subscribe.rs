@@ -216,6 +216,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             needs_full: false,
             terminate: None,
             in_flight: None,
+            holds_place: false,
             held_since: None,
             waiting: false,
             last_notify_at: None,
