@@ -226,6 +226,13 @@ pub fn encode_session<A: Allocator>(s: &Session<A>, out: &mut Vec<u8>) {
     w.opt_bytes(s.subject.as_ref().and_then(|x| x.by.as_deref()));
     w.u64(s.subject.as_ref().map_or(0, |x| x.when_ms));
     w.opt_bytes(s.chairman.as_deref());
+    // issue 17, after those: the cluster stamps in force (docs/cluster.md "Conflicts"), so that a
+    // node synced from this record drops a change older than what it holds, as its peers do
+    for p in s.participants.iter() {
+        w.u64(p.stamp);
+    }
+    w.u64(s.subject_stamp);
+    w.u64(s.chairman_stamp);
 }
 
 /// The session `encode_session` wrote, in `alloc`, with no subscriptions yet.
@@ -283,6 +290,15 @@ pub fn decode_session<A: Allocator + Clone>(
         subject = text.map(|text| Subject { text, by, when_ms });
         chairman = r.opt_owned(alloc.clone())?;
     }
+    // issue 17: the stamps, unless the record predates them (then none: 0)
+    let (mut subject_stamp, mut chairman_stamp) = (0, 0);
+    if !r.b.is_empty() {
+        for p in participants.iter_mut() {
+            p.stamp = r.u64()?;
+        }
+        subject_stamp = r.u64()?;
+        chairman_stamp = r.u64()?;
+    }
     r.end()?;
     Ok(Session {
         uri,
@@ -295,8 +311,8 @@ pub fn decode_session<A: Allocator + Clone>(
         next_anonymous,
         subject,
         chairman,
-        subject_stamp: 0,
-        chairman_stamp: 0,
+        subject_stamp,
+        chairman_stamp,
         journal: Journal::default(),
     })
 }

@@ -25,17 +25,36 @@ pub struct Orphan {
 pub struct Replicas<A: Allocator + Clone> {
     alloc: A,
     by_dialog: Map<Key<A>, Replica<A>, A>,
+    /// The last peers (node runs) that said goodbye: a replica of theirs arriving after it (a
+    /// KDMQ retransmission) is dropped rather than kept until a restart. A run never returns
+    /// (a restarted node has a new random id).
+    departed: [u64; DEPARTED_KEPT],
+    next_departed: usize,
 }
+
+/// Departed peers remembered: more than a cluster ever holds at once.
+const DEPARTED_KEPT: usize = 64;
 
 impl<A: Allocator + Clone> Replicas<A> {
     pub fn new_in(seed: u64, alloc: A) -> Self {
         Replicas {
             by_dialog: new_map(seed, alloc.clone()),
             alloc,
+            departed: [0; DEPARTED_KEPT],
+            next_departed: 0,
         }
     }
 
-    /// Stores (or replaces) `owner`'s latest state of a subscription.
+    /// `owner` said goodbye: what it sends later is not kept (see `departed`).
+    pub fn departed(&mut self, owner: u64) {
+        if owner != 0 && !self.departed.contains(&owner) {
+            self.departed[self.next_departed] = owner;
+            self.next_departed = (self.next_departed + 1) % DEPARTED_KEPT;
+        }
+    }
+
+    /// Stores (or replaces) `owner`'s latest state of a subscription; nothing for an owner that
+    /// said goodbye (its subscriptions were taken over already).
     pub fn upsert(
         &mut self,
         owner: u64,
@@ -44,6 +63,9 @@ impl<A: Allocator + Clone> Replicas<A> {
         session_uri: &[u8],
         record: &[u8],
     ) -> Result<(), OutOfMemory> {
+        if owner != 0 && self.departed.contains(&owner) {
+            return Ok(());
+        }
         let key = dialog_key(call_id, local_tag);
         let a = self.alloc.clone();
         let replica = Replica {
@@ -119,5 +141,24 @@ mod tests {
         assert!(r.take_owned_by(7, |_| true).is_empty());
         r.remove(b"c", b"t3");
         assert!(r.is_empty());
+    }
+
+    /// Issue 17 (docs/cluster.md's known gap): a replica that arrives after its owner's
+    /// goodbye (a KDMQ retransmission) is not kept until a restart.
+    #[test]
+    fn a_departed_peers_late_replica_is_dropped() {
+        let mut r = Replicas::new_in(1, Global);
+        r.upsert(7, b"a", b"t1", b"sip:s@x", b"v1").unwrap();
+        r.departed(7);
+        assert_eq!(r.take_owned_by(7, |_| true).len(), 1);
+        r.upsert(7, b"a", b"t1", b"sip:s@x", b"v2").unwrap();
+        assert!(r.is_empty(), "a late replica of a departed peer");
+        r.upsert(8, b"b", b"t2", b"sip:s@x", b"w").unwrap();
+        assert_eq!(r.len(), 1, "other peers' are kept");
+        for owner in 100..100 + DEPARTED_KEPT as u64 {
+            r.departed(owner);
+        }
+        r.upsert(7, b"a", b"t1", b"sip:s@x", b"v3").unwrap();
+        assert_eq!(r.len(), 2, "only the last DEPARTED_KEPT are remembered");
     }
 }

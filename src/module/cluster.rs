@@ -261,6 +261,7 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
         Op::Heartbeat => {}
         Op::Bye => {
             st.peers.lock().heard.forget(from);
+            st.replicas.lock().departed(from);
             kinfo!("enable_dmq: peer {from:016x} stops and hands over its subscriptions");
             take_over(st, from, false);
         }

@@ -173,3 +173,50 @@ fn a_departure_racing_an_arrival_converges() {
     assert_eq!(present(&a), 1, "only alice");
     assert_eq!(present(&b), 1, "bob's older arrival was dropped on b too");
 }
+
+/// Issue 17 (docs/cluster.md's known gap): a session's sync record carries its stamps, so a
+/// node that synced from a peer drops a change older than the one in force there, for a
+/// participant, the subject and the chairman, exactly as the peer does.
+#[test]
+fn a_synced_session_keeps_its_stamps() {
+    use imconf::core::session::SubjectUpdate;
+    let c = unthrottled_cfg();
+    let mut a = node();
+    a.participant_stamped(&c, 0, SESSION, &connected(BOB), 500)
+        .unwrap();
+    let subject = |text: &'static [u8]| SubjectUpdate {
+        text: Some(text),
+        by: None,
+        when_ms: 0,
+    };
+    a.set_subject(&c, 0, SESSION, &subject(b"newer"), 600)
+        .unwrap();
+    a.set_chairman(&c, 0, SESSION, Some(BOB), 700).unwrap();
+    // b starts and syncs from a
+    let mut b = Notifier::new_in(11, Global);
+    b.restore_session(&a.session_rows()[0].state).unwrap();
+    // changes older than those in force, arriving late (fed elsewhere before them)
+    for n in [&mut a, &mut b] {
+        let older = with_status(BOB, EndpointStatus::Disconnected);
+        n.participant_stamped(&c, 0, SESSION, &older, 400).unwrap();
+        n.set_subject(&c, 0, SESSION, &subject(b"older"), 550)
+            .unwrap();
+        n.set_chairman(&c, 0, SESSION, Some(ALICE), 650).unwrap();
+    }
+    let (ra, rb) = (a.session_rows(), b.session_rows());
+    assert_eq!(
+        ra[0].state, rb[0].state,
+        "the synced node holds what its peer holds"
+    );
+    assert_eq!(
+        b.sessions_info()[0].participants,
+        2,
+        "bob's older departure dropped"
+    );
+    let back = imconf::core::persist::decode_session(&rb[0].state, 7, Global).unwrap();
+    assert_eq!(
+        back.subject.map(|s| s.text.to_vec()),
+        Some(b"newer".to_vec())
+    );
+    assert_eq!(back.chairman.as_deref(), Some(&b"sip:bob@example.net"[..]));
+}

@@ -278,13 +278,18 @@ fn records_are_refused_not_misread() {
     assert!(decode_session(&other, SEED, Global).is_err());
     // every truncation, and a trailing byte; cut right before the participants' times (R95),
     // it is a record written before them, and loads without them
-    // (and cut before the subject and chairman, it is one written before those)
+    // (and cut before the subject and chairman, it is one written before those; cut before
+    // the stamps, one written before issue 17)
     let session = session();
-    let before_subject = good.len() - 11; // no subject, no chairman: 1 + 1 + 8 + 1 bytes
+    let before_stamps = good.len() - 8 * session.participants.len() - 16;
+    let before_subject = before_stamps - 11; // no subject, no chairman: 1 + 1 + 8 + 1 bytes
     let before_times = before_subject - 16 * session.participants.len();
-    for n in (0..good.len()).filter(|&n| n != before_times && n != before_subject) {
+    let cuts = [before_times, before_subject, before_stamps];
+    for n in (0..good.len()).filter(|n| !cuts.contains(n)) {
         assert!(decode_session(&good[..n], SEED, Global).is_err(), "{n}");
     }
+    let old = decode_session(&good[..before_stamps], SEED, Global).unwrap();
+    assert!(old.participants.iter().all(|p| p.stamp == 0));
     let old = decode_session(&good[..before_times], SEED, Global).unwrap();
     assert!(old
         .participants
@@ -324,8 +329,8 @@ fn a_huge_count_is_refused_before_anything_is_reserved() {
     let mut bytes = session_bytes(&s);
     let n = bytes.len();
     // the participant count, before the R95 fields of a session without subject or chairman
-    // (two absent strings, a u64 time, one absent string)
-    let count = n - 11 - 4;
+    // (two absent strings, a u64 time, one absent string) and the two session stamps
+    let count = n - 16 - 11 - 4;
     bytes[count..count + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     assert_eq!(
         decode_session(&bytes, SEED, Global).err(),
