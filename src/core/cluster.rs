@@ -313,10 +313,31 @@ pub fn next_stamp(prev: u64, wall_ms: u64, node: u64) -> u64 {
 /// node that agrees on who is alive picks the same one, and a node leaving moves only its
 /// own share of subscriptions (the others keep their successor).
 pub fn successor(call_id: &[u8], alive: &[u64]) -> Option<u64> {
-    alive.iter().copied().max_by_key(|&node| {
-        use std::hash::BuildHasher;
-        crate::core::key::FixedState::with_seed(node).hash_one(call_id)
-    })
+    alive
+        .iter()
+        .copied()
+        .max_by_key(|&node| rendezvous(node, call_id))
+}
+
+fn rendezvous(node: u64, call_id: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    crate::core::key::FixedState::with_seed(node).hash_one(call_id)
+}
+
+/// Issue 17 (`dmq_replicas`): the nodes, among `nodes`, that keep a replica of `owner`'s
+/// subscription `call_id`: its first `k` successors in rendezvous order (every one but the
+/// owner when `k` is 0). The first of them is the `successor` should the owner leave, and the
+/// next ones should they leave together.
+pub fn replica_holders(call_id: &[u8], owner: u64, nodes: &[u64], k: usize) -> Vec<u64> {
+    let mut ranked: Vec<(u64, u64)> = nodes
+        .iter()
+        .filter(|&&n| n != owner)
+        .map(|&n| (rendezvous(n, call_id), n))
+        .collect();
+    ranked.sort_unstable_by(|a, b| b.cmp(a));
+    ranked.dedup_by_key(|x| x.1);
+    let take = if k == 0 { ranked.len() } else { k };
+    ranked.into_iter().take(take).map(|(_, n)| n).collect()
 }
 
 /// Most peers a node keeps track of.

@@ -53,7 +53,7 @@ const fn text(name: &'static CStr, default: Option<&'static CStr>) -> Param {
 use Check::{AtLeast, Between, Flag, NonNegative};
 
 /// The module's parameters, in the order Kamailio lists them.
-pub const PARAMS: [Param; 32] = [
+pub const PARAMS: [Param; 33] = [
     text(c"server_contact", None),
     text(c"conference_factory_uri", None),
     text(c"assert_identity_header", Some(c"P-Asserted-Identity")),
@@ -86,6 +86,7 @@ pub const PARAMS: [Param; 32] = [
     text(c"output_profile", None),
     int(c"admit_generic_subscribers", 0, Flag),
     int(c"slow_notify_ms", 1000, NonNegative),
+    int(c"dmq_replicas", 2, Between(0, 64)),
 ];
 
 /// One parameter's value as the cfg left it.
@@ -192,6 +193,8 @@ pub struct Settings {
     pub db_flush_interval_ms: u64,
     /// Replicate session state to the other nodes over dmq (docs/cluster.md).
     pub enable_dmq: bool,
+    /// Issue 17: how many successors of a subscription keep its replica (0: every peer).
+    pub dmq_replicas: u32,
     /// The cluster's shared secret (R96), or the file holding it (rotation: `imconf.cluster_rekey`).
     pub dmq_secret: Option<String>,
     pub dmq_secret_file: Option<String>,
@@ -268,6 +271,7 @@ pub fn settings(v: &Values) -> Result<Settings, BadParam> {
         db_url: v.text("db_url"),
         db_flush_interval_ms: v.num("db_flush_interval_ms")?.into(),
         enable_dmq: v.flag("enable_dmq")?,
+        dmq_replicas: v.num("dmq_replicas")?,
         dmq_secret: v.text("dmq_secret"),
         dmq_secret_file: v.text("dmq_secret_file"),
         timer_interval_ms: v.num("timer_interval_ms")?,

@@ -17,6 +17,8 @@ pub struct Replica<A: Allocator> {
 /// What a takeover needs of one replica, copied out of shm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Orphan {
+    /// Its owner said goodbye with its latest state (else it fell silent: a crash, R40).
+    pub graceful: bool,
     pub call_id: Vec<u8>,
     pub session_uri: Vec<u8>,
     pub record: Vec<u8>,
@@ -88,24 +90,37 @@ impl<A: Allocator + Clone> Replicas<A> {
             .remove(dialog_key(call_id, local_tag).as_slice());
     }
 
-    /// Removes every replica `owner` sent, returning those `mine` picks (the rest are left to
-    /// the peers that take them, whose own state of them will arrive).
-    pub fn take_owned_by(&mut self, owner: u64, mine: impl Fn(&[u8]) -> bool) -> Vec<Orphan> {
+    /// Removes and returns the replicas whose owner is not among `alive` (it left or fell
+    /// silent) and that `mine` picks (this node is their successor). The others stay until
+    /// their successor sends its own state of them (an `upsert` under its name): should that
+    /// successor fall silent first, too (two nodes lost within a second), the next call finds
+    /// them again, so that nothing is lost.
+    pub fn take_orphans(
+        &mut self,
+        alive: &[u64],
+        mut mine: impl FnMut(&[u8]) -> bool,
+    ) -> Vec<Orphan> {
         let mut out = Vec::new();
+        let departed = self.departed;
         self.by_dialog.retain(|_, r| {
-            if r.owner != owner {
+            if alive.contains(&r.owner) || !mine(&r.call_id) {
                 return true;
             }
-            if mine(&r.call_id) {
-                out.push(Orphan {
-                    call_id: r.call_id.to_vec(),
-                    session_uri: r.session_uri.to_vec(),
-                    record: r.record.to_vec(),
-                });
-            }
+            out.push(Orphan {
+                graceful: departed.contains(&r.owner),
+                call_id: r.call_id.to_vec(),
+                session_uri: r.session_uri.to_vec(),
+                record: r.record.to_vec(),
+            });
             false
         });
         out
+    }
+
+    /// Drops the replicas `keep` no longer wants (`dmq_replicas`: a node that joined holds
+    /// them now).
+    pub fn prune(&mut self, mut keep: impl FnMut(u64, &[u8]) -> bool) {
+        self.by_dialog.retain(|_, r| keep(r.owner, &r.call_id));
     }
 
     pub fn len(&self) -> usize {
@@ -130,15 +145,20 @@ mod tests {
         r.upsert(7, b"b", b"t2", b"sip:s@x", b"w").unwrap();
         r.upsert(8, b"c", b"t3", b"sip:s@x", b"z").unwrap();
         assert_eq!(r.len(), 3);
-        let mine = r.take_owned_by(7, |cid| cid == b"a");
+        let mine = r.take_orphans(&[8], |cid| cid == b"a");
         assert_eq!(mine.len(), 1);
         assert_eq!(mine[0].record, b"v2");
         assert_eq!(
             r.len(),
-            1,
-            "the leaver's other replica goes to its own successor"
+            2,
+            "the leaver's other replica waits for its own successor's state"
         );
-        assert!(r.take_owned_by(7, |_| true).is_empty());
+        assert!(r.take_orphans(&[8], |cid| cid == b"a").is_empty(), "once");
+        // its successor's state arrives: the replica is that node's now
+        r.upsert(9, b"b", b"t2", b"sip:s@x", b"w2").unwrap();
+        assert!(r.take_orphans(&[8, 9], |_| true).is_empty());
+        // that successor falls silent before it was taken over again: found again
+        assert_eq!(r.take_orphans(&[8], |cid| cid == b"b").len(), 1);
         r.remove(b"c", b"t3");
         assert!(r.is_empty());
     }
@@ -150,7 +170,7 @@ mod tests {
         let mut r = Replicas::new_in(1, Global);
         r.upsert(7, b"a", b"t1", b"sip:s@x", b"v1").unwrap();
         r.departed(7);
-        assert_eq!(r.take_owned_by(7, |_| true).len(), 1);
+        assert_eq!(r.take_orphans(&[], |_| true).len(), 1);
         r.upsert(7, b"a", b"t1", b"sip:s@x", b"v2").unwrap();
         assert!(r.is_empty(), "a late replica of a departed peer");
         r.upsert(8, b"b", b"t2", b"sip:s@x", b"w").unwrap();

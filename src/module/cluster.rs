@@ -6,8 +6,10 @@
 use super::apply::{self, Applied};
 use super::cluster_auth::{self as auth, ACCEPTED, MALFORMED};
 use super::cluster_early as early;
-use super::state::shared;
-use crate::core::cluster::{decode, encode, next_stamp, plausible_stamp, successor, Op, Peers};
+use super::state::{params, shared};
+use crate::core::cluster::{
+    decode, encode, next_stamp, plausible_stamp, replica_holders, successor, Op, Peers,
+};
 use crate::core::cluster_auth::{Replay, Sealed};
 use crate::core::notifier::{Changes, RestoreError};
 use crate::core::params::Settings as ModuleParams;
@@ -34,6 +36,9 @@ struct ClusterState {
     peers: ShmMutex<PeerTable>,
     /// The peers' subscriptions, as last sent: what a takeover restores.
     replicas: ShmMutex<Replicas<ShmAlloc>>,
+    /// A peer left or fell silent: the next tick sends every subscription of this node again,
+    /// so that the nodes that became their replica holders (`dmq_replicas`) get them.
+    resend_all: AtomicBool,
 }
 
 struct PeerTable {
@@ -75,6 +80,7 @@ pub fn init(p: &ModuleParams) -> Result<(), String> {
             replay: Replay::default(),
         }),
         replicas: ShmMutex::new(Replicas::new_in(clock::random_u64(), ShmAlloc)),
+        resend_all: AtomicBool::new(false),
     })
     .ok_or("enable_dmq: no shared memory for the cluster state")?;
     if !init_in_place(&st.peers) || !init_in_place(&st.replicas) {
@@ -174,6 +180,8 @@ pub fn receive(body: &[u8], source: &auth::Source<'_>, node: &Node<'_>) -> u16 {
     }
     if joined {
         kinfo!("enable_dmq: peer {:016x} joined", msg.node);
+        // it holds some replicas now (it asks for them: a sync); this node may not any more
+        prune_replicas(st);
     }
     let now = clock::wall_ms();
     let ops = match decode(msg.ops) {
@@ -249,10 +257,16 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
             session_uri,
             record,
         } => {
-            let stored =
-                st.replicas
-                    .lock()
-                    .upsert(from, &call_id, &local_tag, &session_uri, &record);
+            // dmq_replicas: kept only by the owner's first successors (issue 17)
+            let nodes = known_nodes(st);
+            let mut replicas = st.replicas.lock();
+            let stored = if holds_replica(st, &call_id, from, &nodes) {
+                replicas.upsert(from, &call_id, &local_tag, &session_uri, &record)
+            } else {
+                replicas.remove(&call_id, &local_tag); // it moved to other holders
+                Ok(())
+            };
+            drop(replicas);
             if stored.is_err() {
                 kwarn!("enable_dmq: no shared memory for a peer's subscription; it cannot be taken over");
             }
@@ -262,6 +276,7 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
         Op::Bye => {
             st.peers.lock().heard.forget(from);
             st.replicas.lock().departed(from);
+            st.resend_all.store(true, Ordering::Release);
             kinfo!("enable_dmq: peer {from:016x} stops and hands over its subscriptions");
             take_over(st, from, false);
         }
@@ -271,12 +286,13 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
 /// Restores the subscriptions of `gone` that fall to this node. `crashed`: its last state may
 /// be behind (the CSeq jumps, R40), else it is exact (the next CSeq and version follow).
 fn take_over(st: &ClusterState, gone: u64, crashed: bool) {
-    let mut alive = st.peers.lock().heard.alive();
-    alive.push(st.node);
+    // every replica whose owner is gone, not only `gone`'s: a successor that fell silent
+    // before it took its share over leaves it to the next one (issue 17)
+    let alive = known_nodes(st);
     let orphans = st
         .replicas
         .lock()
-        .take_owned_by(gone, |cid| successor(cid, &alive) == Some(st.node));
+        .take_orphans(&alive, |cid| successor(cid, &alive) == Some(st.node));
     let s = shared();
     let (now, offset) = (clock::now_ms(), clock::wall_offset_ms());
     let mut taken = 0;
@@ -286,7 +302,7 @@ fn take_over(st: &ClusterState, gone: u64, crashed: bool) {
         };
         let r = s.slots[slot]
             .lock()
-            .take_over(now, &o.record, offset, crashed);
+            .take_over(now, &o.record, offset, !o.graceful);
         match r {
             Ok(()) => taken += 1,
             Err(e) => auth::log_limited(
@@ -303,6 +319,35 @@ fn take_over(st: &ClusterState, gone: u64, crashed: bool) {
         orphans.len(),
         if crashed { " (it went silent)" } else { "" }
     );
+}
+
+/// The peers' subscriptions this node keeps (`imconf.stats cluster_replicas`).
+pub fn replica_count() -> usize {
+    state().map_or(0, |st| st.replicas.lock().len())
+}
+
+/// This node and the peers it hears.
+fn known_nodes(st: &ClusterState) -> Vec<u64> {
+    let mut nodes = st.peers.lock().heard.alive();
+    nodes.push(st.node);
+    nodes
+}
+
+/// Whether this node keeps a replica of `owner`'s subscription `call_id` (`dmq_replicas`).
+fn holds_replica(st: &ClusterState, call_id: &[u8], owner: u64, nodes: &[u64]) -> bool {
+    let k = params().dmq_replicas as usize;
+    k == 0 || replica_holders(call_id, owner, nodes, k).contains(&st.node)
+}
+
+/// Drops the replicas this node no longer holds (a peer joined and ranks above it).
+fn prune_replicas(st: &ClusterState) {
+    if params().dmq_replicas == 0 {
+        return;
+    }
+    let nodes = known_nodes(st);
+    st.replicas
+        .lock()
+        .prune(|owner, cid| !nodes.contains(&owner) || holds_replica(st, cid, owner, &nodes));
 }
 
 /// The ops that tell the peers what changed in this node's subscriptions.
@@ -335,8 +380,11 @@ pub fn tick() {
     let now = clock::now_ms();
     let offset = clock::wall_offset_ms();
     let mut ops = Vec::new();
+    // after a peer left, everything again: the nodes now among each subscription's replica
+    // holders (dmq_replicas) may not have it
+    let all = st.resend_all.swap(false, Ordering::AcqRel);
     for slot in shared().slots.iter() {
-        let ch = slot.lock().take_changes(offset, false);
+        let ch = slot.lock().take_changes(offset, all);
         sub_ops(ch, &mut ops);
     }
     let last = LAST_HEARTBEAT.load(Ordering::Relaxed);
@@ -351,6 +399,7 @@ pub fn tick() {
     for gone in silent {
         kwarn!("enable_dmq: peer {gone:016x} silent for {PEER_TIMEOUT_MS} ms");
         take_over(st, gone, true);
+        st.resend_all.store(true, Ordering::Release);
     }
 }
 

@@ -138,8 +138,9 @@ pub const STAT_NAMES: [&CStr; STAT_COUNT] = [
     c"cluster_early_applied",
     c"cluster_early_dropped",
     c"notifies_slow",
+    c"cluster_replicas",
 ];
-pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12 + cluster_auth::COUNTERS + 2 + 1;
+pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12 + cluster_auth::COUNTERS + 2 + 2;
 
 /// Every counter of `STAT_NAMES`, summed over the slots. Takes each slot lock in turn, never two
 /// at once (the same rule as every other reader), so a reader never blocks a slot for long.
@@ -178,9 +179,10 @@ pub fn stat_values() -> [i64; STAT_COUNT] {
     mine.copy_from_slice(&rest);
     let (auth, rest) = cluster.split_at_mut(cluster_auth::COUNTERS);
     auth.copy_from_slice(&cluster_auth::counters());
-    let (early, slow) = rest.split_at_mut(2);
+    let (early, last) = rest.split_at_mut(2);
     early.copy_from_slice(&cluster_early::counters());
-    slow[0] = total.notifies_slow as i64;
+    last[0] = total.notifies_slow as i64;
+    last[1] = super::cluster::replica_count() as i64;
     out
 }
 

@@ -220,3 +220,31 @@ fn a_synced_session_keeps_its_stamps() {
     );
     assert_eq!(back.chairman.as_deref(), Some(&b"sip:bob@example.net"[..]));
 }
+
+/// Issue 17 (`dmq_replicas`): a subscription's replica holders are its owner's first `k`
+/// successors in rendezvous order; the first is the `successor` should the owner leave, the
+/// second should the first leave with it. `k` 0: every node but the owner.
+#[test]
+fn replica_holders_are_the_first_successors() {
+    use imconf::core::cluster::{replica_holders, successor};
+    let nodes: Vec<u64> = (1..=5).map(|i| i * 0x1111_2222_3333).collect();
+    let mut held = [0usize; 5];
+    for i in 0..2000 {
+        let cid = format!("call-{i}");
+        let owner = nodes[i % 5];
+        let all = replica_holders(cid.as_bytes(), owner, &nodes, 0);
+        assert_eq!(all.len(), 4);
+        assert!(!all.contains(&owner));
+        let two = replica_holders(cid.as_bytes(), owner, &nodes, 2);
+        assert_eq!(two, all[..2], "the first two of the same order");
+        let others: Vec<u64> = nodes.iter().copied().filter(|&n| n != owner).collect();
+        assert_eq!(Some(two[0]), successor(cid.as_bytes(), &others));
+        let without_first: Vec<u64> = others.iter().copied().filter(|&n| n != two[0]).collect();
+        assert_eq!(Some(two[1]), successor(cid.as_bytes(), &without_first));
+        for h in two {
+            held[nodes.iter().position(|&n| n == h).unwrap()] += 1;
+        }
+    }
+    // spread: each node holds about 2/5 of the 2000 (800), none far off
+    assert!(held.iter().all(|&h| (650..950).contains(&h)), "{held:?}");
+}

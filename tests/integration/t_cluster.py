@@ -301,6 +301,52 @@ def t_cluster_crash_after_notify(ctx):
         expect(not problems, "\n".join(problems))
 
 
+@test("cluster_two_nodes_killed_at_once", "issue 17 (dmq_replicas) R40 R33", standin="skip")
+def t_cluster_two_killed(ctx):
+    """Five nodes, `dmq_replicas` 2 (the default): each subscription's replica is kept by its
+    owner's first two successors only (imconf.stats cluster_replicas: twice the subscriptions
+    over the cluster, not four times). Four subscribers through each node. Nodes 4 and 5 are
+    killed (SIGKILL) 0.6 s apart, so that they fall silent in different timer ticks: every one of
+    their subscriptions is taken over by a survivor (a successor that was itself killed leaves
+    its share to the next), and after a change every subscriber's view is the truth, its
+    versions jumping ahead into full state, never back."""
+    import cluster
+    ctx.log_allow = r"DEBUG|enable_dmq"
+    cl = cluster.Cluster(ctx, n=5)
+    s = "sip:twokilled@127.0.0.1"
+    alice, bob, carol = ("sip:%s@127.0.0.1" % n for n in ("alice", "bob", "carol"))
+    truth = session_of_two(cl, s, alice, bob)
+    subs = [cluster.Subscriber(ctx, cl.nodes[i], s, alice, "k%d-%d" % (i, k)) for i in range(5) for k in range(4)]
+    for sub in subs:
+        sub.subscribe()
+    time.sleep(1.0)  # replicated, settled
+
+    def replicas():
+        return [int(n.rpc("imconf.stats").structs()[0]["cluster_replicas"]) for n in cl.nodes if not n.stopped]
+    held = replicas()
+    ctx.note("replicas per node with dmq_replicas=2: %s" % held)
+    expect(sum(held) == 2 * len(subs), "dmq_replicas 2: %s replicas over the cluster for %d subscriptions, "
+           "want %d" % (held, len(subs), 2 * len(subs)))
+    cl.crash(3)
+    time.sleep(0.6)
+    cl.crash(4)
+    time.sleep(5.0)  # PEER_TIMEOUT_MS (3.5 s) after the later one, and a tick
+    cluster_feed_round(cl, s, [(0, carol, "connected")], truth)
+    deadline = time.time() + 8
+    while True:
+        problems = [p for sub in subs for p in sub.check(truth, "after two nodes were killed", jumps=True)]
+        if not problems or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    expect(not problems, "\n".join(problems))
+    for sub in subs:
+        expect(sub.target_port() in cl.ports[:3], "%s: last NOTIFY from port %s, not a survivor"
+               % (sub.call_id, sub.target_port()))
+    # the survivors hold replicas of each other's subscriptions again (two holders each)
+    ctx.wait_for("every subscription replicated twice among the survivors",
+                 lambda: sum(replicas()) == 2 * len(subs), timeout=5)
+
+
 @test("cluster_example_config", "issue 9 (enable_dmq, kamailio-cfg/imconf.cfg -A WITH_DMQ)", standin="skip")
 def t_cluster_example(ctx):
     """The shipped example as two cluster nodes (-A WITH_DMQ, DMQ_ADDRESS, DMQ_NOTIFY): a session
