@@ -10,7 +10,7 @@ MODULE := build/imconf.so
 # scripts/kamailio_target.py derives everything else from the binary.
 export KAMAILIO_PREFIX KAMAILIO_BIN KAMAILIO_SRC KAMCMD KAMAILIO_MODULES
 
-.PHONY: all deps build run test test-versions shim-check test-unit lint bench bench-smoke bench-mac bench-profiles fuzz soak clean
+.PHONY: all deps build run test test-versions shim-check test-unit lint bench bench-smoke bench-mac bench-profiles bench-replicas fuzz soak clean
 
 all: build
 
@@ -61,6 +61,10 @@ bench-profiles:
 
 # what the cluster's MAC costs (R96, docs/performance.md): per message in the core, then end to end
 # against the last build without it (BASE, a git worktree in /tmp) on one node; N and REPS scale it
+# what dmq_replicas saves (issue 17, docs/cluster.md): 5 nodes, N subscriptions, 0 vs 2
+bench-replicas: build
+	python3 bench/cluster_replicas.py --n $${N:-10000} --reps $${REPS:-2}
+
 bench-mac: build
 	$(CARGO) run --release --example cluster_mac_cost
 	python3 bench/cluster_mac_ab.py --base $${BASE:-b990f6c} --n $${N:-20000} --reps $${REPS:-3}

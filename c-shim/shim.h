@@ -167,6 +167,10 @@ int shim_dmq_bind(void);
 int shim_dmq_broadcast(shim_str_t body);
 /* Sends body to one node: the handle rs_dmq_receive was given (valid during that call). */
 int shim_dmq_send(void *node, shim_str_t body);
+/* The URI dmq knows that node by (its orig_uri), into *uri: valid during that call. 0 ok. */
+int shim_dmq_node_uri(void *node, shim_str_t *uri);
+/* Sends body to the dmq node known by uri (shim_dmq_node_uri). 0 ok, -1 unknown or error. */
+int shim_dmq_send_uri(shim_str_t uri, shim_str_t body);
 
 /* ---- the SUBSCRIBE being handled ---- */
 typedef struct shim_header
@@ -285,6 +289,9 @@ void rs_timer_tick(void);
 int rs_timer_interval_ms(void);
 /* Kamailio statistics (shim_stats.c): the name of counter `id` (NULL past the last one; the same
  * names as imconf.stats) and its current value, computed from the same counters as imconf.stats. */
+/* How many counters shim_stats.c can register with Kamailio (imconf's are checked against it
+ * when the crate compiles). */
+#define SHIM_STATS_MAX 48
 const char *rs_stat_name(int id);
 long rs_stat_value(int id);
 

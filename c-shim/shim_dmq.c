@@ -91,3 +91,29 @@ int shim_dmq_send(void *node, shim_str_t body)
 	return dmqb.send_message(imconf_peer, &b, (dmq_node_t *)node, &no_response_cb, 1,
 				   &content_type) < 0 ? -1 : 0;
 }
+
+int shim_dmq_node_uri(void *node, shim_str_t *uri)
+{
+	dmq_node_t *n = (dmq_node_t *)node;
+
+	if(n == NULL || n->orig_uri.s == NULL || n->orig_uri.len <= 0)
+		return -1;
+	uri->s = n->orig_uri.s;
+	uri->len = n->orig_uri.len;
+	return 0;
+}
+
+int shim_dmq_send_uri(shim_str_t uri, shim_str_t body)
+{
+	str u = {(char *)uri.s, uri.len};
+	str b = {(char *)body.s, body.len};
+	dmq_node_t *node;
+
+	if(imconf_peer == NULL || dmqb.find_dmq_node_uri == NULL)
+		return -1;
+	node = dmqb.find_dmq_node_uri(&u);
+	if(node == NULL)
+		return -1;
+	return dmqb.send_message(imconf_peer, &b, node, &no_response_cb, 1, &content_type) < 0
+			? -1 : 0;
+}

@@ -11,7 +11,7 @@
 #include "shim.h"
 #include "shim_int.h"
 
-#define STATS_MAX 32
+#define STATS_MAX SHIM_STATS_MAX
 
 /* clang-format off */
 #define STAT_FN(i) \
@@ -20,12 +20,16 @@ STAT_FN(0) STAT_FN(1) STAT_FN(2) STAT_FN(3) STAT_FN(4) STAT_FN(5) STAT_FN(6) STA
 STAT_FN(8) STAT_FN(9) STAT_FN(10) STAT_FN(11) STAT_FN(12) STAT_FN(13) STAT_FN(14) STAT_FN(15)
 STAT_FN(16) STAT_FN(17) STAT_FN(18) STAT_FN(19) STAT_FN(20) STAT_FN(21) STAT_FN(22) STAT_FN(23)
 STAT_FN(24) STAT_FN(25) STAT_FN(26) STAT_FN(27) STAT_FN(28) STAT_FN(29) STAT_FN(30) STAT_FN(31)
+STAT_FN(32) STAT_FN(33) STAT_FN(34) STAT_FN(35) STAT_FN(36) STAT_FN(37) STAT_FN(38) STAT_FN(39)
+STAT_FN(40) STAT_FN(41) STAT_FN(42) STAT_FN(43) STAT_FN(44) STAT_FN(45) STAT_FN(46) STAT_FN(47)
 
 static stat_function stat_fns[STATS_MAX] = {
 	stat_fn_0, stat_fn_1, stat_fn_2, stat_fn_3, stat_fn_4, stat_fn_5, stat_fn_6, stat_fn_7,
 	stat_fn_8, stat_fn_9, stat_fn_10, stat_fn_11, stat_fn_12, stat_fn_13, stat_fn_14, stat_fn_15,
 	stat_fn_16, stat_fn_17, stat_fn_18, stat_fn_19, stat_fn_20, stat_fn_21, stat_fn_22, stat_fn_23,
 	stat_fn_24, stat_fn_25, stat_fn_26, stat_fn_27, stat_fn_28, stat_fn_29, stat_fn_30, stat_fn_31,
+	stat_fn_32, stat_fn_33, stat_fn_34, stat_fn_35, stat_fn_36, stat_fn_37, stat_fn_38, stat_fn_39,
+	stat_fn_40, stat_fn_41, stat_fn_42, stat_fn_43, stat_fn_44, stat_fn_45, stat_fn_46, stat_fn_47,
 };
 /* clang-format on */
 

@@ -343,17 +343,37 @@ pub fn replica_holders(call_id: &[u8], owner: u64, nodes: &[u64], k: usize) -> V
 /// Most peers a node keeps track of.
 pub const MAX_PEERS: usize = 64;
 
+/// Longest dmq node URI kept for a peer (a longer one is not kept: replication to that peer
+/// falls back to a broadcast).
+pub const PEER_URI_MAX: usize = 96;
+
+#[derive(Debug, Clone, Copy)]
+struct PeerEntry {
+    node: u64,
+    heard_at: u64,
+    /// The URI dmq knows it by (`uri_len` 0: unknown): where replicas to it go (issue 17).
+    uri: [u8; PEER_URI_MAX],
+    uri_len: u8,
+}
+
+const NO_PEER: PeerEntry = PeerEntry {
+    node: 0,
+    heard_at: 0,
+    uri: [0; PEER_URI_MAX],
+    uri_len: 0,
+};
+
 /// The peers this node has heard from, and when (ms): fixed size, so it lives in shm as is.
 #[derive(Debug, Clone)]
 pub struct Peers {
-    nodes: [(u64, u64); MAX_PEERS],
+    nodes: [PeerEntry; MAX_PEERS],
     len: usize,
 }
 
 impl Default for Peers {
     fn default() -> Self {
         Peers {
-            nodes: [(0, 0); MAX_PEERS],
+            nodes: [NO_PEER; MAX_PEERS],
             len: 0,
         }
     }
@@ -362,20 +382,42 @@ impl Default for Peers {
 impl Peers {
     /// Notes that `node` spoke at `now`; false when it is new (or the table is full).
     pub fn heard(&mut self, node: u64, now: u64) -> bool {
-        if let Some(e) = self.nodes[..self.len].iter_mut().find(|e| e.0 == node) {
-            e.1 = now;
+        if let Some(e) = self.nodes[..self.len].iter_mut().find(|e| e.node == node) {
+            e.heard_at = now;
             return true;
         }
         if self.len < MAX_PEERS {
-            self.nodes[self.len] = (node, now);
+            self.nodes[self.len] = PeerEntry {
+                node,
+                heard_at: now,
+                ..NO_PEER
+            };
             self.len += 1;
         }
         false
     }
 
+    /// Records the URI dmq knows `node` by (ignored when unknown or too long).
+    pub fn set_uri(&mut self, node: u64, uri: &[u8]) {
+        let Some(e) = self.nodes[..self.len].iter_mut().find(|e| e.node == node) else {
+            return;
+        };
+        if uri.len() > PEER_URI_MAX || e.uri[..usize::from(e.uri_len)] == *uri {
+            return;
+        }
+        e.uri[..uri.len()].copy_from_slice(uri);
+        e.uri_len = uri.len() as u8;
+    }
+
+    /// The URI dmq knows `node` by, if recorded.
+    pub fn uri_of(&self, node: u64) -> Option<&[u8]> {
+        let e = self.nodes[..self.len].iter().find(|e| e.node == node)?;
+        (e.uri_len > 0).then(|| &e.uri[..usize::from(e.uri_len)])
+    }
+
     /// Removes `node` (it said goodbye); true when it was known.
     pub fn forget(&mut self, node: u64) -> bool {
-        match self.nodes[..self.len].iter().position(|e| e.0 == node) {
+        match self.nodes[..self.len].iter().position(|e| e.node == node) {
             Some(i) => {
                 self.nodes[i] = self.nodes[self.len - 1];
                 self.len -= 1;
@@ -390,8 +432,8 @@ impl Peers {
         let mut gone = Vec::new();
         let mut i = 0;
         while i < self.len {
-            if self.nodes[i].1 + timeout < now {
-                gone.push(self.nodes[i].0);
+            if self.nodes[i].heard_at + timeout < now {
+                gone.push(self.nodes[i].node);
                 self.nodes[i] = self.nodes[self.len - 1];
                 self.len -= 1;
             } else {
@@ -402,7 +444,7 @@ impl Peers {
     }
 
     pub fn alive(&self) -> Vec<u64> {
-        self.nodes[..self.len].iter().map(|e| e.0).collect()
+        self.nodes[..self.len].iter().map(|e| e.node).collect()
     }
 }
 

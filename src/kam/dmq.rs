@@ -39,6 +39,26 @@ impl Node<'_> {
         }
     }
 
+    /// The URI dmq knows this node by (`send_to`), copied.
+    pub fn uri(&self) -> Option<Vec<u8>> {
+        if self.raw.is_null() {
+            return None;
+        }
+        let mut out = sys::shim_str_t {
+            s: std::ptr::null(),
+            len: 0,
+        };
+        // SAFETY: the node lives while its message is handled (the lifetime); the view it fills
+        // points into it and is copied before returning.
+        let rc = unsafe { sys::shim_dmq_node_uri(self.raw, &mut out) };
+        if rc != 0 || out.s.is_null() || out.len <= 0 {
+            return None;
+        }
+        // SAFETY: dmq's node URI, `len` bytes, valid for this call (see above).
+        let bytes = unsafe { std::slice::from_raw_parts(out.s.cast::<u8>(), out.len as usize) };
+        Some(bytes.to_vec())
+    }
+
     /// Sends `body` to this node.
     pub fn send(&self, body: &[u8]) -> Result<(), KamError> {
         if self.raw.is_null() {
@@ -49,5 +69,14 @@ impl Node<'_> {
             0 => Ok(()),
             _ => Err(KamError("dmq could not send to the node")),
         }
+    }
+}
+
+/// Sends `body` to the dmq node known by `uri` (`Node::uri`).
+pub fn send_to(uri: &[u8], body: &[u8]) -> Result<(), KamError> {
+    // SAFETY: views valid for the call; dmq copies what it keeps.
+    match unsafe { sys::shim_dmq_send_uri(view(uri), view(body)) } {
+        0 => Ok(()),
+        _ => Err(KamError("dmq knows no such node, or could not send to it")),
     }
 }

@@ -38,6 +38,9 @@ pub(crate) unsafe fn bytes<'a>(s: sys::shim_str_t) -> &'a [u8] {
 }
 
 /// A view of Rust bytes for C; valid while `b` lives.
+/// How many counters the shim can register as Kamailio statistics (c-shim/shim_stats.c).
+pub const STATS_SLOTS: usize = sys::SHIM_STATS_MAX as usize;
+
 pub(crate) fn view(b: &[u8]) -> sys::shim_str_t {
     sys::shim_str_t {
         s: b.as_ptr() as *const std::os::raw::c_char,

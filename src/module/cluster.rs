@@ -39,6 +39,7 @@ struct ClusterState {
     /// A peer left or fell silent: the next tick sends every subscription of this node again,
     /// so that the nodes that became their replica holders (`dmq_replicas`) get them.
     resend_all: AtomicBool,
+    requests_sent: AtomicU64,
 }
 
 struct PeerTable {
@@ -81,6 +82,7 @@ pub fn init(p: &ModuleParams) -> Result<(), String> {
         }),
         replicas: ShmMutex::new(Replicas::new_in(clock::random_u64(), ShmAlloc)),
         resend_all: AtomicBool::new(false),
+        requests_sent: AtomicU64::new(0),
     })
     .ok_or("enable_dmq: no shared memory for the cluster state")?;
     if !init_in_place(&st.peers) || !init_in_place(&st.replicas) {
@@ -177,6 +179,10 @@ pub fn receive(body: &[u8], source: &auth::Source<'_>, node: &Node<'_>) -> u16 {
     };
     if msg.node == st.node {
         return 200;
+    }
+    // where replicas to it go (dmq_replicas): the URI dmq knows it by
+    if let Some(uri) = node.uri() {
+        st.peers.lock().heard.set_uri(msg.node, &uri);
     }
     if joined {
         kinfo!("enable_dmq: peer {:016x} joined", msg.node);
@@ -365,12 +371,75 @@ fn sub_ops(ch: Changes, ops: &mut Vec<Op>) {
     }
 }
 
-fn broadcast(st: &ClusterState, ops: &[Op]) {
+fn broadcast(st: &ClusterState, ops: &[Op]) -> u64 {
+    let mut sent = 0;
     for body in auth::seal(st.node, encode(ops)) {
-        if let Err(e) = dmq::broadcast(&body) {
-            kwarn!("enable_dmq: not sent to the peers: {e}");
+        match dmq::broadcast(&body) {
+            Ok(()) => sent += 1,
+            Err(e) => kwarn!("enable_dmq: not sent to the peers: {e}"),
         }
     }
+    sent
+}
+
+/// This node's subscription changes (`Sub`, `SubGone`) to the nodes that keep their replicas
+/// (`dmq_replicas`, issue 17), each node one request with its share; to every peer with
+/// `dmq_replicas` 0, or for a holder whose dmq URI is not known (yet).
+fn send_replicas(st: &ClusterState, ops: Vec<Op>) {
+    let k = params().dmq_replicas as usize;
+    if ops.is_empty() {
+        return;
+    }
+    // (a broadcast is a request to each peer)
+    let peers = st.peers.lock().heard.alive().len() as u64;
+    if k == 0 {
+        let sent = broadcast(st, &ops);
+        st.requests_sent.fetch_add(sent * peers, Ordering::Relaxed);
+        return;
+    }
+    let nodes = known_nodes(st);
+    let mut shares: Vec<(u64, Vec<Op>)> = Vec::new();
+    let mut everyone = Vec::new();
+    for op in ops {
+        let call_id = match &op {
+            Op::Sub { call_id, .. } | Op::SubGone { call_id, .. } => call_id.clone(),
+            _ => {
+                everyone.push(op);
+                continue;
+            }
+        };
+        for holder in replica_holders(&call_id, st.node, &nodes, k) {
+            match shares.iter_mut().find(|(n, _)| *n == holder) {
+                Some((_, share)) => share.push(op.clone()),
+                None => shares.push((holder, vec![op.clone()])),
+            }
+        }
+    }
+    for (holder, share) in shares {
+        let uri = st.peers.lock().heard.uri_of(holder).map(<[u8]>::to_vec);
+        let Some(uri) = uri else {
+            everyone.extend(share);
+            continue;
+        };
+        for body in auth::seal(st.node, encode(&share)) {
+            match dmq::send_to(&uri, &body) {
+                Ok(()) => {
+                    st.requests_sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => kwarn!("enable_dmq: not sent to peer {holder:016x}: {e}"),
+            }
+        }
+    }
+    if !everyone.is_empty() {
+        let sent = broadcast(st, &everyone);
+        st.requests_sent.fetch_add(sent * peers, Ordering::Relaxed);
+    }
+}
+
+/// KDMQ requests this node sent to replicate its subscriptions (`imconf.stats
+/// cluster_replication_requests`): a broadcast counts one per peer.
+pub fn requests_sent() -> u64 {
+    state().map_or(0, |st| st.requests_sent.load(Ordering::Relaxed))
 }
 
 /// The timer process: this node's subscription changes to the peers, the heartbeat, and the
@@ -387,13 +456,11 @@ pub fn tick() {
         let ch = slot.lock().take_changes(offset, all);
         sub_ops(ch, &mut ops);
     }
+    send_replicas(st, ops);
     let last = LAST_HEARTBEAT.load(Ordering::Relaxed);
     if now >= last + HEARTBEAT_MS {
         LAST_HEARTBEAT.store(now, Ordering::Relaxed);
-        ops.push(Op::Heartbeat);
-    }
-    if !ops.is_empty() {
-        broadcast(st, &ops);
+        broadcast(st, &[Op::Heartbeat]);
     }
     let silent = st.peers.lock().heard.expire(now, PEER_TIMEOUT_MS);
     for gone in silent {

@@ -139,8 +139,11 @@ pub const STAT_NAMES: [&CStr; STAT_COUNT] = [
     c"cluster_early_dropped",
     c"notifies_slow",
     c"cluster_replicas",
+    c"cluster_replication_requests",
 ];
-pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12 + cluster_auth::COUNTERS + 2 + 2;
+pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12 + cluster_auth::COUNTERS + 2 + 3;
+// every counter must fit a statistics slot of the shim, or the module would not start
+const _: () = assert!(STAT_COUNT <= crate::kam::STATS_SLOTS);
 
 /// Every counter of `STAT_NAMES`, summed over the slots. Takes each slot lock in turn, never two
 /// at once (the same rule as every other reader), so a reader never blocks a slot for long.
@@ -183,6 +186,7 @@ pub fn stat_values() -> [i64; STAT_COUNT] {
     early.copy_from_slice(&cluster_early::counters());
     last[0] = total.notifies_slow as i64;
     last[1] = super::cluster::replica_count() as i64;
+    last[2] = super::cluster::requests_sent() as i64;
     out
 }
 

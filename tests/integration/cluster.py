@@ -59,11 +59,12 @@ def op(tag, stamp, *args):
 
 
 class Cluster:
-    def __init__(self, ctx, n=3, modparams=(), make=None):
+    def __init__(self, ctx, n=3, modparams=(), make=None, extra_args=()):
         """`make(ctx, name, host, port, notify_hostport)`: a server other than the test cfg's (the
         example cfg), already in ctx.servers. Without a dmq_secret or dmq_secret_file among
-        `modparams`, the nodes share SECRET."""
+        `modparams`, the nodes share SECRET. `extra_args`: more kamailio options (`-m 512`)."""
         self.ctx = ctx
+        self.extra_args = list(extra_args)
         self.ports = [KPORTS.take() for _ in range(n)]
         self.extra = list(modparams)
         if not any(m[0] == "imconf" and m[1].startswith("dmq_secret") for m in self.extra):
@@ -85,7 +86,7 @@ class Cluster:
               ("dmq", "notification_address", "sip:%s:%d" % (self.host(0), self.ports[0])),
               ("imconf", "enable_dmq", 1)] + self.extra
         srv = KamailioServer(self.ctx, defines=["IMCONF_DMQ"], modparams=mp, node=name or "n%d" % (i + 1),
-                             port=port, host=self.host(i))
+                             port=port, host=self.host(i), extra_args=self.extra_args)
         self.ctx.servers.append(srv)
         return srv
 
