@@ -347,6 +347,84 @@ def t_cluster_two_killed(ctx):
                  lambda: sum(replicas()) == 2 * len(subs), timeout=5)
 
 
+def dialog_view(msgs):
+    """{entity: status} of present users after `msgs` [(head, body)] in order, the (version,
+    full) of each document and the CSeqs (as cluster.Subscriber.view, for a plain sipua.Ua)."""
+    import xml.etree.ElementTree as ET
+    from cluster import NS
+    users, docs, cseqs = {}, [], []
+    for head, body in msgs:
+        cseqs.append(int((sipua.header(head, "CSeq") or "0 NOTIFY").split()[0]))
+        if not body.strip():
+            continue
+        root = ET.fromstring(body)
+        docs.append((int(root.get("version")), root.get("state") == "full"))
+        if root.get("state") == "full":
+            users = {}
+        for u in root.iter(NS + "user"):
+            st = u.find(NS + "endpoint/" + NS + "status")
+            status = (st.text or "").strip() if st is not None else None
+            if u.get("state") == "deleted" or status == "disconnected":
+                users.pop(u.get("entity"), None)
+            else:
+                users[u.get("entity")] = status
+    return users, docs, cseqs
+
+
+@test("cluster_takeover_during_a_fan_out", "issue 17 R40 R33 R32", standin="skip")
+def t_cluster_takeover_under_load(ctx):
+    """Three nodes; 1000 subscriptions through node 2. A change fed to node 1 makes node 2 fan
+    out 1000 NOTIFYs, and node 2 is killed in the middle of it. After its silence nodes 1 and 3
+    take its subscriptions over; after one more change every subscriber's view is the truth, its
+    versions gapless or jumping ahead into full state, never back, its CSeqs increasing."""
+    import cluster
+    ctx.log_allow = r"DEBUG|enable_dmq"
+    cl = cluster.Cluster(ctx, modparams=[("imconf", "max_subs_per_session", 2000),
+                                         ("imconf", "max_subs_per_user_per_session", 2000)])
+    s = "sip:underload@127.0.0.1"
+    alice, bob, carol, dave = ("sip:%s@127.0.0.1" % n for n in ("alice", "bob", "carol", "dave"))
+    truth = session_of_two(cl, s, alice, bob)
+    time.sleep(3.5)  # node 2 synced (a SUBSCRIBE before gets 503)
+    ua = sipua.Ua(cl.ports[1], SPORTS.take())
+    ctx.cleanups.append(ua.close)
+    ua.server = (cluster.Cluster.host(1), cl.ports[1])
+    g = sipua.Dialogs(ua, s, alice, "u")
+    codes = g.open(1000, expires=600, window=128)
+    expect(sum(1 for c in codes.values() if c == 200) == 1000, "SUBSCRIBEs through node 2: %s"
+           % sorted(set(codes.values()), key=str))
+    ctx.wait_for("every initial NOTIFY", lambda: all(ua.notify_msgs.get(c) for c in g.dialogs), timeout=20)
+    time.sleep(1.5)  # replicated to nodes 1 and 3, and past min_notify_interval_ms
+    cl.feed(0, "imconf.participant", s, carol, "connected")
+    truth[carol] = "connected"
+    t0 = time.time()
+    while time.time() - t0 < 2 and sum(len(ua.notify_msgs.get(c, [])) > 1 for c in g.dialogs) < 100:
+        time.sleep(0.002)
+    cl.crash(1)
+    mid = sum(len(ua.notify_msgs.get(c, [])) > 1 for c in g.dialogs)
+    ctx.note("node 2 killed with %d of 1000 change NOTIFYs received" % mid)
+    time.sleep(5.0)  # PEER_TIMEOUT_MS and a tick: taken over
+    cluster_feed_round(cl, s, [(0, dave, "connected")], truth)
+
+    def problems():
+        out = []
+        for cid in g.dialogs:
+            users, docs, cseqs = dialog_view(ua.notify_msgs.get(cid, []))
+            if users != truth:
+                out.append("%s sees %s" % (cid, sorted(users.items())))
+            steps = zip(docs, docs[1:])
+            if docs[:1] != [(1, True)] or not all(b[0] == a[0] + 1 or (b[0] > a[0] and b[1]) for a, b in steps):
+                out.append("%s versions %s (R33/R40: gapless, or a jump into full state)" % (cid, docs))
+            if any(b <= a for a, b in zip(cseqs, cseqs[1:])):
+                out.append("%s CSeqs %s (R40)" % (cid, cseqs))
+        return out
+    deadline = time.time() + 15
+    while problems() and time.time() < deadline:
+        time.sleep(0.5)
+    bad = problems()
+    expect(not bad, "%d of 1000 subscribers wrong after the takeover during a fan-out:\n%s"
+           % (len(bad), "\n".join(bad[:5])))
+
+
 @test("cluster_example_config", "issue 9 (enable_dmq, kamailio-cfg/imconf.cfg -A WITH_DMQ)", standin="skip")
 def t_cluster_example(ctx):
     """The shipped example as two cluster nodes (-A WITH_DMQ, DMQ_ADDRESS, DMQ_NOTIFY): a session
