@@ -281,6 +281,21 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         if !self.admit(id) {
             return None;
         }
+        let Some(n) = self.final_notify(cfg, now, id) else {
+            self.gate.release();
+            return None;
+        };
+        if self.final_tokens.try_reserve(1).is_ok() {
+            self.final_tokens.insert(n.token, now);
+        } else {
+            self.gate.release(); // cannot track it: free its place now rather than leak it
+        }
+        Some(n)
+    }
+
+    /// The terminating NOTIFY of subscription `id` (its `terminate` set), which is then gone
+    /// (R69: whatever the response).
+    pub(super) fn final_notify(&mut self, cfg: &Config, now: u64, id: u32) -> Option<Notify> {
         let sub = self.subs.get_mut(&id)?;
         let t = sub.terminate?;
         let body = match self.sessions.get(sub.session()) {
@@ -292,12 +307,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         let state = format!("terminated;reason={}", t.reason());
         let n = build_notify(sub, cfg, now, NotifyKind::Terminated, &state, body);
         self.stats.notifies_terminated += 1;
-        self.remove(id); // R69: gone whatever the response
-        if self.final_tokens.try_reserve(1).is_ok() {
-            self.final_tokens.insert(n.token, now);
-        } else {
-            self.gate.release(); // cannot track it: free its place now rather than leak it
-        }
+        self.remove(id);
         Some(n)
     }
 

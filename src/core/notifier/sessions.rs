@@ -56,7 +56,9 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
 
     /// R72: the node stops and its subscriptions will not outlive it: every subscription gets
     /// `terminated;reason=deactivated` at once (best effort: no response will be awaited, so a
-    /// NOTIFY still in flight does not hold the last one back) and is forgotten.
+    /// NOTIFY still in flight does not hold the last one back, and none takes a place under
+    /// the cap: every subscriber is told, not only the first `max_inflight_notifies`) and is
+    /// forgotten.
     pub fn shutdown(&mut self, cfg: &Config, now: u64) -> Vec<Notify> {
         let ids: Vec<u32> = self.subs.keys().copied().collect();
         let mut out = Vec::new();
@@ -67,7 +69,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
                     self.gate.release(); // its response will never be read
                 }
             }
-            out.extend(self.poll(cfg, now, id));
+            out.extend(self.final_notify(cfg, now, id));
         }
         out
     }
