@@ -202,43 +202,54 @@ class Subscriber:
         return list(self.ua.notify_msgs.get(self.call_id, []))
 
     def view(self):
-        """The merged view: {entity: status} of present users, after every NOTIFY in order, plus
-        the versions and CSeqs received. Full state replaces, partial updates (RFC 4575 §4.6)."""
-        users, versions, cseqs = {}, [], []
-        self.full = []   # per version: whether its document was full
-        for head, body in self.notifies():
-            cseqs.append(int((sipua.header(head, "CSeq") or "0 NOTIFY").split()[0]))
-            if not body.strip():
-                continue
-            root = ET.fromstring(body)
-            versions.append(int(root.get("version")))
-            self.full.append(root.get("state") == "full")
-            if root.get("state") == "full":
-                users = {}
-            for u in root.iter(NS + "user"):
-                ent = u.get("entity")
-                st = u.find(NS + "endpoint/" + NS + "status")
-                status = (st.text or "").strip() if st is not None else None
-                if u.get("state") == "deleted" or status == "disconnected":
-                    users.pop(ent, None)
-                else:
-                    users[ent] = status
+        """`merged_view` of this subscriber's NOTIFYs: (users, versions, CSeqs); `self.full`
+        says, per version, whether its document was full."""
+        users, versions, self.full, cseqs = merged_view(self.notifies())
         return users, versions, cseqs
 
     def check(self, truth, what, jumps=False):
-        """The merged view equals `truth`, versions are 1, 2, 3, ... and CSeqs increase. With
-        `jumps` (a takeover after a crash, R40), a version may jump ahead into a full document,
-        never back and never repeated."""
-        users, versions, cseqs = self.view()
-        problems = []
-        if users != truth:
-            problems.append("%s: %s sees %s, truth %s" % (what, self.aor, sorted(users.items()),
-                                                          sorted(truth.items())))
-        steps_ok = all(b == a + 1 or (jumps and b > a and full)
-                       for a, b, full in zip(versions, versions[1:], self.full[1:]))
-        if versions[:1] not in ([], [1]) or not steps_ok:
-            problems.append("%s: %s got versions %s (R33: gapless from 1%s)"
-                            % (what, self.aor, versions, ", or a jump into full state" if jumps else ""))
-        if any(b <= a for a, b in zip(cseqs, cseqs[1:])):
-            problems.append("%s: %s got CSeqs %s (R40: increasing)" % (what, self.aor, cseqs))
-        return problems
+        """`view_problems` of this subscriber's NOTIFYs."""
+        return view_problems(self.notifies(), truth, what, self.aor, jumps)
+
+
+def merged_view(msgs):
+    """The merged view after the NOTIFYs `msgs` [(head, body)] in order: {entity: status} of
+    present users, and the versions, whether each document was full, and the CSeqs. Full state
+    replaces, partial updates (RFC 4575 §4.6)."""
+    users, versions, fulls, cseqs = {}, [], [], []
+    for head, body in msgs:
+        cseqs.append(int((sipua.header(head, "CSeq") or "0 NOTIFY").split()[0]))
+        if not body.strip():
+            continue
+        root = ET.fromstring(body)
+        versions.append(int(root.get("version")))
+        fulls.append(root.get("state") == "full")
+        if root.get("state") == "full":
+            users = {}
+        for u in root.iter(NS + "user"):
+            ent = u.get("entity")
+            st = u.find(NS + "endpoint/" + NS + "status")
+            status = (st.text or "").strip() if st is not None else None
+            if u.get("state") == "deleted" or status == "disconnected":
+                users.pop(ent, None)
+            else:
+                users[ent] = status
+    return users, versions, fulls, cseqs
+
+
+def view_problems(msgs, truth, what, who, jumps=False):
+    """The merged view of `msgs` equals `truth`, versions are 1, 2, 3, ... and CSeqs increase.
+    With `jumps` (a takeover after a crash, R40), a version may jump ahead into a full document,
+    never back and never repeated."""
+    users, versions, fulls, cseqs = merged_view(msgs)
+    problems = []
+    if users != truth:
+        problems.append("%s: %s sees %s, truth %s" % (what, who, sorted(users.items()), sorted(truth.items())))
+    steps_ok = all(b == a + 1 or (jumps and b > a and full)
+                   for a, b, full in zip(versions, versions[1:], fulls[1:]))
+    if versions[:1] not in ([], [1]) or not steps_ok:
+        problems.append("%s: %s got versions %s (R33: gapless from 1%s)"
+                        % (what, who, versions, ", or a jump into full state" if jumps else ""))
+    if any(b <= a for a, b in zip(cseqs, cseqs[1:])):
+        problems.append("%s: %s got CSeqs %s (R40: increasing)" % (what, who, cseqs))
+    return problems

@@ -253,9 +253,8 @@ def t_db_crash_after_notify(ctx):
 
 
 def conference_version(body):
-    import re as re_
-    m = re_.search(rb'<conference-info[^>]*\sversion="(\d+)"', body if isinstance(body, bytes) else body.encode())
-    return int(m.group(1)) if m else None
+    from harness import check_conference_info
+    return check_conference_info(body)[1].get("version")
 
 
 @test("persistence_graceful_restart", "R72 R33 R40 issue 7 (sqlite)", standin="skip")
