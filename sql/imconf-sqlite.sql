@@ -1,11 +1,17 @@
 -- imconf persistence tables (db_url), SQLite. imconf creates them on first start if missing.
+-- owner: the node whose rows these are (db_node_name, empty for a node alone), so that the
+-- nodes of a cluster can share one database (docs/persistence.md).
 CREATE TABLE IF NOT EXISTS imconf_sessions (
-    session_uri VARCHAR(255) PRIMARY KEY NOT NULL,
+    owner VARCHAR(255) NOT NULL DEFAULT '',
+    session_uri VARCHAR(255) NOT NULL,
     kind VARCHAR(16) NOT NULL,
     group_uri VARCHAR(255),
-    state BLOB NOT NULL
+    state BLOB NOT NULL,
+    PRIMARY KEY (owner, session_uri)
 );
+-- a dialog has one row whoever holds it: the node that takes a subscription over replaces it
 CREATE TABLE IF NOT EXISTS imconf_subscriptions (
+    owner VARCHAR(255) NOT NULL DEFAULT '',
     call_id VARCHAR(255) NOT NULL,
     local_tag VARCHAR(64) NOT NULL,
     session_uri VARCHAR(255) NOT NULL,

@@ -1,13 +1,65 @@
-//! What changed since the last write-back to the database (`db_url`, docs/persistence.md):
-//! sessions and subscriptions to write again, and rows to delete. Marking allocates through the
-//! notifier's allocator and may fail; then the log says `overflow` and the next write-back
-//! rewrites everything instead of losing a change.
+//! What changed since each consumer last looked: the write-back to the database (`db_url`,
+//! docs/persistence.md) and the replication to the cluster's replica holders (`enable_dmq`,
+//! docs/cluster.md), each with a log of its own, so that both can run on one node and each
+//! drains only its own (issue 17). Sessions and subscriptions to write again, and rows to
+//! delete. Marking allocates through the notifier's allocator and may fail; then that log says
+//! `overflow` and its consumer rewrites everything instead of losing a change.
 use super::bytes::{try_bytes, try_push, Bytes};
 use super::key::{new_set, Key, Set};
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec as AVec;
 
+/// Who drains a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consumer {
+    /// The write-back to `db_url`.
+    Database = 0,
+    /// The replication of this node's subscriptions to its peers.
+    Cluster = 1,
+}
+
+/// One log per `Consumer`; a change is marked in each enabled one.
 pub struct ChangeLog<A: Allocator + Clone> {
+    logs: [Log<A>; 2],
+}
+
+impl<A: Allocator + Clone> ChangeLog<A> {
+    /// Logs that record nothing until enabled (no `db_url`, no cluster: no cost).
+    pub fn new_in(seed: u64, alloc: A) -> Self {
+        ChangeLog {
+            logs: [Log::new_in(seed, alloc.clone()), Log::new_in(seed, alloc)],
+        }
+    }
+
+    pub fn enable(&mut self, c: Consumer) {
+        self.logs[c as usize].enabled = true;
+    }
+
+    pub fn session(&mut self, key: &[u8]) {
+        self.logs.iter_mut().for_each(|l| l.session(key));
+    }
+
+    pub fn session_gone(&mut self, uri: &[u8]) {
+        self.logs.iter_mut().for_each(|l| l.session_gone(uri));
+    }
+
+    pub fn sub(&mut self, id: u32) {
+        self.logs.iter_mut().for_each(|l| l.sub(id));
+    }
+
+    pub fn sub_gone(&mut self, call_id: &[u8], local_tag: &[u8]) {
+        self.logs
+            .iter_mut()
+            .for_each(|l| l.sub_gone(call_id, local_tag));
+    }
+
+    /// Empties `c`'s log.
+    pub fn take(&mut self, c: Consumer) -> Pending {
+        self.logs[c as usize].take()
+    }
+}
+
+struct Log<A: Allocator + Clone> {
     enabled: bool,
     /// Keys (`uri::session_key`) of sessions to write again.
     sessions: Set<Key<A>, A>,
@@ -21,10 +73,9 @@ pub struct ChangeLog<A: Allocator + Clone> {
     alloc: A,
 }
 
-impl<A: Allocator + Clone> ChangeLog<A> {
-    /// A log that records nothing until `enable` (no `db_url`: no cost).
-    pub fn new_in(seed: u64, alloc: A) -> Self {
-        ChangeLog {
+impl<A: Allocator + Clone> Log<A> {
+    fn new_in(seed: u64, alloc: A) -> Self {
+        Log {
             enabled: false,
             sessions: new_set(seed, alloc.clone()),
             gone_sessions: AVec::new_in(alloc.clone()),
@@ -35,15 +86,7 @@ impl<A: Allocator + Clone> ChangeLog<A> {
         }
     }
 
-    pub fn enable(&mut self) {
-        self.enabled = true;
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.enabled
-    }
-
-    pub fn session(&mut self, key: &[u8]) {
+    fn session(&mut self, key: &[u8]) {
         if !self.enabled || self.overflow || self.sessions.contains(key) {
             return;
         }
@@ -54,7 +97,7 @@ impl<A: Allocator + Clone> ChangeLog<A> {
         self.overflow |= !ok;
     }
 
-    pub fn session_gone(&mut self, uri: &[u8]) {
+    fn session_gone(&mut self, uri: &[u8]) {
         if !self.enabled || self.overflow {
             return;
         }
@@ -64,7 +107,7 @@ impl<A: Allocator + Clone> ChangeLog<A> {
         self.overflow |= !ok;
     }
 
-    pub fn sub(&mut self, id: u32) {
+    fn sub(&mut self, id: u32) {
         if !self.enabled || self.overflow {
             return;
         }
@@ -75,7 +118,7 @@ impl<A: Allocator + Clone> ChangeLog<A> {
         self.overflow |= !ok;
     }
 
-    pub fn sub_gone(&mut self, call_id: &[u8], local_tag: &[u8]) {
+    fn sub_gone(&mut self, call_id: &[u8], local_tag: &[u8]) {
         if !self.enabled || self.overflow {
             return;
         }
@@ -86,8 +129,7 @@ impl<A: Allocator + Clone> ChangeLog<A> {
         self.overflow |= !ok;
     }
 
-    /// Empties the log.
-    pub fn take(&mut self) -> Pending {
+    fn take(&mut self) -> Pending {
         Pending {
             overflow: std::mem::take(&mut self.overflow),
             sessions: self.sessions.drain().map(|k| k.0.to_vec()).collect(),

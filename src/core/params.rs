@@ -53,7 +53,7 @@ const fn text(name: &'static CStr, default: Option<&'static CStr>) -> Param {
 use Check::{AtLeast, Between, Flag, NonNegative};
 
 /// The module's parameters, in the order Kamailio lists them.
-pub const PARAMS: [Param; 33] = [
+pub const PARAMS: [Param; 34] = [
     text(c"server_contact", None),
     text(c"conference_factory_uri", None),
     text(c"assert_identity_header", Some(c"P-Asserted-Identity")),
@@ -87,6 +87,7 @@ pub const PARAMS: [Param; 33] = [
     int(c"admit_generic_subscribers", 0, Flag),
     int(c"slow_notify_ms", 1000, NonNegative),
     int(c"dmq_replicas", 2, Between(0, 64)),
+    text(c"db_node_name", None),
 ];
 
 /// One parameter's value as the cfg left it.
@@ -195,6 +196,8 @@ pub struct Settings {
     pub enable_dmq: bool,
     /// Issue 17: how many successors of a subscription keep its replica (0: every peer).
     pub dmq_replicas: u32,
+    /// Whose rows of `db_url` are this node's (the `owner` column, issue 17).
+    pub db_node_name: String,
     /// The cluster's shared secret (R96), or the file holding it (rotation: `imconf.cluster_rekey`).
     pub dmq_secret: Option<String>,
     pub dmq_secret_file: Option<String>,
@@ -227,6 +230,20 @@ fn default_profile(v: &Values) -> Result<DefaultProfile, BadParam> {
         (Some(_), true) => Err(bad(
             "rcs_compat=1 means output_profile rcs: set only one of them".into(),
         )),
+    }
+}
+
+/// The name this node's rows are stored under in `db_url` (issue 17): as given; in a cluster
+/// by default its `server_contact` (each node has its own), alone by default none.
+fn db_node_name(v: &Values) -> Result<String, BadParam> {
+    match v.text("db_node_name") {
+        Some(name) if name.len() > 255 => Err(BadParam {
+            name: "db_node_name",
+            why: "is longer than 255 bytes (the owner column)".into(),
+        }),
+        Some(name) => Ok(name),
+        None if v.flag("enable_dmq")? => Ok(v.text("server_contact").unwrap_or_default()),
+        None => Ok(String::new()),
     }
 }
 
@@ -272,6 +289,7 @@ pub fn settings(v: &Values) -> Result<Settings, BadParam> {
         db_flush_interval_ms: v.num("db_flush_interval_ms")?.into(),
         enable_dmq: v.flag("enable_dmq")?,
         dmq_replicas: v.num("dmq_replicas")?,
+        db_node_name: db_node_name(v)?,
         dmq_secret: v.text("dmq_secret"),
         dmq_secret_file: v.text("dmq_secret_file"),
         timer_interval_ms: v.num("timer_interval_ms")?,

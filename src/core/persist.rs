@@ -367,6 +367,8 @@ pub fn encode_subscription<A: Allocator>(
     }
     // R94, added after the rest: a record written before profiles ends above
     w.u8(s.profile.code());
+    // issue 17, added after the profile: when the dialog was last claimed, wall clock
+    w.u64(s.claimed_at.saturating_add_signed(wall_offset_ms));
 }
 
 /// The subscription `encode_subscription` wrote, with id `id`, idle (nothing in flight, no
@@ -435,6 +437,13 @@ pub fn decode_subscription<A: Allocator + Clone>(
         [] => old_records_profile,
         _ => Profile::from_code(r.u8()?).ok_or(DecodeError::Malformed("profile"))?,
     };
+    // issue 17: records written before claims have none (0: older than any claim)
+    let claimed_at = match r.b {
+        [] => 0,
+        _ => r
+            .u64()?
+            .saturating_add_signed(wall_offset_ms.saturating_neg()),
+    };
     r.end()?;
     // one block for every string, allocated once the record is known to be whole
     let dialog = Dialog::try_new(&strings, AVec::new_in(alloc), remote_cseq, local_cseq)?;
@@ -458,7 +467,16 @@ pub fn decode_subscription<A: Allocator + Clone>(
         profile,
         seen_description: 0,
         told_mark: journal::NEVER,
+        claimed_at,
+        awaiting_peers: false,
     })
+}
+
+/// When the dialog of a subscription record was last claimed (wall clock, ms; 0 for a record
+/// written before claims): see `Notifier::settle_claim`.
+pub fn claimed_wall_ms(bytes: &[u8]) -> Result<u64, DecodeError> {
+    let sub = decode_subscription(bytes, 0, 0, Profile::Oma, allocator_api2::alloc::Global)?;
+    Ok(sub.claimed_at)
 }
 
 // ------------------------------------------------------------------ tables
@@ -488,6 +506,23 @@ pub fn statements(schema: &str) -> impl Iterator<Item = String> + '_ {
     })
 }
 
+/// Statements that turn tables of an imconf before owners (issue 17) into the shipped
+/// `schema`'s: the sessions table is made again (its key gains the owner: SQLite cannot change
+/// a key in place) with every row kept, the subscriptions table gains the column. The rows
+/// get no owner, which every node reads as its own.
+pub fn migrate_v1(schema: &str) -> Vec<String> {
+    let create_sessions = statements(schema).next().unwrap_or_default();
+    vec![
+        "ALTER TABLE imconf_sessions RENAME TO imconf_sessions_v1".into(),
+        create_sessions,
+        "INSERT INTO imconf_sessions (owner, session_uri, kind, group_uri, state) \
+         SELECT '', session_uri, kind, group_uri, state FROM imconf_sessions_v1"
+            .into(),
+        "DROP TABLE imconf_sessions_v1".into(),
+        "ALTER TABLE imconf_subscriptions ADD COLUMN owner VARCHAR(255) NOT NULL DEFAULT ''".into(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,5 +543,15 @@ mod tests {
             Some(POSTGRES)
         );
         assert_eq!(schema_for("mysql://u@h/db"), None);
+    }
+
+    #[test]
+    fn the_owner_migration_remakes_the_sessions_table_from_the_shipped_schema() {
+        for schema in [SQLITE, POSTGRES] {
+            let m = migrate_v1(schema);
+            assert_eq!(m.len(), 5);
+            assert!(m[1].contains("CREATE TABLE IF NOT EXISTS imconf_sessions"));
+            assert!(m[1].contains("PRIMARY KEY (owner, session_uri)"));
+        }
     }
 }

@@ -85,9 +85,18 @@ impl<A: Allocator + Clone> Replicas<A> {
         Ok(())
     }
 
-    pub fn remove(&mut self, call_id: &[u8], local_tag: &[u8]) {
-        self.by_dialog
-            .remove(dialog_key(call_id, local_tag).as_slice());
+    /// Removes `owner`'s replica of the dialog; one of another owner stays (after a restart of
+    /// a cluster with `db_url`, the node whose copy of a dialog lost says it is gone, while
+    /// the replica may be the winner's already: issue 17).
+    pub fn remove(&mut self, owner: u64, call_id: &[u8], local_tag: &[u8]) {
+        let key = dialog_key(call_id, local_tag);
+        if self
+            .by_dialog
+            .get(key.as_slice())
+            .is_some_and(|r| r.owner == owner)
+        {
+            self.by_dialog.remove(key.as_slice());
+        }
     }
 
     /// Removes and returns the replicas whose owner is not among `alive` (it left or fell
@@ -159,7 +168,13 @@ mod tests {
         assert!(r.take_orphans(&[8, 9], |_| true).is_empty());
         // that successor falls silent before it was taken over again: found again
         assert_eq!(r.take_orphans(&[8], |cid| cid == b"b").len(), 1);
-        r.remove(b"c", b"t3");
+        r.remove(7, b"c", b"t3");
+        assert_eq!(
+            r.len(),
+            1,
+            "another owner's replica of the dialog stays (issue 17)"
+        );
+        r.remove(8, b"c", b"t3");
         assert!(r.is_empty());
     }
 

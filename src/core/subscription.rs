@@ -336,6 +336,14 @@ pub struct Subscription<A: Allocator> {
     /// The session's `Journal::mark` when it was last told everything (`journal::NEVER`: not
     /// known to be; not persisted): its next partial document looks only at what changed since.
     pub told_mark: u64,
+    /// When this node last claimed the dialog (ms on the caller's clock): its creation, its
+    /// takeover, or its latest NOTIFY. Of two nodes that hold the same dialog after a restart
+    /// (a cluster with `db_url`, issue 17), the one with the later claim is the one the
+    /// subscriber heard last; the other drops its copy (`settle_claim`).
+    pub claimed_at: u64,
+    /// Restored at a start and not notified until the cluster's peers have told whether one of
+    /// them holds this dialog in a newer state (`release_restored`; not persisted).
+    pub awaiting_peers: bool,
 }
 
 impl<A: Allocator> Subscription<A> {

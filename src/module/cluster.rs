@@ -11,7 +11,7 @@ use crate::core::cluster::{
     decode, encode, next_stamp, plausible_stamp, replica_holders, successor, Op, Peers,
 };
 use crate::core::cluster_auth::{Replay, Sealed};
-use crate::core::notifier::{Changes, RestoreError};
+use crate::core::notifier::{Changes, Claim, Consumer, RestoreError};
 use crate::core::params::Settings as ModuleParams;
 use crate::core::replicas::Replicas;
 use crate::core::session::SessionError;
@@ -40,12 +40,20 @@ struct ClusterState {
     /// so that the nodes that became their replica holders (`dmq_replicas`) get them.
     resend_all: AtomicBool,
     requests_sent: AtomicU64,
+    /// The subscriptions restored from `db_url` may send (`release_restored`); true from the
+    /// start without `db_url`.
+    released: AtomicBool,
+    /// Subscriptions of this node dropped because a peer held the same dialog in a newer
+    /// state (`imconf.stats cluster_dialogs_yielded`).
+    yielded: AtomicU64,
 }
 
 struct PeerTable {
     heard: Peers,
     /// R96: which (sender, counter) were applied recently (core::cluster_auth).
     replay: Replay,
+    /// The peers whose answer to this node's sync request has arrived.
+    answered: Vec<u64>,
 }
 
 static STATE: Published<ClusterState> = Published::new();
@@ -64,10 +72,6 @@ fn state() -> Option<&'static ClusterState> {
 /// mod_init with `enable_dmq`: loads the cluster's secret, binds dmq and registers the peer
 /// "imconf".
 pub fn init(p: &ModuleParams) -> Result<(), String> {
-    if p.db_url.is_some() {
-        // both would drain the one change log of each slot (docs/cluster.md, "Limits")
-        return Err("modparam \"enable_dmq\": not supported together with db_url yet".into());
-    }
     let keys = auth::init(p.dmq_secret.as_deref(), p.dmq_secret_file.as_deref())?;
     early::init()?;
     dmq::bind().map_err(|e| format!("modparam \"enable_dmq\": {e}"))?;
@@ -79,10 +83,13 @@ pub fn init(p: &ModuleParams) -> Result<(), String> {
         peers: ShmMutex::new(PeerTable {
             heard: Peers::default(),
             replay: Replay::default(),
+            answered: Vec::new(),
         }),
         replicas: ShmMutex::new(Replicas::new_in(clock::random_u64(), ShmAlloc)),
         resend_all: AtomicBool::new(false),
         requests_sent: AtomicU64::new(0),
+        released: AtomicBool::new(p.db_url.is_none()),
+        yielded: AtomicU64::new(0),
     })
     .ok_or("enable_dmq: no shared memory for the cluster state")?;
     if !init_in_place(&st.peers) || !init_in_place(&st.replicas) {
@@ -101,7 +108,7 @@ pub fn init(p: &ModuleParams) -> Result<(), String> {
 pub fn start_recording() {
     if state().is_some() {
         for slot in shared().slots.iter() {
-            slot.lock().enable_persistence();
+            slot.lock().enable_changes(Consumer::Cluster);
         }
     }
 }
@@ -126,6 +133,17 @@ fn observe(stamp: u64) {
     if let Some(st) = state() {
         st.clock.fetch_max(stamp, Ordering::AcqRel);
     }
+}
+
+/// Whether an in-dialog SUBSCRIBE may be served: false while the subscriptions restored from
+/// `db_url` wait for the peers (one of them may hold the dialog in a newer state).
+pub fn serving_in_dialog() -> bool {
+    state().is_none_or(|st| st.released.load(Ordering::Acquire))
+}
+
+/// Subscriptions this node dropped because a peer held the dialog in a newer state.
+pub fn dialogs_yielded() -> u64 {
+    state().map_or(0, |st| st.yielded.load(Ordering::Relaxed))
 }
 
 /// Whether SUBSCRIBEs may be served: false while a starting node waits for its peers' sessions.
@@ -253,6 +271,11 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
         }
         Op::SyncRequest => send_sync(node),
         Op::SyncDone => {
+            let mut t = st.peers.lock();
+            if !t.answered.contains(&from) && t.answered.len() < 1024 {
+                t.answered.push(from);
+            }
+            drop(t);
             if !st.synced.swap(true, Ordering::AcqRel) {
                 kinfo!("enable_dmq: synced with a peer; serving");
             }
@@ -263,13 +286,16 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
             session_uri,
             record,
         } => {
+            if yields_to_peer(st, from, &call_id, &local_tag, &session_uri, &record) {
+                return; // this node holds the dialog in a newer state: the peer drops its copy
+            }
             // dmq_replicas: kept only by the owner's first successors (issue 17)
             let nodes = known_nodes(st);
             let mut replicas = st.replicas.lock();
             let stored = if holds_replica(st, &call_id, from, &nodes) {
                 replicas.upsert(from, &call_id, &local_tag, &session_uri, &record)
             } else {
-                replicas.remove(&call_id, &local_tag); // it moved to other holders
+                replicas.remove(from, &call_id, &local_tag); // it moved to other holders
                 Ok(())
             };
             drop(replicas);
@@ -277,7 +303,7 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
                 kwarn!("enable_dmq: no shared memory for a peer's subscription; it cannot be taken over");
             }
         }
-        Op::SubGone { call_id, local_tag } => st.replicas.lock().remove(&call_id, &local_tag),
+        Op::SubGone { call_id, local_tag } => st.replicas.lock().remove(from, &call_id, &local_tag),
         Op::Heartbeat => {}
         Op::Bye => {
             st.peers.lock().heard.forget(from);
@@ -285,6 +311,67 @@ fn apply(st: &ClusterState, from: u64, op: Op, node: &Node<'_>) {
             st.resend_all.store(true, Ordering::Release);
             kinfo!("enable_dmq: peer {from:016x} stops and hands over its subscriptions");
             take_over(st, from, false);
+        }
+    }
+}
+
+/// A peer sent its own state of a dialog (`Sub`): if this node holds that dialog too (both
+/// restored it from `db_url` after a takeover, issue 17), the copy claimed last stays
+/// (`Notifier::settle_claim`, ties to the higher node id). True when it is this node's: its
+/// state then goes to the peer, which drops its copy on receipt.
+fn yields_to_peer(
+    st: &ClusterState,
+    from: u64,
+    call_id: &[u8],
+    local_tag: &[u8],
+    session_uri: &[u8],
+    record: &[u8],
+) -> bool {
+    let s = shared();
+    let Some(slot) = s.slot_of_uri(session_uri) else {
+        return false;
+    };
+    let offset = clock::wall_offset_ms();
+    let mut n = s.slots[slot].lock();
+    match n.settle_claim(call_id, local_tag, record, offset, from > st.node) {
+        Claim::NotHere => false,
+        Claim::Theirs => {
+            drop(n);
+            st.yielded.fetch_add(1, Ordering::Relaxed);
+            kinfo!(
+                "enable_dmq: peer {from:016x} holds dialog {} in a newer state; this node's copy dropped",
+                String::from_utf8_lossy(call_id)
+            );
+            false
+        }
+        Claim::Ours => {
+            let row = n.subscription_row(call_id, local_tag, offset);
+            drop(n);
+            if let Some(r) = row {
+                let op = Op::Sub {
+                    call_id: r.call_id,
+                    local_tag: r.local_tag,
+                    session_uri: r.session_uri,
+                    record: r.state,
+                };
+                send_to_peer(st, from, std::slice::from_ref(&op));
+            }
+            true
+        }
+    }
+}
+
+/// `ops` to one peer: by the URI dmq knows it by, else in a broadcast (the others drop what
+/// is not theirs).
+fn send_to_peer(st: &ClusterState, peer: u64, ops: &[Op]) {
+    let uri = st.peers.lock().heard.uri_of(peer).map(<[u8]>::to_vec);
+    for body in auth::seal(st.node, encode(ops)) {
+        let sent = match &uri {
+            Some(u) => dmq::send_to(u, &body),
+            None => dmq::broadcast(&body),
+        };
+        if let Err(e) = sent {
+            kwarn!("enable_dmq: not sent to peer {peer:016x}: {e}");
         }
     }
 }
@@ -453,7 +540,7 @@ pub fn tick() {
     // holders (dmq_replicas) may not have it
     let all = st.resend_all.swap(false, Ordering::AcqRel);
     for slot in shared().slots.iter() {
-        let ch = slot.lock().take_changes(offset, all);
+        let ch = slot.lock().take_changes(Consumer::Cluster, offset, all);
         sub_ops(ch, &mut ops);
     }
     send_replicas(st, ops);
@@ -462,6 +549,7 @@ pub fn tick() {
         LAST_HEARTBEAT.store(now, Ordering::Relaxed);
         broadcast(st, &[Op::Heartbeat]);
     }
+    release_restored(st, now);
     let silent = st.peers.lock().heard.expire(now, PEER_TIMEOUT_MS);
     for gone in silent {
         kwarn!("enable_dmq: peer {gone:016x} silent for {PEER_TIMEOUT_MS} ms");
@@ -472,6 +560,34 @@ pub fn tick() {
 
 /// Timer process only.
 static LAST_HEARTBEAT: AtomicU64 = AtomicU64::new(0);
+
+/// The subscriptions restored from `db_url` may send once every peer heard from has answered
+/// this node's sync (each has said which dialogs it holds, and the newer copies have settled),
+/// or `SYNC_WAIT_MS` after the start; their replicas then go to their holders.
+fn release_restored(st: &ClusterState, now: u64) {
+    if st.released.load(Ordering::Acquire) {
+        return;
+    }
+    let answered_all = st.synced.load(Ordering::Acquire) && {
+        let t = st.peers.lock();
+        t.heard.alive().iter().all(|p| t.answered.contains(p))
+    };
+    if !answered_all && now < st.started_ms + SYNC_WAIT_MS {
+        return;
+    }
+    st.released.store(true, Ordering::Release);
+    for slot in shared().slots.iter() {
+        slot.lock().release_restored(now);
+    }
+    st.resend_all.store(true, Ordering::Release);
+    kinfo!("enable_dmq: the restored subscriptions are served");
+}
+
+/// Whether a peer is alive to hand this node's subscriptions to (mod_destroy).
+pub fn peers_alive() -> bool {
+    state()
+        .is_some_and(|st| try_lock_for(&st.peers, 200).is_some_and(|p| !p.heard.alive().is_empty()))
+}
 
 /// mod_destroy: with peers alive, this node's subscriptions go to them in their latest state,
 /// then goodbye; no NOTIFY is sent (R72), the peers go on. False without peers (the caller
@@ -486,7 +602,7 @@ pub fn stop() -> bool {
     let mut ops = Vec::new();
     for slot in shared().slots.iter() {
         match try_lock_for(slot, 200) {
-            Some(mut n) => sub_ops(n.take_changes(offset, true), &mut ops),
+            Some(mut n) => sub_ops(n.take_changes(Consumer::Cluster, offset, true), &mut ops),
             None => kwarn!("enable_dmq: a hash slot held by an exited process; its subscriptions are left to the peers' last copy"),
         }
     }

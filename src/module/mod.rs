@@ -91,8 +91,13 @@ pub fn mod_destroy() {
         return;
     }
     if state::params().db_url.is_some() {
-        // R72: the subscriptions outlive this stop; subscribers see only a pause
-        persist::stop();
+        // R72: the subscriptions outlive this stop; subscribers see only a pause. With cluster
+        // peers alive they are handed over too, after they were written (issue 17)
+        let peers = cluster::peers_alive();
+        persist::stop(!peers);
+        if peers {
+            cluster::stop();
+        }
     } else if !cluster::stop() {
         // (with cluster peers alive, they took the subscriptions over: nothing is sent)
         notify::shutdown();

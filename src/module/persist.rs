@@ -2,9 +2,14 @@
 //! state restored from them before the workers fork, changes written back by the timer process
 //! every `db_flush_interval_ms` (never on the SIP path, never under a slot lock), and
 //! everything written on a graceful stop, which sends no NOTIFY (R72).
+//!
+//! Every row names its `owner` (`db_node_name`), so that the nodes of a cluster may share one
+//! database (issue 17): a node restores its own rows (and rows of no owner, written before
+//! owners), rewrites only its own, and a subscription's row, keyed by its dialog alone, is
+//! replaced by whichever node holds the subscription now.
 use super::state::{params, shared};
-use crate::core::notifier::Changes;
-use crate::core::persist::{schema_for, statements};
+use crate::core::notifier::{Changes, Consumer};
+use crate::core::persist::{migrate_v1, schema_for, statements};
 use crate::kam::clock;
 use crate::kam::db::{self, Conn, Read, Value};
 use crate::kam::lock::try_lock_for;
@@ -16,8 +21,33 @@ const SESSIONS: &CStr = c"imconf_sessions";
 const SUBSCRIPTIONS: &CStr = c"imconf_subscriptions";
 const META: &CStr = c"imconf_meta";
 /// Written after the last write of a graceful stop, removed once its state is restored: a
-/// start that does not find it follows a crash (the stored CSeqs may be behind).
-const CLEAN_STOP: &[u8] = b"clean_stop";
+/// start that does not find it follows a crash (the stored CSeqs may be behind). One per
+/// owner: `clean_stop_mark`.
+const CLEAN_STOP: &str = "clean_stop";
+
+/// This node's clean-stop mark: `clean_stop` alone (as before owners), else followed by a
+/// hash of its name (the name column holds 64 bytes, a node name up to 255).
+fn clean_stop_mark(owner: &str) -> Vec<u8> {
+    if owner.is_empty() {
+        return CLEAN_STOP.as_bytes().to_vec();
+    }
+    // FNV-1a: stable across runs and builds, unlike std's hasher
+    let h = owner.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{CLEAN_STOP} {h:016x}").into_bytes()
+}
+
+/// Whose rows are this node's.
+fn owner() -> &'static [u8] {
+    params().db_node_name.as_bytes()
+}
+
+/// Whether a stored row is this node's to restore: its own, or one of no owner (written
+/// before owners, or by this node alone).
+fn mine(row_owner: Option<&[u8]>) -> bool {
+    matches!(row_owner, Some(o) if o.is_empty() || o == owner())
+}
 
 /// mod_init: binds the database and creates the tables if missing. An error names `db_url`.
 pub fn init(url: &str) -> Result<(), String> {
@@ -34,6 +64,17 @@ pub fn init(url: &str) -> Result<(), String> {
         None => kinfo!(
             "db_url {url}: create the tables of sql/imconf-postgres.sql (or -sqlite.sql) yourself"
         ),
+    }
+    if conn.select(SESSIONS, &[c"owner"]).is_err() {
+        // tables of an imconf before owners (issue 17): the rows become this node's
+        kinfo!("db_url {url}: adding the owner column to the imconf tables (the error above is the probe)");
+        let schema = schema_for(url).ok_or_else(|| {
+            fail(&"the tables lack the owner column: see sql/imconf-postgres.sql and docs/persistence.md")
+        })?;
+        for stmt in migrate_v1(schema) {
+            conn.exec(&stmt)
+                .map_err(|e| fail(&format!("adding the owner column: {e}")))?;
+        }
     }
     Ok(())
 }
@@ -54,15 +95,32 @@ pub fn restore(url: &str) -> Result<(), String> {
             .map_err(|e| format!("db_url {url}: reading {}: {e}", table.to_string_lossy()))
     };
     let meta = read(META, &[c"name"])?;
-    let session_rows = read(SESSIONS, &[c"session_uri", c"state"])?;
-    let sub_rows = read(SUBSCRIPTIONS, &[c"session_uri", c"state", c"call_id"])?;
-    let clean = meta.iter().any(|r| bytes(r.first()) == Some(CLEAN_STOP));
+    let mark = clean_stop_mark(&params().db_node_name);
+    let ours = |rows: Vec<Vec<Read>>| -> Vec<Vec<Read>> {
+        rows.into_iter().filter(|r| mine(bytes(r.get(3)))).collect()
+    };
+    let session_rows = ours(read(
+        SESSIONS,
+        &[c"session_uri", c"state", c"kind", c"owner"],
+    )?);
+    let sub_rows = ours(read(
+        SUBSCRIPTIONS,
+        &[c"session_uri", c"state", c"call_id", c"owner"],
+    )?);
+    let clean = meta.iter().any(|r| bytes(r.first()) == Some(&mark[..]));
     // state without the clean-stop mark was left by a crash (an empty store by nothing)
     let empty = session_rows.is_empty() && sub_rows.is_empty();
     let crashed = !clean && !empty;
     let s = shared();
     let now = clock::now_ms();
     let offset = clock::wall_offset_ms();
+    if params().enable_dmq {
+        // a peer may hold some of these dialogs in a newer state (it took them over): nothing
+        // is sent for them until the peers have had their say (cluster::release_restored)
+        for slot in s.slots.iter() {
+            slot.lock().hold_restored();
+        }
+    }
     let (mut sessions, mut subs, mut refused) = (0usize, 0usize, 0usize);
     for row in session_rows {
         let Some((slot, uri, state)) = placed(&row) else {
@@ -103,10 +161,10 @@ pub fn restore(url: &str) -> Result<(), String> {
         }
     }
     if clean {
-        let _ = conn.delete(META, &[c"name"], &[Value::Str(CLEAN_STOP)]);
+        let _ = conn.delete(META, &[c"name"], &[Value::Str(&mark)]);
     }
     for slot in s.slots.iter() {
-        slot.lock().enable_persistence();
+        slot.lock().enable_changes(Consumer::Database);
     }
     kinfo!(
         "db_url: restored {sessions} sessions and {subs} subscriptions ({refused} rows left out){}",
@@ -155,19 +213,26 @@ pub fn tick() {
     *rewrite = !write_back(url, all, 0);
 }
 
-/// mod_destroy with `db_url`: every row rewritten, then the clean-stop mark. A slot whose lock
-/// a killed child holds is skipped and the mark left out, so the next start resyncs in full.
-pub fn stop() {
+/// mod_destroy with `db_url`: every row rewritten, then, when `clean`, the clean-stop mark. A
+/// slot whose lock a killed child holds is skipped and the mark left out, so the next start
+/// resyncs in full. Not `clean`: the subscriptions are handed to cluster peers, which may
+/// send NOTIFYs these rows do not reflect (the next start jumps, as after a crash).
+pub fn stop(clean: bool) {
     let Some(url) = params().db_url.as_deref() else {
         return;
     };
     if write_back(url, true, SLOT_WAIT_MS) {
+        if !clean {
+            kinfo!("db_url: state written; handed to the cluster's peers");
+            return;
+        }
+        let mark = clean_stop_mark(&params().db_node_name);
         let marked = with_conn(url, |c| {
-            c.delete(META, &[c"name"], &[Value::Str(CLEAN_STOP)])?;
+            c.delete(META, &[c"name"], &[Value::Str(&mark)])?;
             c.insert(
                 META,
                 &[c"name", c"value"],
-                &[Value::Str(CLEAN_STOP), Value::Str(b"1")],
+                &[Value::Str(&mark), Value::Str(b"1")],
             )
         });
         if marked {
@@ -206,13 +271,33 @@ fn with_conn(url: &str, f: impl FnOnce(&Conn) -> Result<(), crate::kam::KamError
 /// `wait_ms` > 0 a slot lock is waited for at most that long (shutdown). True when all was
 /// written.
 fn write_back(url: &str, all: bool, wait_ms: u64) -> bool {
+    // one transaction: a row is rewritten as a delete and an insert, and a crash between the
+    // two must not lose it (issue 17: a whole-cluster kill -9 lost one of 1000 subscriptions
+    // to this, with sqlite committing, and syncing, every statement on its own). COMMIT even
+    // after a failure: what was written stays (PostgreSQL rolls an aborted transaction back)
+    if !with_conn(url, |c| c.exec("BEGIN")) {
+        return false;
+    }
+    let ok = write_rows(url, all, wait_ms);
+    with_conn(url, |c| c.exec("COMMIT")) && ok
+}
+
+/// `write_back`'s statements, inside its transaction.
+fn write_rows(url: &str, all: bool, wait_ms: u64) -> bool {
     let s = shared();
     let offset = clock::wall_offset_ms();
     let mut ok = true;
     if all {
+        // this node's rows, and those of no owner it restored (a shared database keeps the
+        // other nodes' rows)
         ok &= with_conn(url, |c| {
-            c.delete(SUBSCRIPTIONS, &[], &[])?;
-            c.delete(SESSIONS, &[], &[])
+            let me = owner();
+            let owners: &[&[u8]] = if me.is_empty() { &[b""] } else { &[me, b""] };
+            for o in owners {
+                c.delete(SUBSCRIPTIONS, &[c"owner"], &[Value::Str(o)])?;
+                c.delete(SESSIONS, &[c"owner"], &[Value::Str(o)])?;
+            }
+            Ok(())
         });
         if !ok {
             return false;
@@ -221,14 +306,14 @@ fn write_back(url: &str, all: bool, wait_ms: u64) -> bool {
     for slot in s.slots.iter() {
         let changes = if wait_ms > 0 {
             match try_lock_for(slot, wait_ms) {
-                Some(mut n) => n.take_changes(offset, all),
+                Some(mut n) => n.take_changes(Consumer::Database, offset, all),
                 None => {
                     ok = false;
                     continue;
                 }
             }
         } else {
-            slot.lock().take_changes(offset, all)
+            slot.lock().take_changes(Consumer::Database, offset, all)
         };
         if changes.overflow && !all {
             ok = false; // a change was lost: rewrite everything next time
@@ -241,26 +326,40 @@ fn write_back(url: &str, all: bool, wait_ms: u64) -> bool {
 }
 
 /// One slot's changes: deletions first, then each row replaced (delete + insert: every DB
-/// module has both, not all have REPLACE).
+/// module has both, not all have REPLACE). A subscription's row is replaced whoever wrote it
+/// (this node holds the dialog now: a takeover); only this node's own are deleted.
 fn write(c: &Conn, ch: &Changes) -> Result<(), crate::kam::KamError> {
+    let me = owner();
     let sub_key = [c"call_id", c"local_tag"];
+    let session_key = [c"owner", c"session_uri"];
+    // (rows of no owner that this node restored are its own too)
+    let owners: &[&[u8]] = if me.is_empty() { &[b""] } else { &[me, b""] };
     for (call_id, tag) in &ch.gone_subs {
-        c.delete(
-            SUBSCRIPTIONS,
-            &sub_key,
-            &[Value::Str(call_id), Value::Str(tag)],
-        )?;
+        for o in owners {
+            c.delete(
+                SUBSCRIPTIONS,
+                &[c"owner", c"call_id", c"local_tag"],
+                &[Value::Str(o), Value::Str(call_id), Value::Str(tag)],
+            )?;
+        }
     }
     for uri in &ch.gone_sessions {
-        c.delete(SESSIONS, &[c"session_uri"], &[Value::Str(uri)])?;
+        for o in owners {
+            c.delete(SESSIONS, &session_key, &[Value::Str(o), Value::Str(uri)])?;
+        }
     }
     for row in &ch.sessions {
-        c.delete(SESSIONS, &[c"session_uri"], &[Value::Str(&row.uri)])?;
+        c.delete(
+            SESSIONS,
+            &session_key,
+            &[Value::Str(me), Value::Str(&row.uri)],
+        )?;
         let group = row.group.as_deref().map_or(Value::Null, Value::Str);
         c.insert(
             SESSIONS,
-            &[c"session_uri", c"kind", c"group_uri", c"state"],
+            &[c"owner", c"session_uri", c"kind", c"group_uri", c"state"],
             &[
+                Value::Str(me),
                 Value::Str(&row.uri),
                 Value::Str(row.kind.as_bytes()),
                 group,
@@ -277,6 +376,7 @@ fn write(c: &Conn, ch: &Changes) -> Result<(), crate::kam::KamError> {
         c.insert(
             SUBSCRIPTIONS,
             &[
+                c"owner",
                 c"call_id",
                 c"local_tag",
                 c"session_uri",
@@ -285,6 +385,7 @@ fn write(c: &Conn, ch: &Changes) -> Result<(), crate::kam::KamError> {
                 c"state",
             ],
             &[
+                Value::Str(me),
                 Value::Str(&row.call_id),
                 Value::Str(&row.local_tag),
                 Value::Str(&row.session_uri),

@@ -155,7 +155,7 @@ fn process(
         let cfg = &params().config;
         let now = clock::now_ms();
         let initial = req.to_tag.is_empty();
-        if initial && !cluster::serving() {
+        if (initial && !cluster::serving()) || (!initial && !cluster::serving_in_dialog()) {
             let reply = SubscribeError::Starting.reply();
             kinfo!("SUBSCRIBE refused with 503: waiting for the cluster's sessions");
             count_reply(503);

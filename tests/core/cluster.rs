@@ -3,21 +3,22 @@
 //! taken over continues its dialog: a full NOTIFY at once with the next version and CSeq (or,
 //! after a crash, the CSeq ahead).
 
-use crate::common::{alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION};
+use crate::common::{
+    adhoc_node, alice_subscribe, connected, unthrottled_cfg, ALICE, ALICE_HEADERS, SESSION,
+};
 use allocator_api2::alloc::Global;
 use imconf::core::conference_info::EndpointStatus;
-use imconf::core::notifier::{Notifier, NotifyKind};
+use imconf::core::notifier::{Consumer, Notifier, NotifyKind};
 use imconf::core::session::{ParticipantUpdate, SessionKind};
+
+/// The replication's change log.
+const LOG: Consumer = Consumer::Cluster;
 
 const BOB: &[u8] = b"sip:bob@example.net";
 const OFFSET: i64 = 1_700_000_000_000;
 
 fn node() -> Notifier<Global> {
-    let mut n = Notifier::new_in(9, Global);
-    n.open_session(SESSION, SessionKind::AdHoc, None).unwrap();
-    n.participant(&unthrottled_cfg(), 0, SESSION, &connected(ALICE))
-        .unwrap();
-    n
+    adhoc_node()
 }
 
 fn with_status(aoia: &[u8], status: EndpointStatus) -> ParticipantUpdate<'_> {
@@ -83,7 +84,7 @@ fn stamped_changes_converge_in_any_order() {
 fn handed_over(crashed: bool) -> (u32, u32, Notifier<Global>) {
     let c = unthrottled_cfg();
     let mut a = node();
-    a.enable_persistence();
+    a.enable_changes(LOG);
     let out = a.subscribe(&c, 0, &alice_subscribe(b"c1", &ALICE_HEADERS), b"i5-t1");
     let first = out.notifies[0].clone();
     a.notify_completed(&c, 0, first.token, 200);
@@ -98,8 +99,8 @@ fn handed_over(crashed: bool) -> (u32, u32, Notifier<Global>) {
     assert_eq!(rows.len(), 1);
     let mut b = node();
     b.participant(&c, 0, SESSION, &connected(BOB)).unwrap();
-    b.enable_persistence();
-    b.take_changes(OFFSET, false);
+    b.enable_changes(LOG);
+    b.take_changes(LOG, OFFSET, false);
     b.take_over(1000, &rows[0].state, OFFSET, crashed).unwrap();
     (last_cseq, last_version, b)
 }
@@ -124,7 +125,7 @@ fn a_takeover_notifies_at_once_with_the_next_version_and_cseq() {
         .version;
     assert_eq!(v, version + 1, "R33");
     // the holder records it as its own, to be sent to its peers in turn
-    let ch = b.take_changes(OFFSET, false);
+    let ch = b.take_changes(LOG, OFFSET, false);
     assert_eq!(ch.subs.len(), 1, "the new holder sends it to its own peers");
     assert_eq!(ch.subs[0].call_id, b"c1");
 }

@@ -1,9 +1,10 @@
 //! Small builders shared by the core test files that drive `Notifier` directly.
 #![allow(dead_code)]
+use allocator_api2::alloc::Global;
 use imconf::core::conference_info::EndpointStatus;
 use imconf::core::config::Config;
-use imconf::core::notifier::SubscribeRequest;
-use imconf::core::session::ParticipantUpdate;
+use imconf::core::notifier::{Notifier, SubscribeRequest};
+use imconf::core::session::{ParticipantUpdate, SessionKind};
 
 pub const SESSION: &[u8] = b"sip:s1@im.example.net";
 pub const ALICE: &[u8] = b"sip:alice@example.net";
@@ -45,4 +46,14 @@ pub fn unthrottled_cfg() -> Config {
         min_notify_interval_ms: 0,
         ..Config::default()
     }
+}
+
+/// A node's notifier (seed 9, as every node of a cluster test) with the ad-hoc SESSION open and
+/// Alice connected.
+pub fn adhoc_node() -> Notifier<Global> {
+    let mut n = Notifier::new_in(9, Global);
+    n.open_session(SESSION, SessionKind::AdHoc, None).unwrap();
+    n.participant(&unthrottled_cfg(), 0, SESSION, &connected(ALICE))
+        .unwrap();
+    n
 }

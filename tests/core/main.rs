@@ -3,6 +3,7 @@
 mod common;
 
 mod aliases;
+mod claims;
 mod cluster;
 mod cluster_auth;
 mod deleted;

@@ -112,6 +112,8 @@ fn subscription(id: u32) -> Subscription<Global> {
         profile: Profile::Rcs,
         seen_description: 0,
         told_mark: imconf::core::journal::NEVER,
+        claimed_at: 4_100_000,
+        awaiting_peers: true,
     }
 }
 
@@ -203,6 +205,12 @@ fn subscription_round_trips_and_comes_back_idle() {
     assert_eq!(back.held_since, None);
     assert!(!back.waiting);
     assert_eq!(back.last_notify_at, None);
+    // issue 17: the claim is wall-clock time in the record, the reader's clock in memory
+    assert_eq!(back.claimed_at, s.claimed_at + 1_000_000 - 5_000_000);
+    assert!(
+        !back.awaiting_peers,
+        "a hold belongs to the run that restored it"
+    );
 }
 
 #[test]
@@ -240,11 +248,16 @@ fn records_written_before_the_strings_were_packed_read_the_same() {
         .collect();
     let mut s = subscription(3);
     s.in_flight = Some(17);
+    let claim = (s.claimed_at + 1_000_000).to_le_bytes();
     assert_eq!(
         sub_bytes(&s, 1_000_000),
-        [&old[..], &[Profile::Rcs.code()]].concat(),
-        "written byte for byte as before, the profile (R94) appended"
+        [&old[..], &[Profile::Rcs.code()], &claim[..]].concat(),
+        "written byte for byte as before, the profile (R94) and the claim (issue 17) appended"
     );
+    // a record from before claims reads as claimed at time 0: older than any claim
+    let with_profile = [&old[..], &[Profile::Rcs.code()]].concat();
+    let back = decode_subscription(&with_profile, 3, 0, Profile::Oma, Global).unwrap();
+    assert_eq!((back.profile, back.claimed_at), (Profile::Rcs, 0));
     // a record from before profiles gets the profile the caller gives (the configured default)
     let back = decode_subscription(&old, 3, 1_000_000, Profile::Rfc4575, Global).unwrap();
     assert_eq!(back.profile, Profile::Rfc4575);
@@ -297,22 +310,26 @@ fn records_are_refused_not_misread() {
         .all(|p| p.joined_ms == 0 && p.left_ms == 0));
     let old = decode_session(&good[..before_subject], SEED, Global).unwrap();
     assert!(old.subject.is_none() && old.chairman.is_none());
-    for n in 0..sub.len() - 1 {
+    // cut before the profile, a record is one written before profiles (R94); cut before the
+    // claim (8 bytes, issue 17), one written before claims
+    let (before_claim, before_profile) = (sub.len() - 8, sub.len() - 9);
+    for n in (0..sub.len()).filter(|n| ![before_profile, before_claim].contains(n)) {
         assert!(
             decode_subscription(&sub[..n], 1, 0, Profile::Oma, Global).is_err(),
             "{n}"
         );
     }
-    // without its last byte, the profile, a record is one written before profiles (R94)
-    let before_profiles = decode_subscription(&sub[..sub.len() - 1], 1, 0, Profile::Oma, Global);
+    let before_profiles = decode_subscription(&sub[..before_profile], 1, 0, Profile::Oma, Global);
     assert_eq!(before_profiles.unwrap().profile, Profile::Oma);
+    let before_claims = decode_subscription(&sub[..before_claim], 1, 0, Profile::Oma, Global);
+    assert_eq!(before_claims.unwrap().claimed_at, 0);
     assert_eq!(
         decode_subscription(&sub, 1, 0, Profile::Oma, Global)
             .unwrap()
             .profile,
         Profile::Rcs
     );
-    let mut unknown_profile = sub.clone();
+    let mut unknown_profile = sub[..before_claim].to_vec();
     *unknown_profile.last_mut().unwrap() = 9;
     assert!(matches!(
         decode_subscription(&unknown_profile, 1, 0, Profile::Oma, Global),

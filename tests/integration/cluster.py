@@ -59,12 +59,16 @@ def op(tag, stamp, *args):
 
 
 class Cluster:
-    def __init__(self, ctx, n=3, modparams=(), make=None, extra_args=()):
+    def __init__(self, ctx, n=3, modparams=(), make=None, extra_args=(), defines=(), per_node=None):
         """`make(ctx, name, host, port, notify_hostport)`: a server other than the test cfg's (the
         example cfg), already in ctx.servers. Without a dmq_secret or dmq_secret_file among
-        `modparams`, the nodes share SECRET. `extra_args`: more kamailio options (`-m 512`)."""
+        `modparams`, the nodes share SECRET. `extra_args`: more kamailio options (`-m 512`);
+        `defines`: more cfg defines (IMCONF_DB_SQLITE); `per_node(i)`: node i's own modparams
+        (its own db_url), the same at every restart."""
         self.ctx = ctx
         self.extra_args = list(extra_args)
+        self.defines = list(defines)
+        self.per_node = per_node or (lambda i: [])
         self.ports = [KPORTS.take() for _ in range(n)]
         self.extra = list(modparams)
         if not any(m[0] == "imconf" and m[1].startswith("dmq_secret") for m in self.extra):
@@ -84,8 +88,8 @@ class Cluster:
                              "%s:%d" % (self.host(0), self.ports[0]))
         mp = [("dmq", "server_address", "sip:%s:%d" % (self.host(i), port)),
               ("dmq", "notification_address", "sip:%s:%d" % (self.host(0), self.ports[0])),
-              ("imconf", "enable_dmq", 1)] + self.extra
-        srv = KamailioServer(self.ctx, defines=["IMCONF_DMQ"], modparams=mp, node=name or "n%d" % (i + 1),
+              ("imconf", "enable_dmq", 1)] + self.extra + list(self.per_node(i))
+        srv = KamailioServer(self.ctx, defines=["IMCONF_DMQ"] + self.defines, modparams=mp, node=name or "n%d" % (i + 1),
                              port=port, host=self.host(i), extra_args=self.extra_args)
         self.ctx.servers.append(srv)
         return srv
@@ -132,6 +136,28 @@ class Cluster:
         srv.start()
         self.wait_formed()
         return srv
+
+    def stop_all(self, crash=False):
+        """Every node at once: SIGTERM to each (in parallel, as an operator stopping the whole
+        cluster), or SIGKILL to every process of each (a power cut)."""
+        import threading
+        if crash:
+            for i in range(len(self.nodes)):
+                self.crash(i)
+            return
+        threads = [threading.Thread(target=srv.stop) for srv in self.nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def start_all(self):
+        """Starts every node again, as after `stop_all`, on the same ports, with new logs."""
+        self.restarts += 1
+        self.nodes = [self._node(i, name="n%d-r%d" % (i + 1, self.restarts)) for i in range(len(self.nodes))]
+        for srv in self.nodes:
+            srv.start()
+        self.wait_formed()
 
     def feed(self, i, cmd, *args):
         r = self.nodes[i].rpc(cmd, *args)
@@ -210,6 +236,17 @@ class Subscriber:
     def check(self, truth, what, jumps=False):
         """`view_problems` of this subscriber's NOTIFYs."""
         return view_problems(self.notifies(), truth, what, self.aor, jumps)
+
+
+def settled_problems(subs, truth, what, jumps=False, timeout=8):
+    """`Subscriber.check` of every subscriber in `subs`, looked at again every 0.2 s until there is
+    no problem or `timeout` s passed; the problems left."""
+    deadline = time.time() + timeout
+    while True:
+        problems = [p for sub in subs for p in sub.check(truth, what, jumps)]
+        if not problems or time.time() > deadline:
+            return problems
+        time.sleep(0.2)
 
 
 def merged_view(msgs):

@@ -37,6 +37,7 @@ import t_robustness_corpus  # noqa: E402,F401
 import t_ecosystem  # noqa: E402,F401
 import t_harness_selftests  # noqa: E402,F401
 import t_cluster  # noqa: E402,F401
+import t_cluster_persist  # noqa: E402,F401
 import t_profiles  # noqa: E402,F401
 
 

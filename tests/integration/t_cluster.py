@@ -217,14 +217,9 @@ def t_cluster_takeover(ctx):
         sub.subscribe()
     time.sleep(1.0)  # the subscriptions reach the peers (timer, 100 ms) and everyone settles
 
-    def settle_and_check(what, timeout=8, jumps=False):
-        deadline = time.time() + timeout
-        while True:
-            problems = [p for sub in subs for p in sub.check(truth, what, jumps)]
-            if not problems or time.time() > deadline:
-                expect(not problems, "\n".join(problems))
-                return
-            time.sleep(0.2)
+    def settle_and_check(what, jumps=False):
+        problems = cluster.settled_problems(subs, truth, what, jumps)
+        expect(not problems, "\n".join(problems))
 
     settle_and_check("before any node left")
     before = {sub.call_id: len(sub.notifies()) for sub in subs}
@@ -332,12 +327,7 @@ def t_cluster_two_killed(ctx):
     cl.crash(4)
     time.sleep(5.0)  # PEER_TIMEOUT_MS (3.5 s) after the later one, and a tick
     cluster_feed_round(cl, s, [(0, carol, "connected")], truth)
-    deadline = time.time() + 8
-    while True:
-        problems = [p for sub in subs for p in sub.check(truth, "after two nodes were killed", jumps=True)]
-        if not problems or time.time() > deadline:
-            break
-        time.sleep(0.2)
+    problems = cluster.settled_problems(subs, truth, "after two nodes were killed", jumps=True)
     expect(not problems, "\n".join(problems))
     for sub in subs:
         expect(sub.target_port() in cl.ports[:3], "%s: last NOTIFY from port %s, not a survivor"

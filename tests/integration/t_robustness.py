@@ -70,17 +70,46 @@ def t_bad_modparam(ctx):
                          "without the required server_contact")
 
 
-@test("persistence_tables_created", "INTERFACE(db_url) issue 7", standin="skip")
+SESSION_COLUMNS = ["owner", "session_uri", "kind", "group_uri", "state"]
+SUBSCRIPTION_COLUMNS = ["owner", "call_id", "local_tag", "session_uri", "subscriber", "expires", "state"]
+
+
+def to_tables_before_owners(db):
+    """Turns the tables of `db` into those of an imconf before owners (issue 17), rows kept."""
+    import sqlite3
+    con = sqlite3.connect(str(db))
+    for table, cols, key in (("imconf_sessions", SESSION_COLUMNS[1:], "session_uri"),
+                             ("imconf_subscriptions", SUBSCRIPTION_COLUMNS[1:], "call_id, local_tag")):
+        con.execute("ALTER TABLE %s RENAME TO old" % table)
+        con.execute("CREATE TABLE %s (%s, PRIMARY KEY (%s))" % (table, ", ".join(cols), key))
+        con.execute("INSERT INTO %s SELECT %s FROM old" % (table, ", ".join(cols)))
+        con.execute("DROP TABLE old")
+    con.commit()
+    con.close()
+
+
+@test("persistence_tables_created", "INTERFACE(db_url) issue 7 issue 17 (owner column)", standin="skip")
 def t_db_tables(ctx):
     """db_url=sqlite://<rundir>/imconf.db with db_sqlite loaded: the first start creates the tables
-    of sql/imconf-sqlite.sql, a second start finds them and starts as well. A db_url that no
-    loaded module serves stops the start with a log line naming db_url."""
+    of sql/imconf-sqlite.sql, a second start finds them and starts as well. Tables of an imconf
+    before owners (issue 17), holding a session, gain the owner column at the next start and the
+    session is restored. A db_url that no loaded module serves stops the start with a log line
+    naming db_url."""
     import sqlite3
     db = ctx.rundir / "imconf.db"
     mp = [("imconf", "db_url", "sqlite:///%s" % db)]   # db_sqlite: sqlite:/// + an absolute path
-    for attempt in ("first", "second"):
+    for attempt in ("first", "second", "migrated"):
+        if attempt == "migrated":
+            to_tables_before_owners(db)
+            ctx.log_allow = r"(?i)owner|db_sqlite|sql"
         srv = ctx.start_server(defines=["IMCONF_DB_SQLITE"], modparams=mp)
         ctx.rpc_ok("imconf.stats")
+        if attempt == "second":
+            ctx.open_session(uri="sip:before-owners@127.0.0.1")
+        if attempt == "migrated":
+            uris = [x.get("uri") for x in ctx.rpc_ok("imconf.sessions").structs()]
+            expect(uris == ["sip:before-owners@127.0.0.1"], "after the migration: sessions %s" % uris)
+            expect("adding the owner column" in srv.log_text(), "the migration is not logged")
         complaints = srv.stop()
         expect(not complaints, "%s start: stop: %s" % (attempt, complaints))
         expect(srv.proc.returncode == 0, "%s start: kamailio exit status %s" % (attempt, srv.proc.returncode))
@@ -88,13 +117,25 @@ def t_db_tables(ctx):
         cols = {t: [r[1] for r in con.execute("PRAGMA table_info(%s)" % t)]
                 for t in ("imconf_sessions", "imconf_subscriptions")}
         con.close()
-        expect(cols["imconf_sessions"] == ["session_uri", "kind", "group_uri", "state"],
+        expect(cols["imconf_sessions"] == SESSION_COLUMNS,
                "%s start: imconf_sessions columns %s" % (attempt, cols["imconf_sessions"]))
-        expect(cols["imconf_subscriptions"] == ["call_id", "local_tag", "session_uri", "subscriber", "expires", "state"],
+        expect(sorted(cols["imconf_subscriptions"]) == sorted(SUBSCRIPTION_COLUMNS),
                "%s start: imconf_subscriptions columns %s" % (attempt, cols["imconf_subscriptions"]))
     ctx.log_allow = r"(?i)db_url|db_bind|module|init"
     expect_start_refused(KamailioServer(ctx, modparams=[("imconf", "db_url", "postgres://imconf@127.0.0.1/imconf")]),
                          '"db_url"', "with a db_url no loaded module serves")
+
+
+def postgres_url(ctx):
+    """Starts a PostgreSQL cluster of the test's own on 127.0.0.1 (stopped after the test);
+    returns the db_url of its database."""
+    import pgcluster
+    if not pgcluster.available():
+        raise TestFailure("PostgreSQL is missing (scripts/deps.sh installs postgresql)")
+    pg = pgcluster.PgCluster(ctx.rundir)
+    ctx.cleanups.append(pg.stop)
+    pg.start()
+    return pg.url()
 
 
 def db_server(ctx, backend, extra=()):
@@ -102,13 +143,7 @@ def db_server(ctx, backend, extra=()):
     "postgres": a cluster of its own on 127.0.0.1, stopped after the test), and the modparams
     `extra`."""
     if backend == "postgres":
-        import pgcluster
-        if not pgcluster.available():
-            raise TestFailure("PostgreSQL is missing (scripts/deps.sh installs postgresql)")
-        pg = pgcluster.PgCluster(ctx.rundir)
-        ctx.cleanups.append(pg.stop)
-        pg.start()
-        url, define = pg.url(), "IMCONF_DB_POSTGRES"
+        url, define = postgres_url(ctx), "IMCONF_DB_POSTGRES"
     else:
         url, define = "sqlite:///%s" % (ctx.rundir / "imconf.db"), "IMCONF_DB_SQLITE"
     mp = [("imconf", "db_url", url), ("imconf", "db_flush_interval_ms", 200),

@@ -11,6 +11,7 @@
 //! subscriber is shown), `snapshot.rs` (rows for persistence and the cluster, restore,
 //! takeover), `stats.rs` (counters).
 use super::bytes::{try_bytes, Bytes, OutOfMemory};
+pub use super::changes::Consumer;
 use super::changes::{ChangeLog, Pending};
 use super::conference_info::{
     self, Description, DisconnectionMethod, DocState, Document, EndpointStatus, UserEntry,
@@ -45,7 +46,7 @@ mod view;
 
 use outbox::push_angle;
 use shared::FanOut;
-pub use snapshot::{Changes, RestoreError, SessionRow, SubscriptionRow};
+pub use snapshot::{Changes, Claim, RestoreError, SessionRow, SubscriptionRow};
 pub use stats::{Stats, COUNTED_CODES};
 use subscribe::dialog_hash;
 pub use subscribe::strings_block;
@@ -182,6 +183,9 @@ pub struct Notifier<A: Allocator + Clone, G: SendGate = Unlimited> {
     changes: ChangeLog<A>,
     /// R94: the profile of a restored subscription whose record predates profiles.
     old_records_profile: Profile,
+    /// Restored subscriptions wait for `release_restored` before their first NOTIFY (a
+    /// cluster with `db_url`: a peer may hold the same dialog in a newer state).
+    hold_restored: bool,
     /// Whether the subscriptions polled in one call share their work (`shared.rs`); off only
     /// in tests that compare the documents with and without.
     share_documents: bool,
@@ -216,6 +220,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             deadlines: Deadlines::new_in(seed, alloc.clone()),
             rescan: false,
             old_records_profile: Profile::Oma,
+            hold_restored: false,
             share_documents: true,
             changes: ChangeLog::new_in(seed, alloc.clone()),
             alloc,

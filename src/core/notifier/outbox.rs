@@ -243,7 +243,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             // its next NOTIFY is the terminating one, never an active one (issue 17, fix 1)
             sub.terminate = Some(Termination::Timeout);
         }
-        if sub.in_flight.is_some() {
+        if sub.in_flight.is_some() || sub.awaiting_peers {
             return None;
         }
         if let Some(t) = sub.held_since.filter(|t| now < t + HOLD_LIMIT_MS) {
@@ -405,6 +405,7 @@ pub(super) fn build_notify<A: Allocator>(
     sub.in_flight = Some(cseq);
     sub.holds_place = true;
     sub.last_notify_at = Some(now);
+    sub.claimed_at = now;
     sub.notifies_sent += 1;
     let d = &sub.dialog;
     let mut headers = Vec::with_capacity(200);

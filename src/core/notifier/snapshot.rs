@@ -42,6 +42,17 @@ impl Changes {
     }
 }
 
+/// Which copy of a dialog two nodes hold stays (`settle_claim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This node does not hold it.
+    NotHere,
+    /// Ours is the newer: the peer must drop its copy.
+    Ours,
+    /// Theirs is the newer: ours was dropped.
+    Theirs,
+}
+
 /// Why a stored record was not restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestoreError {
@@ -90,22 +101,22 @@ pub(super) fn session_row<A: Allocator>(s: &Session<A>) -> SessionRow {
 }
 
 impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
-    /// Starts recording what changes, for `take_changes` (`db_url`).
-    pub fn enable_persistence(&mut self) {
-        self.changes.enable();
+    /// Starts recording what changes for `c`, for `take_changes` (`db_url`, the cluster).
+    pub fn enable_changes(&mut self, c: Consumer) {
+        self.changes.enable(c);
     }
 
-    /// What changed since the last call, as rows to write and keys to delete. `all` (or a
+    /// What changed since `c`'s last call, as rows to write and keys to delete. `all` (or a
     /// change that could not be recorded, `Changes::overflow`) gives every row instead.
     /// `wall_offset_ms` turns this clock into wall-clock time (see persist.rs).
-    pub fn take_changes(&mut self, wall_offset_ms: i64, all: bool) -> Changes {
+    pub fn take_changes(&mut self, c: Consumer, wall_offset_ms: i64, all: bool) -> Changes {
         let Pending {
             overflow,
             sessions,
             subs,
             gone_sessions,
             gone_subs,
-        } = self.changes.take();
+        } = self.changes.take(c);
         let mut out = Changes {
             overflow,
             gone_sessions,
@@ -147,6 +158,17 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             .collect()
     }
 
+    /// The subscription of dialog (`call_id`, `local_tag`) as a record, if here.
+    pub fn subscription_row(
+        &self,
+        call_id: &[u8],
+        local_tag: &[u8],
+        wall_offset_ms: i64,
+    ) -> Option<SubscriptionRow> {
+        let id = self.find_dialog(call_id, local_tag)?;
+        self.sub_row(self.subs.get(&id)?, wall_offset_ms)
+    }
+
     /// A cluster peer's subscription, taken over because the peer left (docs/cluster.md): as
     /// `restore_subscription`, and its next NOTIFY, due now, carries full state, so that the
     /// subscriber learns our Contact (a target refresh) and, after a crash (`crashed`, the
@@ -161,6 +183,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         let id = self.restore_sub(now, state, wall_offset_ms, crashed)?;
         if let Some(sub) = self.subs.get_mut(&id) {
             sub.needs_full = true;
+            sub.claimed_at = now; // this node holds the dialog now (settle_claim)
             self.changes.sub(id);
             self.wake_at(id, now);
         }
@@ -226,8 +249,70 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         wall_offset_ms: i64,
         crashed: bool,
     ) -> Result<(), RestoreError> {
-        self.restore_sub(now, state, wall_offset_ms, crashed)
-            .map(|_| ())
+        let id = self.restore_sub(now, state, wall_offset_ms, crashed)?;
+        if let Some(sub) = self.subs.get_mut(&id) {
+            sub.awaiting_peers = self.hold_restored;
+        }
+        Ok(())
+    }
+
+    /// Subscriptions restored from now on send nothing until `release_restored` (a cluster
+    /// with `db_url`: its peers may hold some of the same dialogs in a newer state, issue 17).
+    pub fn hold_restored(&mut self) {
+        self.hold_restored = true;
+    }
+
+    /// The peers have had their say: the restored subscriptions that are still here send what
+    /// is due from the next tick (or the next change) on.
+    pub fn release_restored(&mut self, now: u64) {
+        self.hold_restored = false;
+        let held: Vec<u32> = self
+            .subs
+            .values()
+            .filter(|s| s.awaiting_peers)
+            .map(|s| s.id)
+            .collect();
+        for id in held {
+            if let Some(sub) = self.subs.get_mut(&id) {
+                sub.awaiting_peers = false;
+            }
+            self.wake_at(id, now);
+        }
+    }
+
+    /// A peer holds dialog (`call_id`, `local_tag`) too, as `record` (`encode_subscription`):
+    /// after a restart of a cluster with `db_url`, the node that took a subscription over and
+    /// the node it came from may both have restored it. The later claim (`claimed_at`: the
+    /// last NOTIFY, takeover or creation) is what the subscriber heard last and stays; a
+    /// tie goes to the peer when `theirs_on_tie` (both sides decide alike: the caller breaks
+    /// it by node). Ours, when it loses, is dropped without a NOTIFY (its row and replicas go).
+    pub fn settle_claim(
+        &mut self,
+        call_id: &[u8],
+        local_tag: &[u8],
+        record: &[u8],
+        wall_offset_ms: i64,
+        theirs_on_tie: bool,
+    ) -> Claim {
+        let Some(id) = self.find_dialog(call_id, local_tag) else {
+            return Claim::NotHere;
+        };
+        let Ok(theirs) = persist::claimed_wall_ms(record) else {
+            return Claim::Ours; // unreadable: nothing to prefer it for
+        };
+        let Some(sub) = self.subs.get(&id) else {
+            return Claim::NotHere;
+        };
+        let ours = sub.claimed_at.saturating_add_signed(wall_offset_ms);
+        if theirs > ours || (theirs == ours && theirs_on_tie) {
+            if sub.holds_place && sub.in_flight.is_some() {
+                self.gate.release();
+            }
+            self.remove(id);
+            Claim::Theirs
+        } else {
+            Claim::Ours
+        }
     }
 
     /// `restore_subscription`, returning the new subscription's id.

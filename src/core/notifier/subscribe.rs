@@ -225,6 +225,8 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             profile,
             seen_description: 0,
             told_mark: journal::NEVER,
+            claimed_at: now,
+            awaiting_peers: false,
         };
         self.subs.try_reserve(1).map_err(|_| OutOfMemory)?;
         self.reserve_dialog()?;
