@@ -9,7 +9,7 @@ use crate::common::{
 use allocator_api2::alloc::Global;
 use imconf::core::conference_info::EndpointStatus;
 use imconf::core::notifier::{Consumer, Notifier, NotifyKind};
-use imconf::core::session::{ParticipantUpdate, SessionKind};
+use imconf::core::session::ParticipantUpdate;
 
 /// The replication's change log.
 const LOG: Consumer = Consumer::Cluster;
