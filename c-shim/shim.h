@@ -171,6 +171,9 @@ int shim_dmq_send(void *node, shim_str_t body);
 int shim_dmq_node_uri(void *node, shim_str_t *uri);
 /* Sends body to the dmq node known by uri (shim_dmq_node_uri). 0 ok, -1 unknown or error. */
 int shim_dmq_send_uri(shim_str_t uri, shim_str_t body);
+/* This node's own dmq URI (dmq's server_address modparam), into *uri: valid while Kamailio runs.
+ * 0 ok, -1 unknown. */
+int shim_dmq_self_uri(shim_str_t *uri);
 
 /* ---- the SUBSCRIBE being handled ---- */
 typedef struct shim_header

@@ -7,6 +7,7 @@
 #include "core/ip_addr.h"
 #include "core/parser/msg_parser.h"
 #include "core/parser/parse_content.h"
+#include "core/sr_module.h"
 #include "modules/dmq/bind_dmq.h"
 
 #include "shim.h"
@@ -116,4 +117,22 @@ int shim_dmq_send_uri(shim_str_t uri, shim_str_t body)
 		return -1;
 	return dmqb.send_message(imconf_peer, &b, node, &no_response_cb, 1, &content_type) < 0
 			? -1 : 0;
+}
+
+/* dmq has no API for its own node: its server_address modparam is read by name (a str
+ * parameter since before 5.6). */
+int shim_dmq_self_uri(shim_str_t *uri)
+{
+	struct sr_module *dmq = find_module_by_name("dmq");
+	modparam_t type = 0;
+	str *s;
+
+	if(dmq == NULL)
+		return -1;
+	s = (str *)find_param_export(dmq, "server_address", PARAM_STR, &type);
+	if(s == NULL || !(type & PARAM_STR) || s->s == NULL || s->len <= 0)
+		return -1;
+	uri->s = s->s;
+	uri->len = s->len;
+	return 0;
 }

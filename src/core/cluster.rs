@@ -363,11 +363,39 @@ const NO_PEER: PeerEntry = PeerEntry {
     uri_len: 0,
 };
 
-/// The peers this node has heard from, and when (ms): fixed size, so it lives in shm as is.
+/// A member of the cluster, by the URI dmq knows it by without parameters (the same for every
+/// run of that node: a restarted node is the same member).
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    uri: [u8; PEER_URI_MAX],
+    uri_len: u8,
+}
+
+impl Member {
+    fn uri(&self) -> &[u8] {
+        &self.uri[..usize::from(self.uri_len)]
+    }
+}
+
+const NO_MEMBER: Member = Member {
+    uri: [0; PEER_URI_MAX],
+    uri_len: 0,
+};
+
+/// A dmq URI as a member's name: without its parameters (dmq's list may carry `;status=`).
+pub fn member_name(uri: &[u8]) -> &[u8] {
+    let end = uri.iter().position(|&b| b == b';').unwrap_or(uri.len());
+    &uri[..end]
+}
+
+/// The peers this node has heard from, and when (ms), and the cluster's members (every node
+/// heard from whose URI is known, until it says goodbye): fixed size, so it lives in shm as is.
 #[derive(Debug, Clone)]
 pub struct Peers {
     nodes: [PeerEntry; MAX_PEERS],
     len: usize,
+    members: [Member; MAX_PEERS],
+    members_len: usize,
 }
 
 impl Default for Peers {
@@ -375,6 +403,8 @@ impl Default for Peers {
         Peers {
             nodes: [NO_PEER; MAX_PEERS],
             len: 0,
+            members: [NO_MEMBER; MAX_PEERS],
+            members_len: 0,
         }
     }
 }
@@ -407,6 +437,17 @@ impl Peers {
         }
         e.uri[..uri.len()].copy_from_slice(uri);
         e.uri_len = uri.len() as u8;
+        let name = member_name(uri);
+        if self.members_len < MAX_PEERS
+            && !self.members[..self.members_len]
+                .iter()
+                .any(|m| m.uri() == name)
+        {
+            let m = &mut self.members[self.members_len];
+            m.uri[..name.len()].copy_from_slice(name);
+            m.uri_len = name.len() as u8;
+            self.members_len += 1;
+        }
     }
 
     /// The URI dmq knows `node` by, if recorded.
@@ -415,16 +456,58 @@ impl Peers {
         (e.uri_len > 0).then(|| &e.uri[..usize::from(e.uri_len)])
     }
 
-    /// Removes `node` (it said goodbye); true when it was known.
+    /// Removes `node` (it said goodbye: it leaves the members too); true when it was known.
     pub fn forget(&mut self, node: u64) -> bool {
         match self.nodes[..self.len].iter().position(|e| e.node == node) {
             Some(i) => {
+                let gone = self.nodes[i];
                 self.nodes[i] = self.nodes[self.len - 1];
                 self.len -= 1;
+                let name = member_name(&gone.uri[..usize::from(gone.uri_len)]);
+                let still_here = self.nodes[..self.len]
+                    .iter()
+                    .any(|e| member_name(&e.uri[..usize::from(e.uri_len)]) == name);
+                if !name.is_empty() && !still_here {
+                    if let Some(m) = self.members[..self.members_len]
+                        .iter()
+                        .position(|m| m.uri() == name)
+                    {
+                        self.members[m] = self.members[self.members_len - 1];
+                        self.members_len -= 1;
+                    }
+                }
                 true
             }
             None => false,
         }
+    }
+
+    /// Whether this node (`self_uri`, as its peers know it; empty: unknown) sees a majority of
+    /// the cluster's members, itself included, among the peers heard within `recent_ms`: a
+    /// node that does not must not take a peer's subscriptions over, nor notify (docs/cluster.md
+    /// "Partitions"). Exactly half is a majority for the half holding the smallest member name,
+    /// so that two nodes, or an even split, leave one side serving.
+    pub fn quorum(&self, now: u64, recent_ms: u64, self_uri: &[u8]) -> bool {
+        let me = member_name(self_uri);
+        let members = || {
+            self.members[..self.members_len]
+                .iter()
+                .map(Member::uri)
+                .filter(|&m| m != me)
+        };
+        let heard = |name: &[u8]| {
+            self.nodes[..self.len].iter().any(|e| {
+                e.heard_at + recent_ms >= now
+                    && member_name(&e.uri[..usize::from(e.uri_len)]) == name
+            })
+        };
+        let known = members().count() + 1;
+        let seen = members().filter(|&m| heard(m)).count() + 1;
+        if 2 * seen != known {
+            return 2 * seen > known;
+        }
+        let smallest = members().chain((!me.is_empty()).then_some(me)).min();
+        !me.is_empty() && smallest.is_some_and(|s| s == me || heard(s))
     }
 
     /// Removes and returns the peers not heard from since `now - timeout`.
@@ -597,5 +680,76 @@ mod tests {
             p.heard(n + 10, 0);
         }
         assert_eq!(p.alive().len(), MAX_PEERS);
+    }
+
+    /// Peers `ids` (URI `sip:10.0.0.<id>:5060;status=active`, as dmq lists them) heard at `at`.
+    fn cluster_of(ids: &[u64], at: u64) -> Peers {
+        let mut p = Peers::default();
+        for &id in ids {
+            p.heard(id, at);
+            p.set_uri(id, format!("sip:10.0.0.{id}:5060;status=active").as_bytes());
+        }
+        p
+    }
+
+    const ME_3: &[u8] = b"sip:10.0.0.3:5060";
+
+    #[test]
+    fn a_majority_of_the_members_is_needed_to_serve() {
+        // five members: this node (3) and four peers
+        let mut p = cluster_of(&[1, 2, 4, 5], 0);
+        assert!(p.quorum(1000, 2000, ME_3));
+        // 4 and 5 fall silent (a 3|2 split): 3 of 5 still serve
+        for id in [1, 2] {
+            p.heard(id, 5000);
+        }
+        assert!(p.quorum(5000, 2000, ME_3));
+        // on the other side of that split, 4 sees 2 of 5
+        let mut q = cluster_of(&[1, 2, 3, 5], 0);
+        q.heard(5, 5000);
+        assert!(!q.quorum(5000, 2000, b"sip:10.0.0.4:5060"));
+        // expired peers stay members: silence is not a departure
+        assert_eq!(p.expire(9000, 3500).len(), 4);
+        assert!(!p.quorum(9000, 2000, ME_3));
+        // a goodbye is: the members shrink
+        let mut r = cluster_of(&[1, 2, 4, 5], 0);
+        for id in [1, 2] {
+            assert!(r.forget(id));
+        }
+        r.heard(4, 5000);
+        assert!(r.quorum(5000, 2000, ME_3), "2 of 3 members");
+    }
+
+    #[test]
+    fn half_the_members_serve_when_they_hold_the_smallest_name() {
+        let p = cluster_of(&[5], 0);
+        assert!(p.quorum(0, 2000, ME_3), "both heard");
+        assert!(
+            p.quorum(9000, 2000, ME_3),
+            "3 alone: the smaller name serves"
+        );
+        let q = cluster_of(&[3], 0);
+        assert!(!q.quorum(9000, 2000, b"sip:10.0.0.5:5060"), "5 alone stops");
+        assert!(
+            !q.quorum(9000, 2000, b""),
+            "without its own name, no tie is won"
+        );
+        // 2|2: the half with 1 serves
+        let mut r = cluster_of(&[1, 2, 4], 0);
+        r.heard(1, 9000);
+        assert!(r.quorum(9000, 2000, ME_3));
+        let mut t = cluster_of(&[1, 2, 3], 0);
+        t.heard(3, 9000);
+        assert!(!t.quorum(9000, 2000, b"sip:10.0.0.4:5060"));
+    }
+
+    #[test]
+    fn a_restarted_node_is_the_same_member() {
+        let mut p = cluster_of(&[1, 2], 0);
+        // node 2 crashed and came back as a new run, same URI
+        p.heard(22, 9000);
+        p.set_uri(22, b"sip:10.0.0.2:5060");
+        assert_eq!(p.expire(9000, 3500), vec![1, 2]);
+        assert!(p.quorum(9000, 2000, ME_3), "2 of 3 members (1 is silent)");
     }
 }

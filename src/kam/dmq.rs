@@ -72,6 +72,23 @@ impl Node<'_> {
     }
 }
 
+/// This node's own dmq URI (dmq's `server_address`), copied; None when dmq does not say.
+pub fn self_uri() -> Option<Vec<u8>> {
+    let mut out = sys::shim_str_t {
+        s: std::ptr::null(),
+        len: 0,
+    };
+    // SAFETY: the view it fills points into dmq's parameter, which lives as long as Kamailio;
+    // copied before returning.
+    let rc = unsafe { sys::shim_dmq_self_uri(&mut out) };
+    if rc != 0 || out.s.is_null() || out.len <= 0 {
+        return None;
+    }
+    // SAFETY: `len` bytes of dmq's parameter (see above).
+    let bytes = unsafe { std::slice::from_raw_parts(out.s.cast::<u8>(), out.len as usize) };
+    Some(bytes.to_vec())
+}
+
 /// Sends `body` to the dmq node known by `uri` (`Node::uri`).
 pub fn send_to(uri: &[u8], body: &[u8]) -> Result<(), KamError> {
     // SAFETY: views valid for the call; dmq copies what it keeps.

@@ -8,7 +8,8 @@ use super::cluster_auth::{self as auth, ACCEPTED, MALFORMED};
 use super::cluster_early as early;
 use super::state::{params, shared};
 use crate::core::cluster::{
-    decode, encode, next_stamp, plausible_stamp, replica_holders, successor, Op, Peers,
+    decode, encode, member_name, next_stamp, plausible_stamp, replica_holders, successor, Op,
+    Peers, PEER_URI_MAX,
 };
 use crate::core::cluster_auth::{Replay, Sealed};
 use crate::core::notifier::{Changes, Claim, Consumer, RestoreError};
@@ -46,6 +47,18 @@ struct ClusterState {
     /// Subscriptions of this node dropped because a peer held the same dialog in a newer
     /// state (`imconf.stats cluster_dialogs_yielded`).
     yielded: AtomicU64,
+    /// Since when the held subscriptions wait for the peers' answers (`release_restored`): the
+    /// start, or the end of a partition.
+    hold_since_ms: AtomicU64,
+    /// This node cannot see a majority of the cluster (a partition, `Peers::quorum`): it
+    /// notifies nobody and takes nothing over until it can again.
+    fenced: AtomicBool,
+    /// Peers fell silent while this node was fenced: their subscriptions are taken over once a
+    /// majority is seen again (if they are still silent then).
+    orphans_pending: AtomicBool,
+    /// This node's dmq URI, as its peers know it (`Peers::quorum` breaks ties by it).
+    self_uri: [u8; PEER_URI_MAX],
+    self_uri_len: usize,
 }
 
 struct PeerTable {
@@ -75,6 +88,15 @@ pub fn init(p: &ModuleParams) -> Result<(), String> {
     let keys = auth::init(p.dmq_secret.as_deref(), p.dmq_secret_file.as_deref())?;
     early::init()?;
     dmq::bind().map_err(|e| format!("modparam \"enable_dmq\": {e}"))?;
+    let mut self_uri = [0u8; PEER_URI_MAX];
+    let own = dmq::self_uri().unwrap_or_default();
+    let own = member_name(&own);
+    let self_uri_len = if own.len() <= PEER_URI_MAX {
+        own.len()
+    } else {
+        0
+    };
+    self_uri[..self_uri_len].copy_from_slice(&own[..self_uri_len]);
     let st = leak_in_shm(ClusterState {
         node: clock::random_u64(),
         clock: AtomicU64::new(0),
@@ -90,6 +112,11 @@ pub fn init(p: &ModuleParams) -> Result<(), String> {
         requests_sent: AtomicU64::new(0),
         released: AtomicBool::new(p.db_url.is_none()),
         yielded: AtomicU64::new(0),
+        hold_since_ms: AtomicU64::new(clock::now_ms()),
+        fenced: AtomicBool::new(false),
+        orphans_pending: AtomicBool::new(false),
+        self_uri,
+        self_uri_len,
     })
     .ok_or("enable_dmq: no shared memory for the cluster state")?;
     if !init_in_place(&st.peers) || !init_in_place(&st.replicas) {
@@ -141,6 +168,11 @@ pub fn serving_in_dialog() -> bool {
     state().is_none_or(|st| st.released.load(Ordering::Acquire))
 }
 
+/// Whether this node cannot see a majority of its cluster (`imconf.stats cluster_fenced`).
+pub fn fenced() -> bool {
+    state().is_some_and(|st| st.fenced.load(Ordering::Acquire))
+}
+
 /// Subscriptions this node dropped because a peer held the dialog in a newer state.
 pub fn dialogs_yielded() -> u64 {
     state().map_or(0, |st| st.yielded.load(Ordering::Relaxed))
@@ -149,7 +181,9 @@ pub fn dialogs_yielded() -> u64 {
 /// Whether SUBSCRIBEs may be served: false while a starting node waits for its peers' sessions.
 pub fn serving() -> bool {
     state().is_none_or(|st| {
-        st.synced.load(Ordering::Acquire) || clock::now_ms() >= st.started_ms + SYNC_WAIT_MS
+        !st.fenced.load(Ordering::Acquire)
+            && (st.synced.load(Ordering::Acquire)
+                || clock::now_ms() >= st.started_ms + SYNC_WAIT_MS)
     })
 }
 
@@ -549,13 +583,77 @@ pub fn tick() {
         LAST_HEARTBEAT.store(now, Ordering::Relaxed);
         broadcast(st, &[Op::Heartbeat]);
     }
-    release_restored(st, now);
-    let silent = st.peers.lock().heard.expire(now, PEER_TIMEOUT_MS);
-    for gone in silent {
-        kwarn!("enable_dmq: peer {gone:016x} silent for {PEER_TIMEOUT_MS} ms");
-        take_over(st, gone, true);
-        st.resend_all.store(true, Ordering::Release);
+    let (silent, quorum) = {
+        let mut t = st.peers.lock();
+        let silent = t.heard.expire(now, PEER_TIMEOUT_MS);
+        let own = &st.self_uri[..st.self_uri_len];
+        (silent, t.heard.quorum(now, FENCE_AFTER_MS, own))
+    };
+    fence(st, now, quorum);
+    if !st.fenced.load(Ordering::Acquire) {
+        release_restored(st, now);
     }
+    for gone in &silent {
+        kwarn!("enable_dmq: peer {gone:016x} silent for {PEER_TIMEOUT_MS} ms");
+    }
+    // peers silent while this node was fenced are taken over only once every peer that is
+    // back has had the time to be heard (a heal makes the majority visible one peer at a time)
+    let settled = now >= st.hold_since_ms.load(Ordering::Acquire) + PEER_TIMEOUT_MS;
+    let pending = st.orphans_pending.load(Ordering::Acquire) && settled;
+    if !silent.is_empty() || pending {
+        if quorum {
+            // every replica whose owner is gone and whose successor is this node
+            st.orphans_pending.store(false, Ordering::Release);
+            take_over(st, silent.first().copied().unwrap_or(0), true);
+            st.resend_all.store(true, Ordering::Release);
+        } else if !silent.is_empty() {
+            kwarn!("enable_dmq: no majority of the cluster in sight: their subscriptions are not taken over");
+            st.orphans_pending.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// A peer unheard this long no longer counts toward this node's majority (`fence`): less than
+/// `PEER_TIMEOUT_MS`, so that a node cut off from the majority stops notifying before the
+/// majority takes its subscriptions over.
+const FENCE_AFTER_MS: u64 = 2000;
+
+/// A partition (docs/cluster.md "Partitions"): a node that cannot see a majority of the
+/// cluster's members stops notifying (the majority, if there is one, takes its subscriptions
+/// over) and serves no SUBSCRIBE; once it sees a majority again it asks its peers for their
+/// state, sends them its sessions (both sides merge by stamps), and notifies again once they
+/// answered, each dialog held by the node that holds its newest copy (`yields_to_peer`).
+fn fence(st: &ClusterState, now: u64, quorum: bool) {
+    let fenced = st.fenced.load(Ordering::Acquire);
+    if !quorum && !fenced {
+        st.fenced.store(true, Ordering::Release);
+        st.released.store(false, Ordering::Release);
+        for slot in shared().slots.iter() {
+            slot.lock().hold_all();
+        }
+        kwarn!("enable_dmq: a majority of the cluster is out of sight: this node stops notifying");
+    } else if quorum && fenced {
+        st.hold_since_ms.store(now, Ordering::Release);
+        st.peers.lock().answered.clear();
+        st.fenced.store(false, Ordering::Release);
+        let mut ops: Vec<Op> = session_ops();
+        ops.push(Op::SyncRequest);
+        broadcast(st, &ops);
+        kinfo!("enable_dmq: a majority of the cluster in sight again; asking the peers for their state");
+    }
+}
+
+/// Every session of this node, as `Session` operations (a sync's first part).
+fn session_ops() -> Vec<Op> {
+    let mut ops = Vec::new();
+    for slot in shared().slots.iter() {
+        let rows = slot.lock().session_rows();
+        ops.extend(rows.into_iter().map(|r| Op::Session {
+            uri: r.uri,
+            record: r.state,
+        }));
+    }
+    ops
 }
 
 /// Timer process only.
@@ -572,7 +670,7 @@ fn release_restored(st: &ClusterState, now: u64) {
         let t = st.peers.lock();
         t.heard.alive().iter().all(|p| t.answered.contains(p))
     };
-    if !answered_all && now < st.started_ms + SYNC_WAIT_MS {
+    if !answered_all && now < st.hold_since_ms.load(Ordering::Acquire) + SYNC_WAIT_MS {
         return;
     }
     st.released.store(true, Ordering::Release);
@@ -700,8 +798,10 @@ fn ignore_known(r: Result<(), apply::FeedError>, what: &str, from: u64) {
     }
 }
 
-/// A session from a peer's sync, unless this node has it already; the names it opened under
-/// (its URI, and its group identity).
+/// A session from a peer's sync: restored, or, when this node has it already (restored from
+/// `db_url`, or kept through a partition), merged by stamps (`Notifier::merge_session`),
+/// notifying what changed here. The names it opened under (its URI, and its group identity)
+/// when it was restored.
 fn restore_session(uri: &[u8], record: &[u8]) -> Vec<Vec<u8>> {
     let s = shared();
     let Some(slot) = s.slot_of_uri(uri) else {
@@ -721,7 +821,22 @@ fn restore_session(uri: &[u8], record: &[u8]) -> Vec<Vec<u8>> {
             return vec![session_uri, group];
         }
         Ok((session_uri, None)) => return vec![session_uri],
-        Err(RestoreError::Duplicate) => {}
+        Err(RestoreError::Duplicate) => {
+            let merged =
+                s.slots[slot]
+                    .lock()
+                    .merge_session(&params().config, clock::now_ms(), record);
+            match merged {
+                Ok(out) => super::notify::send_all(slot, out),
+                Err(e) => auth::log_limited(
+                    b"sync",
+                    &format!(
+                        "enable_dmq: synced session {} not merged: {e:?}",
+                        String::from_utf8_lossy(uri)
+                    ),
+                ),
+            }
+        }
         Err(e) => auth::log_limited(
             b"sync",
             &format!(
@@ -737,14 +852,7 @@ fn restore_session(uri: &[u8], record: &[u8]) -> Vec<Vec<u8>> {
 fn send_sync(node: &Node<'_>) {
     let Some(st) = state() else { return };
     let s = shared();
-    let mut ops = Vec::new();
-    for slot in s.slots.iter() {
-        let rows = slot.lock().session_rows();
-        ops.extend(rows.into_iter().map(|r| Op::Session {
-            uri: r.uri,
-            record: r.state,
-        }));
-    }
+    let mut ops = session_ops();
     let count = ops.len();
     let offset = clock::wall_offset_ms();
     for slot in s.slots.iter() {

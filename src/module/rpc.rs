@@ -141,8 +141,9 @@ pub const STAT_NAMES: [&CStr; STAT_COUNT] = [
     c"cluster_replicas",
     c"cluster_replication_requests",
     c"cluster_dialogs_yielded",
+    c"cluster_fenced",
 ];
-pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12 + cluster_auth::COUNTERS + 2 + 4;
+pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12 + cluster_auth::COUNTERS + 2 + 5;
 // every counter must fit a statistics slot of the shim, or the module would not start
 const _: () = assert!(STAT_COUNT <= crate::kam::STATS_SLOTS);
 
@@ -189,6 +190,7 @@ pub fn stat_values() -> [i64; STAT_COUNT] {
     last[1] = super::cluster::replica_count() as i64;
     last[2] = super::cluster::requests_sent() as i64;
     last[3] = super::cluster::dialogs_yielded() as i64;
+    last[4] = i64::from(super::cluster::fenced());
     out
 }
 

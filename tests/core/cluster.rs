@@ -249,3 +249,84 @@ fn replica_holders_are_the_first_successors() {
     // spread: each node holds about 2/5 of the 2000 (800), none far off
     assert!(held.iter().all(|&h| (650..950).contains(&h)), "{held:?}");
 }
+
+/// A partition healed (docs/cluster.md "Partitions"): each side changed the session on its
+/// own; each merges the other's record and both end in the same state, the later change of a
+/// user changed on both sides winning, and a side's subscriber hears of the other side's
+/// changes.
+#[test]
+fn the_two_sides_of_a_partition_merge_their_sessions() {
+    let c = unthrottled_cfg();
+    let (mut a, mut b) = (node(), node());
+    let out = a.subscribe(&c, 0, &alice_subscribe(b"c1", &ALICE_HEADERS), b"t1");
+    a.notify_completed(&c, 0, out.notifies[0].token, 200);
+    let carol: &[u8] = b"sip:carol@example.net";
+    let dave: &[u8] = b"sip:dave@example.net";
+    for (side, who, status, stamp) in [
+        (0, carol, EndpointStatus::Connected, 100),
+        (0, BOB, EndpointStatus::Alerting, 110),
+        (1, dave, EndpointStatus::Connected, 105),
+        (1, BOB, EndpointStatus::Connected, 120),
+    ] {
+        let n = if side == 0 { &mut a } else { &mut b };
+        for x in n
+            .participant_stamped(&c, 10, SESSION, &with_status(who, status), stamp)
+            .unwrap()
+        {
+            n.notify_completed(&c, 10, x.token, 200);
+        }
+    }
+    let (ra, rb) = (a.session_rows(), b.session_rows());
+    let told = a.merge_session(&c, 20, &rb[0].state).unwrap();
+    b.merge_session(&c, 20, &ra[0].state).unwrap();
+    assert_eq!(told.len(), 1, "a's subscriber hears of b's side");
+    let next = a.notify_completed(&c, 20, told[0].token, 200);
+    let body = |n: &imconf::core::notifier::Notify| String::from_utf8_lossy(&n.body).into_owned();
+    assert!(body(&told[0]).contains("dave"), "{}", body(&told[0]));
+    assert!(
+        body(&next[0]).contains("bob"),
+        "R32: then the rest, coalesced"
+    );
+    // both hold the same users in the same states (the records may list them in other orders)
+    let view = |n: &Notifier<Global>| {
+        let s =
+            imconf::core::persist::decode_session(&n.session_rows()[0].state, 9, Global).unwrap();
+        let mut v: Vec<(Vec<u8>, String, u64)> = s
+            .participants
+            .iter()
+            .map(|p| (p.aoia.to_vec(), format!("{:?}", p.status), p.stamp))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(view(&a), view(&b));
+    assert!(
+        view(&a).contains(&(
+            BOB.to_vec(),
+            format!("{:?}", EndpointStatus::Connected),
+            120
+        )),
+        "the later change of bob wins on both sides"
+    );
+    // merging again changes nothing
+    assert!(a.merge_session(&c, 30, &rb[0].state).unwrap().is_empty());
+}
+
+/// A node cut off from its cluster's majority holds every NOTIFY until released.
+#[test]
+fn a_fenced_node_notifies_nobody_until_released() {
+    let c = unthrottled_cfg();
+    let mut a = node();
+    let out = a.subscribe(&c, 0, &alice_subscribe(b"c1", &ALICE_HEADERS), b"t1");
+    a.notify_completed(&c, 0, out.notifies[0].token, 200);
+    a.hold_all();
+    assert!(a
+        .participant_stamped(&c, 10, SESSION, &connected(BOB), 100)
+        .unwrap()
+        .is_empty());
+    assert!(a.tick(&c, 5000).is_empty());
+    a.release_restored(6000);
+    let due = a.tick(&c, 6000);
+    assert_eq!(due.len(), 1);
+    assert!(String::from_utf8_lossy(&due[0].body).contains("bob"));
+}

@@ -1089,3 +1089,91 @@ def t_corpus_cluster(ctx):
     finally:
         summary["problems"] = problems[:200]
         (ctx.rundir / "cluster-corpus-summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
+
+
+def cut(cl, sides):
+    """A partition of the DMQ bus between `sides` (lists of node indexes), by the test cfg's
+    $shv(dmq_cut): each node drops KDMQ from the nodes of the other sides. `[range(n)]` heals."""
+    for side in sides:
+        others = [cluster_host(i) for other in sides if other is not side for i in other]
+        for i in side:
+            r = cl.nodes[i].rpc("pv.shvSet", "dmq_cut", "str", "," + ",".join(others) + ",")
+            expect(r.ok, "node %d: pv.shvSet: %s" % (i + 1, r))
+
+
+def cluster_host(i):
+    import cluster
+    return cluster.Cluster.host(i)
+
+
+def stat(srv, name):
+    return int(srv.rpc("imconf.stats").structs()[0][name])
+
+
+@test("cluster_partition_and_heal", "issue 17 (partitions) R33 R40", standin="skip")
+def t_cluster_partition(ctx):
+    """Five nodes, two subscribers through each. The DMQ bus is cut 3|2 (each side drops KDMQ
+    from the other: the SIP path to the subscribers stays). The two nodes without a majority
+    stop notifying (`cluster_fenced` 1) and take nothing over; the three with it take the
+    other side's subscriptions over. Changes are fed on both sides (one user changed on both:
+    the later change wins), and the cut lasts past tm's fr_timer, so that they cross only by
+    the sessions' merge at the heal (without it, each side lacks the other's). While cut, no subscriber hears from the minority. When the cut
+    heals, the sides merge their sessions, the minority yields the dialogs the majority took
+    over, and every subscriber's view is the truth, its versions and CSeqs never going back;
+    a last change is then notified once per dialog, by one node."""
+    import cluster
+    ctx.log_allow = r"DEBUG|enable_dmq"
+    # tm gives up on a KDMQ request after 2 s (its retransmissions would carry a change across a
+    # shorter cut); dmq does not ping (a failed ping would disable the other side's nodes in
+    # dmq's list until its next ping, docs/cluster.md "Partitions")
+    cl = cluster.Cluster(ctx, n=5, modparams=[("dmq", "ping_interval", 300), ("tm", "fr_timer", 2000)])
+    s = "sip:partition@127.0.0.1"
+    alice, bob, carol, dave, erin, frank = ("sip:%s@127.0.0.1" % n
+                                            for n in ("alice", "bob", "carol", "dave", "erin", "frank"))
+    truth = session_of_two(cl, s, alice, bob)
+    subs = [cluster.Subscriber(ctx, cl.nodes[i], s, alice, "pt%d-%d" % (i, k)) for i in range(5) for k in range(2)]
+    for sub in subs:
+        sub.subscribe()
+    time.sleep(1.0)  # replicated
+    majority, minority = [0, 1, 2], [3, 4]
+    cut(cl, [majority, minority])
+    t_cut = time.time()
+    ctx.wait_for("the minority fenced", lambda: all(stat(cl.nodes[i], "cluster_fenced") == 1 for i in minority),
+                 timeout=5)
+    expect(all(stat(cl.nodes[i], "cluster_fenced") == 0 for i in majority), "a majority node fenced itself")
+    ctx.wait_for("the majority took the minority's subscriptions over",
+                 lambda: all(sub.target_port() in [cl.ports[i] for i in majority] for sub in subs[6:]), timeout=8)
+    before_changes = {sub.call_id: len(sub.notifies()) for sub in subs}
+    cl.feed(0, "imconf.participant", s, carol, "connected")
+    cl.feed(3, "imconf.participant", s, dave, "connected")
+    cl.feed(4, "imconf.participant", s, erin, "alerting")
+    time.sleep(0.3)
+    cl.feed(1, "imconf.participant", s, erin, "connected")  # later: wins over the minority's
+    truth.update({carol: "connected", dave: "connected", erin: "connected"})
+    time.sleep(3.0)  # past tm's fr_timer: each side's changes reach the other only by the merge
+    for sub in subs:
+        late = [h for h, _ in sub.notifies()[before_changes[sub.call_id]:]]
+        from_minority = [h for h in late if any(":%d" % cl.ports[i] in (sipua.header(h, "Contact", "m") or "")
+                                                for i in minority)]
+        expect(not from_minority, "%s: a NOTIFY from a fenced node during the partition" % sub.call_id)
+    ctx.note("partition held %.1f s" % (time.time() - t_cut))
+    cut(cl, [list(range(5))])  # heal
+    ctx.wait_for("the minority serves again", lambda: all(stat(cl.nodes[i], "cluster_fenced") == 0 for i in minority),
+                 timeout=8)
+    cl.wait_everywhere(s, 5, timeout=10)  # alice, bob, carol, dave, erin on every node
+    problems = cluster.settled_problems(subs, truth, "after the partition healed", jumps=True, timeout=10)
+    expect(not problems, "\n".join(problems))
+    time.sleep(3.5)  # the minority released what it still held
+    before = {sub.call_id: len(sub.notifies()) for sub in subs}
+    cl.feed(4, "imconf.participant", s, frank, "connected")
+    truth[frank] = "connected"
+    problems = cluster.settled_problems(subs, truth, "after a change past the heal", jumps=True)
+    expect(not problems, "\n".join(problems))
+    time.sleep(1.0)
+    for sub in subs:
+        got = len(sub.notifies()) - before[sub.call_id]
+        expect(got == 1, "%s: %d NOTIFYs for one change after the heal (one node per dialog)" % (sub.call_id, got))
+    yielded = [stat(cl.nodes[i], "cluster_dialogs_yielded") for i in range(5)]
+    ctx.note("dialogs yielded per node after the heal: %s" % yielded)
+    expect(yielded == [0, 0, 0, 2, 2], "dialogs yielded per node %s: want the minority's 4 taken over, and "
+           "nothing taken from the majority" % yielded)

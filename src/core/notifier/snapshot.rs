@@ -280,6 +280,78 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         }
     }
 
+    /// Every subscription sends nothing until `release_restored`: this node cannot see a
+    /// majority of its cluster (a partition, docs/cluster.md "Partitions"), whose other side
+    /// takes its subscriptions over.
+    pub fn hold_all(&mut self) {
+        self.hold_restored = true;
+        for sub in self.subs.values_mut() {
+            sub.awaiting_peers = true;
+        }
+    }
+
+    /// A peer's record of a session this node holds too (`session_rows`: a sync after a
+    /// partition healed, or after a restart that restored it from `db_url`): each user whose
+    /// record there carries a newer cluster stamp than here changes here as that peer changed
+    /// it, and so do a newer subject and chairman (last writer wins, docs/cluster.md
+    /// "Conflicts"), with their NOTIFYs. Unstamped records (no cluster) change nothing.
+    pub fn merge_session(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        record: &[u8],
+    ) -> Result<Vec<Notify>, RestoreError> {
+        let theirs = persist::decode_session(record, self.seed, self.alloc.clone())?;
+        let uri = theirs.uri.to_vec();
+        let mut out = Vec::new();
+        for p in theirs.participants.iter().filter(|p| p.stamp != 0) {
+            let when = if p.is_present() {
+                p.joined_ms
+            } else {
+                p.left_ms
+            };
+            let update = ParticipantUpdate {
+                privacy: p.privacy,
+                nick: p.nick.as_deref(),
+                contact: p.contact.as_deref(),
+                disconnection_method: p.disconnection_method,
+                disconnection_reason: p.disconnection_reason.as_deref(),
+                when_ms: (when != 0).then_some(when),
+                ..ParticipantUpdate::new(&p.aoia, p.status)
+            };
+            out.extend(self.participant_stamped(cfg, now, &uri, &update, p.stamp)?);
+        }
+        if theirs.subject_stamp != 0 {
+            let subject = theirs.subject.as_ref().map(|s| SubjectUpdate {
+                text: Some(&s.text),
+                by: s.by.as_deref(),
+                when_ms: s.when_ms,
+            });
+            let none = SubjectUpdate {
+                text: None,
+                by: None,
+                when_ms: 0,
+            };
+            out.extend(self.set_subject(
+                cfg,
+                now,
+                &uri,
+                &subject.unwrap_or(none),
+                theirs.subject_stamp,
+            )?);
+        }
+        if theirs.chairman_stamp != 0 {
+            out.extend(self.set_chairman(
+                cfg,
+                now,
+                &uri,
+                theirs.chairman.as_deref(),
+                theirs.chairman_stamp,
+            )?);
+        }
+        Ok(out)
+    }
+
     /// A peer holds dialog (`call_id`, `local_tag`) too, as `record` (`encode_subscription`):
     /// after a restart of a cluster with `db_url`, the node that took a subscription over and
     /// the node it came from may both have restored it. The later claim (`claimed_at`: the
