@@ -134,7 +134,8 @@ def t_example_sources(ctx):
     def make(ctx, name, host, port, notify):
         srv = ExampleServer(ctx, ROOT / "kamailio-cfg" / "imconf.cfg", node=name, host=host, port=port, defines=[
             "WITH_DMQ", 'DMQ_ADDRESS="sip:%s:%d"' % (host, port), 'DMQ_NOTIFY="sip:%s"' % notify,
-            "CLUSTER_NET=" + nets, "TRUST_NET=" + nets, 'DMQ_SECRET_FILE="%s"' % secret_file])
+            "CLUSTER_NET=" + nets, "TRUST_NET=" + nets, 'DMQ_SECRET_FILE="%s"' % secret_file,
+            'DB_URL="sqlite:///%s"' % (ctx.rundir / ("%s.db" % name))])
         ctx.servers.append(srv)
         return srv
 
@@ -389,9 +390,10 @@ def t_cluster_takeover_under_load(ctx):
 
 @test("cluster_example_config", "issue 9 (enable_dmq, kamailio-cfg/imconf.cfg -A WITH_DMQ)", standin="skip")
 def t_cluster_example(ctx):
-    """The shipped example as two cluster nodes (-A WITH_DMQ, DMQ_ADDRESS, DMQ_NOTIFY): a session
-    opened and fed on node 1, subscribers through both nodes, a change fed to node 2: both
-    subscribers' views equal the truth."""
+    """The shipped example as two cluster nodes (-A WITH_DMQ, DMQ_ADDRESS, DMQ_NOTIFY, each its
+    own DB_URL): a session opened and fed on node 1, subscribers through both nodes, a change fed
+    to node 2: both subscribers' views equal the truth. Then both nodes stop and start again
+    (issue 17: each persisted what it held): a change reaches both subscribers in their dialogs."""
     import cluster
 
     secret_file = ctx.rundir / "imconf-dmq.secret"
@@ -400,11 +402,11 @@ def t_cluster_example(ctx):
     def make(ctx, name, host, port, notify):
         srv = ExampleServer(ctx, ROOT / "kamailio-cfg" / "imconf.cfg", node=name, host=host, port=port, defines=[
             "WITH_DMQ", 'DMQ_ADDRESS="sip:%s:%d"' % (host, port), 'DMQ_NOTIFY="sip:%s"' % notify,
-            'DMQ_SECRET_FILE="%s"' % secret_file])
+            'DMQ_SECRET_FILE="%s"' % secret_file, 'DB_URL="sqlite:///%s"' % (ctx.rundir / ("node%s.db" % port))])
         ctx.servers.append(srv)
         return srv
 
-    ctx.log_allow = r"DEBUG|enable_dmq"
+    ctx.log_allow = r"DEBUG|enable_dmq|db_url"
     cl = cluster.Cluster(ctx, n=2, make=make)
     s = "sip:example-cluster@127.0.0.1"
     alice, bob, carol = ("sip:%s@127.0.0.1" % n for n in ("alice", "bob", "carol"))
@@ -419,6 +421,13 @@ def t_cluster_example(ctx):
         if not problems or time.time() > deadline:
             break
         time.sleep(0.2)
+    expect(not problems, "\n".join(problems))
+    time.sleep(1.5)  # written back (the example's db_flush_interval_ms: the default, 1 s)
+    cl.stop_all()
+    cl.start_all()
+    time.sleep(3.5)  # the restored subscriptions are served (at most 3 s)
+    cluster_feed_round(cl, s, [(0, "sip:dave@127.0.0.1", "connected")], truth)
+    problems = cluster.settled_problems(subs, truth, "example cluster after a whole-cluster restart", jumps=True)
     expect(not problems, "\n".join(problems))
 
 
