@@ -138,7 +138,8 @@ for _backend in ("sqlite", "postgres"):
 def t_restart_after_takeover(ctx):
     """Three nodes with a sqlite file each; ten subscriptions through node 3. Node 3 stops
     (SIGTERM): it writes its rows and hands the subscriptions to its peers, which take them
-    over, notify them (their Contact) and write them as their own. Node 3 starts again and
+    over, notify them (their Contact) and write them as their own (their sqlite files hold the
+    ten rows under their names). Node 3 starts again and
     restores its rows: the same dialogs, now older than its peers' copies. It must not notify
     them (a subscriber would see its CSeq and version go back, or two nodes notifying one
     dialog): its copies yield to the peers' (`cluster_dialogs_yielded` 10) and a change is
@@ -147,6 +148,7 @@ def t_restart_after_takeover(ctx):
     not held back for them would be notified.)"""
     ctx.log_allow = r"DEBUG|enable_dmq|db_url"
     import cluster
+    import sqlite3
     overrides = {}
     cl = persistent_cluster(ctx, "sqlite", overrides=overrides)
     s = "sip:yield@127.0.0.1"
@@ -161,6 +163,17 @@ def t_restart_after_takeover(ctx):
                  lambda: all(sub.target_port() in cl.ports[:2] for sub in subs), timeout=5)
     cluster_feed_round(cl, s, [(0, CAROL, "connected")], truth)
     time.sleep(1.0)  # the new holders wrote them (200 ms) and notified the change
+    # the successors persist what they took over as their own (owner: their server_contact)
+    taken = {sub.call_id for sub in subs}
+    for i in (0, 1):
+        con = sqlite3.connect(str(ctx.rundir / ("node%d.db" % (i + 1))))
+        rows = con.execute("SELECT call_id, owner FROM imconf_subscriptions").fetchall()
+        con.close()
+        mine = {cid for cid, owner in rows if cid in taken}
+        expect(all(owner == cl.nodes[i].server_contact for cid, owner in rows if cid in taken),
+               "node %d's rows of the dialogs it took over: %s" % (i + 1, rows))
+        taken -= mine
+    expect(not taken, "dialogs taken over but written by no successor: %s" % sorted(taken))
     before = {sub.call_id: len(sub.notifies()) for sub in subs}
     overrides[2] = [("imconf", "timer_interval_ms", 10)]
     cl.restarts += 1
