@@ -209,12 +209,11 @@ enum shim_request_status
 int shim_request_view(void *msg, shim_request_t *req, shim_header_t *headers, int max);
 void shim_request_release(shim_request_t *req);
 
-/* Ensures msg has a tm transaction: 1 new, 0 retransmission (already answered by tm), -1 error,
- * -2 tm refused the request as malformed (e.g. an unparsable Request-URI: R14). */
-int shim_transaction_begin(void *msg);
-/* Replies statelessly through sl (when tm could not create a transaction). 1 sent, -1 error. */
+/* Replies statelessly through sl, without headers of ours. 1 sent, -1 error. */
 int shim_reply_stateless(void *msg, int code, shim_str_t reason);
-/* Replies statefully with our To-tag; headers are CRLF-terminated lines. 1 sent, -1 error. */
+/* Replies with our To-tag; headers are CRLF-terminated lines. In the request's tm transaction
+ * if the script made one (t_newtran), else statelessly through sl: imconf answers
+ * retransmissions from its own state (R22, issue 18). 1 sent, -1 error. */
 int shim_reply(void *msg, int code, shim_str_t reason, shim_str_t headers, shim_str_t to_tag);
 
 /* ---- NOTIFY through tm ---- */

@@ -11,8 +11,10 @@
 #include "core/parser/parse_to.h"
 #include "core/parser/contact/parse_contact.h"
 #include "core/parser/parse_rr.h"
+#include "core/parser/parse_uri.h"
 #include "core/socket_info.h"
 #include "core/error.h"
+#include "core/data_lump_rpl.h"
 #include "modules/sl/sl.h"
 
 #include "shim.h"
@@ -38,6 +40,10 @@ int shim_request_view(void *m, shim_request_t *req, shim_header_t *headers, int 
 	if(parse_headers(msg, HDR_EOH_F, 0) < 0)
 		return SHIM_REQ_BAD;
 	if(msg->first_line.type != SIP_REQUEST)
+		return SHIM_REQ_BAD;
+	/* R14: an unparsable Request-URI is answered 400 (tm's t_newtran checked it before imconf
+	 * replied statelessly, issue 18) */
+	if(parse_sip_msg_uri(msg) < 0)
 		return SHIM_REQ_BAD;
 	req->method = view(msg->first_line.u.request.method);
 	req->ruri = view(msg->first_line.u.request.uri);
@@ -100,38 +106,23 @@ void shim_request_release(shim_request_t *req)
 	req->record_route.len = 0;
 }
 
-int shim_transaction_begin(void *m)
-{
-	struct sip_msg *msg = (struct sip_msg *)m;
-	struct cell *t = shim_tmb.t_gett();
-	int ret;
-
-	if(t != NULL && t != T_UNDEFINED)
-		return 1; /* the script already created it (t_newtran) */
-	ret = shim_tmb.t_newtran(msg);
-	if(ret < 0) {
-		LM_ERR("cannot create a transaction for the SUBSCRIBE (%d)\n", ret);
-		/* E_BAD_REQ: tm could not parse the headers or the Request-URI; tm also says
-		 * E_OUT_OF_MEM for a request whose header section has no end (no empty line) */
-		if(ret == E_BAD_REQ || ret == E_BAD_URI || (ret == E_OUT_OF_MEM && msg->eoh == NULL))
-			return -2;
-		return -1;
-	}
-	return ret == 0 ? 0 : 1;
-}
-
 /* sl is bound on first use, in whichever process needs it: 0 not tried, 1 bound, -1 absent */
 static sl_api_t shim_slb;
 static int shim_sl_state = 0;
+
+static int sl_bound(void)
+{
+	if(shim_sl_state == 0)
+		shim_sl_state = sl_load_api(&shim_slb) == 0 ? 1 : -1;
+	return shim_sl_state > 0;
+}
 
 int shim_reply_stateless(void *m, int code, shim_str_t reason)
 {
 	struct sip_msg *msg = (struct sip_msg *)m;
 	str r = {(char *)reason.s, reason.len};
 
-	if(shim_sl_state == 0)
-		shim_sl_state = sl_load_api(&shim_slb) == 0 ? 1 : -1;
-	if(shim_sl_state < 0)
+	if(!sl_bound())
 		return -1;
 	if(shim_slb.sreply(msg, code, &r) < 0) {
 		LM_ERR("failed to send the stateless %d reply\n", code);
@@ -149,6 +140,21 @@ int shim_reply(void *m, int code, shim_str_t reason, shim_str_t headers, shim_st
 	str h = {(char *)headers.s, headers.len};
 	str tag = {(char *)to_tag.s, to_tag.len};
 
+	t = shim_tmb.t_gett();
+	if(t == NULL || t == T_UNDEFINED) {
+		/* no transaction: sl, our header lines as a reply lump (copied by core) */
+		if(!sl_bound())
+			return -1;
+		if(h.len > 0 && add_lump_rpl(msg, h.s, h.len, LUMP_RPL_HDR) == 0) {
+			LM_ERR("no pkg memory for the reply's header lines\n");
+			return -1;
+		}
+		if(shim_slb.dreply(msg, code, &r, &tag) < 0) {
+			LM_ERR("failed to send the stateless %d reply\n", code);
+			return -1;
+		}
+		return 1;
+	}
 	if(shim_tmb.t_get_trans_ident(msg, &hash_index, &label) < 0) {
 		LM_ERR("SUBSCRIBE has no transaction to reply in\n");
 		return -1;

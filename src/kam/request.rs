@@ -24,20 +24,7 @@ impl Msg {
         Msg { raw }
     }
 
-    /// Creates the tm transaction unless there is one (R22). Ok(false): a retransmission that
-    /// tm has already answered. Err(Malformed): tm refused the request as unparsable (R14),
-    /// Err(Internal): anything else (e.g. shm is full).
-    pub fn begin_transaction(&self) -> Result<bool, ViewError> {
-        // SAFETY: raw is the current message.
-        match unsafe { sys::shim_transaction_begin(self.raw) } {
-            1 => Ok(true),
-            0 => Ok(false),
-            -2 => Err(ViewError::Malformed),
-            _ => Err(ViewError::Internal),
-        }
-    }
-
-    /// Replies statelessly (sl): for a request tm could not take a transaction for.
+    /// Replies statelessly (sl), with no header of ours: when the module's own reply failed.
     pub fn reply_stateless(&self, code: u16, reason: &str) -> Result<(), KamError> {
         // SAFETY: raw is the current message; sl copies what it keeps.
         let rc = unsafe {
@@ -96,7 +83,8 @@ impl Msg {
         result
     }
 
-    /// Replies statefully (R22) with `to_tag`. Err when tm could not send it.
+    /// Replies with `to_tag`: in the request's tm transaction if the script made one, else
+    /// statelessly (sl; R22 is imconf's own, issue 18). Err when it could not be sent.
     pub fn reply(
         &self,
         code: u16,

@@ -64,6 +64,7 @@ pub fn mod_init() -> i32 {
         return -1;
     }
     state::reseed_tags(clock::random_u64());
+    state::set_dialog_tag_key(clock::random_u64());
     // a bad document is logged and left out: one group's mistake does not stop the server
     if let Err(e) = groups::reload() {
         kerr!("groups_dir: {}", e.0);

@@ -142,8 +142,9 @@ pub const STAT_NAMES: [&CStr; STAT_COUNT] = [
     c"cluster_replication_requests",
     c"cluster_dialogs_yielded",
     c"cluster_fenced",
+    c"subscribe_retransmissions",
 ];
-pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12 + cluster_auth::COUNTERS + 2 + 5;
+pub const STAT_COUNT: usize = COUNTED_CODES.len() + 12 + cluster_auth::COUNTERS + 2 + 6;
 // every counter must fit a statistics slot of the shim, or the module would not start
 const _: () = assert!(STAT_COUNT <= crate::kam::STATS_SLOTS);
 
@@ -191,6 +192,7 @@ pub fn stat_values() -> [i64; STAT_COUNT] {
     last[2] = super::cluster::requests_sent() as i64;
     last[3] = super::cluster::dialogs_yielded() as i64;
     last[4] = i64::from(super::cluster::fenced());
+    last[5] = total.retransmissions_answered as i64;
     out
 }
 

@@ -110,6 +110,24 @@ pub fn new_local_tag(slot: usize) -> Vec<u8> {
     format!("i{slot:x}-{z:016x}").into_bytes()
 }
 
+/// The To-tag of the dialog an initial SUBSCRIBE creates in `slot`: derived from its Call-ID,
+/// From-tag and CSeq under a key drawn at start (the same in every process), so that a
+/// retransmission names the dialog its first copy created and is answered from it (R22 without
+/// a tm transaction, issue 18). Unique as a 64-bit hash is; unguessable without the key.
+pub fn initial_local_tag(slot: usize, call_id: &[u8], from_tag: &[u8], cseq: u32) -> Vec<u8> {
+    use std::hash::BuildHasher;
+    let key = DIALOG_TAG_KEY.load(Ordering::Relaxed);
+    let h = crate::core::key::FixedState::with_seed(key).hash_one((call_id, from_tag, cseq));
+    format!("i{slot:x}-{h:016x}").into_bytes()
+}
+
+/// mod_init, before the fork: the key of `initial_local_tag`.
+pub fn set_dialog_tag_key(key: u64) {
+    DIALOG_TAG_KEY.store(key, Ordering::Relaxed);
+}
+
+static DIALOG_TAG_KEY: AtomicU64 = AtomicU64::new(0);
+
 pub fn slot_of_tag(tag: &[u8]) -> Option<usize> {
     let rest = tag.strip_prefix(b"i")?;
     let end = rest.iter().position(|&b| b == b'-')?;

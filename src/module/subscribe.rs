@@ -2,7 +2,7 @@
 use super::cluster;
 use super::group_policy::DocumentPolicy;
 use super::notify::send_all;
-use super::state::{new_local_tag, params, shared, slot_of_tag};
+use super::state::{initial_local_tag, new_local_tag, params, shared, slot_of_tag};
 use crate::core::notifier::{strings_block, SubscribeOutcome, SubscribeRequest};
 use crate::core::profile::Profile;
 use crate::core::reply::SubscribeError;
@@ -35,28 +35,8 @@ pub fn handle(msg: &Msg, args: &[&[u8]]) -> i32 {
         kerr!("imconf_handle_subscribe: at most one parameter, the profile");
         return -1;
     }
-    match msg.begin_transaction() {
-        Ok(true) => {}
-        Ok(false) => return 1, // a retransmission: tm resent our reply (R22)
-        Err(e) => {
-            // no transaction: tm found the request unparsable (R14: 400) or could not allocate
-            // one (shm full: 500); answer statelessly, or leave it to the script if even that fails
-            let r = match e {
-                ViewError::Malformed => SubscribeError::Malformed,
-                ViewError::Internal => SubscribeError::Internal,
-            }
-            .reply();
-            kinfo!(
-                "SUBSCRIBE refused with {} before a transaction existed",
-                r.code
-            );
-            count_reply(r.code);
-            return match msg.reply_stateless(r.code, r.reason) {
-                Ok(()) => 1,
-                Err(_) => -1,
-            };
-        }
-    }
+    // no tm transaction (issue 18): the reply goes statelessly, and a retransmission is
+    // answered from the subscription it created (R22, `initial_local_tag`)
     let result = catch_unwind(AssertUnwindSafe(|| process(msg, profile)));
     let (slot, outcome, tag) = match result {
         Ok(Ok(r)) => r,
@@ -175,7 +155,7 @@ fn process(
                 .unwrap_or(0)
         };
         let mut tag = if initial {
-            new_local_tag(slot)
+            initial_local_tag(slot, req.call_id, req.from_tag, req.cseq)
         } else {
             req.to_tag.to_vec()
         };
@@ -199,7 +179,7 @@ fn process(
             if home != slot {
                 drop(notifier); // never hold two slot locks
                 slot = home;
-                tag = new_local_tag(slot);
+                tag = initial_local_tag(slot, req.call_id, req.from_tag, req.cseq);
                 notifier = s.slots[slot].lock();
             }
         }

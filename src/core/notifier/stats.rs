@@ -18,6 +18,8 @@ pub struct Stats {
     pub rejected_by_policy: u64,
     /// NOTIFYs that gave up their place under the cap, unanswered for `slow_notify_ms`.
     pub notifies_slow: u64,
+    /// Retransmitted SUBSCRIBEs answered again from the subscription's state (R22, issue 18).
+    pub retransmissions_answered: u64,
 }
 
 impl Stats {
@@ -34,6 +36,7 @@ impl Stats {
             *a += b;
         }
         self.notifies_full += o.notifies_full;
+        self.retransmissions_answered += o.retransmissions_answered;
         self.notifies_partial += o.notifies_partial;
         self.notifies_terminated += o.notifies_terminated;
         self.notify_ok += o.notify_ok;

@@ -91,6 +91,12 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         if req.contact.is_empty() {
             return Err(SubscribeError::Malformed);
         }
+        // R22 without a transaction (issue 18): the caller derives the To-tag of an initial
+        // SUBSCRIBE from its Call-ID, From-tag and CSeq, so a retransmission names the dialog
+        // its first copy created; it gets the same 200 and creates nothing
+        if let Some(id) = self.find_dialog(req.call_id, local_tag) {
+            return self.answer_again(cfg, now, id, req.from_tag);
+        }
         // P3 (R1, R2, R14)
         let mut key = uri::session_key(req.ruri).ok_or(SubscribeError::Malformed)?;
         if !self.sessions.contains_key(key.as_slice()) {
@@ -344,6 +350,10 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             .ok_or(SubscribeError::NoSuchDialog)?;
         let sub = self.subs.get_mut(&id).ok_or(SubscribeError::NoSuchDialog)?;
         let same_id = sub.dialog.event_id() == event_id;
+        if req.cseq == sub.dialog.remote_cseq && same_id {
+            // R22: a retransmission of the request that set this CSeq: the same answer again
+            return self.answer_again(cfg, now, id, req.from_tag);
+        }
         // R30: an expired subscription is gone, even before the timer ended it
         let expired = sub.expires_at <= now;
         if sub.terminate.is_some() || expired || sub.dialog.remote_tag() != req.from_tag || !same_id
@@ -387,6 +397,41 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             reply: ok_reply(cfg, granted, None),
             notifies,
             held,
+        })
+    }
+}
+
+impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
+    /// R22: the 200 that subscription `id`'s latest SUBSCRIBE got, again, for a retransmission
+    /// of it (the same Expires but for the time gone by: 0 once it is ending), with no NOTIFY.
+    /// A From-tag of another dialog is no retransmission (481).
+    fn answer_again(
+        &mut self,
+        cfg: &Config,
+        now: u64,
+        id: u32,
+        from_tag: &[u8],
+    ) -> Result<SubscribeOutcome, SubscribeError> {
+        let sub = self.subs.get(&id).ok_or(SubscribeError::NoSuchDialog)?;
+        if sub.dialog.remote_tag() != from_tag {
+            return Err(SubscribeError::NoSuchDialog);
+        }
+        let granted = match sub.terminate {
+            Some(_) => 0,
+            None => sub.expires_in(now),
+        };
+        let identity = self.sessions.get(sub.session()).map(|s| {
+            if s.kind.is_group() {
+                s.root_entity().to_vec()
+            } else {
+                cfg.conference_factory_uri.as_bytes().to_vec()
+            }
+        });
+        self.stats.retransmissions_answered += 1;
+        Ok(SubscribeOutcome {
+            reply: ok_reply(cfg, granted, identity.as_deref()),
+            notifies: Vec::new(),
+            held: None,
         })
     }
 }

@@ -382,3 +382,56 @@ fn r38_refresh_while_the_termination_waits_gets_481() {
     let t = only(w.complete(&n, 200));
     assert_eq!(sub_state(&t), "terminated;reason=noresource");
 }
+
+/// R22 without a transaction (issue 18): the module derives an initial SUBSCRIBE's To-tag from
+/// its Call-ID, From-tag and CSeq, so a retransmission comes with the tag its first copy got.
+/// It is answered the same 200 (same Expires but for the time gone by, same asserted
+/// identity), with no NOTIFY and no second subscription.
+#[test]
+fn r22_a_retransmitted_initial_subscribe_gets_the_same_answer_and_nothing_else() {
+    let mut w = adhoc_with(cfg(), &[ANA, BOB]);
+    let (d, n) = w.subscribed(ADHOC, ANA, "c1");
+    let first = Req::initial(ADHOC, ANA, "c1");
+    w.advance(2000);
+    let again = w.subscribe_as(&first, &d.local_tag);
+    assert_eq!(again.reply.code, 200);
+    assert!(again.notifies.is_empty(), "no second initial NOTIFY");
+    assert_eq!(w.sub_count(), 1, "no second subscription");
+    assert_eq!(
+        header(&again.reply.headers, "Expires").as_deref(),
+        Some("3598")
+    );
+    assert_eq!(w.n.stats.retransmissions_answered, 1);
+    // still one dialog, going on as before
+    assert!(w.complete(&n, 200).is_empty());
+    // another From-tag under the same Call-ID and To-tag is no retransmission
+    let mut other = first.clone();
+    other.from_tag = "other".into();
+    assert_eq!(w.subscribe_as(&other, &d.local_tag).reply.code, 481);
+}
+
+/// R22: a retransmitted refresh (the CSeq the dialog last saw) gets 200 again and no NOTIFY.
+/// A retransmitted unsubscribe finds the subscription gone (R69: with its final NOTIFY) and
+/// gets 481, which tells the subscriber the same: it has ended (docs/conformance.md, R22).
+#[test]
+fn r22_a_retransmitted_in_dialog_subscribe_gets_the_same_answer_and_nothing_else() {
+    let mut w = adhoc_with(cfg(), &[ANA, BOB]);
+    let mut d = w.settled_subscriber(ADHOC, ANA, "c1");
+    let refresh = w.resubscribe(&mut d, "600");
+    assert_eq!((refresh.reply.code, refresh.notifies.len()), (200, 1));
+    w.complete(&refresh.notifies[0], 200);
+    let (req, tag) = (d.req.clone(), d.local_tag.clone());
+    let again = w.subscribe_as(&req, &tag);
+    assert_eq!(again.reply.code, 200);
+    assert!(again.notifies.is_empty(), "no NOTIFY for a retransmission");
+    assert_eq!(
+        header(&again.reply.headers, "Expires").as_deref(),
+        Some("600")
+    );
+    let bye = w.resubscribe(&mut d, "0");
+    assert_eq!((bye.reply.code, bye.notifies.len()), (200, 1));
+    let (req, tag) = (d.req.clone(), d.local_tag.clone());
+    let again = w.subscribe_as(&req, &tag);
+    assert_eq!(again.reply.code, 481);
+    assert!(again.notifies.is_empty());
+}
