@@ -85,7 +85,14 @@ FANOUT_REPS=${FANOUT_REPS:-$REPS}
 FANOUT_PROFILES=${FANOUT_PROFILES:-default}
 FANOUT_SUB_RATE=${FANOUT_SUB_RATE:-300} # SUBSCRIBE/s while building the N subscriptions (N <= 1000)
 FANOUT_BIG_SUB_RATE=${FANOUT_BIG_SUB_RATE:-1000}   # ... and for N > 1000
-SCENARIO=${SCENARIO:-"$BENCH/scen/subscribe_notify.xml"}   # the call (experiments: another scenario)
+# WORKLOAD (issue 18): "same" (default: every call asserts one identity, sip:bench, on an
+# ad-hoc session of two) or "distinct" (every call another subscriber, cycling through
+# PARTICIPANTS users fed ahead as connected participants of that session by setup C's seed.sh).
+# Every initial NOTIFY then lists them all (~130 bytes each): over UDP, a few hundred at most
+# (10 000, the issue's figure, makes a 1.3 MB document: TCP, not done yet)
+WORKLOAD=${WORKLOAD:-same}
+PARTICIPANTS=${PARTICIPANTS:-100}
+SCENARIO=${SCENARIO:-}                   # the call (experiments: another scenario); default: by WORKLOAD
 SIPP_EXTRA=${SIPP_EXTRA:-}               # more SIPp arguments for the load steps (experiments), e.g. "-inf f.csv"
 KAM_ARGS=${KAM_ARGS:-}                   # extra kamailio arguments, e.g. "-x tlsf" (experiments)
 KAM_DEFINES=${KAM_DEFINES:-}             # extra kamailio -A defines, e.g. "MAX_INFLIGHT=1024" (experiments)
@@ -137,6 +144,17 @@ if [ "${QUICK:-0}" = 1 ]; then
 	NOISE_PCT=${QUICK_NOISE_PCT:-1000}   # no repeated steps: stay within ~5 minutes on a shared box
 	CLUSTER_N=${QUICK_CLUSTER_N:-300}; CLUSTER_REPS=${QUICK_CLUSTER_REPS:-3}
 fi
+
+case "$WORKLOAD" in
+	same) SCENARIO=${SCENARIO:-"$BENCH/scen/subscribe_notify.xml"}; PARTICIPANTS=0 ;;
+	distinct)
+		SCENARIO=${SCENARIO:-"$BENCH/scen/subscribe_notify_distinct.xml"}
+		mkdir -p "$RT"
+		{ echo SEQUENTIAL; for i in $(seq 1 "$PARTICIPANTS"); do echo "u$i;"; done; } >"$RT/subscribers.csv"
+		SIPP_EXTRA="$SIPP_EXTRA -inf $RT/subscribers.csv" ;;
+	*) echo "WORKLOAD must be same or distinct, not $WORKLOAD" >&2; exit 2 ;;
+esac
+export PARTICIPANTS   # for setup C's seed.sh
 
 RUN_ID=${RUN_ID:-$(date +%Y%m%d-%H%M%S)}
 OUT=${OUT:-$BENCH/results/$RUN_ID}
@@ -598,7 +616,7 @@ def f():
 print("%.0f" % min(f() for _ in range(3)))')"
 	for v in SETUPS CEILING BASELINE REPS STEP_SECS CAL_SECS CAL_START RATE_MAX RES MAX_STEPS FIXED_RATE FIXED_SECS FANOUT_NS \
 		CLUSTER_SETUP CLUSTER_SIZES CLUSTER_N CLUSTER_REPS CLUSTER_SUB_RATE CLUSTER_PORT CLUSTER_SETTLE CLUSTER_SYNC_WAIT_MS \
-		SCENARIO SIPP_EXTRA KAM_ARGS KAM_DEFINES STOP_AT STOP_RESERVE_S FANOUT_REPS FANOUT_SUB_RATE FANOUT_BIG_SUB_RATE MEM_SETUPS MEM_CALLS MEM_WARM_CALLS MEM_RATE PROBE_RATE NOISE_PCT MAX_P95_MS SHM_MB PKG_MB CONF_USER CONF_DOMAIN SUB_EXPIRES PHASES RT; do
+		WORKLOAD PARTICIPANTS SCENARIO SIPP_EXTRA KAM_ARGS KAM_DEFINES STOP_AT STOP_RESERVE_S FANOUT_REPS FANOUT_SUB_RATE FANOUT_BIG_SUB_RATE MEM_SETUPS MEM_CALLS MEM_WARM_CALLS MEM_RATE PROBE_RATE NOISE_PCT MAX_P95_MS SHM_MB PKG_MB CONF_USER CONF_DOMAIN SUB_EXPIRES PHASES RT; do
 		echo "$v=${!v}"
 	done
 } >"$OUT/env.txt"

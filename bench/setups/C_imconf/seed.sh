@@ -16,5 +16,11 @@ for user in "${CONF_USER:-conf1}" ${EXTRA_CONF_USERS:-}; do
 	rpc imconf.session_open "$conf" ad-hoc
 	rpc imconf.participant "$conf" sip:bench@127.0.0.1 connected
 	rpc imconf.participant "$conf" sip:alice@127.0.0.1 connected
+	# WORKLOAD=distinct (run.sh): the subscribers u1..uN, connected, fed in one kamcmd session
+	if [ "${PARTICIPANTS:-0}" -gt 0 ]; then
+		for i in $(seq 1 "$PARTICIPANTS"); do
+			echo "imconf.participant $conf sip:u$i@127.0.0.1 connected"
+		done | timeout 300 "$kamcmd" -s "unix:$rundir/ctl.sock" >/dev/null
+	fi
 done
 rpc imconf.sessions
