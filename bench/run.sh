@@ -89,9 +89,12 @@ FANOUT_BIG_SUB_RATE=${FANOUT_BIG_SUB_RATE:-1000}   # ... and for N > 1000
 # ad-hoc session of two) or "distinct" (every call another subscriber, cycling through
 # PARTICIPANTS users fed ahead as connected participants of that session by setup C's seed.sh).
 # Every initial NOTIFY then lists them all (~130 bytes each): over UDP, a few hundred at most
-# (10 000, the issue's figure, makes a 1.3 MB document: TCP, not done yet)
+# (10 000, the issue's figure, makes a 1.3 MB document: TCP, not done yet). Or "sessions": the
+# calls spread over SESSIONS ad-hoc sessions, as WORKLOAD=same's identity (setups B and C: A's
+# seed publishes only the first session)
 WORKLOAD=${WORKLOAD:-same}
 PARTICIPANTS=${PARTICIPANTS:-100}
+SESSIONS=${SESSIONS:-100}
 SCENARIO=${SCENARIO:-}                   # the call (experiments: another scenario); default: by WORKLOAD
 SIPP_EXTRA=${SIPP_EXTRA:-}               # more SIPp arguments for the load steps (experiments), e.g. "-inf f.csv"
 KAM_ARGS=${KAM_ARGS:-}                   # extra kamailio arguments, e.g. "-x tlsf" (experiments)
@@ -152,7 +155,16 @@ case "$WORKLOAD" in
 		mkdir -p "$RT"
 		{ echo SEQUENTIAL; for i in $(seq 1 "$PARTICIPANTS"); do echo "u$i;"; done; } >"$RT/subscribers.csv"
 		SIPP_EXTRA="$SIPP_EXTRA -inf $RT/subscribers.csv" ;;
-	*) echo "WORKLOAD must be same or distinct, not $WORKLOAD" >&2; exit 2 ;;
+	sessions)
+		SCENARIO=${SCENARIO:-"$BENCH/scen/subscribe_notify_sessions.xml"}; PARTICIPANTS=0
+		mkdir -p "$RT"
+		EXTRA_CONF_USERS=""
+		{ echo SEQUENTIAL; echo "$CONF_USER;"
+		  for i in $(seq 2 "$SESSIONS"); do echo "${CONF_USER}x$i;"; done; } >"$RT/sessions.csv"
+		for i in $(seq 2 "$SESSIONS"); do EXTRA_CONF_USERS="$EXTRA_CONF_USERS ${CONF_USER}x$i"; done
+		export EXTRA_CONF_USERS   # for setup C's seed.sh
+		SIPP_EXTRA="$SIPP_EXTRA -inf $RT/sessions.csv" ;;
+	*) echo "WORKLOAD must be same, distinct or sessions, not $WORKLOAD" >&2; exit 2 ;;
 esac
 export PARTICIPANTS   # for setup C's seed.sh
 
@@ -616,7 +628,7 @@ def f():
 print("%.0f" % min(f() for _ in range(3)))')"
 	for v in SETUPS CEILING BASELINE REPS STEP_SECS CAL_SECS CAL_START RATE_MAX RES MAX_STEPS FIXED_RATE FIXED_SECS FANOUT_NS \
 		CLUSTER_SETUP CLUSTER_SIZES CLUSTER_N CLUSTER_REPS CLUSTER_SUB_RATE CLUSTER_PORT CLUSTER_SETTLE CLUSTER_SYNC_WAIT_MS \
-		WORKLOAD PARTICIPANTS SCENARIO SIPP_EXTRA KAM_ARGS KAM_DEFINES STOP_AT STOP_RESERVE_S FANOUT_REPS FANOUT_SUB_RATE FANOUT_BIG_SUB_RATE MEM_SETUPS MEM_CALLS MEM_WARM_CALLS MEM_RATE PROBE_RATE NOISE_PCT MAX_P95_MS SHM_MB PKG_MB CONF_USER CONF_DOMAIN SUB_EXPIRES PHASES RT; do
+		WORKLOAD PARTICIPANTS SESSIONS SCENARIO SIPP_EXTRA KAM_ARGS KAM_DEFINES STOP_AT STOP_RESERVE_S FANOUT_REPS FANOUT_SUB_RATE FANOUT_BIG_SUB_RATE MEM_SETUPS MEM_CALLS MEM_WARM_CALLS MEM_RATE PROBE_RATE NOISE_PCT MAX_P95_MS SHM_MB PKG_MB CONF_USER CONF_DOMAIN SUB_EXPIRES PHASES RT; do
 		echo "$v=${!v}"
 	done
 } >"$OUT/env.txt"
