@@ -442,9 +442,13 @@ fn take_over(st: &ClusterState, gone: u64, crashed: bool) {
         }
     }
     kinfo!(
-        "enable_dmq: took over {taken} of {} subscriptions of peer {gone:016x}{}",
+        "enable_dmq: took over {taken} of {} subscriptions of {}{}",
         orphans.len(),
-        if crashed { " (it went silent)" } else { "" }
+        match gone {
+            0 => "peers gone while this node was fenced".to_string(),
+            g => format!("peer {g:016x}"),
+        },
+        if crashed { " (silent)" } else { "" }
     );
 }
 

@@ -43,6 +43,17 @@ fn owner() -> &'static [u8] {
     params().db_node_name.as_bytes()
 }
 
+/// The owners whose rows this node rewrites and deletes: its own, and none (rows written
+/// alone or before owners, which it restored).
+fn own_owners() -> Vec<&'static [u8]> {
+    let me = owner();
+    if me.is_empty() {
+        vec![b""]
+    } else {
+        vec![me, b""]
+    }
+}
+
 /// Whether a stored row is this node's to restore: its own, or one of no owner (written
 /// before owners, or by this node alone).
 fn mine(row_owner: Option<&[u8]>) -> bool {
@@ -291,9 +302,7 @@ fn write_rows(url: &str, all: bool, wait_ms: u64) -> bool {
         // this node's rows, and those of no owner it restored (a shared database keeps the
         // other nodes' rows)
         ok &= with_conn(url, |c| {
-            let me = owner();
-            let owners: &[&[u8]] = if me.is_empty() { &[b""] } else { &[me, b""] };
-            for o in owners {
+            for o in own_owners() {
                 c.delete(SUBSCRIPTIONS, &[c"owner"], &[Value::Str(o)])?;
                 c.delete(SESSIONS, &[c"owner"], &[Value::Str(o)])?;
             }
@@ -332,10 +341,9 @@ fn write(c: &Conn, ch: &Changes) -> Result<(), crate::kam::KamError> {
     let me = owner();
     let sub_key = [c"call_id", c"local_tag"];
     let session_key = [c"owner", c"session_uri"];
-    // (rows of no owner that this node restored are its own too)
-    let owners: &[&[u8]] = if me.is_empty() { &[b""] } else { &[me, b""] };
+    let owners = own_owners();
     for (call_id, tag) in &ch.gone_subs {
-        for o in owners {
+        for o in &owners {
             c.delete(
                 SUBSCRIPTIONS,
                 &[c"owner", c"call_id", c"local_tag"],
@@ -344,7 +352,7 @@ fn write(c: &Conn, ch: &Changes) -> Result<(), crate::kam::KamError> {
         }
     }
     for uri in &ch.gone_sessions {
-        for o in owners {
+        for o in &owners {
             c.delete(SESSIONS, &session_key, &[Value::Str(o), Value::Str(uri)])?;
         }
     }
