@@ -448,7 +448,7 @@ fn take_over(st: &ClusterState, gone: u64, crashed: bool) {
             0 => "peers gone while this node was fenced".to_string(),
             g => format!("peer {g:016x}"),
         },
-        if crashed { " (silent)" } else { "" }
+        if crashed { " (it went silent)" } else { "" }
     );
 }
 
