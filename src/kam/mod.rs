@@ -9,6 +9,7 @@ pub mod guard;
 pub mod lock;
 pub mod log;
 pub mod params;
+pub mod process;
 pub mod request;
 pub mod rpc;
 pub mod shm;

@@ -4,7 +4,7 @@
 use super::state::{params, shared};
 use crate::core::notifier::{Notify, TOKEN_BITS};
 use crate::kam::lock::try_lock_for;
-use crate::kam::{clock, tm};
+use crate::kam::{clock, process, tm};
 use crate::{kdbg, kwarn};
 
 /// Sends `notifies` of `slot`; a NOTIFY tm refuses counts as failed (R31), which may free the
@@ -60,7 +60,18 @@ pub fn tick() {
 }
 
 /// mod_destroy: R72 without persistence or cluster peers, `deactivated` to every subscriber.
+/// In a copy of this process bounded in time: a tm lock left taken by an exited child would
+/// block a send forever (kam/process.rs).
 pub fn shutdown() {
+    if let Err(why) = process::bounded(SHUTDOWN_LIMIT, deactivate_all) {
+        kwarn!("shutdown: the deactivated NOTIFYs were not all sent ({why})");
+    }
+}
+
+/// The longest a stop waits for its `deactivated` NOTIFYs (10 000 take about a second).
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(8);
+
+fn deactivate_all() {
     let s = shared();
     let cfg = &params().config;
     for slot in 0..s.slots.len() {

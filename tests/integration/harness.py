@@ -175,6 +175,20 @@ def pids_in_group(pgid):
     return out
 
 
+def stack_of(pid):
+    """Where a process that does not exit is stuck: gdb's backtrace when gdb is here (a
+    diagnosis for the log; bounded in time)."""
+    gdb = shutil.which("gdb")
+    if not gdb:
+        return []
+    try:
+        out = subprocess.run([gdb, "-p", str(pid), "-batch", "-ex", "bt"], capture_output=True,
+                             text=True, timeout=30).stdout
+    except (subprocess.TimeoutExpired, OSError) as e:
+        return ["gdb: %s" % e]
+    return ["stack: " + "\n".join(l for l in out.splitlines() if l.startswith("#"))]
+
+
 def stop_process(proc, term_timeout):
     """TERM the process by pid, KILL it after term_timeout; then make sure nothing of its own
     process group (it was started in a new session, pgid == pid) is left, killing leftovers one
@@ -190,6 +204,7 @@ def stop_process(proc, term_timeout):
             proc.wait(timeout=term_timeout)
         except subprocess.TimeoutExpired:
             complaints.append("did not exit within %.0fs of SIGTERM: killed" % term_timeout)
+            complaints.extend(stack_of(proc.pid))
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
     deadline = time.time() + 3
