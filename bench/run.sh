@@ -91,9 +91,12 @@ FANOUT_BIG_SUB_RATE=${FANOUT_BIG_SUB_RATE:-1000}   # ... and for N > 1000
 # Every initial NOTIFY then lists them all (~130 bytes each): over UDP, a few hundred at most
 # (10 000, the issue's figure, makes a 1.3 MB document: TCP, not done yet). Or "sessions": the
 # calls spread over SESSIONS ad-hoc sessions, as WORKLOAD=same's identity (setups B and C: A's
-# seed publishes only the first session)
+# seed publishes only the first session). Or "group": every call another subscriber, cycling
+# through GROUP_MEMBERS members of a group document (R8: the group's rule allows its members),
+# on a pre-defined session of that group with two participants (setup C; the others ignore it)
 WORKLOAD=${WORKLOAD:-same}
 PARTICIPANTS=${PARTICIPANTS:-100}
+GROUP_MEMBERS=${GROUP_MEMBERS:-1000}
 SESSIONS=${SESSIONS:-100}
 SCENARIO=${SCENARIO:-}                   # the call (experiments: another scenario); default: by WORKLOAD
 SIPP_EXTRA=${SIPP_EXTRA:-}               # more SIPp arguments for the load steps (experiments), e.g. "-inf f.csv"
@@ -164,7 +167,15 @@ case "$WORKLOAD" in
 		for i in $(seq 2 "$SESSIONS"); do EXTRA_CONF_USERS="$EXTRA_CONF_USERS ${CONF_USER}x$i"; done
 		export EXTRA_CONF_USERS   # for setup C's seed.sh
 		SIPP_EXTRA="$SIPP_EXTRA -inf $RT/sessions.csv" ;;
-	*) echo "WORKLOAD must be same, distinct or sessions, not $WORKLOAD" >&2; exit 2 ;;
+	group)
+		SCENARIO=${SCENARIO:-"$BENCH/scen/subscribe_notify_distinct.xml"}; PARTICIPANTS=0
+		mkdir -p "$RT/groups"
+		{ echo SEQUENTIAL; for i in $(seq 1 "$GROUP_MEMBERS"); do echo "u$i;"; done; } >"$RT/subscribers.csv"
+		"$BENCH/tools/group_document.sh" "sip:bench-group@$CONF_DOMAIN" "$GROUP_MEMBERS" >"$RT/groups/bench-group.xml"
+		GROUPS_DIR="$RT/groups" GROUP_URI="sip:bench-group@$CONF_DOMAIN"
+		export GROUPS_DIR GROUP_URI   # for setup C's prepare.sh and seed.sh
+		SIPP_EXTRA="$SIPP_EXTRA -inf $RT/subscribers.csv" ;;
+	*) echo "WORKLOAD must be same, distinct, sessions or group, not $WORKLOAD" >&2; exit 2 ;;
 esac
 export PARTICIPANTS   # for setup C's seed.sh
 
@@ -628,7 +639,7 @@ def f():
 print("%.0f" % min(f() for _ in range(3)))')"
 	for v in SETUPS CEILING BASELINE REPS STEP_SECS CAL_SECS CAL_START RATE_MAX RES MAX_STEPS FIXED_RATE FIXED_SECS FANOUT_NS \
 		CLUSTER_SETUP CLUSTER_SIZES CLUSTER_N CLUSTER_REPS CLUSTER_SUB_RATE CLUSTER_PORT CLUSTER_SETTLE CLUSTER_SYNC_WAIT_MS \
-		WORKLOAD PARTICIPANTS SESSIONS SCENARIO SIPP_EXTRA KAM_ARGS KAM_DEFINES STOP_AT STOP_RESERVE_S FANOUT_REPS FANOUT_SUB_RATE FANOUT_BIG_SUB_RATE MEM_SETUPS MEM_CALLS MEM_WARM_CALLS MEM_RATE PROBE_RATE NOISE_PCT MAX_P95_MS SHM_MB PKG_MB CONF_USER CONF_DOMAIN SUB_EXPIRES PHASES RT; do
+		WORKLOAD PARTICIPANTS SESSIONS GROUP_MEMBERS SCENARIO SIPP_EXTRA KAM_ARGS KAM_DEFINES STOP_AT STOP_RESERVE_S FANOUT_REPS FANOUT_SUB_RATE FANOUT_BIG_SUB_RATE MEM_SETUPS MEM_CALLS MEM_WARM_CALLS MEM_RATE PROBE_RATE NOISE_PCT MAX_P95_MS SHM_MB PKG_MB CONF_USER CONF_DOMAIN SUB_EXPIRES PHASES RT; do
 		echo "$v=${!v}"
 	done
 } >"$OUT/env.txt"

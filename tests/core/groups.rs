@@ -1330,3 +1330,62 @@ proptest! {
         }
     }
 }
+
+/// URIs that R86 folds together or keeps apart in every way it knows (issue 18's index).
+fn r86_uri() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("sip:ana@example.net".to_string()),
+        Just("sips:ana@EXAMPLE.net:5061".to_string()),
+        Just("sip:%61na@example.net".to_string()),
+        Just("sip:Ana@example.net".to_string()),
+        Just("sip:+15550100@example.net;user=phone".to_string()),
+        Just("sip:+1-555-0100@other.net;user=phone".to_string()),
+        Just("sip:+15550100@example.net".to_string()),
+        Just("tel:+1.555.0100".to_string()),
+        Just("tel:+15550102".to_string()),
+        Just("tel:5550102;phone-context=example.net".to_string()),
+        Just("sip:5550102@example.net;user=phone".to_string()),
+        Just("<sip:raj@example.net>".to_string()),
+        Just("sip:raj@example.net;transport=tcp".to_string()),
+        Just("not a uri".to_string()),
+        Just("sip:".to_string()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Issue 18: the members index decides exactly as comparing the AOIA with every entry (R86),
+    /// for membership (R82) and for the display name (R49/R88: the first named entry).
+    #[test]
+    fn r86_member_index_is_the_linear_scan(
+        uris in proptest::collection::vec((r86_uri(), any::<bool>()), 0..12),
+        aoia in r86_uri(),
+        equivalence in any::<bool>(),
+    ) {
+        let list: String = uris
+            .iter()
+            .enumerate()
+            .map(|(i, (u, named))| {
+                let u = u.replace('<', "&lt;").replace('>', "&gt;");
+                if *named {
+                    format!("<entry uri=\"{u}\"><rl:display-name>n{i}</rl:display-name></entry>")
+                } else {
+                    format!("<entry uri=\"{u}\"/>")
+                }
+            })
+            .collect();
+        let xml = doc(&list, &[rule("m", "<is-list-member/>", Some("true"))]);
+        let service = only_service(&xml);
+        let linear: Vec<usize> = (0..uris.len())
+            .filter(|&i| same_identity(&aoia, &uris[i].0, equivalence))
+            .collect();
+        let id = Identity::parse(&aoia);
+        let indexed = id.as_ref().map(|a| service.members.positions(a, equivalence)).unwrap_or_default();
+        prop_assert_eq!(&indexed, &linear);
+        let want = if linear.is_empty() { Deny } else { Allow };
+        prop_assert_eq!(policy::allow_conference_state(&service, &NoLists, &aoia, false, equivalence), want);
+        let name = linear.iter().find(|&&i| uris[i].1).map(|i| format!("n{i}"));
+        prop_assert_eq!(policy::display_name(&service, &NoLists, &aoia, equivalence).map(str::to_owned), name);
+    }
+}

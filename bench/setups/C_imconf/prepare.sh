@@ -27,3 +27,5 @@ if [ ! -f "$so" ]; then
 fi
 echo "-A"; echo "IMCONF_SO=\"$so\""
 echo "-A"; echo "SERVER_CONTACT=\"sip:imconf@$addr:$port\""
+# WORKLOAD=group (run.sh): the group documents' directory
+if [ -n "${GROUPS_DIR:-}" ]; then echo "-A"; echo "GROUPS_DIR=\"$GROUPS_DIR\""; fi

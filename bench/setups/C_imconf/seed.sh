@@ -13,7 +13,12 @@ for _ in $(seq 1 50); do [ -S "$rundir/ctl.sock" ] && break; sleep 0.1; done
 # EXTRA_CONF_USERS="conf2 conf3 ...": more sessions like it (experiments: load over several slots)
 for user in "${CONF_USER:-conf1}" ${EXTRA_CONF_USERS:-}; do
 	conf="sip:$user@${CONF_DOMAIN:-127.0.0.1}"
-	rpc imconf.session_open "$conf" ad-hoc
+	# WORKLOAD=group (run.sh): a pre-defined session of the bench group (R8 authorizes)
+	if [ -n "${GROUP_URI:-}" ]; then
+		rpc imconf.session_open "$conf" pre-defined "$GROUP_URI"
+	else
+		rpc imconf.session_open "$conf" ad-hoc
+	fi
 	rpc imconf.participant "$conf" sip:bench@127.0.0.1 connected
 	rpc imconf.participant "$conf" sip:alice@127.0.0.1 connected
 	# WORKLOAD=distinct (run.sh): the subscribers u1..uN, connected, fed in one kamcmd session

@@ -5,6 +5,7 @@
 //! lenient where the schema is extensible: unknown elements are skipped, except inside
 //! `<cp:conditions>`, where an unknown one makes its rule never apply (R82, fail closed).
 use crate::core::groups::identity;
+use crate::core::groups::members::Members;
 use crate::core::xml;
 
 /// The root, `<list-service>` and its own children, the actions and `<is-list-member>`.
@@ -24,6 +25,8 @@ pub struct ListService {
     pub display_name: Option<String>,
     /// The `<entry>` elements of `<list>` (nested lists included), in document order.
     pub entries: Vec<Entry>,
+    /// `entries` by identity (built with them by the parser).
+    pub members: Members,
     /// The `anchor` of each `<external>` in `<list>`: other list-services, by their uri (R82).
     pub externals: Vec<String>,
     pub invite_members: Option<bool>,
@@ -193,6 +196,7 @@ fn list_service(el: &Element) -> Result<ListService, DocError> {
         uri: uri.to_owned(),
         display_name: None,
         entries: Vec::new(),
+        members: Members::default(),
         externals: Vec::new(),
         invite_members: None,
         max_participant_count: None,
@@ -225,6 +229,7 @@ fn list_service(el: &Element) -> Result<ListService, DocError> {
             _ => {}
         }
     }
+    service.members = Members::of(&service.entries);
     Ok(service)
 }
 

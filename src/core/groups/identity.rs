@@ -73,6 +73,11 @@ impl Identity {
         &self.key
     }
 
+    /// `+` and digits of a global number (`tel:+N`, `sip:+N@host;user=phone`).
+    pub fn global_number(&self) -> Option<&str> {
+        self.global_number.as_deref()
+    }
+
     /// The lowercase host of a sip/sips identity; a tel identity has none.
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()

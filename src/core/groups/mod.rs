@@ -3,6 +3,7 @@
 //! out; the module reads the files and feeds the notifier.
 pub mod document;
 pub mod identity;
+pub mod members;
 pub mod policy;
 pub mod set;
 

@@ -95,10 +95,11 @@ fn display_name_in<'a, L: Lists + ?Sized>(
     if !first_visit(service, visited) {
         return None;
     }
-    let own = service.entries.iter().find_map(|entry| {
-        let name = entry.display_name.as_deref()?;
-        is(aoia, &entry.uri, equivalence).then_some(name)
-    });
+    let own = service
+        .members
+        .positions(aoia, equivalence)
+        .into_iter()
+        .find_map(|i| service.entries[i].display_name.as_deref());
     own.or_else(|| {
         service.externals.iter().find_map(|anchor| {
             let list = lists.list(anchor)?;
@@ -152,7 +153,7 @@ impl<L: Lists + ?Sized> Request<'_, L> {
         if !first_visit(service, visited) {
             return false;
         }
-        service.entries.iter().any(|e| self.is(aoia, &e.uri))
+        service.members.contains(aoia, self.tel_sip_equivalence)
             || service.externals.iter().any(|anchor| {
                 self.lists
                     .list(anchor)
