@@ -79,6 +79,7 @@ fn main() {
         "shim_layout.c",
         "shim_stats.c",
         "shim_db.c",
+        "shim_fanout.c",
         "shim_dmq.c",
     ] {
         b.file(root.join("c-shim").join(f));

@@ -175,6 +175,12 @@ int shim_dmq_send_uri(shim_str_t uri, shim_str_t body);
  * 0 ok, -1 unknown. */
 int shim_dmq_self_uri(shim_str_t *uri);
 
+/* ---- fan-out processes (shim_fanout.c, issue 18) ---- */
+
+/* Wakes one fan-out process for hash slot `slot`; -1 when none can be (no processes, or the
+ * queue of wakes is full): the caller then sends the queued NOTIFYs itself. */
+int shim_fanout_wake(unsigned int slot);
+
 /* ---- the SUBSCRIBE being handled ---- */
 typedef struct shim_header
 {
@@ -287,6 +293,10 @@ int rs_dmq_receive(shim_str_t body, shim_str_t src_ip, unsigned short src_port, 
 void rs_dmq_ready(void);
 void rs_notify_completed(uint64_t token, int code);
 void rs_timer_tick(void);
+/* A fan-out process was woken for hash slot `slot` (shim_fanout.c). */
+void rs_fanout_work(unsigned int slot);
+/* fanout_workers: how many fan-out processes mod_init registers (0: none). */
+int rs_fanout_workers(void);
 /* The timer process's interval in ms (the validated timer_interval_ms). */
 int rs_timer_interval_ms(void);
 /* Kamailio statistics (shim_stats.c): the name of counter `id` (NULL past the last one; the same

@@ -10,6 +10,10 @@ extern struct tm_binds shim_tmb;
 /* Registers the module's counters with Kamailio's statistics (shim_stats.c); from mod_init. */
 int shim_stats_register(void);
 
+/* The fan-out processes (shim_fanout.c): registered in mod_init, forked from PROC_MAIN. */
+int shim_fanout_register(int workers);
+int shim_fanout_fork(void);
+
 /* A field of a shim.h mirror has the offset and size of Kamailio's (compile-time check). */
 #define SHIM_SAME_FIELD(shim, kam, f) \
 	_Static_assert(offsetof(shim, f) == offsetof(kam, f) \

@@ -79,6 +79,8 @@ int shim_mod_init(void)
 	}
 	if(rs_mod_init() < 0)
 		return -1;
+	if(shim_fanout_register(rs_fanout_workers()) < 0)
+		return -1;
 	/* kamcmd stats.get_statistics imconf: (values computed from imconf.stats' counters) */
 	return shim_stats_register();
 }
@@ -92,6 +94,8 @@ int shim_child_init(int rank)
 			LM_ERR("cannot start the timer process\n");
 			return -1;
 		}
+		if(shim_fanout_fork() < 0)
+			return -1;
 	}
 	return rs_child_init(rank);
 }

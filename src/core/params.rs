@@ -53,7 +53,7 @@ const fn text(name: &'static CStr, default: Option<&'static CStr>) -> Param {
 use Check::{AtLeast, Between, Flag, NonNegative};
 
 /// The module's parameters, in the order Kamailio lists them.
-pub const PARAMS: [Param; 34] = [
+pub const PARAMS: [Param; 35] = [
     text(c"server_contact", None),
     text(c"conference_factory_uri", None),
     text(c"assert_identity_header", Some(c"P-Asserted-Identity")),
@@ -88,6 +88,7 @@ pub const PARAMS: [Param; 34] = [
     int(c"slow_notify_ms", 1000, NonNegative),
     int(c"dmq_replicas", 2, Between(0, 64)),
     text(c"db_node_name", None),
+    int(c"fanout_workers", 2, Between(0, 64)),
 ];
 
 /// One parameter's value as the cfg left it.
@@ -203,6 +204,8 @@ pub struct Settings {
     pub dmq_secret_file: Option<String>,
     /// How often the timer process runs (expiries, delayed NOTIFYs, the cluster's tick).
     pub timer_interval_ms: u32,
+    /// Processes that send the NOTIFYs of a change (issue 18); 0: the caller that fed it does.
+    pub fanout_workers: u32,
 }
 
 /// R94: `output_profile` (oma, rcs, rfc4575 or auto; unset: oma), and `rcs_compat=1`, which
@@ -293,6 +296,7 @@ pub fn settings(v: &Values) -> Result<Settings, BadParam> {
         dmq_secret: v.text("dmq_secret"),
         dmq_secret_file: v.text("dmq_secret_file"),
         timer_interval_ms: v.num("timer_interval_ms")?,
+        fanout_workers: v.num("fanout_workers")?,
     })
 }
 

@@ -461,6 +461,7 @@ pub fn decode_subscription<A: Allocator + Clone>(
         holds_place: false,
         held_since: None,
         waiting: false,
+        queued: false,
         last_notify_at: None,
         notifies_sent,
         unsent: 0,

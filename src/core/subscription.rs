@@ -323,6 +323,8 @@ pub struct Subscription<A: Allocator> {
     pub held_since: Option<u64>,
     /// In the notifier's queue for a place under the node-wide cap (R66).
     pub waiting: bool,
+    /// In the notifier's fan-out queue (`Notifier::drain_fan_out`, issue 18).
+    pub queued: bool,
     pub last_notify_at: Option<u64>,
     pub notifies_sent: u64,
     /// NOTIFYs in a row that tm refused to send (no transaction could be made); see

@@ -8,7 +8,7 @@
 
 /// Defines every `rs_*` entry point, each calling the function of the same name in module `$m`:
 /// `mod_init`, `child_init`, `mod_destroy`, `notify_completed`, `dmq_receive`, `dmq_ready`,
-/// `timer_tick`, `timer_interval_ms`, `stat_name`, `stat_value`. The script functions' and RPC
+/// `timer_tick`, `timer_interval_ms`, `fanout_work`, `fanout_workers`, `stat_name`, `stat_value`. The script functions' and RPC
 /// commands' entry points come from `module_exports!` (kam/exports.rs).
 #[macro_export]
 macro_rules! entry_points {
@@ -67,6 +67,16 @@ macro_rules! entry_points {
         #[no_mangle]
         pub extern "C" fn rs_timer_tick() {
             $crate::kam::guard::ffi_guard("timer", (), $m::timer_tick);
+        }
+
+        #[no_mangle]
+        pub extern "C" fn rs_fanout_work(slot: ::std::os::raw::c_uint) {
+            $crate::kam::guard::ffi_guard("fan-out", (), || $m::fanout_work(slot as usize));
+        }
+
+        #[no_mangle]
+        pub extern "C" fn rs_fanout_workers() -> ::std::os::raw::c_int {
+            $crate::kam::guard::ffi_guard("fanout_workers", 0, $m::fanout_workers)
         }
 
         #[no_mangle]

@@ -5,6 +5,7 @@ pub mod db;
 pub mod dmq;
 pub mod entry;
 pub mod exports;
+pub mod fanout;
 pub mod guard;
 pub mod lock;
 pub mod log;

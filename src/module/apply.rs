@@ -1,9 +1,10 @@
 //! Session changes applied on this node only: the arguments of the script and RPC calls
 //! (docs/interface.md) checked and applied under their slot's lock. feed.rs adds replication to the
 //! cluster for changes fed here; cluster.rs applies its peers' changes through this file.
+use super::fan_out;
 use super::group_policy::DocumentPolicy;
 use super::notify::send_all;
-use super::state::{params, shared};
+use super::state::{params, shared, SlotNotifier};
 use crate::core::cluster::stamp_time_ms;
 use crate::core::conference_info::{DisconnectionMethod, EndpointStatus};
 use crate::core::notifier::Notify;
@@ -189,16 +190,28 @@ pub fn open(args: &[&[u8]]) -> Result<(), FeedError> {
     Ok(())
 }
 
-/// A change applied under its slot's lock: the NOTIFYs it calls for, still to be sent.
+/// A change applied under its slot's lock: the NOTIFYs it calls for, still to be sent, and
+/// whether it queued more for the fan-out processes (fan_out.rs).
 #[must_use]
 pub(super) struct Applied {
     slot: usize,
     notifies: Vec<Notify>,
+    queued: bool,
 }
 
 impl Applied {
+    /// Read while the slot is still locked.
+    fn of(slot: usize, n: &SlotNotifier, notifies: Vec<Notify>) -> Applied {
+        Applied {
+            slot,
+            notifies,
+            queued: n.fan_out_pending() > 0,
+        }
+    }
+
     pub(super) fn send(self) {
         send_all(self.slot, self.notifies);
+        fan_out::start(self.slot, self.queued);
     }
 }
 
@@ -223,7 +236,12 @@ pub(super) fn apply_close(session_uri: &[u8]) -> Result<Applied, FeedError> {
             shared().slots[gslot].lock().remove_alias(&g, session_uri);
         }
     }
-    Ok(Applied { slot, notifies })
+    // (closing queues nothing: its terminating NOTIFYs are returned)
+    Ok(Applied {
+        slot,
+        notifies,
+        queued: false,
+    })
 }
 
 /// A participant change stamped `stamp` (0: unstamped, without a cluster), on this node only.
@@ -307,16 +325,18 @@ pub(super) fn apply_participant(args: &[&[u8]], stamp: u64) -> Result<Applied, F
             nick: nick.or(fallback.as_deref().map(str::as_bytes)),
             ..update
         };
-        n.participant_stamped(
-            &params().config,
-            clock::now_ms(),
-            session_uri,
-            &update,
-            stamp,
-        )
-        .map_err(session_error)?
+        let notifies = n
+            .participant_stamped(
+                &params().config,
+                clock::now_ms(),
+                session_uri,
+                &update,
+                stamp,
+            )
+            .map_err(session_error)?;
+        Applied::of(slot, &n, notifies)
     };
-    Ok(Applied { slot, notifies })
+    Ok(notifies)
 }
 
 /// The wall-clock ms a change happened at: the stamp's, so that every node records the same;
@@ -341,8 +361,8 @@ pub(super) fn apply_subject(args: &[&[u8]], stamp: u64) -> Result<Applied, FeedE
         by,
         when_ms: when_ms(stamp),
     };
-    let notifies = shared().slots[slot]
-        .lock()
+    let mut n = shared().slots[slot].lock();
+    let notifies = n
         .set_subject(
             &params().config,
             clock::now_ms(),
@@ -351,7 +371,7 @@ pub(super) fn apply_subject(args: &[&[u8]], stamp: u64) -> Result<Applied, FeedE
             stamp,
         )
         .map_err(session_error)?;
-    Ok(Applied { slot, notifies })
+    Ok(Applied::of(slot, &n, notifies))
 }
 
 /// R95 `session_chairman(session_uri, aoia)` stamped `stamp`, on this node (`-` or empty:
@@ -361,8 +381,8 @@ pub(super) fn apply_chairman(args: &[&[u8]], stamp: u64) -> Result<Applied, Feed
     let session_uri = uri_arg(args, 0, "session_uri")?;
     let chairman = optional_uri(args, 1, "aoia")?;
     let slot = slot_of(session_uri)?;
-    let notifies = shared().slots[slot]
-        .lock()
+    let mut n = shared().slots[slot].lock();
+    let notifies = n
         .set_chairman(
             &params().config,
             clock::now_ms(),
@@ -371,5 +391,5 @@ pub(super) fn apply_chairman(args: &[&[u8]], stamp: u64) -> Result<Applied, Feed
             stamp,
         )
         .map_err(session_error)?;
-    Ok(Applied { slot, notifies })
+    Ok(Applied::of(slot, &n, notifies))
 }

@@ -7,6 +7,7 @@ mod cluster;
 mod cluster_auth;
 mod cluster_early;
 mod extra;
+mod fan_out;
 mod feed;
 mod group_policy;
 mod group_store;
@@ -142,6 +143,16 @@ pub fn dmq_ready() {
 /// The timer process's interval (the shim starts it after mod_init).
 pub fn timer_interval_ms() -> i32 {
     state::params().timer_interval_ms as i32
+}
+
+/// How many fan-out processes the shim starts (issue 18).
+pub fn fanout_workers() -> i32 {
+    state::params().fanout_workers as i32
+}
+
+/// A fan-out process was woken for `slot`.
+pub fn fanout_work(slot: usize) {
+    fan_out::work(slot)
 }
 
 /// The timer process: due NOTIFYs and expiries, then the write-back (db_url) and the cluster.

@@ -1,6 +1,7 @@
 //! Sending NOTIFYs and applying their final responses, in whichever process that happens
 //! (worker, timer process, RPC process). No slot lock is held while tm is called: tm may run
 //! callbacks synchronously that re-enter this module.
+use super::fan_out;
 use super::state::{params, shared};
 use crate::core::notifier::{Notify, TOKEN_BITS};
 use crate::kam::lock::try_lock_for;
@@ -43,19 +44,21 @@ pub fn completed(token: u64, code: u16) {
     send_all(slot, next);
 }
 
-/// Timer process: expiries (R30) and rate-limited NOTIFYs (R61), one slot lock at a time.
+/// Timer process: expiries (R30) and rate-limited NOTIFYs (R61), one slot lock at a time; a
+/// fan-out queue left waiting (a lost wake) gets a fan-out process again.
 pub fn tick() {
     let s = shared();
     let cfg = &params().config;
     for slot in 0..s.slots.len() {
-        let due = {
+        let (due, queued) = {
             let mut n = s.slots[slot].lock();
             if n.subscription_count() == 0 {
                 continue;
             }
-            n.tick(cfg, clock::now_ms())
+            (n.tick(cfg, clock::now_ms()), n.fan_out_pending() > 0)
         };
         send_all(slot, due);
+        fan_out::start(slot, queued);
     }
 }
 

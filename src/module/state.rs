@@ -14,7 +14,8 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-pub type Slot = ShmMutex<Notifier<ShmAlloc, &'static InFlightCap>>;
+pub type SlotNotifier = Notifier<ShmAlloc, &'static InFlightCap>;
+pub type Slot = ShmMutex<SlotNotifier>;
 
 pub struct Shared {
     /// The group documents in force (R81-R88) and their generation (see groups.rs).
@@ -48,6 +49,8 @@ pub fn init(params: ModuleParams, seed: u64) -> Result<(), &'static str> {
     for _ in 0..n {
         let mut notifier = Notifier::with_gate(seed, ShmAlloc, in_flight);
         notifier.set_old_records_profile(old_records);
+        // issue 18: with fan-out processes, a change's NOTIFYs are queued for them
+        notifier.set_deferred_fan_out(params.fanout_workers > 0);
         slots.push(ShmMutex::new(notifier));
     }
     // the locks are initialised at their final address (the Vec does not move its buffer)

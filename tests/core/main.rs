@@ -9,6 +9,7 @@ mod cluster_auth;
 mod deleted;
 mod dialing_out;
 mod early_ops;
+mod fan_out_queue;
 mod fuzz_parsers;
 mod group_policy;
 mod groups;

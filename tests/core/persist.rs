@@ -106,6 +106,7 @@ fn subscription(id: u32) -> Subscription<Global> {
         holds_place: false,
         held_since: Some(4_000_000),
         waiting: true,
+        queued: true,
         last_notify_at: Some(4_100_000),
         notifies_sent: 12,
         unsent: 2,

@@ -131,6 +131,19 @@ fn twins_cfg() -> Config {
 struct Side {
     n: Notifier<Global>,
     in_flight: VecDeque<Notify>,
+    /// Changes queue their NOTIFYs (issue 18's fan-out queue), drained after each step in
+    /// batches of this many.
+    drain: Option<usize>,
+}
+
+/// What the second notifier of the twins does differently from the first (which shares work
+/// and returns every NOTIFY at once).
+#[derive(Debug, Clone, Copy)]
+enum Variant {
+    /// Builds every document alone, from every participant (issue 16).
+    NoSharing,
+    /// Queues a change's NOTIFYs and hands them out in batches of this many (issue 18).
+    Deferred(usize),
 }
 
 /// What must be equal in both: everything a NOTIFY carries but its token.
@@ -157,20 +170,30 @@ struct Twins {
 
 impl Twins {
     fn new(cfg: Config) -> Twins {
-        let side = |share: bool| {
+        Twins::new_with(cfg, Variant::NoSharing)
+    }
+
+    fn new_with(cfg: Config, variant: Variant) -> Twins {
+        let side = |share: bool, drain: Option<usize>| {
             let mut n = Notifier::new_in(7, Global);
             n.set_shared_documents(share);
+            n.set_deferred_fan_out(drain.is_some());
             for s in SESSIONS {
                 n.open_session(s, SessionKind::AdHoc, None).unwrap();
             }
             Side {
                 n,
                 in_flight: VecDeque::new(),
+                drain,
             }
+        };
+        let second = match variant {
+            Variant::NoSharing => side(false, None),
+            Variant::Deferred(batch) => side(true, Some(batch)),
         };
         let mut t = Twins {
             cfg,
-            sides: [side(true), side(false)],
+            sides: [side(true, None), second],
             now: 1_000,
             cseq: 1,
             dialogs: 0,
@@ -199,12 +222,37 @@ impl Twins {
         let outs: Vec<Vec<Notify>> = self
             .sides
             .iter_mut()
-            .map(|s| f(&mut s.n, cfg, now))
+            .map(|s| {
+                let mut out = f(&mut s.n, cfg, now);
+                if let Some(batch) = s.drain {
+                    while s.n.fan_out_pending() > 0 {
+                        let before = s.n.fan_out_pending();
+                        out.extend(s.n.drain_fan_out(cfg, now, batch));
+                        assert!(s.n.fan_out_pending() < before, "a drain took nothing");
+                    }
+                }
+                out
+            })
             .collect();
-        assert_eq!(
-            sent(&outs[0]),
-            sent(&outs[1]),
-            "{what}: sharing changed what was sent"
+        let brief = |o: &[Notify]| {
+            o.iter()
+                .map(|x| {
+                    let b = String::from_utf8_lossy(&x.body);
+                    let st = if b.contains("state=\"full\" version") {
+                        "F"
+                    } else {
+                        "P"
+                    };
+                    format!("{}:{}:{}", String::from_utf8_lossy(&x.call_id), x.cseq, st)
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert!(
+            sent(&outs[0]) == sent(&outs[1]),
+            "{what}: sharing changed what was sent\n{}\n{}",
+            brief(&outs[0]),
+            brief(&outs[1])
         );
         for (side, out) in self.sides.iter_mut().zip(outs) {
             side.in_flight.extend(out);
@@ -328,6 +376,10 @@ impl Twins {
                 for u in USERS {
                     let c = ParticipantUpdate::new(u, EndpointStatus::Connected);
                     out.extend(n.participant(cfg, now, SESSIONS[session], &c).unwrap());
+                    // a queued fan-out is sent before the next change, as a returned one is
+                    // (else the changes coalesce before the first NOTIFY: R65 may make it full)
+                    out.extend(n.drain_fan_out(cfg, now, 1));
+                    out.extend(n.drain_fan_out(cfg, now, usize::MAX));
                 }
                 out
             }),
@@ -351,6 +403,21 @@ proptest! {
             t.run(s);
         }
         // everything answered: the last NOTIFYs equal too
+        t.answer(usize::MAX);
+    }
+
+    /// Issue 18: a change that queues its NOTIFYs for the fan-out processes, drained in
+    /// batches of any size right after it, sends exactly what returning them at once sends.
+    #[test]
+    fn a_queued_fan_out_sends_the_same(
+        cfg in cfg_strategy(),
+        steps in proptest::collection::vec(step(), 1..60),
+        batch in 1usize..6,
+    ) {
+        let mut t = Twins::new_with(cfg, Variant::Deferred(batch));
+        for s in &steps {
+            t.run(s);
+        }
         t.answer(usize::MAX);
     }
 }

@@ -39,6 +39,7 @@ import t_harness_selftests  # noqa: E402,F401
 import t_cluster  # noqa: E402,F401
 import t_cluster_persist  # noqa: E402,F401
 import t_profiles  # noqa: E402,F401
+import t_fan_out  # noqa: E402,F401
 
 
 def main():

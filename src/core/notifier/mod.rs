@@ -36,6 +36,7 @@ use allocator_api2::vec::Vec as AVec;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
+mod fan_out_queue;
 mod outbox;
 mod sessions;
 mod shared;
@@ -189,6 +190,11 @@ pub struct Notifier<A: Allocator + Clone, G: SendGate = Unlimited> {
     /// Whether the subscriptions polled in one call share their work (`shared.rs`); off only
     /// in tests that compare the documents with and without.
     share_documents: bool,
+    /// Subscriptions a change made due, from `fan_out_head` on, when changes queue their
+    /// NOTIFYs rather than return them (`fan_out_queue.rs`).
+    fan_out_queue: AVec<u32, A>,
+    fan_out_head: usize,
+    defer_fan_out: bool,
     pub stats: Stats,
 }
 
@@ -222,6 +228,9 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             old_records_profile: Profile::Oma,
             hold_restored: false,
             share_documents: true,
+            fan_out_queue: AVec::new_in(alloc.clone()),
+            fan_out_head: 0,
+            defer_fan_out: false,
             changes: ChangeLog::new_in(seed, alloc.clone()),
             alloc,
             stats: Stats::default(),

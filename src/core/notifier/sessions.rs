@@ -203,7 +203,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             } else {
                 sub.dirty = true;
             }
-            out.extend(self.poll_in(cfg, now, id, &mut fan));
+            self.poll_or_queue(cfg, now, id, &mut fan, &mut out);
         }
         Ok(out)
     }
@@ -289,7 +289,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
                 }
                 sub.dirty = true;
             }
-            out.extend(self.poll_in(cfg, now, id, &mut fan));
+            self.poll_or_queue(cfg, now, id, &mut fan, &mut out);
         }
         Ok(out)
     }

@@ -225,6 +225,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             holds_place: false,
             held_since: None,
             waiting: false,
+            queued: false,
             last_notify_at: None,
             notifies_sent: 0,
             unsent: 0,
