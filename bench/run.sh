@@ -76,6 +76,7 @@ RATE_MAX=${RATE_MAX:-20000}             # never offer more than this (cps)
 RES=${RES:-0.07}                        # stop the search when fail/pass <= 1+RES
 MAX_STEPS=${MAX_STEPS:-6}               # max steps of one search
 FIXED_RATE=${FIXED_RATE:-300}           # same-load comparison rate (cps)
+HIGH_PCT=${HIGH_PCT:-80}                # phase high: % of the ceiling's max (issue 18)
 FIXED_SECS=${FIXED_SECS:-10}
 FANOUT_NS=${FANOUT_NS:-"100 1000 10000"} # subscribers held on the conference (capped by a setup's FANOUT_MAX_N)
 FANOUT_REPS=${FANOUT_REPS:-$REPS}
@@ -115,7 +116,7 @@ PKG_MB=${PKG_MB:-32}                    # kamailio -M (same for every setup)
 CONF_USER=${CONF_USER:-conf1}           # the conference URI: sip:$CONF_USER@$CONF_DOMAIN
 CONF_DOMAIN=${CONF_DOMAIN:-127.0.0.1}
 SUB_EXPIRES=${SUB_EXPIRES:-600}
-PHASES=${PHASES:-"cal fixed max fanout mem cluster"}
+PHASES=${PHASES:-"cal fixed max high fanout mem cluster"}
 # phase cluster: imconf nodes joined by dmq (enable_dmq), 1 node against CLUSTER_SIZES' others
 CLUSTER_SETUP=${CLUSTER_SETUP:-D_imconf_cluster}   # the node's setup (setups/D_imconf_cluster)
 CLUSTER_SIZES=${CLUSTER_SIZES:-"1 3"}    # nodes per measurement, in this order within a repetition
@@ -637,7 +638,7 @@ def f():
     for i in range(2000000): x += i & 7
     return (time.perf_counter() - t) * 1000
 print("%.0f" % min(f() for _ in range(3)))')"
-	for v in SETUPS CEILING BASELINE REPS STEP_SECS CAL_SECS CAL_START RATE_MAX RES MAX_STEPS FIXED_RATE FIXED_SECS FANOUT_NS \
+	for v in SETUPS CEILING BASELINE REPS STEP_SECS CAL_SECS CAL_START RATE_MAX RES MAX_STEPS FIXED_RATE HIGH_PCT FIXED_SECS FANOUT_NS \
 		CLUSTER_SETUP CLUSTER_SIZES CLUSTER_N CLUSTER_REPS CLUSTER_SUB_RATE CLUSTER_PORT CLUSTER_SETTLE CLUSTER_SYNC_WAIT_MS \
 		WORKLOAD PARTICIPANTS SESSIONS GROUP_MEMBERS SCENARIO SIPP_EXTRA KAM_ARGS KAM_DEFINES STOP_AT STOP_RESERVE_S FANOUT_REPS FANOUT_SUB_RATE FANOUT_BIG_SUB_RATE MEM_SETUPS MEM_CALLS MEM_WARM_CALLS MEM_RATE PROBE_RATE NOISE_PCT MAX_P95_MS SHM_MB PKG_MB CONF_USER CONF_DOMAIN SUB_EXPIRES PHASES RT; do
 		echo "$v=${!v}"
@@ -653,14 +654,20 @@ if has_phase cal || has_phase max; then
 	for s in $SETUPS; do calibrate "$s" || die "calibration of $s failed"; done
 fi
 
+# same_load PHASE RATE: every setup at RATE cps for FIXED_SECS, REPS reps, interleaved
+same_load() {
+	local phase=$1 rate=$2 rep s
+	for rep in $(seq 1 "$REPS"); do
+		for s in $(ordered_setups "$rep"); do
+			run_step "$s" "$phase" "$rep" "$rate" "$FIXED_SECS"; [ $? = 2 ] && die "$phase step of $s failed to run"
+		done
+	done
+}
+
 # ----------------------------------------------- 2. same offered load ----
 if has_phase fixed; then
 	log "phase 2/5: every setup at $FIXED_RATE cps for ${FIXED_SECS}s, $REPS reps (interleaved)"
-	for rep in $(seq 1 "$REPS"); do
-		for s in $(ordered_setups "$rep"); do
-			run_step "$s" fixed "$rep" "$FIXED_RATE" "$FIXED_SECS"; [ $? = 2 ] && die "fixed step of $s failed to run"
-		done
-	done
+	same_load fixed "$FIXED_RATE"
 fi
 
 # ------------------------------------------------------ 3. max rate ------
@@ -699,6 +706,22 @@ if has_phase max; then
 			done
 		done
 	done
+fi
+
+# ------------------------------- 3b. the same high load for every setup ----
+# phase high (issue 18): every setup at HIGH_PCT % of the ceiling's median max of this run (after
+# phase max), FIXED_SECS per step, REPS reps: the CPU per call near the top, where the max-rate
+# figure alone does not say what each call costs
+if has_phase high; then
+	# shellcheck disable=SC2086
+	m=$(median_of ${MAXES[$CEILING]:-})
+	if [ "${m%.*}" -gt 0 ]; then
+		HIGH_RATE=$(nice_rate "$(calc "$m * $HIGH_PCT / 100")")
+		log "phase 3b: every setup at $HIGH_RATE cps ($HIGH_PCT % of $CEILING's max $m) for ${FIXED_SECS}s, $REPS reps (interleaved)"
+		same_load high "$HIGH_RATE"
+	else
+		log "phase 3b (high): skipped, no max of $CEILING in this run (add phase max and $CEILING to SETUPS)"
+	fi
 fi
 
 # -------------------------------------------------------- 4. fan-out -----

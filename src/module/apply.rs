@@ -229,19 +229,14 @@ pub(super) fn apply_close(session_uri: &[u8]) -> Result<Applied, FeedError> {
         let notifies = n
             .close_session(&params().config, clock::now_ms(), session_uri)
             .map_err(session_error)?;
-        (notifies, group)
+        (Applied::of(slot, &n, notifies), group)
     };
     if let Some(g) = group {
         if let Ok(gslot) = slot_of(&g) {
             shared().slots[gslot].lock().remove_alias(&g, session_uri);
         }
     }
-    // (closing queues nothing: its terminating NOTIFYs are returned)
-    Ok(Applied {
-        slot,
-        notifies,
-        queued: false,
-    })
+    Ok(notifies)
 }
 
 /// A participant change stamped `stamp` (0: unstamped, without a cluster), on this node only.

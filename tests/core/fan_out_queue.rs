@@ -178,6 +178,23 @@ fn a_subscription_that_ended_while_queued_is_skipped() {
 }
 
 #[test]
+fn r67_closing_a_session_queues_its_terminating_notifies() {
+    let c = cfg();
+    let mut nf = fan(5);
+    assert!(nf.close_session(&c, 0, SESSION).unwrap().is_empty());
+    assert_eq!(nf.fan_out_pending(), 5);
+    let last = nf.drain_fan_out(&c, 0, usize::MAX);
+    assert_eq!(last.len(), 5);
+    for x in &last {
+        assert_eq!(x.kind, NotifyKind::Terminated);
+        let head = String::from_utf8_lossy(&x.headers);
+        assert!(head.contains("terminated;reason=noresource"), "{head}");
+        assert!(x.body.is_empty(), "R69: no body");
+    }
+    assert_eq!(nf.subscription_count(), 0);
+}
+
+#[test]
 fn r32_a_queued_subscriber_with_a_notify_in_flight_waits_for_its_answer() {
     let c = cfg();
     let mut nf = fan(2);

@@ -45,11 +45,12 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         self.changes.session_gone(&session.uri);
         drop(session);
         let mut out = Vec::new();
+        let mut fan = self.fan_out();
         for id in ids {
             if let Some(sub) = self.subs.get_mut(&id) {
                 sub.terminate = Some(Termination::NoResource);
             }
-            out.extend(self.poll(cfg, now, id));
+            self.poll_or_queue(cfg, now, id, &mut fan, &mut out);
         }
         Ok(out)
     }
