@@ -451,7 +451,10 @@ def t_unresponsive_do_not_starve(ctx):
     ctx.note("the live NOTIFY came %.2f s after its change, beside 1100 unanswered" % waited)
     expect(waited <= 2.0, "issue 17: the live subscriber's NOTIFY waited %.2f s behind unanswered ones "
            "(fr_timer 4 s), want <= 2 s" % waited)
-    expect(stat("notifies_slow") >= 1024, "notifies_slow %d, want >= 1024" % stat("notifies_slow"))
+    # every unanswered NOTIFY gives up its place (issue 18: the fan-out leaves in batches over a few
+    # ms, so the last give up a timer tick or two after the first)
+    ctx.wait_for("every unanswered NOTIFY giving up its place (notifies_slow >= 1024)",
+                 lambda: stat("notifies_slow") >= 1024, timeout=3, interval=0.05)
     # tm gives up on the dark ones (408, R31): their subscriptions go, nothing stays in flight
     ctx.wait_for("the dark subscriptions removed", lambda: stat("subscriptions") == 1 + 0, timeout=20,
                  interval=0.5)
