@@ -492,7 +492,8 @@ search_record() {
 }
 search_done() {
 	local s=$1 rep=$2
-	MAXES[$s]="${MAXES[$s]:-} ${S_LO[$s]}"
+	# a repetition that found no passing rate does not pull later brackets down (a median with 0)
+	[ "${S_LO[$s]}" -gt 0 ] && MAXES[$s]="${MAXES[$s]:-} ${S_LO[$s]}"
 	log "max $s rep $rep: highest passing rate ${S_LO[$s]} cps (lowest failing ${S_HI[$s]} cps, ${S_N[$s]} steps)"
 }
 
