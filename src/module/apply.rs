@@ -7,6 +7,7 @@ use super::notify::send_all;
 use super::state::{params, shared, SlotNotifier};
 use crate::core::cluster::stamp_time_ms;
 use crate::core::conference_info::{DisconnectionMethod, EndpointStatus};
+use crate::core::config::Config;
 use crate::core::notifier::Notify;
 use crate::core::session::unix_time_ms;
 use crate::core::session::{ParticipantUpdate, Role, SessionError, SessionKind, SubjectUpdate};
@@ -356,16 +357,18 @@ pub(super) fn apply_subject(args: &[&[u8]], stamp: u64) -> Result<Applied, FeedE
         by,
         when_ms: when_ms(stamp),
     };
+    change_in_slot(slot, |n, cfg, now| {
+        n.set_subject(cfg, now, session_uri, &update, stamp)
+    })
+}
+
+/// A session change applied under `slot`'s lock, with the configuration and the time.
+fn change_in_slot(
+    slot: usize,
+    change: impl FnOnce(&mut SlotNotifier, &Config, u64) -> Result<Vec<Notify>, SessionError>,
+) -> Result<Applied, FeedError> {
     let mut n = shared().slots[slot].lock();
-    let notifies = n
-        .set_subject(
-            &params().config,
-            clock::now_ms(),
-            session_uri,
-            &update,
-            stamp,
-        )
-        .map_err(session_error)?;
+    let notifies = change(&mut n, &params().config, clock::now_ms()).map_err(session_error)?;
     Ok(Applied::of(slot, &n, notifies))
 }
 
@@ -376,15 +379,7 @@ pub(super) fn apply_chairman(args: &[&[u8]], stamp: u64) -> Result<Applied, Feed
     let session_uri = uri_arg(args, 0, "session_uri")?;
     let chairman = optional_uri(args, 1, "aoia")?;
     let slot = slot_of(session_uri)?;
-    let mut n = shared().slots[slot].lock();
-    let notifies = n
-        .set_chairman(
-            &params().config,
-            clock::now_ms(),
-            session_uri,
-            chairman,
-            stamp,
-        )
-        .map_err(session_error)?;
-    Ok(Applied::of(slot, &n, notifies))
+    change_in_slot(slot, |n, cfg, now| {
+        n.set_chairman(cfg, now, session_uri, chairman, stamp)
+    })
 }

@@ -72,6 +72,15 @@ fn fan(n: usize) -> Notifier<Global> {
     nf
 }
 
+/// `who` connects; the feeding call returns nothing while changes defer.
+fn feed(nf: &mut Notifier<Global>, who: &[u8]) {
+    let out = nf.participant(&cfg(), 0, SESSION, &connected(who)).unwrap();
+    assert!(
+        out.is_empty(),
+        "a change returns nothing while changes defer"
+    );
+}
+
 fn answer_all(nf: &mut Notifier<Global>, sent: &[Notify]) -> Vec<Notify> {
     let c = cfg();
     sent.iter()
@@ -131,10 +140,7 @@ fn changes_before_the_drain_queue_each_subscriber_once_and_are_sent_together() {
 fn a_subscription_that_ended_while_queued_is_skipped() {
     let c = cfg();
     let mut nf = fan(3);
-    assert!(nf
-        .participant(&c, 0, SESSION, &connected(b"sip:x@example.net"))
-        .unwrap()
-        .is_empty());
+    feed(&mut nf, b"sip:x@example.net");
     assert_eq!(nf.fan_out_pending(), 3);
     // user 0 unsubscribes before the drain: its last NOTIFY goes with the reply (R28)
     let uri = user(0);
@@ -198,17 +204,11 @@ fn r67_closing_a_session_queues_its_terminating_notifies() {
 fn r32_a_queued_subscriber_with_a_notify_in_flight_waits_for_its_answer() {
     let c = cfg();
     let mut nf = fan(2);
-    assert!(nf
-        .participant(&c, 0, SESSION, &connected(b"sip:x@example.net"))
-        .unwrap()
-        .is_empty());
+    feed(&mut nf, b"sip:x@example.net");
     let first = nf.drain_fan_out(&c, 0, usize::MAX);
     assert_eq!(first.len(), 2);
     // a second change while both NOTIFYs are in flight: queued, but nothing may go yet
-    assert!(nf
-        .participant(&c, 0, SESSION, &connected(b"sip:y@example.net"))
-        .unwrap()
-        .is_empty());
+    feed(&mut nf, b"sip:y@example.net");
     assert!(
         nf.drain_fan_out(&c, 0, usize::MAX).is_empty(),
         "R32: one in flight per dialog"
