@@ -12,7 +12,7 @@ pub mod early_ops;
 pub mod gate;
 pub mod groups;
 pub mod headers;
-pub mod journal;
+pub mod history;
 pub mod key;
 pub mod log_line;
 pub mod notifier;

@@ -8,11 +8,11 @@
 //! idle and gets a new id.
 use super::bytes::{try_bytes, Bytes, OutOfMemory};
 use super::conference_info::{DisconnectionMethod, EndpointStatus};
-use super::journal::{self, Journal};
+use super::history::{self, History};
 use super::key::{new_map, new_set};
 use super::profile::Profile;
 use super::session::{Participant, Session, SessionKind, Subject};
-use super::subscription::{Dialog, Seen, SeenList, Subscription, SubscriptionStrings, Termination};
+use super::subscription::{Beliefs, Dialog, Seen, Subscription, SubscriptionStrings, Termination};
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec as AVec;
 
@@ -306,23 +306,25 @@ pub fn decode_session<A: Allocator + Clone>(
         group,
         participants,
         subs: new_set(seed, alloc.clone()),
-        subs_per_user: new_map(seed, alloc),
+        subs_per_user: new_map(seed, alloc.clone()),
         max_user_count,
         next_anonymous,
         subject,
         chairman,
         subject_stamp,
         chairman_stamp,
-        journal: Journal::default(),
+        history: History::new_in(alloc),
     })
 }
 
 // ------------------------------------------------------------------ subscriptions
 
-/// A subscription. `wall_offset_ms` turns the caller's clock into wall-clock time (wall minus
-/// clock), so the expiry means the same after a restart.
+/// A subscription, which believes `told` of the session's participants, in order (R24
+/// `seen_users`; see `Notifier::subscription_rows`). `wall_offset_ms` turns the caller's clock
+/// into wall-clock time (wall minus clock), so the expiry means the same after a restart.
 pub fn encode_subscription<A: Allocator>(
     s: &Subscription<A>,
+    told: &[Seen],
     wall_offset_ms: i64,
     out: &mut Vec<u8>,
 ) {
@@ -357,8 +359,8 @@ pub fn encode_subscription<A: Allocator>(
     // a NOTIFY in flight may never have arrived: the restored subscription resyncs in full
     w.bool(s.in_flight.is_some());
     w.u64(s.notifies_sent);
-    w.u32(s.seen.len() as u32);
-    for seen in s.seen.as_slice() {
+    w.u32(told.len() as u32);
+    for seen in told {
         w.u8(seen.status.map_or(0, |st| code(&STATUSES, &st)));
         w.u32(seen.nick_tag);
         w.u32(seen.endpoint_tag);
@@ -420,9 +422,10 @@ pub fn decode_subscription<A: Allocator + Clone>(
     if n > r.b.len() / SEEN_BYTES {
         return Err(DecodeError::Malformed("seen count"));
     }
-    let mut seen = SeenList::new_in(alloc.clone());
-    seen.try_reserve(n)?;
-    for _ in 0..n {
+    // what it believes of each participant: kept as beliefs of its own, with no mark (a
+    // restored session's history starts anew)
+    let mut told = std::vec::Vec::new();
+    for i in 0..n {
         let s = Seen {
             status: opt_from_code(&STATUSES, r.u8()?, "seen status")?,
             nick_tag: r.u32()?,
@@ -430,8 +433,12 @@ pub fn decode_subscription<A: Allocator + Clone>(
             departure_tag: r.u32()?,
             delete_pending: r.bool()?,
         };
-        seen.try_push(s)?;
+        if s != Seen::default() {
+            told.push((i as u32, s));
+        }
     }
+    let mut beliefs = Beliefs::new_in(alloc.clone());
+    beliefs.replace(&told)?;
     // R94: records written before profiles have none; they get `old_records_profile`
     let profile = match r.b {
         [] => old_records_profile,
@@ -453,7 +460,7 @@ pub fn decode_subscription<A: Allocator + Clone>(
         dialog,
         expires_at,
         version,
-        seen,
+        beliefs,
         dirty,
         needs_full: needs_full || unconfirmed,
         terminate,
@@ -467,7 +474,7 @@ pub fn decode_subscription<A: Allocator + Clone>(
         unsent: 0,
         profile,
         seen_description: 0,
-        told_mark: journal::NEVER,
+        told_mark: history::NEVER,
         claimed_at,
         awaiting_peers: false,
     })

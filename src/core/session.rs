@@ -1,7 +1,7 @@
 //! IM sessions and their participants, as fed by the script or RPC.
 use super::bytes::{try_assign, try_bytes, try_push, Bytes, OutOfMemory};
 use super::conference_info::{DisconnectionMethod, EndpointStatus};
-use super::journal::Journal;
+use super::history::{Facts, History};
 use super::key::{new_map, new_set, Key, Map, Set};
 use super::uri;
 use allocator_api2::alloc::Allocator;
@@ -106,7 +106,7 @@ impl<'a> ParticipantUpdate<'a> {
 }
 
 /// One user of the session. Participants are never removed while the session lives: a leaver
-/// stays as `Disconnected`, so its index (used by subscriptions' `seen` lists) and its
+/// stays as `Disconnected`, so its index (core::history, subscriptions' beliefs) and its
 /// anonymous entity stay stable (R48, R76).
 #[derive(Debug)]
 pub struct Participant<A: Allocator> {
@@ -153,7 +153,7 @@ impl<A: Allocator> Participant<A> {
     }
     /// R59: whether documents list this participant now.
     pub fn is_listed(&self, report_dialing_out: bool) -> bool {
-        self.is_current() || (report_dialing_out && self.status == EndpointStatus::DialingOut)
+        is_listed(self.status, report_dialing_out)
     }
     /// R49, R78: the display text, never under privacy.
     pub fn display_text(&self) -> Option<&[u8]> {
@@ -172,6 +172,18 @@ impl<A: Allocator> Participant<A> {
         }
     }
     /// R55: a digest of the endpoint entity `endpoint_entity` shows (0: the user entity).
+    /// What a document's view of it depends on now (core::history); `chair`: it is the
+    /// chairman.
+    pub fn facts(&self, chair: bool) -> Facts {
+        Facts {
+            status: self.status,
+            privacy: self.privacy,
+            chair,
+            nick_tag: self.nick_tag,
+            contact_tag: self.contact_tag,
+            departure_tag: self.departure_tag,
+        }
+    }
     pub fn endpoint_tag(&self, contact_wanted: bool) -> u32 {
         if contact_wanted && !self.privacy {
             self.contact_tag
@@ -241,8 +253,9 @@ pub struct Session<A: Allocator> {
     /// peer change is dropped (last writer wins, as for participants).
     pub(crate) subject_stamp: u64,
     pub(crate) chairman_stamp: u64,
-    /// Which participants changed lately (core::journal): what a partial document looks at.
-    pub(crate) journal: Journal,
+    /// What each participant looked like before its recent changes (core::history): what a
+    /// subscription believes and what its next partial document looks at.
+    pub(crate) history: History<A>,
 }
 
 /// Errors of the session-feeding interface (script functions and RPC).
@@ -276,14 +289,14 @@ impl<A: Allocator + Clone> Session<A> {
             },
             participants: Vec::new_in(alloc.clone()),
             subs: new_set(seed, alloc.clone()),
-            subs_per_user: new_map(seed, alloc),
+            subs_per_user: new_map(seed, alloc.clone()),
+            history: History::new_in(alloc),
             max_user_count: None,
             next_anonymous: 1,
             subject: None,
             chairman: None,
             subject_stamp: 0,
             chairman_stamp: 0,
-            journal: Journal::default(),
         })
     }
 
@@ -297,9 +310,30 @@ impl<A: Allocator + Clone> Session<A> {
 
     /// R95: whether participant `p` is the chairman.
     pub fn is_chairman(&self, p: &Participant<A>) -> bool {
-        self.chairman
-            .as_deref()
-            .is_some_and(|c| c == p.aoia.as_slice())
+        chairs(self.chairman.as_deref(), p)
+    }
+
+    /// What a document's view of participant `idx` depends on now (core::history).
+    pub fn facts(&self, idx: usize) -> Facts {
+        let p = &self.participants[idx];
+        p.facts(self.is_chairman(p))
+    }
+
+    /// R95: names `chairman` (an identity key; None: nobody) the chairman, recording what the
+    /// records of the old and the new one looked like before (core::history).
+    pub fn set_chairman(&mut self, chairman: Option<Bytes<A>>) -> Result<(), OutOfMemory> {
+        let affected = |p: &Participant<A>| {
+            chairs(self.chairman.as_deref(), p) || chairs(chairman.as_deref(), p)
+        };
+        let n = self.participants.iter().filter(|p| affected(p)).count();
+        self.history.reserve(n)?;
+        for idx in 0..self.participants.len() {
+            if affected(&self.participants[idx]) {
+                self.history.record(idx, Some(self.facts(idx)))?;
+            }
+        }
+        self.chairman = chairman;
+        Ok(())
     }
 
     /// R7: the subscriptions `subscriber` (an AOIA key) holds to this session.
@@ -386,10 +420,10 @@ impl<A: Allocator + Clone> Session<A> {
         stamp: u64,
         alloc: A,
     ) -> Result<(), OutOfMemory> {
+        self.history.reserve(1)?;
         let idx = self.push_record(u, alloc)?;
         self.participants[idx].stamp = stamp;
-        self.journal.changed(idx);
-        Ok(())
+        self.history.record(idx, None)
     }
 
     /// The stamp of the latest change applied to this user, over all its records (R78): a
@@ -438,13 +472,25 @@ impl<A: Allocator + Clone> Session<A> {
                 .position(|p| own(p) && p.privacy == u.privacy)
         };
         let before = found.map(|i| self.participants[i].status);
+        if found.is_none() && u.status == EndpointStatus::Disconnected {
+            return Ok(None);
+        }
+        // room to record this record's change and the other privacy record's (R78), first:
+        // recording cannot fail once the change has begun
+        let others = self.participants.iter().filter(|p| own(p)).count();
+        self.history.reserve(others + 1)?;
         let idx = match found {
-            Some(i) => i,
-            None if u.status == EndpointStatus::Disconnected => return Ok(None),
-            None => self.push_record(u, alloc.clone())?,
+            Some(i) => {
+                // (first: whatever changes below, even if a later step fails)
+                self.history.record(i, Some(self.facts(i)))?;
+                i
+            }
+            None => {
+                let i = self.push_record(u, alloc.clone())?;
+                self.history.record(i, None)?;
+                i
+            }
         };
-        // (first: whatever changes below, even if a later step fails)
-        self.journal.changed(idx);
         // The steps that may fail come first: on OutOfMemory the status is left as it was (the
         // caller reports the error and nobody is notified).
         let p = &mut self.participants[idx];
@@ -488,14 +534,15 @@ impl<A: Allocator + Clone> Session<A> {
             p.left_ms = 0;
         }
         p.status = u.status;
+        let chairman = self.chairman.as_deref();
         for (i, p) in self.participants.iter_mut().enumerate() {
             if i != idx && p.aoia.as_slice() == key.as_slice() && p.is_present() {
                 // R78: the record of the other privacy choice is no longer in the session
+                self.history.record(i, Some(p.facts(chairs(chairman, p))))?;
                 p.status = EndpointStatus::Disconnected;
                 p.disconnection_method = None;
                 p.disconnection_reason = None;
                 p.departure_tag = departure_tag(None, None);
-                self.journal.changed(i);
             }
         }
         Ok(Some(idx))
@@ -527,6 +574,18 @@ impl<A: Allocator + Clone> Session<A> {
             },
         }
     }
+}
+
+/// R59: whether documents list a participant whose status is `status`: in the session
+/// (connected) or being alerted, and an invitee not yet ringing only with `report_dialing_out`.
+pub fn is_listed(status: EndpointStatus, report_dialing_out: bool) -> bool {
+    matches!(status, EndpointStatus::Connected | EndpointStatus::Alerting)
+        || (report_dialing_out && status == EndpointStatus::DialingOut)
+}
+
+/// R95: whether `p` is the chairman `chairman` (an identity key) names.
+fn chairs<A: Allocator>(chairman: Option<&[u8]>, p: &Participant<A>) -> bool {
+    chairman.is_some_and(|c| c == p.aoia.as_slice())
 }
 
 /// Sets `field` to `value`, reusing its buffer. Returns whether the value changed.

@@ -118,102 +118,66 @@ impl<'a> SubscriptionStrings<'a> {
     }
 }
 
-/// What a subscriber was told of so many participants needs no allocation of its own: a
-/// subscription to a small session is then one shm block (its strings), made and freed under
-/// Kamailio's one allocator lock (docs/performance.md, "The missed targets").
-const INLINE_SEEN: usize = 4;
-
-/// What a subscriber believes of each participant, indexed like the session's participants:
-/// inline up to `INLINE_SEEN` of them, in a block of its own beyond.
+/// What a subscriber believes of the participants it believes otherwise than the session's
+/// facts at its mark say (core::history, `view::believed`): a participant it was never told of
+/// that joined and left between two of its NOTIFYs, a deletion still to send (R58), everything
+/// a restored subscription was told. Usually none: no allocation, and a subscription's memory
+/// does not grow with the session's size (issue 18, lever 4).
 #[derive(Debug)]
-pub struct SeenList<A: Allocator> {
-    inline: [Seen; INLINE_SEEN],
-    inline_len: u8,
-    /// Every entry once there were more than fit inline (allocated: `spilled()`).
-    spilled: Vec<Seen, A>,
+pub struct Beliefs<A: Allocator> {
+    /// (participant index, belief), ascending by index.
+    list: Vec<(u32, Seen), A>,
 }
 
-impl<A: Allocator> SeenList<A> {
+impl<A: Allocator> Beliefs<A> {
     pub fn new_in(alloc: A) -> Self {
-        SeenList {
-            inline: [Seen::default(); INLINE_SEEN],
-            inline_len: 0,
-            spilled: Vec::new_in(alloc),
+        Beliefs {
+            list: Vec::new_in(alloc),
         }
     }
 
-    fn spilled(&self) -> bool {
-        self.spilled.capacity() > 0
+    /// The belief about participant `idx`, if it is one of them.
+    pub fn get(&self, idx: usize) -> Option<Seen> {
+        let idx = u32::try_from(idx).ok()?;
+        let k = self.list.binary_search_by_key(&idx, |&(i, _)| i).ok()?;
+        Some(self.list[k].1)
     }
 
-    pub fn as_slice(&self) -> &[Seen] {
-        if self.spilled() {
-            &self.spilled
-        } else {
-            &self.inline[..usize::from(self.inline_len)]
-        }
+    /// Their participants' indexes, ascending.
+    pub fn indexes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.list.iter().map(|&(i, _)| i as usize)
+    }
+
+    pub fn as_slice(&self) -> &[(u32, Seen)] {
+        &self.list
     }
 
     pub fn len(&self) -> usize {
-        self.as_slice().len()
+        self.list.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.list.is_empty()
     }
 
-    /// Entry `idx`; the default (never told) beyond the end.
-    pub fn get(&self, idx: usize) -> Seen {
-        self.as_slice().get(idx).copied().unwrap_or_default()
-    }
-
-    /// Room for `n` entries in all; unchanged when memory runs out.
-    pub fn try_reserve(&mut self, n: usize) -> Result<(), OutOfMemory> {
-        if !self.spilled() {
-            if n <= INLINE_SEEN {
-                return Ok(());
-            }
-            self.spilled.try_reserve(n).map_err(|_| OutOfMemory)?;
-            self.spilled
-                .extend_from_slice(&self.inline[..usize::from(self.inline_len)]);
-            self.inline_len = 0;
+    /// Becomes `new` (ascending by index); unchanged when memory runs out. None left frees
+    /// the block.
+    pub fn replace(&mut self, new: &[(u32, Seen)]) -> Result<(), OutOfMemory>
+    where
+        A: Clone,
+    {
+        if self.list.as_slice() == new {
             return Ok(());
         }
-        let extra = n.saturating_sub(self.spilled.len());
-        self.spilled.try_reserve(extra).map_err(|_| OutOfMemory)
-    }
-
-    /// Sets entry `idx`, growing the list with defaults; a default past the end is not stored.
-    pub fn set(&mut self, idx: usize, s: Seen) -> Result<(), OutOfMemory> {
-        if idx >= self.len() {
-            if s == Seen::default() {
-                return Ok(());
-            }
-            self.try_reserve(idx + 1)?;
-            if self.spilled() {
-                self.spilled.resize(idx + 1, Seen::default());
-            } else {
-                self.inline_len = (idx + 1) as u8; // <= INLINE_SEEN: try_reserve kept it inline
-            }
+        debug_assert!(new.windows(2).all(|w| w[0].0 < w[1].0));
+        if new.is_empty() {
+            self.list = Vec::new_in(self.list.allocator().clone());
+            return Ok(());
         }
-        if self.spilled() {
-            self.spilled[idx] = s;
-        } else {
-            self.inline[idx] = s;
-        }
-        Ok(())
-    }
-
-    /// Appends `s`, a default one too (as a stored record has it).
-    pub fn try_push(&mut self, s: Seen) -> Result<(), OutOfMemory> {
-        let n = self.len();
-        self.try_reserve(n + 1)?;
-        if self.spilled() {
-            self.spilled.push(s);
-        } else {
-            self.inline[n] = s;
-            self.inline_len += 1;
-        }
+        let mut list = Vec::new_in(self.list.allocator().clone());
+        list.try_reserve_exact(new.len()).map_err(|_| OutOfMemory)?;
+        list.extend_from_slice(new);
+        self.list = list;
         Ok(())
     }
 }
@@ -305,8 +269,9 @@ pub struct Subscription<A: Allocator> {
     pub expires_at: u64,
     /// R33: the version of the last document sent; 0 before the first.
     pub version: u32,
-    /// Indexed like the session's participants (R24 `seen_users`, R57).
-    pub seen: SeenList<A>,
+    /// R24 `seen_users`, R57: what it believes of the participants, where the session's facts
+    /// at `told_mark` do not say it (core::history).
+    pub beliefs: Beliefs<A>,
     /// Participant state changed since the last NOTIFY (R26).
     pub dirty: bool,
     /// The next NOTIFY must carry full state (R27, R63).
@@ -335,8 +300,10 @@ pub struct Subscription<A: Allocator> {
     /// R93, R95: `Session::description_tag` of the description last sent (0: none yet; not
     /// persisted, so a restored subscription is sent it again).
     pub seen_description: u32,
-    /// The session's `Journal::mark` when it was last told everything (`journal::NEVER`: not
-    /// known to be; not persisted): its next partial document looks only at what changed since.
+    /// The session's `History::mark` when it was last told everything (`history::NEVER`:
+    /// never; not persisted): what it believes of a participant is what the session showed then,
+    /// unless `beliefs` says otherwise, and its next partial document looks only at what changed
+    /// since (core::history).
     pub told_mark: u64,
     /// When this node last claimed the dialog (ms on the caller's clock): its creation, its
     /// takeover, or its latest NOTIFY. Of two nodes that hold the same dialog after a restart
@@ -363,19 +330,6 @@ impl<A: Allocator> Subscription<A> {
         self.dialog.get(Str::Asserted)
     }
 
-    pub fn seen(&self, idx: usize) -> Seen {
-        self.seen.get(idx)
-    }
-
-    pub fn set_seen(&mut self, idx: usize, s: Seen) -> Result<(), OutOfMemory> {
-        self.seen.set(idx, s)
-    }
-
-    /// Room for what `n` participants were told.
-    pub fn reserve_seen(&mut self, n: usize) -> Result<(), OutOfMemory> {
-        self.seen.try_reserve(n)
-    }
-
     /// Seconds left, rounded down, at least 1 while active (R42).
     pub fn expires_in(&self, now: u64) -> u32 {
         (self.expires_at.saturating_sub(now) / 1000).max(1) as u32
@@ -397,28 +351,17 @@ mod tests {
     }
 
     #[test]
-    fn seen_list_moves_to_a_block_of_its_own_past_the_inline_entries() {
-        let mut l = SeenList::new_in(Global);
-        l.set(7, Seen::default()).unwrap();
-        assert!(l.is_empty(), "a default past the end is not stored");
-        l.set(2, told(2)).unwrap();
-        assert_eq!(l.as_slice(), &[Seen::default(), Seen::default(), told(2)]);
-        assert_eq!(l.spilled.capacity(), 0, "inline: no allocation");
-        l.set(INLINE_SEEN + 1, told(9)).unwrap();
-        assert_eq!(l.len(), INLINE_SEEN + 2);
-        assert_eq!((l.get(2), l.get(INLINE_SEEN + 1)), (told(2), told(9)));
-        assert_eq!(l.get(100), Seen::default());
-        l.set(0, told(1)).unwrap();
-        assert_eq!(l.get(0), told(1));
-    }
-
-    #[test]
-    fn seen_list_reserved_while_empty_spills_cleanly() {
-        let mut l = SeenList::new_in(Global);
-        l.try_reserve(INLINE_SEEN * 3).unwrap();
-        assert!(l.is_empty());
-        l.set(1, told(1)).unwrap();
-        l.try_push(Seen::default()).unwrap();
-        assert_eq!(l.as_slice(), &[Seen::default(), told(1), Seen::default()]);
+    fn beliefs_are_looked_up_by_index_and_free_their_block_when_none_is_left() {
+        let mut b = Beliefs::new_in(Global);
+        assert_eq!(b.get(3), None);
+        b.replace(&[(2, told(2)), (9, told(9))]).unwrap();
+        assert_eq!(
+            (b.get(2), b.get(9), b.get(5)),
+            (Some(told(2)), Some(told(9)), None)
+        );
+        assert_eq!(b.indexes().collect::<std::vec::Vec<_>>(), [2, 9]);
+        b.replace(&[]).unwrap();
+        assert!(b.is_empty());
+        assert_eq!(b.list.capacity(), 0, "no block kept for none");
     }
 }

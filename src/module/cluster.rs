@@ -379,7 +379,7 @@ fn yields_to_peer(
             false
         }
         Claim::Ours => {
-            let row = n.subscription_row(call_id, local_tag, offset);
+            let row = n.subscription_row(&params().config, call_id, local_tag, offset);
             drop(n);
             if let Some(r) = row {
                 let op = Op::Sub {
@@ -578,7 +578,9 @@ pub fn tick() {
     // holders (dmq_replicas) may not have it
     let all = st.resend_all.swap(false, Ordering::AcqRel);
     for slot in shared().slots.iter() {
-        let ch = slot.lock().take_changes(Consumer::Cluster, offset, all);
+        let ch = slot
+            .lock()
+            .take_changes(&params().config, Consumer::Cluster, offset, all);
         sub_ops(ch, &mut ops);
     }
     send_replicas(st, ops);
@@ -718,7 +720,7 @@ fn hand_over(st: &ClusterState) {
     let mut ops = Vec::new();
     for slot in shared().slots.iter() {
         match try_lock_for(slot, 200) {
-            Some(mut n) => sub_ops(n.take_changes(Consumer::Cluster, offset, true), &mut ops),
+            Some(mut n) => sub_ops(n.take_changes(&params().config, Consumer::Cluster, offset, true), &mut ops),
             None => kwarn!("enable_dmq: a hash slot held by an exited process; its subscriptions are left to the peers' last copy"),
         }
     }
@@ -873,7 +875,7 @@ fn send_sync(node: &Node<'_>) {
     let count = ops.len();
     let offset = clock::wall_offset_ms();
     for slot in s.slots.iter() {
-        let rows = slot.lock().subscription_rows(offset);
+        let rows = slot.lock().subscription_rows(&params().config, offset);
         ops.extend(rows.into_iter().map(|r| Op::Sub {
             call_id: r.call_id,
             local_tag: r.local_tag,

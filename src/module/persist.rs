@@ -315,14 +315,15 @@ fn write_rows(url: &str, all: bool, wait_ms: u64) -> bool {
     for slot in s.slots.iter() {
         let changes = if wait_ms > 0 {
             match try_lock_for(slot, wait_ms) {
-                Some(mut n) => n.take_changes(Consumer::Database, offset, all),
+                Some(mut n) => n.take_changes(&params().config, Consumer::Database, offset, all),
                 None => {
                     ok = false;
                     continue;
                 }
             }
         } else {
-            slot.lock().take_changes(Consumer::Database, offset, all)
+            slot.lock()
+                .take_changes(&params().config, Consumer::Database, offset, all)
         };
         if changes.overflow && !all {
             ok = false; // a change was lost: rewrite everything next time

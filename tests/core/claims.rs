@@ -42,7 +42,7 @@ fn restored(from: &Notifier<Global>, crashed: bool, hold: bool) -> Notifier<Glob
     for r in from.session_rows() {
         n.restore_session(&r.state).unwrap();
     }
-    for r in from.subscription_rows(OFFSET) {
+    for r in from.subscription_rows(&unthrottled_cfg(), OFFSET) {
         n.restore_subscription(10, &r.state, OFFSET, crashed)
             .unwrap();
     }
@@ -55,23 +55,29 @@ fn restored(from: &Notifier<Global>, crashed: bool, hold: bool) -> Notifier<Glob
 #[test]
 fn the_write_back_and_the_replication_drain_their_own_logs() {
     let (mut a, _, _) = subscribed();
-    let db = a.take_changes(Consumer::Database, OFFSET, false);
+    let db = a.take_changes(&unthrottled_cfg(), Consumer::Database, OFFSET, false);
     assert_eq!((db.sessions.len(), db.subs.len()), (1, 1));
-    let cluster = a.take_changes(Consumer::Cluster, OFFSET, false);
+    let cluster = a.take_changes(&unthrottled_cfg(), Consumer::Cluster, OFFSET, false);
     assert_eq!(
         (cluster.sessions.len(), cluster.subs.len()),
         (1, 1),
         "the write-back took nothing from the replication"
     );
-    assert!(a.take_changes(Consumer::Database, OFFSET, false).is_empty());
+    assert!(a
+        .take_changes(&unthrottled_cfg(), Consumer::Database, OFFSET, false)
+        .is_empty());
     // one change, seen by each once
     let c = unthrottled_cfg();
     let n = a.participant(&c, 2000, SESSION, &connected(CAROL)).unwrap();
     a.notify_completed(&c, 2000, n[0].token, 200);
     for log in [Consumer::Cluster, Consumer::Database] {
-        let ch = a.take_changes(log, OFFSET, false);
+        let ch = a.take_changes(&unthrottled_cfg(), log, OFFSET, false);
         assert_eq!((ch.sessions.len(), ch.subs.len()), (1, 1), "{log:?}");
-        assert!(a.take_changes(log, OFFSET, false).is_empty(), "{log:?}");
+        assert!(
+            a.take_changes(&unthrottled_cfg(), log, OFFSET, false)
+                .is_empty(),
+            "{log:?}"
+        );
     }
 }
 
@@ -119,7 +125,9 @@ fn an_expired_restored_subscription_ends_only_once_released() {
 fn the_copy_claimed_last_keeps_the_dialog() {
     let c = unthrottled_cfg();
     let (stale, _, _) = subscribed();
-    let stale_row = stale.subscription_rows(OFFSET).remove(0);
+    let stale_row = stale
+        .subscription_rows(&unthrottled_cfg(), OFFSET)
+        .remove(0);
     let mut holder = node();
     holder.participant(&c, 0, SESSION, &connected(BOB)).unwrap();
     holder
@@ -127,7 +135,9 @@ fn the_copy_claimed_last_keeps_the_dialog() {
         .unwrap();
     let sent = holder.tick(&c, 1000);
     holder.notify_completed(&c, 1000, sent[0].token, 200);
-    let newer_row = holder.subscription_rows(OFFSET).remove(0);
+    let newer_row = holder
+        .subscription_rows(&unthrottled_cfg(), OFFSET)
+        .remove(0);
 
     let mut b = restored(&stale, false, true);
     // the holder hears of B's older copy: it keeps its own (and tells B)
@@ -148,7 +158,7 @@ fn the_copy_claimed_last_keeps_the_dialog() {
         "no NOTIFY for a dialog yielded"
     );
     for log in [Consumer::Database, Consumer::Cluster] {
-        let ch = b.take_changes(log, OFFSET, false);
+        let ch = b.take_changes(&unthrottled_cfg(), log, OFFSET, false);
         assert_eq!(
             ch.gone_subs,
             vec![(b"c1".to_vec(), b"i5-t1".to_vec())],

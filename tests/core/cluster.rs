@@ -95,12 +95,12 @@ fn handed_over(crashed: bool) -> (u32, u32, Notifier<Global>) {
     let last_version = imconf::core::conference_info::parse(&change[0].body)
         .unwrap()
         .version;
-    let rows = a.subscription_rows(OFFSET);
+    let rows = a.subscription_rows(&unthrottled_cfg(), OFFSET);
     assert_eq!(rows.len(), 1);
     let mut b = node();
     b.participant(&c, 0, SESSION, &connected(BOB)).unwrap();
     b.enable_changes(LOG);
-    b.take_changes(LOG, OFFSET, false);
+    b.take_changes(&unthrottled_cfg(), LOG, OFFSET, false);
     b.take_over(1000, &rows[0].state, OFFSET, crashed).unwrap();
     (last_cseq, last_version, b)
 }
@@ -125,7 +125,7 @@ fn a_takeover_notifies_at_once_with_the_next_version_and_cseq() {
         .version;
     assert_eq!(v, version + 1, "R33");
     // the holder records it as its own, to be sent to its peers in turn
-    let ch = b.take_changes(LOG, OFFSET, false);
+    let ch = b.take_changes(&unthrottled_cfg(), LOG, OFFSET, false);
     assert_eq!(ch.subs.len(), 1, "the new holder sends it to its own peers");
     assert_eq!(ch.subs[0].call_id, b"c1");
 }
@@ -151,7 +151,7 @@ fn a_subscription_cannot_be_taken_over_twice() {
     let mut a = node();
     let out = a.subscribe(&c, 0, &alice_subscribe(b"c1", &ALICE_HEADERS), b"i5-t1");
     a.notify_completed(&c, 0, out.notifies[0].token, 200);
-    let rows = a.subscription_rows(OFFSET);
+    let rows = a.subscription_rows(&unthrottled_cfg(), OFFSET);
     assert!(b.take_over(2000, &rows[0].state, OFFSET, false).is_err());
     assert_eq!(b.subscription_count(), 1);
 }

@@ -9,7 +9,7 @@ use imconf::core::persist::{
 use imconf::core::profile::Profile;
 use imconf::core::session::{ParticipantUpdate, Role, Session, SessionKind};
 use imconf::core::subscription::{
-    Dialog, Seen, SeenList, Subscription, SubscriptionStrings, Termination,
+    Beliefs, Dialog, Seen, Subscription, SubscriptionStrings, Termination,
 };
 use proptest::prelude::*;
 
@@ -58,9 +58,9 @@ fn session() -> Session<Global> {
     s
 }
 
-fn subscription(id: u32) -> Subscription<Global> {
-    let mut seen = SeenList::new_in(Global);
-    for s in [
+/// What the stored subscription believes of the session's participants (R24 `seen_users`).
+fn told() -> Vec<Seen> {
+    vec![
         Seen {
             status: Some(EndpointStatus::Connected),
             nick_tag: 7,
@@ -75,9 +75,16 @@ fn subscription(id: u32) -> Subscription<Global> {
             delete_pending: true,
             ..Seen::default()
         },
-    ] {
-        seen.try_push(s).unwrap();
-    }
+    ]
+}
+
+/// `told()` as a restored subscription's beliefs: the participants believed anything of.
+fn told_beliefs() -> Vec<(u32, Seen)> {
+    let t = told();
+    vec![(0, t[0]), (2, t[2])]
+}
+
+fn subscription(id: u32) -> Subscription<Global> {
     let strings = SubscriptionStrings {
         session: b"sip:chat-9@im.example.net",
         subscriber: b"sip:ana@example.net",
@@ -98,7 +105,7 @@ fn subscription(id: u32) -> Subscription<Global> {
         dialog: Dialog::try_new(&strings, AVec::new_in(Global), 5, 17).unwrap(),
         expires_at: 5_000_000,
         version: 12,
-        seen,
+        beliefs: Beliefs::new_in(Global),
         dirty: true,
         needs_full: false,
         terminate: Some(Termination::NoResource),
@@ -112,7 +119,7 @@ fn subscription(id: u32) -> Subscription<Global> {
         unsent: 2,
         profile: Profile::Rcs,
         seen_description: 0,
-        told_mark: imconf::core::journal::NEVER,
+        told_mark: imconf::core::history::NEVER,
         claimed_at: 4_100_000,
         awaiting_peers: true,
     }
@@ -126,7 +133,7 @@ fn session_bytes(s: &Session<Global>) -> Vec<u8> {
 
 fn sub_bytes(s: &Subscription<Global>, offset: i64) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_subscription(s, offset, &mut out);
+    encode_subscription(s, &told(), offset, &mut out);
     out
 }
 
@@ -197,7 +204,7 @@ fn subscription_round_trips_and_comes_back_idle() {
     assert!(back.anonymous);
     assert_eq!(format!("{:?}", back.dialog), format!("{:?}", s.dialog));
     assert_eq!(back.version, 12);
-    assert_eq!(back.seen.as_slice(), s.seen.as_slice());
+    assert_eq!(back.beliefs.as_slice(), told_beliefs());
     assert!(back.dirty);
     assert!(!back.needs_full);
     assert_eq!(back.terminate, Some(Termination::NoResource));
@@ -269,7 +276,7 @@ fn records_written_before_the_strings_were_packed_read_the_same() {
     );
     assert_eq!(back.dialog.event_id(), Some(&b"42"[..]));
     assert_eq!(back.dialog.route_set(), s.dialog.route_set());
-    assert_eq!(back.seen.as_slice(), s.seen.as_slice());
+    assert_eq!(back.beliefs.as_slice(), told_beliefs());
     assert!(back.needs_full, "its NOTIFY was in flight");
 }
 

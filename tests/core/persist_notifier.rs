@@ -46,9 +46,9 @@ fn running(enabled: bool) -> (Notifier<Global>, u64) {
 #[test]
 fn nothing_is_recorded_without_persistence() {
     let (mut n, _) = running(false);
-    assert!(n.take_changes(DB, OFFSET_1, false).is_empty());
+    assert!(n.take_changes(&cfg(), DB, OFFSET_1, false).is_empty());
     // `all` still gives the whole state (a first write of a freshly enabled store)
-    let all = n.take_changes(DB, OFFSET_1, true);
+    let all = n.take_changes(&cfg(), DB, OFFSET_1, true);
     assert_eq!((all.sessions.len(), all.subs.len()), (1, 1));
 }
 
@@ -56,7 +56,7 @@ fn nothing_is_recorded_without_persistence() {
 fn each_change_marks_its_rows() {
     let (mut n, now) = running(true);
     let c = cfg();
-    let ch = n.take_changes(DB, OFFSET_1, false);
+    let ch = n.take_changes(&cfg(), DB, OFFSET_1, false);
     assert!(!ch.overflow);
     assert_eq!(ch.sessions.len(), 1);
     assert_eq!(ch.sessions[0].uri, SESSION);
@@ -70,13 +70,13 @@ fn each_change_marks_its_rows() {
     assert_eq!(row.session_uri, SESSION);
     assert_eq!(row.expires_wall_ms, 3_600_000u64 + OFFSET_1 as u64);
     // taken: nothing more until the next change
-    assert!(n.take_changes(DB, OFFSET_1, false).is_empty());
+    assert!(n.take_changes(&cfg(), DB, OFFSET_1, false).is_empty());
     // a participant change: the session, and the subscription its NOTIFY updates
     let out = n.participant(&c, now, SESSION, &connected(CAROL)).unwrap();
-    let ch = n.take_changes(DB, OFFSET_1, false);
+    let ch = n.take_changes(&cfg(), DB, OFFSET_1, false);
     assert_eq!((ch.sessions.len(), ch.subs.len()), (1, 1));
     n.notify_completed(&c, now, out[0].token, 200);
-    let ch = n.take_changes(DB, OFFSET_1, false);
+    let ch = n.take_changes(&cfg(), DB, OFFSET_1, false);
     assert_eq!(
         (ch.sessions.len(), ch.subs.len()),
         (0, 1),
@@ -84,7 +84,7 @@ fn each_change_marks_its_rows() {
     );
     // a session released: its row and its subscriptions' rows go
     n.close_session(&c, now, SESSION).unwrap();
-    let ch = n.take_changes(DB, OFFSET_1, false);
+    let ch = n.take_changes(&cfg(), DB, OFFSET_1, false);
     assert_eq!(ch.gone_sessions, vec![SESSION.to_vec()]);
     assert_eq!(ch.gone_subs, vec![(b"c1".to_vec(), b"t1".to_vec())]);
     assert!(ch.sessions.is_empty() && ch.subs.is_empty());
@@ -108,7 +108,7 @@ fn restore(rows: &Changes, offset: i64, now: u64, crashed: bool) -> Notifier<Glo
 fn after_a_graceful_restart_the_next_change_is_the_next_partial() {
     let (mut n, now) = running(true);
     let c = cfg();
-    let rows = n.take_changes(DB, OFFSET_1, true);
+    let rows = n.take_changes(&cfg(), DB, OFFSET_1, true);
     assert_eq!(n.subscriptions_info(now, None)[0].version, 1);
     // the new process's clock reads 100 s (it started elsewhere: another wall offset)
     let now2 = 100_000;
@@ -134,7 +134,7 @@ fn after_a_graceful_restart_the_next_change_is_the_next_partial() {
 #[test]
 fn after_a_crash_the_restored_subscription_resyncs_in_full_with_cseq_ahead() {
     let (mut n, now) = running(true);
-    let rows = n.take_changes(DB, OFFSET_1, true);
+    let rows = n.take_changes(&cfg(), DB, OFFSET_1, true);
     let c = cfg();
     let mut m = restore(&rows, OFFSET_1, now, true);
     let out = m.tick(&c, now);
@@ -160,9 +160,9 @@ fn after_a_crash_no_version_repeats_one_the_subscriber_holds() {
     for takeover in [false, true] {
         let (mut n, now) = running(true);
         let c = cfg();
-        let rows = n.take_changes(DB, OFFSET_1, true); // written at version 1
-                                                       // then a change: version 2 reaches the subscriber, and the process dies before the
-                                                       // next write-back
+        let rows = n.take_changes(&cfg(), DB, OFFSET_1, true); // written at version 1
+                                                               // then a change: version 2 reaches the subscriber, and the process dies before the
+                                                               // next write-back
         let out = n.participant(&c, now, SESSION, &connected(CAROL)).unwrap();
         let held = version_of(&out[0].body);
         assert_eq!(held, 2);
@@ -191,7 +191,7 @@ fn after_a_crash_no_version_repeats_one_the_subscriber_holds() {
 #[test]
 fn a_subscription_expired_while_down_ends_at_the_first_tick() {
     let (mut n, _) = running(true);
-    let rows = n.take_changes(DB, OFFSET_1, true);
+    let rows = n.take_changes(&cfg(), DB, OFFSET_1, true);
     let c = cfg();
     // the new process starts 2 hours later on the wall clock
     let later = 7_200_000;
@@ -208,7 +208,7 @@ fn a_subscription_expired_while_down_ends_at_the_first_tick() {
 fn a_subscription_expired_while_down_gets_no_active_notify_from_an_early_change() {
     for crashed in [false, true] {
         let (mut n, _) = running(true);
-        let rows = n.take_changes(DB, OFFSET_1, true);
+        let rows = n.take_changes(&cfg(), DB, OFFSET_1, true);
         let c = cfg();
         let later = 7_200_000;
         let mut m = restore(&rows, OFFSET_1, later, crashed);
@@ -230,7 +230,7 @@ fn a_subscription_expired_while_down_gets_no_active_notify_from_an_early_change(
 #[test]
 fn rows_that_do_not_fit_are_refused() {
     let (mut n, now) = running(true);
-    let rows = n.take_changes(DB, OFFSET_1, true);
+    let rows = n.take_changes(&cfg(), DB, OFFSET_1, true);
     let mut m = Notifier::new_in(9, Global);
     // a subscription without its session
     assert_eq!(

@@ -144,6 +144,9 @@ enum Variant {
     NoSharing,
     /// Queues a change's NOTIFYs and hands them out in batches of this many (issue 18).
     Deferred(usize),
+    /// Cuts each session's history short at every change, so that every subscription behind
+    /// is moved past the cut, its beliefs kept (issue 18, lever 4: `view::move_mark`).
+    ShortHistory,
 }
 
 /// What must be equal in both: everything a NOTIFY carries but its token.
@@ -174,10 +177,11 @@ impl Twins {
     }
 
     fn new_with(cfg: Config, variant: Variant) -> Twins {
-        let side = |share: bool, drain: Option<usize>| {
+        let side = |share: bool, drain: Option<usize>, keep: Option<usize>| {
             let mut n = Notifier::new_in(7, Global);
             n.set_shared_documents(share);
             n.set_deferred_fan_out(drain.is_some());
+            n.set_history_keep(keep);
             for s in SESSIONS {
                 n.open_session(s, SessionKind::AdHoc, None).unwrap();
             }
@@ -188,12 +192,13 @@ impl Twins {
             }
         };
         let second = match variant {
-            Variant::NoSharing => side(false, None),
-            Variant::Deferred(batch) => side(true, Some(batch)),
+            Variant::NoSharing => side(false, None, None),
+            Variant::Deferred(batch) => side(true, Some(batch), None),
+            Variant::ShortHistory => side(true, None, Some(0)),
         };
         let mut t = Twins {
             cfg,
-            sides: [side(true, None), second],
+            sides: [side(true, None, None), second],
             now: 1_000,
             cseq: 1,
             dialogs: 0,
@@ -420,17 +425,33 @@ proptest! {
         }
         t.answer(usize::MAX);
     }
+
+    /// Issue 18, lever 4: a subscription keeps only the mark it was told everything at and
+    /// what it believes otherwise. Cutting the history short at every change, which moves every
+    /// subscription behind past the cut, sends exactly what keeping it sends.
+    #[test]
+    fn cutting_the_history_short_sends_the_same(
+        cfg in cfg_strategy(),
+        steps in proptest::collection::vec(step(), 1..60),
+    ) {
+        let mut t = Twins::new_with(cfg, Variant::ShortHistory);
+        for s in &steps {
+            t.run(s);
+        }
+        t.answer(usize::MAX);
+    }
 }
 
-/// The journal remembers the last 32 changes: a subscription whose NOTIFY stays in flight
-/// through more changes than that looks at every participant again, and still sends the same.
+/// A session's history is cut short past 128 changes (twice `History::keeps`): a
+/// subscription whose NOTIFY stays in flight through more changes than that is moved past the
+/// cut, and still sends the same as one whose documents look at every participant.
 #[test]
-fn a_subscription_behind_the_journal_sends_the_same() {
+fn a_subscription_behind_the_history_cut_sends_the_same() {
     let mut t = Twins::new(Config {
         max_pending_changes: 100,
         ..twins_cfg()
     });
-    for round in 0..80 {
+    for round in 0..300 {
         let status = if round % 2 == 0 {
             EndpointStatus::Alerting
         } else {
@@ -443,7 +464,7 @@ fn a_subscription_behind_the_journal_sends_the_same() {
             private: false,
             nick: None,
         });
-        if round % 40 == 39 {
+        if round % 150 == 149 {
             t.answer(usize::MAX);
         }
     }

@@ -20,16 +20,17 @@ use super::config::Config;
 use super::deadlines::Deadlines;
 use super::gate::{SendGate, Unlimited};
 use super::headers::{self, HeaderName};
-use super::journal;
+use super::history::{self, Facts, History};
 use super::key::{new_map, FixedState, Key, Map};
 use super::persist;
 use super::policy::{GroupAuth, GroupPolicy, NoGroupPolicy};
 use super::profile::{self, Profile};
 use super::reply::{Reply, SubscribeError};
 use super::session::{
-    Participant, ParticipantUpdate, Session, SessionError, SessionKind, Subject, SubjectUpdate,
+    is_listed, Participant, ParticipantUpdate, Session, SessionError, SessionKind, Subject,
+    SubjectUpdate,
 };
-use super::subscription::{Dialog, Seen, SeenList, Subscription, SubscriptionStrings, Termination};
+use super::subscription::{Beliefs, Dialog, Seen, Subscription, SubscriptionStrings, Termination};
 use super::uri;
 use allocator_api2::alloc::Allocator;
 use allocator_api2::vec::Vec as AVec;
@@ -195,6 +196,9 @@ pub struct Notifier<A: Allocator + Clone, G: SendGate = Unlimited> {
     fan_out_queue: AVec<u32, A>,
     fan_out_head: usize,
     defer_fan_out: bool,
+    /// Changes each session's history keeps (`History::keeps` when None); set only by tests
+    /// that cut it short at every change.
+    history_keep: Option<usize>,
     pub stats: Stats,
 }
 
@@ -231,6 +235,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             fan_out_queue: AVec::new_in(alloc.clone()),
             fan_out_head: 0,
             defer_fan_out: false,
+            history_keep: None,
             changes: ChangeLog::new_in(seed, alloc.clone()),
             alloc,
             stats: Stats::default(),
@@ -244,6 +249,13 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
     #[doc(hidden)]
     pub fn set_shared_documents(&mut self, on: bool) {
         self.share_documents = on;
+    }
+
+    /// Tests only: how many changes each session's history keeps (None: `History::keeps`), so
+    /// that a test can cut it short at every change and check that this changes no byte.
+    #[doc(hidden)]
+    pub fn set_history_keep(&mut self, keep: Option<usize>) {
+        self.history_keep = keep;
     }
 
     pub fn sessions_info(&self) -> Vec<SessionInfo> {

@@ -179,12 +179,14 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         let Some(idx) = session.apply(update, self.alloc.clone())? else {
             if stamp != 0 {
                 session.remember_departure(update, stamp, self.alloc.clone())?;
+                self.trim_history(cfg, &key);
             }
             return Ok(Vec::new());
         };
         if let Some(p) = session.participants.get_mut(idx) {
             p.stamp = stamp;
         }
+        let session = self.trim_history(cfg, &key);
         let ids: Vec<u32> = session.subs.iter().copied().collect();
         self.changes.session(&key);
         let leaving = update.status == EndpointStatus::Disconnected && cfg.terminate_on_leave;
@@ -231,7 +233,12 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             None => None,
         };
         self.change_session(cfg, now, session_uri, |s| {
-            last_writer_wins(&mut s.subject, &mut s.subject_stamp, subject, stamp)
+            Ok(last_writer_wins(
+                &mut s.subject,
+                &mut s.subject_stamp,
+                subject,
+                stamp,
+            ))
         })
     }
 
@@ -251,13 +258,14 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             None => None,
         };
         self.change_session(cfg, now, session_uri, |s| {
-            let changed = last_writer_wins(&mut s.chairman, &mut s.chairman_stamp, chairman, stamp);
-            if changed {
-                // what two participants show changed (R95: the chairman role): rare enough
-                // that every subscription's next document looks at everyone
-                s.journal.forget();
+            // (last writer wins, as `last_writer_wins`; the session records what the old and
+            // the new chairman's records showed before: core::history)
+            if stamp != 0 && s.chairman_stamp >= stamp {
+                return Ok(false);
             }
-            changed
+            s.set_chairman(chairman)?;
+            s.chairman_stamp = stamp;
+            Ok(true)
         })
     }
 
@@ -269,16 +277,17 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         cfg: &Config,
         now: u64,
         session_uri: &[u8],
-        change: impl FnOnce(&mut Session<A>) -> bool,
+        change: impl FnOnce(&mut Session<A>) -> Result<bool, OutOfMemory>,
     ) -> Result<Vec<Notify>, SessionError> {
         let key = uri::session_key(session_uri).ok_or(SessionError::UnknownSession)?;
         let session = self
             .sessions
             .get_mut(key.as_slice())
             .ok_or(SessionError::UnknownSession)?;
-        if !change(session) {
+        if !change(session)? {
             return Ok(Vec::new());
         }
+        let session = self.trim_history(cfg, &key);
         let ids: Vec<u32> = session.subs.iter().copied().collect();
         self.changes.session(&key);
         let mut out = Vec::new();
@@ -293,6 +302,35 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             self.poll_or_queue(cfg, now, id, &mut fan, &mut out);
         }
         Ok(out)
+    }
+
+    /// Cuts the history of the session `key` short once it holds more than it needs
+    /// (`History::cut_point`), first moving the subscriptions still behind the cut past it,
+    /// their beliefs unchanged (`view::move_mark`). Returns the session. When memory runs out
+    /// the history stays whole: it is cut at a later change.
+    fn trim_history(&mut self, cfg: &Config, key: &[u8]) -> &Session<A> {
+        let session = self
+            .sessions
+            .get_mut(key)
+            .expect("the session just changed");
+        let keep = self
+            .history_keep
+            .unwrap_or_else(|| History::<A>::keeps(session.participants.len()));
+        if let Some(cut) = session.history.cut_point(keep) {
+            let mut moved = true;
+            for id in session.subs.iter() {
+                let Some(sub) = self.subs.get_mut(id) else {
+                    continue;
+                };
+                if sub.told_mark != history::NEVER && sub.told_mark < cut {
+                    moved &= view::move_mark(session, sub, cfg).is_ok();
+                }
+            }
+            if moved {
+                session.history.cut(cut);
+            }
+        }
+        session
     }
 
     /// R52, R88: the session's `maximum-user-count` (the group document's

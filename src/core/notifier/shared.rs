@@ -28,18 +28,36 @@ impl Shown {
         cfg: &Config,
         profile: Profile,
     ) -> Shown {
-        let chair = session.is_chairman(p);
-        let listed = p.is_listed(cfg.report_dialing_out);
+        Shown::of_facts(&p.facts(session.is_chairman(p)), cfg, profile)
+    }
+
+    /// What `profile` shows of a participant whose facts are `f` (core::history).
+    pub(super) fn of_facts(f: &Facts, cfg: &Config, profile: Profile) -> Shown {
+        let listed = is_listed(f.status, cfg.report_dialing_out);
         Shown {
             listed,
-            departed: p.status == EndpointStatus::Disconnected,
-            present: shown(p, cfg, profile, chair),
+            departed: f.status == EndpointStatus::Disconnected,
+            present: shown(f, cfg, profile),
             // (only a merging profile keeps a user that is not listed)
             gone: if !listed && profile.merges() {
-                shown_departed(p, cfg, profile, chair)
+                shown_departed(f, cfg, profile)
             } else {
                 Seen::default()
             },
+        }
+    }
+
+    /// What a subscription told everything while this was shown believes (core::history): the
+    /// participant as listed; gone, to a merging profile, once departed (R90, R91: a full
+    /// document reports every departure to it, a partial one every departure of a user it was
+    /// told of); else nothing (R57: a departure is reported once, then forgotten).
+    pub(super) fn believed(&self) -> Seen {
+        if self.listed {
+            self.present
+        } else if self.departed {
+            self.gone
+        } else {
+            Seen::default()
         }
     }
 }

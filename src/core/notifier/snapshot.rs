@@ -109,7 +109,13 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
     /// What changed since `c`'s last call, as rows to write and keys to delete. `all` (or a
     /// change that could not be recorded, `Changes::overflow`) gives every row instead.
     /// `wall_offset_ms` turns this clock into wall-clock time (see persist.rs).
-    pub fn take_changes(&mut self, c: Consumer, wall_offset_ms: i64, all: bool) -> Changes {
+    pub fn take_changes(
+        &mut self,
+        cfg: &Config,
+        c: Consumer,
+        wall_offset_ms: i64,
+        all: bool,
+    ) -> Changes {
         let Pending {
             overflow,
             sessions,
@@ -128,7 +134,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             out.subs = self
                 .subs
                 .values()
-                .filter_map(|sub| self.sub_row(sub, wall_offset_ms))
+                .filter_map(|sub| self.sub_row(cfg, sub, wall_offset_ms))
                 .collect();
             return out;
         }
@@ -140,7 +146,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
         out.subs = subs
             .iter()
             .filter_map(|id| self.subs.get(id))
-            .filter_map(|sub| self.sub_row(sub, wall_offset_ms))
+            .filter_map(|sub| self.sub_row(cfg, sub, wall_offset_ms))
             .collect();
         out
     }
@@ -151,22 +157,23 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
     }
 
     /// Every subscription as a record, for a cluster peer's sync (nothing is drained).
-    pub fn subscription_rows(&self, wall_offset_ms: i64) -> Vec<SubscriptionRow> {
+    pub fn subscription_rows(&self, cfg: &Config, wall_offset_ms: i64) -> Vec<SubscriptionRow> {
         self.subs
             .values()
-            .filter_map(|sub| self.sub_row(sub, wall_offset_ms))
+            .filter_map(|sub| self.sub_row(cfg, sub, wall_offset_ms))
             .collect()
     }
 
     /// The subscription of dialog (`call_id`, `local_tag`) as a record, if here.
     pub fn subscription_row(
         &self,
+        cfg: &Config,
         call_id: &[u8],
         local_tag: &[u8],
         wall_offset_ms: i64,
     ) -> Option<SubscriptionRow> {
         let id = self.find_dialog(call_id, local_tag)?;
-        self.sub_row(self.subs.get(&id)?, wall_offset_ms)
+        self.sub_row(cfg, self.subs.get(&id)?, wall_offset_ms)
     }
 
     /// A cluster peer's subscription, taken over because the peer left (docs/cluster.md): as
@@ -192,13 +199,15 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
 
     pub(super) fn sub_row(
         &self,
+        cfg: &Config,
         sub: &Subscription<A>,
         wall_offset_ms: i64,
     ) -> Option<SubscriptionRow> {
         // a terminated subscription is gone the moment its last NOTIFY leaves (R69)
         let session = self.sessions.get(sub.session())?;
         let mut state = Vec::new();
-        persist::encode_subscription(sub, wall_offset_ms, &mut state);
+        let told = view::told(session, sub, cfg);
+        persist::encode_subscription(sub, &told, wall_offset_ms, &mut state);
         Some(SubscriptionRow {
             call_id: sub.dialog.call_id().to_vec(),
             local_tag: sub.dialog.local_tag().to_vec(),

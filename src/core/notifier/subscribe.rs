@@ -217,7 +217,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             dialog,
             expires_at: now + u64::from(granted) * 1000,
             version: 0,
-            seen: SeenList::new_in(a.clone()),
+            beliefs: Beliefs::new_in(a.clone()),
             dirty: false,
             needs_full: false,
             terminate: None,
@@ -231,7 +231,7 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             unsent: 0,
             profile,
             seen_description: 0,
-            told_mark: journal::NEVER,
+            told_mark: history::NEVER,
             claimed_at: now,
             awaiting_peers: false,
         };

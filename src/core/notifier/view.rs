@@ -12,46 +12,42 @@ pub(super) fn reported_status(status: EndpointStatus, profile: Profile) -> Endpo
     }
 }
 
-/// What a subscriber is shown of a present participant. R55, R78: the nick and Contact of a
-/// private participant are never shown, so changing them changes nothing the subscriber sees.
-/// R95: `chair` (the participant is the session's chairman) is shown to `rcs` subscribers as a
-/// role; it is folded into the shown nick's digest, so that a change of chairman is reported.
-pub(super) fn shown<A: Allocator>(
-    p: &Participant<A>,
-    cfg: &Config,
-    profile: Profile,
-    chair: bool,
-) -> Seen {
-    let nick_tag = if p.privacy { 0 } else { p.nick_tag };
+/// What a subscriber is shown of a present participant whose facts are `f`. R55, R78: the nick
+/// and Contact of a private participant are never shown, so changing them changes nothing the
+/// subscriber sees. R95: `chair` (the participant is the session's chairman) is shown to `rcs`
+/// subscribers as a role; it is folded into the shown nick's digest, so that a change of
+/// chairman is reported.
+pub(super) fn shown(f: &Facts, cfg: &Config, profile: Profile) -> Seen {
+    let nick_tag = if f.privacy { 0 } else { f.nick_tag };
     Seen {
         delete_pending: false,
-        status: Some(reported_status(p.status, profile)),
-        nick_tag: if chair && profile.rich_state() {
+        status: Some(reported_status(f.status, profile)),
+        nick_tag: if f.chair && profile.rich_state() {
             nick_tag ^ CHAIRMAN_TAG
         } else {
             nick_tag
         },
-        endpoint_tag: p.endpoint_tag(cfg.endpoint_entity_contact),
+        // R50, R78: the Contact, when asked for and not private
+        endpoint_tag: if cfg.endpoint_entity_contact && !f.privacy {
+            f.contact_tag
+        } else {
+            0
+        },
         departure_tag: 0,
     }
 }
 
 /// R91: what a merging client keeps of a participant reported `disconnected` (R90: it never
 /// forgets a user).
-pub(super) fn shown_departed<A: Allocator>(
-    p: &Participant<A>,
-    cfg: &Config,
-    profile: Profile,
-    chair: bool,
-) -> Seen {
+pub(super) fn shown_departed(f: &Facts, cfg: &Config, profile: Profile) -> Seen {
     Seen {
         status: Some(EndpointStatus::Disconnected),
-        departure_tag: if p.status == EndpointStatus::Disconnected {
-            p.departure_tag
+        departure_tag: if f.status == EndpointStatus::Disconnected {
+            f.departure_tag
         } else {
             0 // not in the session, yet not gone either (R59 dialing-out): reported `departed`
         },
-        ..shown(p, cfg, profile, chair)
+        ..shown(f, cfg, profile)
     }
 }
 
@@ -79,6 +75,100 @@ pub(crate) fn reason_value(fed: &[u8]) -> Vec<u8> {
     out
 }
 
+/// What a subscription believes of each participant: the session's facts at its mark
+/// (`Subscription::told_mark`, core::history) but for its `beliefs`.
+struct Believer {
+    /// The participants changed since the mark, with their facts then (`History::since`).
+    before: Vec<(usize, Option<Facts>)>,
+    /// Whether the mark is one the history can answer for (not `NEVER`).
+    based: bool,
+}
+
+impl Believer {
+    fn of<A: Allocator + Clone>(session: &Session<A>, sub: &Subscription<A>) -> Self {
+        let mut before = Vec::new();
+        let based = session.history.since(sub.told_mark, &mut before);
+        Believer { before, based }
+    }
+
+    /// What `sub` believes of participant `i`; `now`: what it shows now.
+    fn at<A: Allocator>(
+        &self,
+        sub: &Subscription<A>,
+        cfg: &Config,
+        i: usize,
+        now: impl FnOnce() -> Shown,
+    ) -> Seen {
+        if let Some(b) = sub.beliefs.get(i) {
+            return b;
+        }
+        if !self.based {
+            return Seen::default();
+        }
+        match self.before.binary_search_by_key(&i, |&(j, _)| j) {
+            Ok(k) => self.before[k].1.map_or_else(Seen::default, |f| {
+                Shown::of_facts(&f, cfg, sub.profile).believed()
+            }),
+            Err(_) => now().believed(),
+        }
+    }
+
+    /// The participants whose belief may differ from what they show now: changed since the
+    /// mark, or believed otherwise; ascending.
+    fn looked_at<A: Allocator>(&self, sub: &Subscription<A>) -> Vec<usize> {
+        let mut r: Vec<usize> = self.before.iter().map(|&(i, _)| i).collect();
+        r.extend(sub.beliefs.indexes());
+        r.sort_unstable();
+        r.dedup();
+        r
+    }
+}
+
+/// What `sub` believes of every participant of `session`, in order (trailing nothing-believed
+/// ones left out): what a stored record keeps (persist.rs).
+pub(super) fn told<A: Allocator + Clone>(
+    session: &Session<A>,
+    sub: &Subscription<A>,
+    cfg: &Config,
+) -> Vec<Seen> {
+    let belief = Believer::of(session, sub);
+    let mut told: Vec<Seen> = (0..session.participants.len())
+        .map(|i| {
+            belief.at(sub, cfg, i, || {
+                Shown::of(session, &session.participants[i], cfg, sub.profile)
+            })
+        })
+        .collect();
+    while told.last() == Some(&Seen::default()) {
+        told.pop();
+    }
+    told
+}
+
+/// Moves `sub`'s mark to now, its beliefs unchanged: so that the history before its mark can
+/// be forgotten (`Notifier::trim_history`). A subscription never told anything stays so.
+pub(super) fn move_mark<A: Allocator + Clone>(
+    session: &Session<A>,
+    sub: &mut Subscription<A>,
+    cfg: &Config,
+) -> Result<(), OutOfMemory> {
+    let belief = Believer::of(session, sub);
+    if !belief.based {
+        return Ok(());
+    }
+    let mut beliefs: Vec<(u32, Seen)> = Vec::new();
+    for i in belief.looked_at(sub) {
+        let now = Shown::of(session, &session.participants[i], cfg, sub.profile);
+        let old = belief.at(sub, cfg, i, || now);
+        if old != now.believed() {
+            beliefs.push((i as u32, old));
+        }
+    }
+    sub.beliefs.replace(&beliefs)?;
+    sub.told_mark = session.history.mark();
+    Ok(())
+}
+
 /// Folded into a chairman's shown nick digest (`shown`).
 const CHAIRMAN_TAG: u32 = 0x5bd1_e995;
 
@@ -102,32 +192,41 @@ pub(super) fn document<A: Allocator + Clone>(
 ) -> Result<Option<Body>, OutOfMemory> {
     let profile = sub.profile;
     let emits_deleted = profile.emits_deleted(cfg);
-    // a partial document looks only at the participants changed since the subscription was
-    // last told everything (core::journal), when the journal can tell
-    let mut recent = Vec::new();
-    let recent_known = fan.recent_only && session.journal.since(sub.told_mark, &mut recent);
-    sub.told_mark = journal::NEVER; // until it is told everything again, below
-                                    // what each participant shows: from the view computed once per profile in this call
-                                    // (`fan`) when every participant is looked at, else computed for the few looked at
+    // what the subscriber believes: the session's facts at its mark (core::history), but for
+    // its `beliefs`; a partial document looks only at the participants changed since and at
+    // those, when the history can tell
+    let belief = Believer::of(session, sub);
+    let recent_known = fan.recent_only && belief.based;
+    let recent = if recent_known {
+        belief.looked_at(sub)
+    } else {
+        Vec::new()
+    };
+    // what each participant shows: from the view computed once per profile in this call
+    // (`fan`) when every participant is looked at, else computed for the few looked at
     let shown_at = |view: Option<&[Shown]>, i: usize| match view {
         Some(v) => v[i],
         None => Shown::of(session, &session.participants[i], cfg, profile),
     };
+    let believed_at =
+        |view: Option<&[Shown]>, i: usize| belief.at(sub, cfg, i, || shown_at(view, i));
     if full || !recent_known {
         fan.prepare_view(session, cfg, profile);
     }
-    // (participant index, status to report; None: R58 `state="deleted"`)
+    // the participants a document looks at, ascending
+    let looked_at = |full: bool| -> Vec<usize> {
+        if full || !recent_known {
+            (0..session.participants.len()).collect()
+        } else {
+            recent.clone()
+        }
+    };
+    // (participant index, status to report; None: R58 `state="deleted"`), ascending
     let changes = |full: bool, view: Option<&[Shown]>| {
         let mut changed: Changed = Vec::new();
-        let all = 0..session.participants.len();
-        let looked_at: &mut dyn Iterator<Item = usize> = if full || !recent_known {
-            &mut all.into_iter()
-        } else {
-            &mut recent.iter().copied()
-        };
-        for i in looked_at {
+        for i in looked_at(full) {
             let p = &session.participants[i];
-            let seen = sub.seen(i);
+            let seen = believed_at(view, i);
             let shown = shown_at(view, i);
             if shown.listed {
                 if full || seen != shown.present {
@@ -172,48 +271,43 @@ pub(super) fn document<A: Allocator + Clone>(
         fan.prepare_view(session, cfg, profile);
         changed = changes(true, fan.view(session, profile));
     }
-    if !full && changed.is_empty() && !stale_description {
-        sub.told_mark = session.journal.mark();
-        return Ok(None);
-    }
-    if full {
-        // a full document records (nearly) every participant: room for all at once, not a
-        // reallocation per doubling (each one a trip to the shm allocator's lock)
-        sub.reserve_seen(session.participants.len())?;
-    }
-    let mut delete_follows = false;
+    let sends = full || !changed.is_empty() || stale_description;
+    // what the subscriber believes once told this document (nothing, when none is sent: R55),
+    // where the facts now do not say it
     let view = fan.view(session, profile);
-    for &(i, report) in &changed {
-        let seen = match report {
-            Some(EndpointStatus::Disconnected) if profile.merges() => shown_at(view, i).gone,
-            Some(EndpointStatus::Disconnected) => {
-                delete_follows |= emits_deleted;
-                Seen {
-                    delete_pending: emits_deleted,
-                    ..Seen::default()
+    let mut delete_follows = false;
+    let mut beliefs: Vec<(u32, Seen)> = Vec::new();
+    let mut reported = changed.iter().peekable();
+    for i in looked_at(full) {
+        let old = believed_at(view, i);
+        let new = match reported.next_if(|&&(j, _)| j == i) {
+            Some(&(_, report)) if sends => match report {
+                Some(EndpointStatus::Disconnected) if profile.merges() => shown_at(view, i).gone,
+                Some(EndpointStatus::Disconnected) => {
+                    delete_follows |= emits_deleted;
+                    Seen {
+                        delete_pending: emits_deleted,
+                        ..Seen::default()
+                    }
                 }
-            }
-            Some(_) => shown_at(view, i).present,
-            None => Seen::default(),
+                Some(_) => shown_at(view, i).present,
+                None => Seen::default(),
+            },
+            // a full document already dropped users it omits: no deletion left to send (R58)
+            _ if full && old.delete_pending => Seen::default(),
+            _ => old,
         };
-        sub.set_seen(i, seen)?;
-    }
-    if full {
-        // a full document already dropped users it omits: no deletion left to send (R58)
-        for i in 0..session.participants.len() {
-            let s = sub.seen(i);
-            if s.delete_pending && !changed.iter().any(|&(j, _)| j == i) {
-                sub.set_seen(i, Seen::default())?;
-            }
+        if new != shown_at(view, i).believed() {
+            beliefs.push((i as u32, new));
         }
+    }
+    sub.beliefs.replace(&beliefs)?;
+    sub.told_mark = session.history.mark();
+    if !sends {
+        return Ok(None);
     }
     if describes {
         sub.seen_description = description_tag;
-    }
-    // told everything now, unless a deletion is still to be sent (R58: the next document
-    // looks at everyone)
-    if !delete_follows {
-        sub.told_mark = session.journal.mark();
     }
     sub.version = sub.version.wrapping_add(1);
     let subscriber = sub.subscriber();
