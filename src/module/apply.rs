@@ -202,7 +202,7 @@ pub(super) struct Applied {
 
 impl Applied {
     /// Read while the slot is still locked.
-    fn of(slot: usize, n: &SlotNotifier, notifies: Vec<Notify>) -> Applied {
+    pub(super) fn of(slot: usize, n: &SlotNotifier, notifies: Vec<Notify>) -> Applied {
         Applied {
             slot,
             notifies,

@@ -5,8 +5,8 @@
 //! bumps a generation; every process parses them into its own `GroupSet` the first time it sees
 //! the new generation. A SUBSCRIBE reads only an atomic and that process-local set: no shm lock,
 //! no parsing, no file access on the hot path.
+use super::apply::Applied;
 use super::group_policy::{lossy, DocumentPolicy};
-use super::notify::send_all;
 use super::state::{params, shared};
 use crate::core::groups::GroupSet;
 use crate::kam::clock;
@@ -94,14 +94,15 @@ fn apply(old: &GroupSet, new: Arc<GroupSet>) {
     let policy = DocumentPolicy::of(new);
     let cfg = &params().config;
     for slot in 0..shared().slots.len() {
-        let notifies = {
+        let applied = {
             let mut n = shared().slots[slot].lock();
             for (session, group) in n.group_sessions() {
                 let max = policy.max_participant_count(&group);
                 let _ = n.set_max_user_count(&session, max);
             }
-            n.reauthorize(cfg, clock::now_ms(), &policy)
+            let notifies = n.reauthorize(cfg, clock::now_ms(), &policy);
+            Applied::of(slot, &n, notifies)
         };
-        send_all(slot, notifies);
+        applied.send();
     }
 }

@@ -277,3 +277,30 @@ fn r67_sessions_of_a_group_are_listed_for_closing() {
         .sessions_of_group(b"sip:other@im.example.net")
         .is_empty());
 }
+
+/// Issue 18: a new document may revoke thousands of subscriptions; with the fan-out processes
+/// (deferred fan-out) their terminating NOTIFYs are queued, not built by the caller, and the
+/// drain sends the same R71 NOTIFY.
+#[test]
+fn r71_revocations_are_queued_for_the_fan_out_processes() {
+    let mut w = world(SessionKind::PreDefined);
+    let p = Table::with(&[
+        (ANA, false, GroupAuth::Allow),
+        (OMAR, false, GroupAuth::Allow),
+    ]);
+    w.settled(ANA, "c1", None, &p);
+    w.settled(OMAR, "c2", None, &p);
+    w.n.set_deferred_fan_out(true);
+    p.set(OMAR, false, GroupAuth::Deny);
+    assert!(
+        w.n.reauthorize(&w.cfg, w.now, &p).is_empty(),
+        "the caller gets nothing back"
+    );
+    assert_eq!(w.n.fan_out_pending(), 1);
+    let out = w.n.drain_fan_out(&w.cfg, w.now, usize::MAX);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(sub_state(&out[0].headers), "terminated;reason=rejected");
+    assert!(out[0].body.is_empty(), "R71: no body");
+    assert_eq!(out[0].call_id, b"c2");
+    assert_eq!(w.n.subscription_count(), 1);
+}

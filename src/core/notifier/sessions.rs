@@ -95,12 +95,14 @@ impl<A: Allocator + Clone, G: SendGate> Notifier<A, G> {
             }
         }
         let mut out = Vec::new();
+        let mut fan = self.fan_out();
         for id in revoked {
             if let Some(sub) = self.subs.get_mut(&id) {
                 sub.terminate = Some(Termination::Rejected);
                 self.stats.rejected_by_policy += 1;
             }
-            out.extend(self.poll(cfg, now, id));
+            // (a new document may revoke thousands: queued like a change's fan-out, issue 18)
+            self.poll_or_queue(cfg, now, id, &mut fan, &mut out);
         }
         out
     }
