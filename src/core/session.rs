@@ -475,10 +475,10 @@ impl<A: Allocator + Clone> Session<A> {
         if found.is_none() && u.status == EndpointStatus::Disconnected {
             return Ok(None);
         }
-        // room to record this record's change and the other privacy record's (R78), first:
-        // recording cannot fail once the change has begun
-        let others = self.participants.iter().filter(|p| own(p)).count();
-        self.history.reserve(others + 1)?;
+        // room to record this record's change and the other privacy record's (R78: a user has
+        // at most one record per privacy choice), first: recording cannot fail once the change
+        // has begun
+        self.history.reserve(2)?;
         let idx = match found {
             Some(i) => {
                 // (first: whatever changes below, even if a later step fails)

@@ -208,8 +208,9 @@ fn r82_anonymous_request_is_the_subscribe_privacy_header() {
     assert_eq!(w.subscribe(ANA, "c3", Some("id"), &p).reply.code, 200);
 }
 
-#[test]
-fn r71_revoked_subscriber_gets_rejected_without_body() {
+/// A pre-defined session whose group allows Ana and Omar, each subscribed (dialogs c1, c2) with
+/// the first NOTIFY answered.
+fn ana_and_omar_subscribed() -> (World, Table) {
     let mut w = world(SessionKind::PreDefined);
     let p = Table::with(&[
         (ANA, false, GroupAuth::Allow),
@@ -217,6 +218,12 @@ fn r71_revoked_subscriber_gets_rejected_without_body() {
     ]);
     w.settled(ANA, "c1", None, &p);
     w.settled(OMAR, "c2", None, &p);
+    (w, p)
+}
+
+#[test]
+fn r71_revoked_subscriber_gets_rejected_without_body() {
+    let (mut w, p) = ana_and_omar_subscribed();
     // the documents change: Omar loses allow-conference-state
     p.set(OMAR, false, GroupAuth::Deny);
     let out = w.n.reauthorize(&w.cfg, w.now, &p);
@@ -283,13 +290,7 @@ fn r67_sessions_of_a_group_are_listed_for_closing() {
 /// drain sends the same R71 NOTIFY.
 #[test]
 fn r71_revocations_are_queued_for_the_fan_out_processes() {
-    let mut w = world(SessionKind::PreDefined);
-    let p = Table::with(&[
-        (ANA, false, GroupAuth::Allow),
-        (OMAR, false, GroupAuth::Allow),
-    ]);
-    w.settled(ANA, "c1", None, &p);
-    w.settled(OMAR, "c2", None, &p);
+    let (mut w, p) = ana_and_omar_subscribed();
     w.n.set_deferred_fan_out(true);
     p.set(OMAR, false, GroupAuth::Deny);
     assert!(

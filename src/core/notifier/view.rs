@@ -208,26 +208,28 @@ pub(super) fn document<A: Allocator + Clone>(
         Some(v) => v[i],
         None => Shown::of(session, &session.participants[i], cfg, profile),
     };
-    let believed_at =
-        |view: Option<&[Shown]>, i: usize| belief.at(sub, cfg, i, || shown_at(view, i));
     if full || !recent_known {
         fan.prepare_view(session, cfg, profile);
     }
-    // the participants a document looks at, ascending
-    let looked_at = |full: bool| -> Vec<usize> {
-        if full || !recent_known {
-            (0..session.participants.len()).collect()
+    // the participants a document looks at, ascending: everyone, or the recent few (no copy
+    // of either: a full document of a big session is every SUBSCRIBE's first)
+    let looked_at = |full: bool| {
+        let every = full || !recent_known;
+        let all = if every {
+            0..session.participants.len()
         } else {
-            recent.clone()
-        }
+            0..0
+        };
+        let few: &[usize] = if every { &[] } else { &recent };
+        all.chain(few.iter().copied())
     };
     // (participant index, status to report; None: R58 `state="deleted"`), ascending
     let changes = |full: bool, view: Option<&[Shown]>| {
         let mut changed: Changed = Vec::new();
         for i in looked_at(full) {
             let p = &session.participants[i];
-            let seen = believed_at(view, i);
             let shown = shown_at(view, i);
+            let seen = belief.at(sub, cfg, i, || shown);
             if shown.listed {
                 if full || seen != shown.present {
                     changed.push((i, Some(reported_status(p.status, profile))));
@@ -279,10 +281,12 @@ pub(super) fn document<A: Allocator + Clone>(
     let mut beliefs: Vec<(u32, Seen)> = Vec::new();
     let mut reported = changed.iter().peekable();
     for i in looked_at(full) {
-        let old = believed_at(view, i);
+        // (what it shows now, computed once per participant looked at)
+        let now = shown_at(view, i);
+        let old = belief.at(sub, cfg, i, || now);
         let new = match reported.next_if(|&&(j, _)| j == i) {
             Some(&(_, report)) if sends => match report {
-                Some(EndpointStatus::Disconnected) if profile.merges() => shown_at(view, i).gone,
+                Some(EndpointStatus::Disconnected) if profile.merges() => now.gone,
                 Some(EndpointStatus::Disconnected) => {
                     delete_follows |= emits_deleted;
                     Seen {
@@ -290,14 +294,14 @@ pub(super) fn document<A: Allocator + Clone>(
                         ..Seen::default()
                     }
                 }
-                Some(_) => shown_at(view, i).present,
+                Some(_) => now.present,
                 None => Seen::default(),
             },
             // a full document already dropped users it omits: no deletion left to send (R58)
             _ if full && old.delete_pending => Seen::default(),
             _ => old,
         };
-        if new != shown_at(view, i).believed() {
+        if new != now.believed() {
             beliefs.push((i as u32, new));
         }
     }
