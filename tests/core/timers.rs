@@ -238,23 +238,3 @@ fn subscriptions_that_come_and_go_leave_no_deadline_behind() {
     assert_eq!(n.timer_load().0, 0);
     assert!(most <= 65, "the dead entries are compacted: at most {most}");
 }
-
-/// Not a check: prints what one timer tick costs with 2x10^4 idle subscriptions in one notifier
-/// (`cargo test --release --test core timers:: -- --ignored --nocapture`; docs/performance.md).
-#[test]
-#[ignore]
-fn tick_cost_with_many_idle_subscriptions() {
-    let cfg = cfg();
-    let mut n = notifier(&cfg);
-    // (building them is quadratic: R7 counts the subscriber's own subscriptions of the session)
-    for i in 0..20_000 {
-        settled(&mut n, &cfg, T0, &format!("c{i}"), "3600");
-    }
-    let ticks = 200u64;
-    let t = std::time::Instant::now();
-    for s in 1..=ticks {
-        assert!(n.tick(&cfg, T0 + s * 100).is_empty());
-    }
-    let per = t.elapsed() / ticks as u32;
-    println!("tick with 20000 idle subscriptions: {per:?} per tick");
-}
